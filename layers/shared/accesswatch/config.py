@@ -1,0 +1,74 @@
+"""Function configuration: pydantic models read from the environment once, failing loudly."""
+
+from __future__ import annotations
+
+import os
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(RuntimeError):
+    """A function's environment lacks or garbles a setting the template should have given it."""
+
+
+class _FromEnv(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Self:
+        env = os.environ if environ is None else environ
+        values = {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"{cls.__name__} from the environment: {problems}") from None
+
+
+class StorageSettings(_FromEnv):
+    """Where the system keeps its data (every function gets these from the template's Globals)."""
+
+    raw_bucket: str
+    curated_bucket: str
+    findings_table: str
+    cases_table: str
+    ledger_table: str
+    idempotency_table: str
+
+
+class IngestSettings(StorageSettings):
+    known_systems: tuple[str, ...]
+    partition_rows: int = Field(gt=0)
+    max_decompressed_mib: int = Field(gt=0)
+    detection_state_machine_arn: str
+
+    @field_validator("known_systems", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(s.strip().lower() for s in value.split(",") if s.strip())
+        return value
+
+    @property
+    def max_decompressed_bytes(self) -> int:
+        return self.max_decompressed_mib * 1024 * 1024
+
+
+class ReferenceSettings(StorageSettings):
+    max_decompressed_mib: int = Field(gt=0)
+    detection_state_machine_arn: str
+
+    @property
+    def max_decompressed_bytes(self) -> int:
+        return self.max_decompressed_mib * 1024 * 1024
+
+
+class DetectSettings(StorageSettings):
+    case_state_machine_arn: str
+    case_window_days: int = Field(default=30, gt=0)
+    case_max_findings: int = Field(default=200, gt=0)
+
+
+class ReportSettings(StorageSettings):
+    small_count_threshold: int = Field(default=5, ge=0)

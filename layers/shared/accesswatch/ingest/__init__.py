@@ -1,0 +1,1 @@
+"""Reading access-log and reference files: formats, streaming, validation, partitions."""

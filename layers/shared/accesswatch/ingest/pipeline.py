@@ -1,0 +1,196 @@
+"""One source file from bytes to partitions: the ingest logic, free of AWS.
+
+``ingest_stream`` reads the file block by block, validates its rows, hands full partitions to a
+sink as soon as they fill, and returns what it saw. Memory is bounded by the block size and the
+partition size, whatever the size of the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+from accesswatch.contract import EVENT_FIELDS, EVENT_SCHEMA
+from accesswatch.ingest.events import missing_required_columns, validate_events
+from accesswatch.ingest.records import (
+    CsvHeader,
+    ParsedBlock,
+    RejectedLine,
+    parse_csv_block,
+    parse_jsonl_block,
+    raw_lines,
+    split_header,
+)
+from accesswatch.ingest.source import (
+    Block,
+    FileFormat,
+    FileRejected,
+    decompressed,
+    kind_from_key,
+    record_blocks,
+    sniff_format,
+)
+
+
+@dataclass(frozen=True)
+class QuarantinedLine:
+    line: int | None  # None: the whole file
+    reason: str
+    raw: str = ""
+
+    def record(self, key: str) -> dict[str, object]:
+        return {"key": key, "line": self.line, "reason": self.reason}
+
+
+@dataclass
+class FileReport:
+    key: str
+    fmt: str | None = None
+    lines_read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    rejected_reason: str | None = None
+    partitions: int = 0
+    quarantine: list[QuarantinedLine] = field(default_factory=list)
+
+    @property
+    def conserved(self) -> bool:
+        return self.lines_read == self.accepted + self.quarantined
+
+
+PartitionSink = Callable[[str, date, pl.DataFrame, int], None]
+"""Called with (system, nz_date, events, sequence number) for every full partition."""
+
+
+class Partitioner:
+    """Buffers events per New Zealand date and emits partitions of at most ``rows`` events."""
+
+    def __init__(self, system: str, rows: int, sink: PartitionSink) -> None:
+        self.system = system
+        self.rows = rows
+        self.sink = sink
+        self.buffers: dict[date, list[pl.DataFrame]] = {}
+        self.sizes: dict[date, int] = {}
+        self.emitted = 0
+
+    def add(self, events: pl.DataFrame) -> None:
+        if events.is_empty():
+            return
+        for (day,), group in events.partition_by("nz_date", as_dict=True, maintain_order=True).items():
+            self.buffers.setdefault(day, []).append(group)
+            self.sizes[day] = self.sizes.get(day, 0) + group.height
+            while self.sizes[day] >= self.rows:
+                combined = pl.concat(self.buffers[day])
+                self._emit(day, combined.head(self.rows))
+                rest = combined.slice(self.rows)
+                self.buffers[day] = [rest] if rest.height else []
+                self.sizes[day] = rest.height
+
+    def flush(self) -> None:
+        for day in sorted(self.buffers):
+            if self.sizes.get(day):
+                self._emit(day, pl.concat(self.buffers[day]))
+        self.buffers.clear()
+        self.sizes.clear()
+
+    def _emit(self, day: date, frame: pl.DataFrame) -> None:
+        self.sink(self.system, day, frame, self.emitted)
+        self.emitted += 1
+
+
+def ingest_stream(
+    chunks: Iterable[bytes],
+    *,
+    key: str,
+    system: str,
+    partition_rows: int,
+    max_decompressed_bytes: int,
+    sink: PartitionSink,
+    block_bytes: int = 16 * 1024 * 1024,
+) -> FileReport:
+    """Read, validate and partition one access-log file. Raises nothing for bad content."""
+    report = FileReport(key=key)
+    partitioner = Partitioner(system, partition_rows, sink)
+    kind = kind_from_key(key)
+    try:
+        stream = decompressed(chunks, kind.gzipped, max_decompressed_bytes)
+        blocks = iter(_blocks_with_format(stream, kind.fmt, block_bytes, report))
+        _read_blocks(blocks, report, partitioner, key=key, system=system)
+        partitioner.flush()
+    except FileRejected as rejected:
+        # Whole-file problems: nothing of the file counts as accepted.
+        return FileReport(key=key, fmt=report.fmt, rejected_reason=rejected.reason,
+                          quarantine=[QuarantinedLine(None, rejected.reason)])
+    report.partitions = partitioner.emitted
+    return report
+
+
+def _blocks_with_format(stream: Iterable[bytes], fmt: FileFormat | None, block_bytes: int,
+                        report: FileReport) -> Iterable[tuple[FileFormat, Block]]:
+    iterator = iter(stream)
+    first = next(iterator, b"")
+    if not first:
+        raise FileRejected("empty file (no bytes)")
+    if b"\x00" in first[:65536]:
+        raise FileRejected("binary content (NUL bytes)")
+    chosen = fmt or sniff_format(first[:4096])
+    report.fmt = chosen.value
+
+    def rejoined() -> Iterable[bytes]:
+        yield first
+        yield from iterator
+
+    for block in record_blocks(rejoined(), chosen, block_bytes):
+        yield chosen, block
+
+
+def _read_blocks(blocks: Iterable[tuple[FileFormat, Block]], report: FileReport, partitioner: Partitioner,
+                 *, key: str, system: str) -> None:
+    header: CsvHeader | None = None
+    for fmt, block in blocks:
+        if fmt is FileFormat.CSV:
+            if header is None:
+                header, block = split_header(block)
+                missing = missing_required_columns(header.names)
+                if missing:
+                    raise FileRejected(f"CSV header lacks required column(s) {', '.join(missing)}")
+            parsed = parse_csv_block(block, header)
+        else:
+            parsed = parse_jsonl_block(block, EVENT_FIELDS)
+        _account(parsed, block, report, partitioner, key=key, system=system)
+    if header is None and report.fmt == FileFormat.CSV.value and report.lines_read == 0:
+        raise FileRejected("empty file (no header row)")
+
+
+def _account(parsed: ParsedBlock, block: Block, report: FileReport, partitioner: Partitioner,
+             *, key: str, system: str) -> None:
+    validated = validate_events(parsed.rows, system=system, source_key=key)
+    bad_lines = validated.quarantined["line"].to_list()
+    reasons = validated.quarantined["reason"].to_list()
+    raws = raw_lines(block, bad_lines)
+    lines: list[RejectedLine] = list(parsed.rejected)
+    lines += [RejectedLine(n, r, raws.get(n, "")) for n, r in zip(bad_lines, reasons, strict=True)]
+    report.quarantine.extend(QuarantinedLine(r.line, r.reason, r.raw) for r in sorted(lines, key=lambda r: r.line))
+    report.lines_read += parsed.lines
+    report.accepted += validated.events.height
+    report.quarantined += len(lines)
+    partitioner.add(validated.events)
+
+
+def quarantine_jsonl(report: FileReport, *, include_raw: bool) -> bytes:
+    """The file's quarantine records as JSON Lines (raw lines only for the encrypted store)."""
+    out = []
+    for q in report.quarantine:
+        record = q.record(report.key)
+        if include_raw:
+            record["raw"] = q.raw
+        out.append(json.dumps(record, ensure_ascii=False))
+    return ("\n".join(out) + "\n").encode("utf-8") if out else b""
+
+
+def empty_events() -> pl.DataFrame:
+    return pl.DataFrame(schema=EVENT_SCHEMA)
