@@ -54,9 +54,7 @@ def _fold(value: str) -> str:
     folded = stripped.casefold().translate(_EXTRA_FOLD)
     # casefold may itself produce decomposable characters (rare); fold once more to be idempotent
     if not folded.isascii():
-        folded = "".join(
-            ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch)
-        )
+        folded = "".join(ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch))
     return folded
 
 

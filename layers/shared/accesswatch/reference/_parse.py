@@ -33,7 +33,9 @@ def to_instant(expr: pl.Expr) -> pl.Expr:
     """An ISO-8601 timestamp -> UTC instant. Offsets and ``Z`` honoured; a timestamp without an
     offset is read as New Zealand local time. Null when blank, a plain date or unparseable."""
     t = blank_to_null(expr).str.replace(r"[zZ]$", "+00:00").str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
-    with_offset = [t.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _OFFSET_FORMATS]
+    with_offset = [
+        t.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _OFFSET_FORMATS
+    ]
     naive = [
         t.str.to_datetime(f, strict=False, time_unit="us")
         .dt.replace_time_zone(NZ_TZ_NAME, ambiguous="earliest", non_existent="null")

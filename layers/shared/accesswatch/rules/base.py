@@ -1,0 +1,128 @@
+"""What every rule shares: the ``Rule`` base class, sample cases and the assignment cover test.
+
+A rule is a polars plan over a partition of events (``EVENT_SCHEMA`` plus a row index column
+``_row``) and the reference index. ``Rule.plan`` returns the matching event rows (all event
+columns) with ``explanation`` and ``evidence``; it may return an event more than once, the base
+class keeps the first row per event and drops service accounts, which never raise findings.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, Literal
+
+import polars as pl
+
+from accesswatch.contract import EVENT_SCHEMA, NZ_TZ_NAME, ReferenceKind, Severity
+from accesswatch.reference._parse import to_instant
+from accesswatch.reference.index import ReferenceIndex
+
+ROW: Final = "_row"
+RuleStatus = Literal["live", "staging"]
+RULE_OUTPUT: Final = ("event_id", "system", "explanation", "evidence")
+EVENT_COLUMNS: Final = tuple(EVENT_SCHEMA.names())
+
+
+def json_object(*pairs: tuple[str, pl.Expr]) -> pl.Expr:
+    """A compact JSON object text built from named expressions."""
+    return pl.struct([e.alias(k) for k, e in pairs]).struct.json_encode()
+
+
+def prepare(events: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    lf = events.lazy()
+    if ROW not in lf.collect_schema().names():
+        lf = lf.with_row_index(ROW)
+    return lf
+
+
+def not_covered(cands: pl.LazyFrame, index: ReferenceIndex) -> pl.LazyFrame:
+    """The candidate events for which no assignment covers the access.
+
+    Covers: an assignment row for the same (user_id, client_id) with
+    valid_from <= nz_date <= valid_to (inclusive, New Zealand date; null bounds are open).
+    """
+    d = pl.col("nz_date")
+    covered = (
+        cands.select(ROW, "user_id", "client_id", "nz_date")
+        .join(index.assignments.lazy(), on=["user_id", "client_id"], how="inner")
+        .filter(
+            (pl.col("valid_from").is_null() | (pl.col("valid_from") <= d))
+            & (pl.col("valid_to").is_null() | (d <= pl.col("valid_to")))
+        )
+        .select(ROW)
+        .unique()
+    )
+    return cands.join(covered, on=ROW, how="anti")
+
+
+class Rule(ABC):
+    """One detection rule. Subclasses set the class attributes and implement ``plan``."""
+
+    id: ClassVar[str]
+    severity: ClassVar[Severity]
+    status: ClassVar[RuleStatus]
+    description: ClassVar[str]
+
+    @abstractmethod
+    def plan(self, events: pl.LazyFrame, index: ReferenceIndex) -> pl.LazyFrame:
+        """Matching event rows (event columns incl. ``_row``) with ``explanation`` and ``evidence``."""
+
+    def matches(self, events: pl.LazyFrame, index: ReferenceIndex) -> pl.LazyFrame:
+        """``plan`` without service accounts, one row per event row (the first)."""
+        return (
+            self.plan(events, index)
+            .join(index.service_users.lazy(), on="user_id", how="anti")
+            .sort(ROW)
+            .unique(ROW, keep="first", maintain_order=True)
+        )
+
+    def evaluate(self, events: pl.DataFrame, index: ReferenceIndex) -> pl.DataFrame:
+        """One row per matching event: event_id, system, explanation, evidence."""
+        return (
+            self.matches(prepare(events), index)
+            .unique(["system", "event_id"], keep="first", maintain_order=True)
+            .select(RULE_OUTPUT)
+            .collect()
+        )
+
+    def __repr__(self) -> str:
+        return f"<Rule {self.id} {self.severity.value} {self.status}>"
+
+
+# --- sample cases ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sample:
+    """A small case for a rule: reference rows, events, and the event ids the rule must report."""
+
+    name: str
+    events: tuple[dict[str, Any], ...]
+    expect: frozenset[str]
+    reference: dict[ReferenceKind, tuple[dict[str, str | None], ...]] = field(default_factory=dict)
+
+
+def events_frame(rows: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> pl.DataFrame:
+    """An ``EVENT_SCHEMA`` frame from minimal dicts (event_id, occurred_at, user_id, client_id, ...).
+
+    Defaults: system ``cms``, action ``view``, screen ``summary``; ``occurred_at_utc`` and ``nz_date``
+    are derived from ``occurred_at`` as the parser does.
+    """
+    defaults: dict[str, Any] = {
+        "system": "cms",
+        "action": "view",
+        "screen": "summary",
+        "site": None,
+        "session_id": None,
+        "source_key": "samples",
+        "extra": "{}",
+    }
+    recs = [{**defaults, "line": i + 2, **r} for i, r in enumerate(rows)]
+    base = pl.DataFrame(
+        [{k: r.get(k) for k in EVENT_COLUMNS if k not in ("occurred_at_utc", "nz_date")} for r in recs],
+        schema={k: v for k, v in EVENT_SCHEMA.items() if k not in ("occurred_at_utc", "nz_date")},
+    )
+    utc = to_instant(pl.col("occurred_at"))
+    return base.with_columns(
+        utc.alias("occurred_at_utc"),
+        utc.dt.convert_time_zone(NZ_TZ_NAME).dt.date().alias("nz_date"),
+    ).select(EVENT_COLUMNS)
