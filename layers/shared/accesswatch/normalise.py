@@ -128,6 +128,16 @@ def normalise_address(value: str | None) -> str:
     """Matching key of a postal address (see module docstring)."""
     if not value:
         return ""
+    key = _address_key(value)
+    for _ in range(3):  # a fixpoint, so that the key is idempotent even for garbled input
+        again = _address_key(key)
+        if again == key:
+            break
+        key = again
+    return key
+
+
+def _address_key(value: str) -> str:
     text = _APOSTROPHES.sub("", _fold(value))
     text = _ADDR_PUNCT.sub(" ", text)
     text = _SLASH.sub("/", text).strip()
@@ -137,14 +147,14 @@ def normalise_address(value: str | None) -> str:
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        if tok in UNIT_WORDS and i + 1 < len(tokens):
-            nxt = tokens[i + 1]
-            if "/" in nxt:  # "Flat 2/12 ..." : the slash form says it all
-                i += 1
-                continue
-            if unit is None and _is_unit_label(nxt):
+        if tok in UNIT_WORDS:
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if unit is None and "/" not in nxt and _is_unit_label(nxt):
                 unit = nxt
                 i += 2
+                continue
+            if len(tok) > 1:  # a unit word without its own label is noise ("Flat 2/12 ...")
+                i += 1
                 continue
         if "/" in tok:
             m = _UNIT_NUMBER.match(tok)
@@ -155,9 +165,8 @@ def normalise_address(value: str | None) -> str:
                 out[-1] = "\x00" + out[-1]
                 i += 1
                 continue
-            parts = [p for p in tok.split("/") if p]
-            out.extend(parts)
-            i += 1
+            # not a unit/number pair: process its parts as ordinary tokens
+            tokens[i : i + 1] = [p for p in tok.split("/") if p]
             continue
         out.append(STREET_TYPES.get(tok, tok))
         i += 1

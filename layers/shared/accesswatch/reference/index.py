@@ -125,7 +125,7 @@ def _frame(snapshots: dict[ReferenceKind, pl.DataFrame], kind: ReferenceKind) ->
     fields = REFERENCE_FIELDS[kind]
     df = snapshots.get(kind)
     if df is None:
-        return pl.DataFrame(schema={c: pl.String for c in fields})
+        return pl.DataFrame(schema=dict.fromkeys(fields, pl.String)).with_row_index("row", offset=1)
     df = df.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in fields if c not in df.columns)
     return df.select(pl.col(c).cast(pl.String) for c in fields).with_row_index("row", offset=1)
 

@@ -158,7 +158,7 @@ def validate_snapshot(kind: ReferenceKind, df: pl.DataFrame) -> ValidationReport
         bad = v.is_not_null() & ~v.is_in(sorted(allowed))
         n, rows = _rows(df, bad)
         if n:
-            values = df.select(v.alias("v")).filter(bad)["v"].unique(maintain_order=True)
+            values = df.filter(bad).select(v.alias("v"))["v"].unique(maintain_order=True)
             report.issues.append(
                 ValidationIssue(
                     kind=kind.value,
