@@ -14,7 +14,7 @@ from accesswatch.rules import CATALOG
 from accesswatch.rules.base import ROW, Rule, prepare
 
 FINDING_SCHEMA: Final = pl.Schema(
-    {
+    {  # type: ignore[arg-type]
         "finding_id": pl.String,
         "system": pl.String,
         "event_id": pl.String,

@@ -352,7 +352,7 @@ def build_index(snapshots: dict[ReferenceKind, pl.DataFrame], snapshot_id: str) 
 
     conflicts = pl.concat(
         [
-            df.select(CONFLICT_SCHEMA.names()).cast(dict(CONFLICT_SCHEMA))
+            df.select(CONFLICT_SCHEMA.names()).cast(CONFLICT_SCHEMA)
             for df in (self_pairs, relative_pairs, household_pairs, declared_pairs)
         ]
     ).sort("user_id", "client_id", "rule")

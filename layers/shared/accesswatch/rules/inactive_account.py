@@ -64,7 +64,7 @@ class InactiveAccount(Rule):
         )
 
 
-_EXTRA_STAFF: Final = (
+_EXTRA_STAFF: Final[tuple[dict[str, str | None], ...]] = (
     {"user_id": "u.new", "status": "active", "start_date": "2025-04-01", "account_type": "person"},
     {"user_id": "u.away", "status": "Leave", "account_type": "person"},
 )
