@@ -1,2 +1,83 @@
-def handler(event, context):
-    return {"ok": True, "event": event}
+"""Ingest: every access-log object created in the raw bucket, every record of the notification."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from accesswatch.config import IngestSettings
+from accesswatch.dal.executions import Executions
+from accesswatch.dal.ledger import FileStatus, Ledger
+from accesswatch.dal.objects import ObjectStore
+from accesswatch.notifications import S3Notification
+from accesswatch.observability import observability
+from accesswatch.services.files import SourceObject
+from accesswatch.services.ingest import ingest_object
+
+SETTINGS = IngestSettings.from_env()
+logger, metrics, tracer = observability("ingest")
+STORE = ObjectStore()
+LEDGER = Ledger(SETTINGS.ledger_table)
+EXECUTIONS = Executions()
+IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="[bucket, key, etag]", expires_after_seconds=30 * 24 * 3600)
+PERSISTENCE = DynamoDBPersistenceLayer(table_name=SETTINGS.idempotency_table)
+
+
+@idempotent_function(data_keyword_argument="source", config=IDEMPOTENCY, persistence_store=PERSISTENCE)
+def ingest_once(source: dict[str, Any]) -> dict[str, Any]:
+    """A re-delivered notification or an identical re-upload returns the first result."""
+    obj = SourceObject(**source)
+    try:
+        return ingest_object(obj, settings=SETTINGS, store=STORE, ledger=LEDGER, executions=EXECUTIONS).as_dict()
+    except Exception as exc:
+        LEDGER.update_file(obj.ingest_id, FileStatus.FAILED, reason=f"{type(exc).__name__} while ingesting")
+        raise
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    notification = S3Notification.model_validate(event)
+    IDEMPOTENCY.register_lambda_context(context)
+    results, failures = [], []
+    for record in notification.created():
+        source = record.source()
+        logger.append_keys(object_key=source.key, ingest_id=source.ingest_id)
+        try:
+            result = ingest_once(source=source.__dict__)
+        except Exception as exc:  # noqa: BLE001 - every record is attempted; the failure is re-raised below
+            logger.exception("ingest failed", extra={"error_type": type(exc).__name__})
+            metrics.add_metric(name="FilesFailed", unit=MetricUnit.Count, value=1)
+            failures.append(source.key)
+            continue
+        results.append(result)
+        _metrics(result, record.event_time)
+        logger.info("file ingested", extra={k: result[k] for k in ("status", "lines_read", "accepted",
+                                                                   "quarantined", "partitions")})
+    logger.remove_keys(["object_key", "ingest_id"])
+    if failures:
+        # Raising makes Lambda retry the event (then its dead-letter queue); finished records are
+        # idempotent and return their first result.
+        raise RuntimeError(f"{len(failures)} of {len(notification.created())} objects failed to ingest")
+    return {"files": results}
+
+
+def _metrics(result: dict[str, Any], event_time: datetime | None) -> None:
+    metrics.add_metric(name="FilesIngested", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result["accepted"])
+    metrics.add_metric(name="LinesQuarantined", unit=MetricUnit.Count, value=result["quarantined"])
+    metrics.add_metric(name="PartitionsWritten", unit=MetricUnit.Count, value=result["partitions"])
+    if result["status"] == FileStatus.REJECTED.value:
+        metrics.add_metric(name="FilesRejected", unit=MetricUnit.Count, value=1)
+    if event_time is not None:
+        lag = (datetime.now(UTC) - event_time).total_seconds()
+        metrics.add_metric(name="IngestLagSeconds", unit=MetricUnit.Seconds, value=max(lag, 0.0))

@@ -194,3 +194,49 @@ def quarantine_jsonl(report: FileReport, *, include_raw: bool) -> bytes:
 
 def empty_events() -> pl.DataFrame:
     return pl.DataFrame(schema=EVENT_SCHEMA)
+
+
+@dataclass
+class Table:
+    """A whole small file (a reference snapshot) read as strings, with what could not be read."""
+
+    rows: pl.DataFrame  # every column pl.String; unknown columns kept
+    lines_read: int
+    rejected: list[RejectedLine]
+
+
+def read_table(chunks: Iterable[bytes], *, key: str, fields: tuple[str, ...], max_decompressed_bytes: int) -> Table:
+    """Read a CSV or JSON Lines table into memory (raises FileRejected for whole-file problems)."""
+    kind = kind_from_key(key)
+    stream = decompressed(chunks, kind.gzipped, max_decompressed_bytes)
+    report = FileReport(key=key)
+    frames: list[pl.DataFrame] = []
+    rejected: list[RejectedLine] = []
+    lines = 0
+    header: CsvHeader | None = None
+    for fmt, block in _blocks_with_format(stream, kind.fmt, 16 * 1024 * 1024, report):
+        if fmt is FileFormat.CSV:
+            if header is None:
+                header, block = split_header(block)
+            parsed = parse_csv_block(block, header)
+        else:
+            parsed = parse_jsonl_block(block, fields)
+            parsed.rows = _unpack_extra(parsed.rows)
+        frames.append(parsed.rows)
+        rejected.extend(parsed.rejected)
+        lines += parsed.lines
+    if not frames:
+        raise FileRejected("empty file")
+    rows = pl.concat(frames, how="diagonal_relaxed")
+    for name in fields:
+        if name not in rows.columns:
+            rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(name))
+    rows = rows.with_columns(pl.col(n).str.strip_chars().replace("", None) for n in fields)
+    return Table(rows, lines, rejected)
+
+
+def _unpack_extra(rows: pl.DataFrame) -> pl.DataFrame:
+    """JSON Lines reference rows: unknown attributes stay as one JSON text column ``extra``."""
+    from accesswatch.ingest.records import EXTRA_COLUMN
+
+    return rows.rename({EXTRA_COLUMN: "extra"}) if EXTRA_COLUMN in rows.columns else rows

@@ -22,12 +22,14 @@ import copy
 import importlib.util
 import io
 import json
+import logging
 import os
 import sys
 import threading
 import time
 import traceback
 import uuid
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -74,6 +76,8 @@ class Invocation:
     errored: bool
     error_type: str | None = None
     error_message: str | None = None
+    trace: str | None = None  # kept in memory for tests and debugging; never logged
+    logs: str = ""  # what the handler wrote (also stored in the Logs backend)
 
 
 @dataclass
@@ -174,6 +178,11 @@ class EmbeddedAws:
 
     def _start(self) -> None:
         from moto import mock_aws
+
+        # moto says, for every stack, which resource types it skips; docs/local-runtime.md lists them.
+        self._exit.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+        logging.getLogger("moto").setLevel(logging.ERROR)
 
         env = {
             "AWS_DEFAULT_REGION": REGION,
@@ -365,6 +374,8 @@ class EmbeddedAws:
             "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
             "_X_AMZN_TRACE_ID": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
+            # No X-Ray daemon here: powertools' Tracer becomes a no-op (docs/local-runtime.md).
+            "POWERTOOLS_TRACE_DISABLED": "true",
         }
         context = _LambdaContext(
             function_name=function.function_name,
@@ -375,6 +386,7 @@ class EmbeddedAws:
             log_group_name=function.logs_group_name,
         )
         assert self._stdout_proxy is not None
+        function.logs_backend.ensure_log_group(function.logs_group_name)
         started = time.monotonic()
         # One invocation at a time: handlers share this process's environment variables.
         with self._lock, mock.patch.dict(os.environ, env), self._stdout_proxy.capture() as output:
@@ -392,11 +404,12 @@ class EmbeddedAws:
                 })
                 errored = True
                 record = Invocation(logical_id, request_id, started, time.monotonic() - started, True,
-                                    type(exc).__name__, str(exc))
+                                    type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
                 output.write(json.dumps({"level": "ERROR", "message": "invocation failed",
                                          "errorType": type(exc).__name__, "function": logical_id}) + "\n")
-        self.invocations.append(record)
         logs = output.getvalue()
+        record.logs = logs
+        self.invocations.append(record)
         function.save_logs(logs)
         return payload, errored, logs
 

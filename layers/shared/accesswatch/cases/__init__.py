@@ -1,0 +1,1 @@
+"""Cases: findings grouped by (user, client) within a window, routed by the case state machine."""

@@ -1,0 +1,1 @@
+"""The ``accesswatch`` command line."""

@@ -1,0 +1,115 @@
+"""Reading the system's results back out: findings export, cases, quarantine, per-file summary.
+
+The same functions serve the embedded runtime and a deployed stack (they take names and boto3-backed
+stores, nothing local).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from accesswatch.contract import FINDING_EXPORT_FIELDS
+from accesswatch.dal.cases import CaseStore
+from accesswatch.dal.findings import FindingStore
+from accesswatch.dal.ledger import Ledger
+from accesswatch.dal.objects import ObjectStore
+
+EXPORT_EXTRA_FIELDS = ("system", "rule_status", "snapshot_id", "case_id")
+CASE_EXPORT_FIELDS = ("case_id", "user_id", "client_id", "status", "priority", "rules", "finding_ids", "opened_at")
+CASE_EXTRA_FIELDS = ("route", "finding_count", "er_type", "outcome", "police_referral", "closed_at", "escalations")
+
+
+def export_finding(item: dict[str, Any]) -> dict[str, Any]:
+    """The contract's findings export line (then a few more fields of ours)."""
+    out = {f: item.get(f) for f in FINDING_EXPORT_FIELDS}
+    evidence = out.get("evidence")
+    if isinstance(evidence, str):
+        out["evidence"] = json.loads(evidence) if evidence else {}
+    for f in EXPORT_EXTRA_FIELDS:
+        out[f] = item.get(f)
+    return out
+
+
+def export_case(case: dict[str, Any]) -> dict[str, Any]:
+    out = {f: case.get(f) for f in CASE_EXPORT_FIELDS}
+    out["rules"] = sorted(case.get("rules", []))
+    out["finding_ids"] = sorted(case.get("finding_ids", []))
+    for f in CASE_EXTRA_FIELDS:
+        if case.get(f) not in (None, ""):
+            out[f] = case[f]
+    return out
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def collect_findings(store: FindingStore) -> list[dict[str, Any]]:
+    items = list(store.scan())
+    items.sort(key=lambda i: (i.get("occurred_at_utc", ""), i.get("event_id", ""), i.get("rule", "")))
+    return items
+
+
+def collect_cases(store: CaseStore) -> list[dict[str, Any]]:
+    return sorted(store.scan_cases(), key=lambda c: (c.get("opened_at", ""), c["case_id"]))
+
+
+def collect_quarantine(objects: ObjectStore, curated_bucket: str, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every quarantined line and rejected file as ``{key, line, reason}`` (raw content left out)."""
+    records: list[dict[str, Any]] = []
+    for key in sorted(objects.keys(curated_bucket, "quarantine/")):
+        for line in objects.get_bytes(curated_bucket, key).decode("utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                records.append({"key": record["key"], "line": record["line"], "reason": record["reason"]})
+    logged = {r["key"] for r in records if r["line"] is None}
+    for item in files:
+        if item.get("status") == "rejected" and item["key"] not in logged:
+            records.append({"key": item["key"], "line": None, "reason": item.get("reason", "rejected")})
+    records.sort(key=lambda r: (r["key"], -1 if r["line"] is None else r["line"]))
+    return records
+
+
+def file_summary(item: dict[str, Any]) -> dict[str, Any]:
+    out = {
+        "key": item["key"],
+        "kind": item.get("kind", "access-log"),
+        "status": item["status"],
+        "lines_read": int(item.get("lines_read", 0) or 0),
+        "accepted": int(item.get("accepted", 0) or 0),
+        "quarantined": int(item.get("quarantined", 0) or 0),
+    }
+    if item.get("reason"):
+        out["reason"] = item["reason"]
+    return out
+
+
+def summarise(files: list[dict[str, Any]], findings: list[dict[str, Any]], cases: list[dict[str, Any]],
+              executions: dict[str, Counter[str]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    file_rows = sorted((file_summary(f) for f in files), key=lambda f: (f["kind"], f["key"]))
+    logs = [f for f in file_rows if f["kind"] == "access-log"]
+    return {
+        "files": file_rows,
+        "totals": {
+            "files": len(logs),
+            "lines_read": sum(f["lines_read"] for f in logs),
+            "accepted": sum(f["accepted"] for f in logs),
+            "quarantined": sum(f["quarantined"] for f in logs),
+            "rejected_files": sum(1 for f in file_rows if f["status"] == "rejected"),
+            "findings": len(findings),
+            "cases": len(cases),
+        },
+        "findings_by_rule": dict(sorted(Counter(f["rule"] for f in findings).items())),
+        "cases_by_status": dict(sorted(Counter(c.get("status", "") for c in cases).items())),
+        "executions": {name: dict(sorted(c.items())) for name, c in executions.items()},
+        **(extra or {}),
+    }
+
+
+def ledger_files(ledger: Ledger) -> list[dict[str, Any]]:
+    return ledger.all_files()

@@ -1,0 +1,66 @@
+"""The findings table: conditional puts (a finding is written once, whatever the retries)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from accesswatch.dal.ledger import _plain, now_iso
+
+
+class FindingStore:
+    def __init__(self, table_name: str, resource: Any | None = None) -> None:
+        self.table = (resource or boto3.resource("dynamodb")).Table(table_name)
+
+    def put_if_new(self, item: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """Write the finding unless it exists; returns (written, the item as stored)."""
+        stored = {**item, "detected_at": now_iso()}
+        try:
+            self.table.put_item(
+                Item=stored,
+                ConditionExpression="attribute_not_exists(finding_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = exc.response.get("Item")
+            if old is None:  # the service did not return it: read it
+                return False, self.get(item["finding_id"]) or item
+            from boto3.dynamodb.types import TypeDeserializer
+
+            deserializer = TypeDeserializer()
+            return False, _plain({k: deserializer.deserialize(v) for k, v in old.items()})
+        return True, stored
+
+    def put_all(self, items: list[dict[str, Any]], workers: int = 8) -> list[tuple[bool, dict[str, Any]]]:
+        if len(items) < 16:
+            return [self.put_if_new(i) for i in items]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(self.put_if_new, items))
+
+    def get(self, finding_id: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"finding_id": finding_id}, ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def set_case(self, finding_id: str, case_id: str) -> None:
+        self.table.update_item(
+            Key={"finding_id": finding_id},
+            UpdateExpression="SET case_id = :c",
+            ConditionExpression="attribute_exists(finding_id)",
+            ExpressionAttributeValues={":c": case_id},
+        )
+
+    def scan(self) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = self.table.scan(**kwargs)
+            for item in page.get("Items", []):
+                yield _plain(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

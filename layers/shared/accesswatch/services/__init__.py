@@ -1,0 +1,1 @@
+"""Use cases behind the handlers: each takes plain values and data-access objects, returns a result."""

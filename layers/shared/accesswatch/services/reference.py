@@ -1,0 +1,125 @@
+"""A reference snapshot lands: validate it, keep it, and compile the versioned reference index.
+
+The index is compiled once both staff and clients are present, from the newest snapshot of every
+kind; its id is a hash of the snapshots it was built from. Files that were waiting for reference
+data start detection against it as soon as it is published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from accesswatch.config import ReferenceSettings
+from accesswatch.contract import REFERENCE_FIELDS, ReferenceKind
+from accesswatch.dal.executions import Executions
+from accesswatch.dal.ledger import FileStatus, Ledger
+from accesswatch.dal.objects import CuratedLayout, ObjectStore
+from accesswatch.ingest.pipeline import read_table
+from accesswatch.ingest.records import LINE_COLUMN
+from accesswatch.ingest.source import FileRejected
+from accesswatch.reference.index import build_index
+from accesswatch.reference.validate import cross_validate, validate_snapshot
+from accesswatch.services.files import SourceObject, reference_kind_of
+from accesswatch.services.ingest import start_detection
+
+REQUIRED_KINDS = (ReferenceKind.STAFF, ReferenceKind.CLIENTS)
+
+
+@dataclass
+class ReferenceResult:
+    key: str
+    kind: str | None
+    status: str  # accepted | rejected
+    rows: int = 0
+    lines_read: int = 0
+    quarantined: int = 0
+    reason: str | None = None
+    snapshot_id: str | None = None
+    detections_started: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def ingest_reference(source: SourceObject, *, settings: ReferenceSettings, store: ObjectStore, ledger: Ledger,
+                     executions: Executions) -> ReferenceResult:
+    ingest_id = source.ingest_id
+    name = reference_kind_of(source.key)
+    ledger.start_file(ingest_id, bucket=source.bucket, key=source.key, etag=source.etag, kind="reference",
+                      reference_kind=name or "")
+    try:
+        kind = ReferenceKind(name or "")
+    except ValueError:
+        return _reject(ledger, ingest_id, source.key, name,
+                       f"unknown reference snapshot name (expected one of {', '.join(k.value for k in ReferenceKind)})")
+    try:
+        table = read_table(store.stream(source.bucket, source.key, source.version_id), key=source.key,
+                           fields=REFERENCE_FIELDS[kind], max_decompressed_bytes=settings.max_decompressed_bytes)
+    except FileRejected as rejected:
+        return _reject(ledger, ingest_id, source.key, kind.value, rejected.reason)
+    rows = table.rows.drop(LINE_COLUMN) if LINE_COLUMN in table.rows.columns else table.rows
+    report = validate_snapshot(kind, rows)
+    digest = ingest_id[:16]
+    store.put_json(settings.curated_bucket, CuratedLayout.reference_report(kind.value, digest), {
+        "key": source.key, "lines_read": table.lines_read,
+        "unreadable_lines": [{"line": r.line, "reason": r.reason} for r in table.rejected],
+        "validation": report.model_dump(mode="json"),
+    })
+    if not report.usable:
+        return _reject(ledger, ingest_id, source.key, kind.value,
+                       "; ".join(i.message for i in report.errors) or "snapshot unusable")
+    snapshot_key = CuratedLayout.reference_snapshot(kind.value, digest)
+    store.put_parquet(settings.curated_bucket, snapshot_key, rows)
+    ledger.update_file(ingest_id, FileStatus.INGESTED, lines_read=table.lines_read, accepted=rows.height,
+                       quarantined=len(table.rejected), reference_digest=digest,
+                       validation_errors=len(report.errors), validation_warnings=len(report.warnings))
+    pointer = ledger.set_reference_kind(kind.value, digest, snapshot_key)
+    result = ReferenceResult(source.key, kind.value, "accepted", rows.height, table.lines_read, len(table.rejected))
+    kinds: dict[str, dict[str, str]] = pointer.get("kinds", {})
+    if all(k.value in kinds for k in REQUIRED_KINDS):
+        result.snapshot_id = compile_index(kinds, settings=settings, store=store, ledger=ledger)
+        if result.snapshot_id is not None:
+            result.detections_started = release_waiting_files(result.snapshot_id, settings=settings,
+                                                              ledger=ledger, executions=executions)
+    return result
+
+
+def snapshot_id_of(kinds: dict[str, dict[str, str]]) -> str:
+    basis = "|".join(f"{k}:{kinds[k]['digest']}" for k in sorted(kinds))
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:20]
+
+
+def compile_index(kinds: dict[str, dict[str, str]], *, settings: ReferenceSettings, store: ObjectStore,
+                  ledger: Ledger) -> str | None:
+    """Build (or reuse) the index of these snapshots and publish it; None if newer data overtook it."""
+    snapshot_id = snapshot_id_of(kinds)
+    index_key = CuratedLayout.reference_index(snapshot_id)
+    if not store.exists(settings.curated_bucket, index_key):
+        frames: dict[ReferenceKind, pl.DataFrame] = {
+            ReferenceKind(k): store.get_parquet(settings.curated_bucket, v["key"]) for k, v in kinds.items()
+        }
+        store.put_json(settings.curated_bucket, f"reference/reports/cross/{snapshot_id}.json",
+                       cross_validate(frames).model_dump(mode="json"))
+        store.put_bytes(settings.curated_bucket, index_key, build_index(frames, snapshot_id).to_bytes())
+    published = ledger.publish_index(snapshot_id, {k: v["digest"] for k, v in kinds.items()})
+    return snapshot_id if published else None
+
+
+def release_waiting_files(snapshot_id: str, *, settings: ReferenceSettings, ledger: Ledger,
+                          executions: Executions) -> list[str]:
+    started = []
+    for item in ledger.files_with_status(FileStatus.AWAITING_REFERENCE):
+        arn = start_detection(item["ingest_id"], item["manifest_key"], snapshot_id, settings.curated_bucket,
+                              settings.detection_state_machine_arn, executions)
+        ledger.update_file(item["ingest_id"], FileStatus.DETECTING, snapshot_id=snapshot_id, execution_arn=arn)
+        started.append(item["ingest_id"])
+    return started
+
+
+def _reject(ledger: Ledger, ingest_id: str, key: str, kind: str | None, reason: str) -> ReferenceResult:
+    ledger.update_file(ingest_id, FileStatus.REJECTED, reason=reason)
+    return ReferenceResult(key, kind, "rejected", reason=reason)
