@@ -47,8 +47,14 @@ class TextSink:
         self._raw.close()
 
 
-def write_table(path: Path, fmt: Format, columns: list[str], rows: list[list[Any]], *,
-                blank_choice: list[bool] | None = None) -> None:
+def write_table(
+    path: Path,
+    fmt: Format,
+    columns: list[str],
+    rows: list[list[Any]],
+    *,
+    blank_choice: list[bool] | None = None,
+) -> None:
     """Write a reference snapshot. ``rows`` hold strings; "" / None are blanks.
 
     For JSON Lines a blank becomes null or "" (``blank_choice[i]`` True: null)."""
@@ -64,7 +70,10 @@ def write_table(path: Path, fmt: Format, columns: list[str], rows: list[list[Any
     else:
         for i, row in enumerate(rows):
             null = blank_choice[i] if blank_choice is not None else True
-            obj = {k: (None if null else "") if (v is None or v == "") else v for k, v in zip(columns, row, strict=True)}
+            obj = {
+                k: (None if null else "") if (v is None or v == "") else v
+                for k, v in zip(columns, row, strict=True)
+            }
             t.write(json.dumps(obj, ensure_ascii=False))
             t.write("\n")
     sink.close()

@@ -49,28 +49,126 @@ def _table(weights: dict[str | None, float], size: int = 400) -> list[str | None
     return out
 
 
-SCREENS_CASE = _table({
-    "summary": 30, "notes": 15, "payments": 12, "relationships": 5, "address": 9, "contact": 8,
-    "date_of_birth": 3, "ird_number": 2, "documents": 4, "case_history": 4, None: 5,
-})
-SCREENS_OTHER = _table({
-    "summary": 55, "notes": 8, "payments": 8, "search_results": 12, "relationships": 3, "address": 1.2,
-    "contact": 1.2, "date_of_birth": 0.3, "ird_number": 0.3, None: 9,
-})
-SCREENS_SERVICE = _table({
-    "summary": 30, "address": 25, "payments": 20, "ird_number": 8, "contact": 7, "date_of_birth": 5, None: 5,
-})
+SCREENS_CASE = _table(
+    {
+        "summary": 30,
+        "notes": 15,
+        "payments": 12,
+        "relationships": 5,
+        "address": 9,
+        "contact": 8,
+        "date_of_birth": 3,
+        "ird_number": 2,
+        "documents": 4,
+        "case_history": 4,
+        None: 5,
+    }
+)
+SCREENS_OTHER = _table(
+    {
+        "summary": 55,
+        "notes": 8,
+        "payments": 8,
+        "search_results": 12,
+        "relationships": 3,
+        "address": 1.2,
+        "contact": 1.2,
+        "date_of_birth": 0.3,
+        "ird_number": 0.3,
+        None: 9,
+    }
+)
+SCREENS_SERVICE = _table(
+    {
+        "summary": 30,
+        "address": 25,
+        "payments": 20,
+        "ird_number": 8,
+        "contact": 7,
+        "date_of_birth": 5,
+        None: 5,
+    }
+)
 ACTIONS_PERSON = _table({"view": 70, "search": 12, "update": 12, "print": 4, "export": 2})
 ACTIONS_SERVICE = _table({"view": 40, "export": 50, "update": 10})
-HOURS_PERSON = _table({h: w for h, w in enumerate(
-    (0.05, 0.03, 0.02, 0.02, 0.02, 0.05, 0.3, 1.5, 7, 10, 10, 9, 7, 9, 10, 9, 7, 3, 1.2, 0.8, 0.6, 0.4, 0.2, 0.1)
-)}, 1000)  # type: ignore[arg-type]
-HOURS_SERVICE = _table({h: w for h, w in enumerate(
-    (3, 8, 10, 10, 8, 4, 1, 0.5, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 1, 2)
-)}, 1000)  # type: ignore[arg-type]
+HOURS_PERSON = _table(
+    {
+        h: w
+        for h, w in enumerate(
+            (
+                0.05,
+                0.03,
+                0.02,
+                0.02,
+                0.02,
+                0.05,
+                0.3,
+                1.5,
+                7,
+                10,
+                10,
+                9,
+                7,
+                9,
+                10,
+                9,
+                7,
+                3,
+                1.2,
+                0.8,
+                0.6,
+                0.4,
+                0.2,
+                0.1,
+            )
+        )
+    },
+    1000,
+)  # type: ignore[arg-type]
+HOURS_SERVICE = _table(
+    {
+        h: w
+        for h, w in enumerate(
+            (
+                3,
+                8,
+                10,
+                10,
+                8,
+                4,
+                1,
+                0.5,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                0.3,
+                1,
+                2,
+            )
+        )
+    },
+    1000,
+)  # type: ignore[arg-type]
 
-BAD_TIMESTAMPS = ("2025-02-30T10:00:00Z", "not a date", "31/03/2025 09:15", "2025-04-01T24:30:00+13:00",
-                  "", "2025-13-01T08:00:00Z", "yesterday 10am")
+BAD_TIMESTAMPS = (
+    "2025-02-30T10:00:00Z",
+    "not a date",
+    "31/03/2025 09:15",
+    "2025-04-01T24:30:00+13:00",
+    "",
+    "2025-13-01T08:00:00Z",
+    "yesterday 10am",
+)
 UNKNOWN_ACTIONS = ("delete", "browse", "approve", "merge")
 MALFORMED_KINDS = ("missing_field", "bad_timestamp", "naive_timestamp", "unknown_action")
 
@@ -115,6 +213,7 @@ def _offset(ts: int) -> int:
 
 
 _DATE_CACHE: dict[int, str] = {}
+_JSON_TEXT: dict[str, str] = {}
 
 
 def _iso_date(epoch_day: int) -> str:
@@ -182,7 +281,10 @@ class _LogWriter:
                     continue
                 parts.append(keys[i] + ("null" if blank == "null" else '""'))
             elif i == 6:
-                parts.append(keys[i] + json.dumps(v, ensure_ascii=False))
+                q = _JSON_TEXT.get(v)
+                if q is None:
+                    q = _JSON_TEXT[v] = json.dumps(v, ensure_ascii=False)
+                parts.append(keys[i] + q)
             else:
                 parts.append(f'{keys[i]}"{v}"')
         self.sink.text.write("{" + ", ".join(parts) + "}\n")
@@ -223,21 +325,43 @@ def _write_reference(world: World, ref_dir: Path, rng: random.Random) -> list[Pa
     cid = w.client_ids
     iso = date.isoformat
     tables: dict[ReferenceKind, list[list[str | None]]] = {
-        ReferenceKind.STAFF: [[row[f] for f in REFERENCE_FIELDS[ReferenceKind.STAFF]] + [row["cost_centre"]]
-                              for row in w.staff_rows],
+        ReferenceKind.STAFF: [
+            [row[f] for f in REFERENCE_FIELDS[ReferenceKind.STAFF]] + [row["cost_centre"]]
+            for row in w.staff_rows
+        ],
         ReferenceKind.CLIENTS: sorted(
-            ([cid[c], w.c_family[c], w.c_given[c], iso(w.c_dob[c]) if w.c_dob[c] else "", w.c_address[c],
-              w.c_flags[c], rng.choice(("CMS", "CMS", "CMS", "legacy-swift", "web-intake"))]
-             for c in range(w.n_clients)),
+            (
+                [
+                    cid[c],
+                    w.c_family[c],
+                    w.c_given[c],
+                    iso(w.c_dob[c]) if w.c_dob[c] else "",
+                    w.c_address[c],
+                    w.c_flags[c],
+                    rng.choice(("CMS", "CMS", "CMS", "legacy-swift", "web-intake")),
+                ]
+                for c in range(w.n_clients)
+            ),
             key=lambda r: r[0] or "",
         ),
         ReferenceKind.RELATIONSHIPS: [[cid[a], cid[b], kind] for a, b, kind in w.relationships],
-        ReferenceKind.DECLARATIONS: [[w.s_user[s], cid[c], nature, iso(at)] for s, c, nature, at in w.declarations],
-        ReferenceKind.ASSIGNMENTS: [[w.s_user[s], cid[c], reason, iso(frm), iso(to) if to else ""]
-                                    for s, c, reason, frm, to in w.assignments],
-        ReferenceKind.WATCHLIST: [[cid[c], reason, iso(added), iso(removed) if removed else "",
-                                   rng.choice(("", "", "press", "referred by comms team"))]
-                                  for c, reason, added, removed in w.watchlist],
+        ReferenceKind.DECLARATIONS: [
+            [w.s_user[s], cid[c], nature, iso(at)] for s, c, nature, at in w.declarations
+        ],
+        ReferenceKind.ASSIGNMENTS: [
+            [w.s_user[s], cid[c], reason, iso(frm), iso(to) if to else ""]
+            for s, c, reason, frm, to in w.assignments
+        ],
+        ReferenceKind.WATCHLIST: [
+            [
+                cid[c],
+                reason,
+                iso(added),
+                iso(removed) if removed else "",
+                rng.choice(("", "", "press", "referred by comms team")),
+            ]
+            for c, reason, added, removed in w.watchlist
+        ],
     }
     written = []
     for kind, rows in tables.items():
@@ -269,8 +393,9 @@ def generate(
     """Generate a synthetic world under ``out_dir``; see the package docstring for the layout."""
     out_dir = Path(out_dir)
     start = start or DEFAULT_START
-    builder = WorldBuilder(staff=staff, clients=clients, days=days, start=start,
-                           rng=random.Random(f"world:{seed}"))
+    builder = WorldBuilder(
+        staff=staff, clients=clients, days=days, start=start, rng=random.Random(f"world:{seed}")
+    )
     world = builder.build()
     oracle = Oracle(world)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -380,7 +505,7 @@ def generate(
         n_ev = len(evs)
         bounds = [n_ev * j // shards_per_day for j in range(shards_per_day + 1)]
         for j in range(shards_per_day):
-            chunk = evs[bounds[j]: bounds[j + 1]]
+            chunk = evs[bounds[j] : bounds[j + 1]]
             fmt = LOG_FORMATS[fmt_order[file_no % len(LOG_FORMATS)]]
             name = f"{SYSTEM}_{file_no:04d}_{di.date:%Y%m%d}{fmt.suffix}"
             last_file = file_no == n_files_total - 1
@@ -395,12 +520,22 @@ def generate(
                 kinds.append("invalid_json")
             rr.shuffle(kinds)
             kinds = kinds[: rr.randint(2, len(kinds))]
-            bad_at = dict(zip(rr.sample(range(len(chunk) + 1), min(len(kinds), len(chunk) + 1)), kinds,
-                              strict=False))
+            bad_at = dict(
+                zip(rr.sample(range(len(chunk) + 1), min(len(kinds), len(chunk) + 1)), kinds, strict=False)
+            )
             dup_at = set(rr.sample(range(len(chunk)), min(len(chunk), max(1, len(chunk) // 4000))))
             pending: list[tuple[int, tuple[str | None, ...]]] = []
-            rec: tuple[str | None, ...] = ("cms-000000000", "2025-04-01T09:00:00Z", uid[0], cid[0], "view",
-                                           None, None, None, None)
+            rec: tuple[str | None, ...] = (
+                "cms-000000000",
+                "2025-04-01T09:00:00Z",
+                uid[0],
+                cid[0],
+                "view",
+                None,
+                None,
+                None,
+                None,
+            )
             for idx, (ts, s, c, action, scr, pi) in enumerate(chunk):
                 if idx in bad_at:
                     next_id += 1
@@ -417,8 +552,11 @@ def generate(
                 else:
                     off, suffix = 0, "+00:00"
                 r = rr.random()
-                frac = "" if r < 0.8 else (f".{rr.randrange(1000):03d}" if r < 0.95 else
-                                           f".{rr.randrange(1000000):06d}")
+                frac = (
+                    ""
+                    if r < 0.8
+                    else (f".{rr.randrange(1000):03d}" if r < 0.95 else f".{rr.randrange(1000000):06d}")
+                )
                 stamp = _stamp(ts, off, frac, suffix)
                 act: str = action
                 shown: str | None = scr
@@ -428,7 +566,12 @@ def generate(
                 elif r < 0.005 and shown:
                     shown = shown.capitalize()
                 rec = (
-                    eid, stamp, uid[s], cid[c], act, shown,
+                    eid,
+                    stamp,
+                    uid[s],
+                    cid[c],
+                    act,
+                    shown,
                     site[s] if rr.random() > 0.04 else None,
                     f"sess-{(s * 7919 + k * 104729) % 1000003:07d}" if rr.random() > 0.05 else None,
                     f"WS-{s % 997:03d}" if fmt.kind == "csv" else "cms-web/4.2",
@@ -485,10 +628,19 @@ def generate(
     planted_path = out_dir / "planted.jsonl"
     with open(planted_path, "w", encoding="utf-8", newline="\n") as f:
         for i, p in enumerate(world.planted):
-            f.write(json.dumps({
-                "event_id": planted_ids[i], "scenario": p.scenario, "user_id": uid[p.user],
-                "client_id": cid[p.client], "expected": sorted(p.expected), "truth": sorted(planted_truth[i]),
-            }) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "event_id": planted_ids[i],
+                        "scenario": p.scenario,
+                        "user_id": uid[p.user],
+                        "client_id": cid[p.client],
+                        "expected": sorted(p.expected),
+                        "truth": sorted(planted_truth[i]),
+                    }
+                )
+                + "\n"
+            )
     files.append(planted_path)
 
     meta_path = out_dir / "truth-meta.json"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
+from functools import lru_cache
 from typing import NamedTuple
 
 from .pools import STREET_ABBREV
@@ -18,11 +19,13 @@ from .pools import STREET_ABBREV
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
+@lru_cache(maxsize=65536)
 def strip_macrons(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text)
     return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
 
 
+@lru_cache(maxsize=65536)
 def fold_key(text: str) -> str:
     """The most forgiving normalisation imaginable: letters and digits only, no marks, lower case."""
     return _NON_ALNUM.sub("", strip_macrons(text).casefold())
@@ -74,8 +77,14 @@ class Dwelling(NamedTuple):
     city: str
 
     def key(self) -> tuple[object, ...]:
-        return (self.unit, self.number, fold_key(self.street), self.street_type, fold_key(self.suburb),
-                fold_key(self.city))
+        return (
+            self.unit,
+            self.number,
+            fold_key(self.street),
+            self.street_type,
+            fold_key(self.suburb),
+            fold_key(self.city),
+        )
 
 
 def render_address(d: Dwelling, rng: random.Random, *, plain: bool = False) -> str:

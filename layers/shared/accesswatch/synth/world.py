@@ -131,7 +131,6 @@ class WorldBuilder:
         *,
         blank_dob: bool = False,
     ) -> Person:
-        rng = self.rng
         for attempt in range(200):
             fam = family if family is not None else self._family()
             giv = given if (given is not None and attempt < 100) else self._given()
@@ -205,7 +204,12 @@ class WorldBuilder:
         return len(w.c_family) - 1
 
     def relate(self, a: int, b: int, kind: str) -> None:
-        inverse = {"parent": "child", "child": "parent", "grandparent": "grandchild", "grandchild": "grandparent"}
+        inverse = {
+            "parent": "child",
+            "child": "parent",
+            "grandparent": "grandchild",
+            "grandchild": "grandparent",
+        }
         if self.rng.random() < 0.5:
             self.w.relationships.append((a, b, kind))
         else:
@@ -237,7 +241,9 @@ class WorldBuilder:
             members: list[int] = []
             if r < 0.12:  # a flat of unrelated people
                 for _ in range(rng.randint(2, 4)):
-                    members.append(self.add_client(self.new_person(years=(1960, 2004)), dw, flags=self._flags()))
+                    members.append(
+                        self.add_client(self.new_person(years=(1960, 2004)), dw, flags=self._flags())
+                    )
                 if rng.random() < 0.3:
                     self.relate(members[0], members[1], "household")
             else:
@@ -438,8 +444,9 @@ class WorldBuilder:
             self.reserved.add(f)
             out["flatmate"] = f
         if elsewhere and own >= 0:
-            r1 = self.add_client(self.new_person(fam if rng.random() < 0.6 else None, years=(1940, 2004)),
-                                 self.new_dwelling())
+            r1 = self.add_client(
+                self.new_person(fam if rng.random() < 0.6 else None, years=(1940, 2004)), self.new_dwelling()
+            )
             self.reserved.add(r1)
             self.relate(own, r1, rng.choice(("parent", "sibling", "grandparent", "other_whanau", "partner")))
             out["relative"] = r1
@@ -451,7 +458,7 @@ class WorldBuilder:
 
     # ---------------------------------------------------------------- the whole world
     def build(self) -> World:
-        rng, w = self.rng, self.w
+        w = self.w
         self._people: list[Person] = []
         # leave room for staff records, their families and decoys
         n_persons_est = self.n_staff
@@ -459,9 +466,15 @@ class WorldBuilder:
         self.build_background(max(100, self.target_clients - reserve))
         self.build_staff()
         persons = [s for s in range(len(w.s_user)) if not w.s_service[s]]
-        active_plain = [s for s in persons if not w.s_sau[s] and w.staff_rows[s]["status"] == "active"
-                        and w.s_first_day[s] == 0 and w.s_dwelling[s] >= 0
-                        and self._people[s][2] is not None]
+        active_plain = [
+            s
+            for s in persons
+            if not w.s_sau[s]
+            and w.staff_rows[s]["status"] == "active"
+            and w.s_first_day[s] == 0
+            and w.s_dwelling[s] >= 0
+            and self._people[s][2] is not None
+        ]
         n_subj = max(3, min(24, len(persons) // 20))
         self.subjects = active_plain[:n_subj]
         plain_users = active_plain[n_subj:]
@@ -474,16 +487,26 @@ class WorldBuilder:
         self._assign_ids()
         return w
 
-    def _plant(self, u: int, c: int, day: int, tod: int, screen: str, scenario: str, *rules: str,
-               action: str = "view") -> None:
+    def _plant(
+        self,
+        u: int,
+        c: int,
+        day: int,
+        tod: int,
+        screen: str,
+        scenario: str,
+        *rules: str,
+        action: str = "view",
+    ) -> None:
         self.w.planted.append(Planted(u, c, day, tod, screen, action, scenario, frozenset(rules)))
 
     def _any_day(self) -> int:
         return self.rng.randrange(self.w.days)
 
     def _assign(self, u: int, c: int, frm: date, to: date | None, reason: str | None = None) -> None:
-        self.w.assignments.append((u, c, reason or self.rng.choice(("caseload", "appointment", "task", "referral")),
-                                   frm, to))
+        self.w.assignments.append(
+            (u, c, reason or self.rng.choice(("caseload", "appointment", "task", "referral")), frm, to)
+        )
 
     def _plant_subjects(self) -> None:
         w, rng = self.w, self.rng
@@ -494,22 +517,54 @@ class WorldBuilder:
                 self._plant(s, own, day(), WORK, "summary", "self_renamed_linked", "SELF_RECORD")
             else:
                 own = self.give_own_record(s, "linked" if i % 2 == 0 else "name")
-                self._plant(s, own, day(), WORK, "summary", f"self_{'linked' if i % 2 == 0 else 'name'}",
-                            "SELF_RECORD")
+                self._plant(
+                    s,
+                    own,
+                    day(),
+                    WORK,
+                    "summary",
+                    f"self_{'linked' if i % 2 == 0 else 'name'}",
+                    "SELF_RECORD",
+                )
             if i % 3 == 0:
                 self._assign(s, own, w.start - timedelta(days=30), None)
                 self._plant(s, own, day(), WORK, "date_of_birth", "self_assigned_sensitive", "SELF_RECORD")
             else:
-                self._plant(s, own, day(), WORK, "ird_number", "self_sensitive", "SELF_RECORD", "SENSITIVE_LOOKUP",
-                            action="print")
+                self._plant(
+                    s,
+                    own,
+                    day(),
+                    WORK,
+                    "ird_number",
+                    "self_sensitive",
+                    "SELF_RECORD",
+                    "SENSITIVE_LOOKUP",
+                    action="print",
+                )
             fam = self._family_of(s, True, True, True)
             # the housemate relative: force a relationship row (own record exists)
-            self._plant(s, fam["household_relative"], day(), WORK, "notes", "relative_household",
-                        "RELATIVE_RECORD", "HOUSEHOLD_RECORD")
+            self._plant(
+                s,
+                fam["household_relative"],
+                day(),
+                WORK,
+                "notes",
+                "relative_household",
+                "RELATIVE_RECORD",
+                "HOUSEHOLD_RECORD",
+            )
             self._plant(s, fam["flatmate"], day(), WORK, "summary", "flatmate", "HOUSEHOLD_RECORD")
             self._plant(s, fam["relative"], day(), WORK, "payments", "relative_elsewhere", "RELATIVE_RECORD")
-            self._plant(s, fam["relative"], day(), WORK, "address", "relative_sensitive", "RELATIVE_RECORD",
-                        "SENSITIVE_LOOKUP")
+            self._plant(
+                s,
+                fam["relative"],
+                day(),
+                WORK,
+                "address",
+                "relative_sensitive",
+                "RELATIVE_RECORD",
+                "SENSITIVE_LOOKUP",
+            )
             self._plant(s, fam["two_hop"], day(), WORK, "summary", "neg_two_hop_relative")
             # a decoy sharing the surname: different given names, or same given names and a different DOB
             sfam, sgiv, sdob = self._people[s]
@@ -533,8 +588,14 @@ class WorldBuilder:
             self._plant(s, oc, day(), WORK, "summary", "neg_other_unit_same_number")
             # declared friend
             d = self.take_background()
-            w.declarations.append((s, d, rng.choice(("friend", "club", "acquaintance", "social_media")),
-                                   self.rand_date(w.start - timedelta(days=900), w.start)))
+            w.declarations.append(
+                (
+                    s,
+                    d,
+                    rng.choice(("friend", "club", "acquaintance", "social_media")),
+                    self.rand_date(w.start - timedelta(days=900), w.start),
+                )
+            )
             self._plant(s, d, day(), WORK, "summary", "declared_friend", "DECLARED_ASSOCIATE")
         # units: make sure several subjects actually live in a flat
         # (their dwelling was drawn randomly; planted above used whatever it was)
@@ -568,10 +629,29 @@ class WorldBuilder:
             w.c_address[oa] = render_address(w.dwellings[w.s_dwelling[a]], rng)
             w.c_address[ob] = render_address(w.dwellings[w.s_dwelling[a]], rng)
             self.relate(oa, ob, "partner")
-            self._plant(a, ob, day(), WORK, "summary", "staff_couple", "COLLEAGUE_RECORD", "RELATIVE_RECORD",
-                        "HOUSEHOLD_RECORD")
-            self._plant(b, oa, day(), LATE, "contact", "staff_couple_sensitive", "COLLEAGUE_RECORD",
-                        "RELATIVE_RECORD", "HOUSEHOLD_RECORD", "SENSITIVE_LOOKUP")
+            self._plant(
+                a,
+                ob,
+                day(),
+                WORK,
+                "summary",
+                "staff_couple",
+                "COLLEAGUE_RECORD",
+                "RELATIVE_RECORD",
+                "HOUSEHOLD_RECORD",
+            )
+            self._plant(
+                b,
+                oa,
+                day(),
+                LATE,
+                "contact",
+                "staff_couple_sensitive",
+                "COLLEAGUE_RECORD",
+                "RELATIVE_RECORD",
+                "HOUSEHOLD_RECORD",
+                "SENSITIVE_LOOKUP",
+            )
             owners += [a, b]
             pool.remove(a)
             pool.remove(b)
@@ -607,8 +687,15 @@ class WorldBuilder:
             v = vs[(k * 3 + 5) % len(vs)]
             if w.s_own[v] >= 0 and not any(x[0] == a and x[1] == w.s_own[v] for x in w.assignments):
                 self._plant(a, w.s_own[v], day(), WORK, "summary", "neg_sau_colleague_unassigned")
-                self._plant(a, w.s_own[v], day(), WORK, "contact", "sau_colleague_sensitive_unassigned",
-                            "SENSITIVE_LOOKUP")
+                self._plant(
+                    a,
+                    w.s_own[v],
+                    day(),
+                    WORK,
+                    "contact",
+                    "sau_colleague_sensitive_unassigned",
+                    "SENSITIVE_LOOKUP",
+                )
         # --- declarations
         u, c = user(), self.take_background()
         w.declarations.append((u, c, "business", start - timedelta(days=400)))
@@ -627,9 +714,12 @@ class WorldBuilder:
             for c in blank_clients[:2]:
                 self.reserved.add(c)
                 self._plant(s, c, day(), WORK, "summary", "neg_blank_address")
+
         # --- public figures
         def wl(c: int, added: date, removed: date | None) -> None:
-            w.watchlist.append((c, rng.choice(("member_of_parliament", "media", "celebrity")), added, removed))
+            w.watchlist.append(
+                (c, rng.choice(("member_of_parliament", "media", "celebrity")), added, removed)
+            )
             if "media_interest" not in w.c_flags[c]:
                 w.c_flags[c] = ";".join(x for x in (w.c_flags[c], "media_interest") if x)
 
@@ -637,11 +727,21 @@ class WorldBuilder:
             c = self.take_background()
             wl(c, start - timedelta(days=rng.randint(30, 2000)), None)
             u = user()
-            self._assign(u, c, start - timedelta(days=100), w.day(days - 1) + timedelta(days=100), "appointment")
+            self._assign(
+                u, c, start - timedelta(days=100), w.day(days - 1) + timedelta(days=100), "appointment"
+            )
             self._plant(u, c, day(), WORK, "address", "neg_public_figure_assigned")
             self._plant(user(u), c, day(), WORK, "summary", "public_figure", "PUBLIC_FIGURE")
-            self._plant(user(u), c, day(), LATE, "contact", "public_figure_sensitive", "PUBLIC_FIGURE",
-                        "SENSITIVE_LOOKUP")
+            self._plant(
+                user(u),
+                c,
+                day(),
+                LATE,
+                "contact",
+                "public_figure_sensitive",
+                "PUBLIC_FIGURE",
+                "SENSITIVE_LOOKUP",
+            )
             self._plant(len(w.s_user) - 1, c, day(), WORK, "ird_number", "neg_service_public_figure")
         c = self.take_background()
         wl(c, start - timedelta(days=900), start - timedelta(days=rng.randint(1, 200)))
@@ -679,7 +779,9 @@ class WorldBuilder:
             u, c = user(), self.take_background()
             self._assign(u, c, w.day(kb), None, "referral")
             self._plant(u, c, kb, EARLY, "contact", "neg_sensitive_first_morning_of_window")
-            self._plant(u, c, kb - 1, LATE, "contact", "sensitive_before_window_nz_evening", "SENSITIVE_LOOKUP")
+            self._plant(
+                u, c, kb - 1, LATE, "contact", "sensitive_before_window_nz_evening", "SENSITIVE_LOOKUP"
+            )
         if days >= 3:
             kb = min(max(1, days // 2), days - 2)
             u, c = user(), self.take_background()
@@ -691,9 +793,18 @@ class WorldBuilder:
         services = [s for s in range(len(w.s_user)) if w.s_service[s]]
         for k, svc in enumerate(services):
             v = owners[k % len(owners)]
-            self._plant(svc, w.s_own[v], day(), WORK, "address", "neg_service_colleague_record", action="export")
-            self._plant(svc, self.take_background(), day(), WORK, "ird_number", "neg_service_sensitive",
-                        action="export")
+            self._plant(
+                svc, w.s_own[v], day(), WORK, "address", "neg_service_colleague_record", action="export"
+            )
+            self._plant(
+                svc,
+                self.take_background(),
+                day(),
+                WORK,
+                "ird_number",
+                "neg_service_sensitive",
+                action="export",
+            )
 
     def _fill_clients(self) -> None:
         """Top up plain clients so that the snapshot has about the requested number of rows."""
@@ -742,9 +853,16 @@ class WorldBuilder:
         for s in persons:
             if rng.random() < 0.12:
                 for c in rng.sample(candidates, rng.randint(1, 2)):
-                    w.declarations.append((s, c, rng.choice(("friend", "acquaintance", "business", "club",
-                                                              "social_media", "family")),
-                                           self.rand_date(start - timedelta(days=1500), start + timedelta(days=30))))
+                    w.declarations.append(
+                        (
+                            s,
+                            c,
+                            rng.choice(
+                                ("friend", "acquaintance", "business", "club", "social_media", "family")
+                            ),
+                            self.rand_date(start - timedelta(days=1500), start + timedelta(days=30)),
+                        )
+                    )
         n_watch = max(6, len(candidates) // 800)
         for c in rng.sample(candidates, n_watch):
             r = rng.random()
