@@ -19,12 +19,12 @@ from accesswatch.cli.export import (
     summarise,
     write_jsonl,
 )
+from accesswatch.cli.deployment import Deployment, executions, wait_for_executions
 from accesswatch.cli.progress import Progress
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import ObjectStore
-from accesswatch.local.runtime import EmbeddedAws
 from accesswatch.local.template import resources_of_type
 
 # Reference kinds go up in this order so that the index is compiled once, when staff arrives last.
@@ -64,40 +64,41 @@ def log_files(logs_dir: Path, system: str) -> list[tuple[Path, str]]:
     return out
 
 
-def upload(aws: EmbeddedAws, path: Path, key: str) -> None:
-    """put_object delivers the bucket notification to the function the template names, synchronously."""
+def upload(aws: Deployment, path: Path, key: str) -> None:
+    """Upload as production receives files (the embedded runtime delivers the notification synchronously)."""
     with path.open("rb") as body:
         aws.client("s3").put_object(Bucket=aws.resource_name("RawBucket"), Key=key, Body=body)
 
 
-def s3_triggered_functions(aws: EmbeddedAws) -> set[str]:
+def s3_triggered_functions(aws: Deployment) -> set[str]:
     return {
         name for name, res in resources_of_type(aws.template, "AWS::Serverless::Function").items()
         if any(e.get("Type") == "S3" for e in res["Properties"].get("Events", {}).values())
     }
 
 
-def settle(aws: EmbeddedAws, cases: CaseStore, timeout_s: float) -> dict[str, Counter[str]]:
+def settle(aws: Deployment, cases: CaseStore, timeout_s: float) -> dict[str, Counter[str]]:
     """Wait for detection to finish and for every case to reach a person (or finish)."""
-    aws.wait_for_executions("DetectionStateMachine", timeout_s=timeout_s)
+    wait_for_executions(aws, "DetectionStateMachine", timeout_s=timeout_s)
 
     def waiting_on_person(execution: dict[str, Any]) -> bool:
         case = cases.get(execution["name"])
         return case is not None and case.get("status") in WAITING_ON_A_PERSON
 
-    aws.wait_for_executions("CaseStateMachine", timeout_s=timeout_s, settled=waiting_on_person)
+    wait_for_executions(aws, "CaseStateMachine", timeout_s=timeout_s, settled=waiting_on_person)
     return {
-        name: Counter(e["status"] for e in aws.executions(name))
+        name: Counter(e["status"] for e in executions(aws, name))
         for name in resources_of_type(aws.template, "AWS::Serverless::StateMachine")
     }
 
 
-def export_all(aws: EmbeddedAws, out_dir: Path, executions: dict[str, Counter[str]],
+def export_all(aws: Deployment, out_dir: Path, executions: dict[str, Counter[str]],
                extra: dict[str, Any]) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(aws.resource_name("LedgerTable"))
-    findings = collect_findings(FindingStore(aws.resource_name("FindingsTable")))
-    cases = collect_cases(CaseStore(aws.resource_name("CasesTable")))
+    dynamodb = aws.resource("dynamodb")
+    ledger = Ledger(aws.resource_name("LedgerTable"), dynamodb)
+    findings = collect_findings(FindingStore(aws.resource_name("FindingsTable"), dynamodb))
+    cases = collect_cases(CaseStore(aws.resource_name("CasesTable"), dynamodb))
     files = ledger_files(ledger)
     quarantine = collect_quarantine(ObjectStore(aws.client("s3")), aws.resource_name("CuratedBucket"), files)
     write_jsonl(out_dir / "findings.jsonl", [export_finding(f) for f in findings])
@@ -110,15 +111,13 @@ def export_all(aws: EmbeddedAws, out_dir: Path, executions: dict[str, Counter[st
     return summary
 
 
-def run_local(reference_dir: Path, logs_dir: Path, out_dir: Path, *, system: str = "cms",
-              timeout_s: float = 1800.0, aws: EmbeddedAws | None = None) -> RunOutcome:
-    """Run a world through the embedded runtime (a fresh one unless ``aws`` is given)."""
-    if aws is None:
-        with EmbeddedAws() as fresh:
-            return run_local(reference_dir, logs_dir, out_dir, system=system, timeout_s=timeout_s, aws=fresh)
+def run_world(aws: Deployment, reference_dir: Path, logs_dir: Path, out_dir: Path, *, system: str = "cms",
+              timeout_s: float = 1800.0) -> RunOutcome:
+    """Upload a world's reference snapshots then its logs, wait for the system, export its results."""
     started = time.monotonic()
     refs = reference_files(reference_dir)
     logs = log_files(logs_dir, system)
+    failures_before = len(aws.invocation_failures())
     bar = Progress("uploading reference", len(refs))
     for path in refs:
         upload(aws, path, f"reference/{path.name}")
@@ -130,25 +129,24 @@ def run_local(reference_dir: Path, logs_dir: Path, out_dir: Path, *, system: str
         bar.advance()
     bar.close()
     bar = Progress("detecting", 1)
-    cases = CaseStore(aws.resource_name("CasesTable"))
-    executions = settle(aws, cases, timeout_s)
+    cases = CaseStore(aws.resource_name("CasesTable"), aws.resource("dynamodb"))
+    execution_counts = settle(aws, cases, timeout_s)
     bar.advance()
     bar.close()
-    failed_invocations = [i for i in aws.invocations if i.errored]
-    summary = export_all(aws, out_dir, executions, {
+    failed = aws.invocation_failures()[failures_before:]
+    summary = export_all(aws, out_dir, execution_counts, {
         "elapsed_s": round(time.monotonic() - started, 2),
-        "invocations": len(aws.invocations),
-        "invocation_errors": dict(Counter(f"{i.function}:{i.error_type}" for i in failed_invocations)),
+        "invocation_errors": dict(Counter(f"{f['function']}:{f['error_type']}" for f in failed)),
     })
     problems = []
     s3_functions = s3_triggered_functions(aws)
-    for inv in failed_invocations:
-        if inv.function in s3_functions:
-            problems.append(f"{inv.function} failed ({inv.error_type}) on an uploaded object")
+    for failure in failed:
+        if failure["function"] in s3_functions:
+            problems.append(f"{failure['function']} failed ({failure['error_type']}) on an uploaded object")
     for row in summary["files"]:
         if row["status"] in UNFINISHED_FILE_STATES:
             problems.append(f"{row['key']}: {row['status']}" + (f" ({row['reason']})" if row.get("reason") else ""))
-    for name, counts in executions.items():
+    for name, counts in execution_counts.items():
         for status in ("FAILED", "TIMED_OUT", "ABORTED"):
             if counts.get(status):
                 problems.append(f"{counts[status]} {name} execution(s) {status}")

@@ -148,6 +148,7 @@ class EmbeddedAws:
         template_path: Path = TEMPLATE_PATH,
         parameters: dict[str, str] | None = None,
         handler_wrapper: Callable[[str, Callable[..., Any]], Callable[..., Any]] | None = None,
+        on_invocation: Callable[[Invocation], None] | None = None,
     ) -> None:
         self.template_path = template_path
         self.root = template_path.parent
@@ -162,6 +163,7 @@ class EmbeddedAws:
         self._lock = threading.RLock()
         self._exit = contextlib.ExitStack()
         self._handler_wrapper = handler_wrapper
+        self._on_invocation = on_invocation
         self._stdout_proxy: _InvocationOutput | None = None
 
     # -------------------------------------------------------------- lifecycle
@@ -214,6 +216,14 @@ class EmbeddedAws:
         import boto3
 
         return boto3.client(service, region_name=REGION)
+
+    def resource(self, service: str) -> Any:
+        import boto3
+
+        return boto3.resource(service, region_name=REGION)
+
+    def invocation_failures(self) -> list[dict[str, str]]:
+        return [{"function": i.function, "error_type": i.error_type or ""} for i in self.invocations if i.errored]
 
     def resource_name(self, logical_id: str) -> str:
         try:
@@ -410,29 +420,7 @@ class EmbeddedAws:
         logs = output.getvalue()
         record.logs = logs
         self.invocations.append(record)
+        if self._on_invocation is not None:
+            self._on_invocation(record)
         function.save_logs(logs)
         return payload, errored, logs
-
-    # -------------------------------------------------------------- waiting
-    def state_machine_arn(self, logical_id: str) -> str:
-        return self.physical[logical_id]
-
-    def executions(self, logical_id: str) -> list[dict[str, Any]]:
-        sfn = self.client("stepfunctions")
-        result: list[dict[str, Any]] = []
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn(logical_id)):
-            result.extend(page["executions"])
-        return result
-
-    def wait_for_executions(self, logical_id: str, timeout_s: float = 600.0,
-                            settled: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
-        """Poll until no execution of the state machine is running (or ``settled`` says it may stay)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            executions = self.executions(logical_id)
-            pending = [e for e in executions if e["status"] == "RUNNING" and not (settled and settled(e))]
-            if not pending:
-                return executions
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(pending)} {logical_id} executions still running after {timeout_s:.0f}s")
-            time.sleep(0.05)
