@@ -8,6 +8,7 @@ import math
 import random
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 
 from ..contract import CONTRACT_RULES, EVENT_FIELDS, NZ, REFERENCE_FIELDS, ReferenceKind
@@ -500,7 +501,7 @@ def generate(
             else:
                 tod = p.tod
             evs.append((di.instant(tod), p.user, p.client, p.action, p.screen, i))
-        evs.sort()
+        evs.sort(key=itemgetter(0))
 
         n_ev = len(evs)
         bounds = [n_ev * j // shards_per_day for j in range(shards_per_day + 1)]

@@ -614,7 +614,7 @@ class WorldBuilder:
             while True:
                 u = pool[cursor[0] % len(pool)]
                 cursor[0] += 1
-                if u not in exclude or len(pool) <= len(exclude):
+                if u not in exclude:
                     return u
 
         # --- a staff couple: colleague + relative + household in one access
@@ -655,6 +655,13 @@ class WorldBuilder:
             owners += [a, b]
             pool.remove(a)
             pool.remove(b)
+            couple = {a, b}
+        else:
+            couple = set()
+        if len(pool) < 8:  # a small world: let the subjects and the other staff act too
+            pool += [s for s in persons if not w.s_sau[s] and s not in couple and s not in pool]
+        if len(pool) < 3:
+            pool += [s for s in persons if s not in couple and s not in pool]
         # --- household without any own record
         cand = [s for s in pool if w.s_own[s] < 0 and w.s_dwelling[s] >= 0]
         for s in cand[:2]:
