@@ -126,6 +126,20 @@ class CaseStore:
                                 ConsistentRead=True)
         return [_plain(i) for i in page.get("Items", [])]
 
+    def ids_with_status(self, statuses: frozenset[str]) -> set[str]:
+        """Case ids whose status is one of ``statuses`` (one query of the by_status index each)."""
+        found: set[str] = set()
+        for status in statuses:
+            kwargs: dict[str, Any] = {"IndexName": "by_status", "KeyConditionExpression": Key("status").eq(status),
+                                      "ProjectionExpression": "case_id"}
+            while True:
+                page = self.table.query(**kwargs)
+                found.update(i["case_id"] for i in page.get("Items", []) if "case_id" in i)
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found
+
     def scan_cases(self) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {}
         while True:

@@ -131,6 +131,47 @@ class _InvocationOutput(io.TextIOBase):
         return False
 
 
+def _cached_asl_parser() -> Any:
+    """moto parses a state machine's ASL (an ANTLR grammar, ~50 ms) for every execution it starts,
+    Distributed Map children included. The parsed program is immutable (executions keep their state
+    in their own environment; an inline Map already runs one program on many threads), so parse
+    each definition once."""
+    import functools
+
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original = AmazonStateLanguageParser.parse
+    cached = functools.lru_cache(maxsize=64)(original)
+    return mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(cached))
+
+
+@contextlib.contextmanager
+def _cached_task_clients() -> Iterator[None]:
+    """moto's Step Functions creates a new boto3 client for every task it runs (~10 ms each);
+    boto3 clients are thread-safe, so one per (service, region) serves every task."""
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def cached(region: str, service: str, state_credentials: Any = None) -> Any:
+        with lock:
+            if (region, service) not in clients:
+                clients[(region, service)] = original(region, service, state_credentials)
+            return clients[(region, service)]
+
+    patched = [m for name, m in list(sys.modules.items())
+               if name.startswith("moto.stepfunctions.parser") and getattr(m, "boto_client_for", None) is original]
+    for module in patched:
+        module.boto_client_for = cached  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module in patched:
+            module.boto_client_for = original  # type: ignore[attr-defined]
+
+
 def _zip_dir(directory: Path) -> bytes:
     payload = io.BytesIO()
     with zipfile.ZipFile(payload, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -164,6 +205,7 @@ class EmbeddedAws:
         self._exit = contextlib.ExitStack()
         self._handler_wrapper = handler_wrapper
         self._on_invocation = on_invocation
+        self._clients: dict[str, Any] = {}
         self._stdout_proxy: _InvocationOutput | None = None
 
     # -------------------------------------------------------------- lifecycle
@@ -184,7 +226,7 @@ class EmbeddedAws:
         # moto says, for every stack, which resource types it skips; docs/local-runtime.md lists them.
         self._exit.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
-        logging.getLogger("moto").setLevel(logging.ERROR)
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
 
         env = {
             "AWS_DEFAULT_REGION": REGION,
@@ -213,9 +255,11 @@ class EmbeddedAws:
 
     # -------------------------------------------------------------- boto3
     def client(self, service: str) -> Any:
-        import boto3
+        if service not in self._clients:
+            import boto3
 
-        return boto3.client(service, region_name=REGION)
+            self._clients[service] = boto3.client(service, region_name=REGION)
+        return self._clients[service]
 
     def resource(self, service: str) -> Any:
         import boto3
@@ -350,6 +394,8 @@ class EmbeddedAws:
             )
 
         self._exit.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
+        self._exit.enter_context(_cached_asl_parser())
+        self._exit.enter_context(_cached_task_clients())
         self._exit.enter_context(
             mock.patch.object(StateMachine, "create_from_cloudformation_json", classmethod(create_state_machine))
         )
