@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from accesswatch.ingest.source import MAX_LINE_BYTES, Block, FileFormat, FileRejected, has_long_line
+from accesswatch.ingest.source import MAX_LINE_BYTES, Block, FileRejected, has_long_line
+
+# The standard library refuses fields over 128 KiB; the 1 MiB line cap is ours to enforce.
+csv.field_size_limit(4 * MAX_LINE_BYTES)
 
 LINE_COLUMN = "__line"
 EXTRA_COLUMN = "__extra"
