@@ -38,13 +38,6 @@ class ParsedBlock:
     lines: int = 0  # data lines the block held
 
 
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FileRejected("not valid UTF-8 text") from None
-
-
 class CsvHeader:
     def __init__(self, names: list[str]) -> None:
         cleaned = [n.strip().lstrip("\ufeff").strip() for n in names]
@@ -62,7 +55,8 @@ class CsvHeader:
 def split_header(block: Block) -> tuple[CsvHeader, Block]:
     """Take the CSV header record off the first block."""
     data = block.data
-    text_io = io.StringIO(_decode(data[: min(len(data), 1024 * 1024)]))
+    # Only the header is read here; a bad line further down is the rows' business, not the header's.
+    text_io = io.StringIO(data[: min(len(data), 1024 * 1024)].decode("utf-8", "replace"))
     reader = csv.reader(text_io)
     try:
         names = next(reader)
@@ -70,6 +64,8 @@ def split_header(block: Block) -> tuple[CsvHeader, Block]:
         raise FileRejected("no header row") from None
     except csv.Error:
         raise FileRejected("CSV header row cannot be parsed") from None
+    if any("\ufffd" in name for name in names):
+        raise FileRejected("CSV header is not valid UTF-8")
     header_lines = reader.line_num
     # Bytes of the header: find the end of its last physical line.
     cut = 0
