@@ -84,10 +84,10 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
     print(f"outputs in {out}/: findings.jsonl cases.jsonl quarantine.jsonl summary.json")
 
 
-def _world_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--staff", type=int, default=300)
-    parser.add_argument("--clients", type=int, default=20000)
-    parser.add_argument("--days", type=int, default=14)
+def _world_options(parser: argparse.ArgumentParser, *, staff: int = 300, clients: int = 20000, days: int = 14) -> None:
+    parser.add_argument("--staff", type=int, default=staff, help=f"staff rows incl. service accounts ({staff})")
+    parser.add_argument("--clients", type=int, default=clients, help=f"client records ({clients})")
+    parser.add_argument("--days", type=int, default=days, help=f"days of access logs ({days})")
     parser.add_argument("--seed", type=int, default=7)
 
 
@@ -114,6 +114,6 @@ def register(sub: Any) -> None:
 
     demo = sub.add_parser("demo", help="synthesise a world and run it into ./demo-out")
     demo.add_argument("--out", default="demo-out")
-    _world_options(demo)
+    _world_options(demo, staff=120, clients=6000, days=7)
     _run_options(demo)
     demo.set_defaults(func=cmd_demo)
