@@ -17,6 +17,7 @@ from accesswatch.cli.context import CliError
 COMMAND_MODULES = (
     "accesswatch.cli.commands.world",
     "accesswatch.cli.commands.local",
+    "accesswatch.cli.commands.replay",
 )
 
 

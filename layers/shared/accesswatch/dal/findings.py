@@ -18,7 +18,7 @@ class FindingStore:
 
     def put_if_new(self, item: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
         """Write the finding unless it exists; returns (written, the item as stored)."""
-        stored = {**item, "detected_at": now_iso()}
+        stored = {**item, "detected_at": now_iso(), "confirmed_snapshot_id": item["snapshot_id"]}
         try:
             self.table.put_item(
                 Item=stored,
@@ -30,11 +30,19 @@ class FindingStore:
                 raise
             old = exc.response.get("Item")
             if old is None:  # the service did not return it: read it
-                return False, self.get(item["finding_id"]) or item
-            from boto3.dynamodb.types import TypeDeserializer
+                existing = self.get(item["finding_id"]) or item
+            else:
+                from boto3.dynamodb.types import TypeDeserializer
 
-            deserializer = TypeDeserializer()
-            return False, _plain({k: deserializer.deserialize(v) for k, v in old.items()})
+                deserializer = TypeDeserializer()
+                existing = _plain({k: deserializer.deserialize(v) for k, v in old.items()})
+            if existing.get("confirmed_snapshot_id", existing.get("snapshot_id")) != item["snapshot_id"]:
+                # A replay against newer reference data raised it again: say so, change nothing else.
+                self.table.update_item(Key={"finding_id": item["finding_id"]},
+                                       UpdateExpression="SET confirmed_snapshot_id = :s, confirmed_at = :t",
+                                       ExpressionAttributeValues={":s": item["snapshot_id"], ":t": now_iso()})
+                existing["confirmed_snapshot_id"] = item["snapshot_id"]
+            return False, existing
         return True, stored
 
     def put_all(self, items: list[dict[str, Any]], workers: int = 8) -> list[tuple[bool, dict[str, Any]]]:
