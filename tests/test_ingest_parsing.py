@@ -8,10 +8,11 @@ from datetime import date
 
 import polars as pl
 import pytest
-from accesswatch.contract import EVENT_SCHEMA
-from accesswatch.ingest.pipeline import FileReport, ingest_stream, read_table
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from accesswatch.contract import EVENT_SCHEMA
+from accesswatch.ingest.pipeline import FileReport, ingest_stream, read_table
 
 HEADER = "event_id,occurred_at,user_id,client_id,action,screen,site,session_id"
 GOOD = "e{n},2025-03-31T23:30:00+13:00,u1,000123,view,address,Akl,s1"

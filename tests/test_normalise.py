@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from accesswatch.normalise import (
     STREET_TYPES,
     normalise_address,
@@ -11,8 +14,6 @@ from accesswatch.normalise import (
     normalise_name,
     normalise_names,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 MACRONS = str.maketrans("aeiouAEIOU", "āēīōūĀĒĪŌŪ")
 names = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from accesswatch.cli.local import log_files, run_world, upload
 from accesswatch.contract import FINDING_EXPORT_FIELDS
 from accesswatch.dal.ledger import Ledger

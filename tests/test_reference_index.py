@@ -6,6 +6,7 @@ import json
 
 import polars as pl
 import pytest
+
 from accesswatch.contract import REFERENCE_FIELDS, ReferenceKind
 from accesswatch.reference import ReferenceIndex, build_index, cross_validate, validate_snapshot
 from accesswatch.rules.samples import WORLD, snapshot_frames, world_index

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+
 from accesswatch.cli.commands.replay import replay
 from accesswatch.cli.local import run_world, upload
 from accesswatch.dal.findings import FindingStore

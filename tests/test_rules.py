@@ -7,6 +7,7 @@ import sys
 
 import polars as pl
 import pytest
+
 from accesswatch.contract import CONTRACT_RULES, ReferenceKind, Severity
 from accesswatch.detect import FINDING_SCHEMA, detect
 from accesswatch.findings import finding_id

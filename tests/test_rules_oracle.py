@@ -7,6 +7,7 @@ import random
 
 import polars as pl
 import pytest
+
 from accesswatch.contract import SENSITIVE_SCREENS, ReferenceKind
 from accesswatch.detect import detect
 from accesswatch.normalise import normalise_address, normalise_name

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+
 from accesswatch.contract import ACTIONS, CONTRACT_RULES, EVENT_FIELDS, REFERENCE_FIELDS, ReferenceKind
 from accesswatch.synth import SynthSummary, generate
 from accesswatch.synth.text import fold_key

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from accesswatch.local.template import (
     asl_placeholders,
     function_specs,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from accesswatch.cli.deployment import Deployment, executions, wait_for_executions
 from accesswatch.cli.export import (
     collect_cases,
     collect_findings,
@@ -19,7 +20,6 @@ from accesswatch.cli.export import (
     summarise,
     write_jsonl,
 )
-from accesswatch.cli.deployment import Deployment, executions, wait_for_executions
 from accesswatch.cli.progress import Progress
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore

@@ -39,7 +39,6 @@ from typing import Any
 from unittest import mock
 
 from accesswatch.local.template import (
-    PROJECT_ROOT,
     TEMPLATE_PATH,
     FunctionSpec,
     function_specs,
