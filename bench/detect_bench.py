@@ -16,6 +16,7 @@ import random
 import time
 
 import polars as pl
+
 from accesswatch.contract import EVENT_SCHEMA, NZ_TZ_NAME, REFERENCE_FIELDS, ReferenceKind
 from accesswatch.detect import detect
 from accesswatch.reference import ReferenceIndex, build_index, cross_validate, validate_snapshot
