@@ -8,6 +8,7 @@ data start detection against it as soon as it is published.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,11 @@ def ingest_reference(source: SourceObject, *, settings: ReferenceSettings, store
                            fields=REFERENCE_FIELDS[kind], max_decompressed_bytes=settings.max_decompressed_bytes)
     except FileRejected as rejected:
         return _reject(ledger, ingest_id, source.key, kind.value, rejected.reason)
+    if table.rejected:
+        # Unreadable lines are kept with their reason (raw text only in the encrypted curated bucket).
+        store.put_bytes(settings.curated_bucket, CuratedLayout.quarantine("reference", ingest_id), b"".join(
+            (json.dumps({"key": source.key, "line": r.line, "reason": r.reason, "raw": r.raw}) + "\n").encode()
+            for r in table.rejected), "application/x-ndjson")
     rows = table.rows.drop(LINE_COLUMN) if LINE_COLUMN in table.rows.columns else table.rows
     report = validate_snapshot(kind, rows)
     digest = ingest_id[:16]
