@@ -86,6 +86,9 @@ def file_summary(item: dict[str, Any]) -> dict[str, Any]:
     }
     if item.get("reason"):
         out["reason"] = item["reason"]
+    for extra in ("validation_errors", "validation_warnings", "snapshot_id"):
+        if item.get(extra) not in (None, ""):
+            out[extra] = item[extra]
     return out
 
 
