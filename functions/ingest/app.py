@@ -19,7 +19,7 @@ from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.notifications import S3Notification
 from accesswatch.observability import observability
-from accesswatch.services.files import SourceObject
+from accesswatch.s3_objects import for_each_created_object, marking_failures
 from accesswatch.services.ingest import ingest_object
 
 SETTINGS = IngestSettings.from_env()
@@ -30,16 +30,14 @@ EXECUTIONS = Executions()
 IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="[bucket, key, etag]", expires_after_seconds=30 * 24 * 3600)
 PERSISTENCE = DynamoDBPersistenceLayer(table_name=SETTINGS.idempotency_table)
 
+_ingest = marking_failures(LEDGER, "ingesting", lambda obj: ingest_object(
+    obj, settings=SETTINGS, store=STORE, ledger=LEDGER, executions=EXECUTIONS).as_dict())
+
 
 @idempotent_function(data_keyword_argument="source", config=IDEMPOTENCY, persistence_store=PERSISTENCE)
 def ingest_once(source: dict[str, Any]) -> dict[str, Any]:
     """A re-delivered notification or an identical re-upload returns the first result."""
-    obj = SourceObject(**source)
-    try:
-        return ingest_object(obj, settings=SETTINGS, store=STORE, ledger=LEDGER, executions=EXECUTIONS).as_dict()
-    except Exception as exc:
-        LEDGER.update_file(obj.ingest_id, FileStatus.FAILED, reason=f"{type(exc).__name__} while ingesting")
-        raise
+    return _ingest(source)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -48,27 +46,13 @@ def ingest_once(source: dict[str, Any]) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     notification = S3Notification.model_validate(event)
     IDEMPOTENCY.register_lambda_context(context)
-    results, failures = [], []
-    for record in notification.created():
-        source = record.source()
-        logger.append_keys(object_key=source.key, ingest_id=source.ingest_id)
-        try:
-            result = ingest_once(source=source.__dict__)
-        except Exception as exc:  # noqa: BLE001 - every record is attempted; the failure is re-raised below
-            logger.exception("ingest failed", extra={"error_type": type(exc).__name__})
-            metrics.add_metric(name="FilesFailed", unit=MetricUnit.Count, value=1)
-            failures.append(source.key)
-            continue
-        results.append(result)
+    done = for_each_created_object(notification, lambda source: ingest_once(source=source),
+                                   logger=logger, metrics=metrics, failure_metric="FilesFailed")
+    for record, result in done:
         _metrics(result, record.event_time)
-        logger.info("file ingested", extra={k: result[k] for k in ("status", "lines_read", "accepted",
-                                                                   "quarantined", "partitions")})
-    logger.remove_keys(["object_key", "ingest_id"])
-    if failures:
-        # Raising makes Lambda retry the event (then its dead-letter queue); finished records are
-        # idempotent and return their first result.
-        raise RuntimeError(f"{len(failures)} of {len(notification.created())} objects failed to ingest")
-    return {"files": results}
+        logger.info("file ingested", extra={"object_key": result["key"], **{k: result[k] for k in (
+            "ingest_id", "status", "lines_read", "accepted", "quarantined", "partitions")}})
+    return {"files": [result for _, result in done]}
 
 
 def _metrics(result: dict[str, Any], event_time: datetime | None) -> None:

@@ -1,0 +1,55 @@
+"""Handling every record of an S3 notification, once each: shared by the ingest and reference functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from accesswatch.dal.ledger import FileStatus, Ledger
+from accesswatch.notifications import S3Notification, S3Record
+from accesswatch.services.files import SourceObject
+
+
+class ObjectsFailed(RuntimeError):
+    """Some objects of the notification failed; raising makes Lambda retry (then its dead-letter queue)."""
+
+
+def marking_failures(ledger: Ledger, what: str, process: Callable[[SourceObject], dict[str, Any]]
+                     ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Wrap ``process`` so that an unexpected failure leaves the file's ledger item FAILED (ids only)."""
+    def run(source: dict[str, Any]) -> dict[str, Any]:
+        obj = SourceObject(**source)
+        try:
+            return process(obj)
+        except Exception as exc:
+            ledger.update_file(obj.ingest_id, FileStatus.FAILED, reason=f"{type(exc).__name__} while {what}")
+            raise
+    return run
+
+
+def for_each_created_object(notification: S3Notification, process: Callable[[dict[str, Any]], dict[str, Any]], *,
+                            logger: Logger, metrics: Metrics, failure_metric: str
+                            ) -> list[tuple[S3Record, dict[str, Any]]]:
+    """Process every created object (never only the first); fail the invocation if any failed."""
+    created = notification.created()
+    done: list[tuple[S3Record, dict[str, Any]]] = []
+    failures = 0
+    for record in created:
+        source = record.source()
+        logger.append_keys(object_key=source.key, ingest_id=source.ingest_id)
+        try:
+            result = process(source.__dict__)
+        except Exception as exc:  # noqa: BLE001 - every record is attempted; the failure is re-raised below
+            logger.exception("object failed", extra={"error_type": type(exc).__name__})
+            metrics.add_metric(name=failure_metric, unit=MetricUnit.Count, value=1)
+            failures += 1
+            continue
+        done.append((record, result))
+    logger.remove_keys(["object_key", "ingest_id"])
+    if failures:
+        # Finished records are idempotent: the retry returns their first result.
+        raise ObjectsFailed(f"{failures} of {len(created)} objects failed")
+    return done
