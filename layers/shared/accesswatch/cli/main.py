@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "accesswatch.cli.commands.world",
     "accesswatch.cli.commands.local",
     "accesswatch.cli.commands.replay",
+    "accesswatch.cli.commands.report",
+    "accesswatch.cli.commands.footprint",
 )
 
 

@@ -1,0 +1,311 @@
+"""Building the quarterly release from cases, findings and users: plain data in, a ``Report`` out.
+
+What is counted (all dates New Zealand dates, all quarters New Zealand quarters by their last day):
+
+- Table 1: investigations opened from detection (case ``source`` "detection"; complaints and
+  managers' concerns are not counted), by the quarter of ``opened_at``.
+- Tables 2 and 3: completed Employment Relations cases (an ER case with an outcome), by the quarter
+  of ``outcome_at``, by ER case type and by outcome. Both count the same cases.
+- Tables 4 to 6: possible inappropriate accesses, i.e. findings of live rules, by the quarter of the
+  access, split by the decision of the investigation they belong to, by rule and by severity.
+- Table 7: distinct staff involved in and distinct clients affected by those accesses.
+- Table 8: unique users of the monitored systems, with and without automated (service) accounts.
+- Table 9: decisions by rule, and the share founded (the rule's precision).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from accesswatch.contract import Severity
+from accesswatch.quarters import Period, nz_date, parse_instant, quarter_end, quarter_label
+from accesswatch.reports.disclosure import Disclosure, suppress
+from accesswatch.reports.model import Report, quarter_key
+from accesswatch.reports.tables import Cell, Chart, Column, Row, Side, Table, counts_row, grid
+
+ER_TYPES: tuple[str, ...] = (
+    "inappropriate_access", "conflict_of_interest", "fraud_or_dishonesty", "privacy_breach", "other_misconduct",
+)
+OUTCOMES: tuple[str, ...] = (
+    "no_further_action", "letter_of_expectation", "written_warning", "final_written_warning", "dismissal",
+    "resigned_before_outcome",
+)
+NOT_RECORDED = "not_recorded"
+DECISIONS = ("founded", "unfounded", "undecided")
+FOUNDED_STATUSES = frozenset({"er_case", "awaiting_outcome", "outcome_recorded", "closed_founded"})
+SEVERITY_ORDER = tuple(s.value for s in Severity)
+PERIOD_ROW = "period"
+
+
+def humanise(key: str) -> str:
+    """'letter_of_expectation' -> 'Letter of expectation'."""
+    text = key.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+@dataclass
+class ReportInputs:
+    """Everything a release is computed from (loaded by ``accesswatch.services.report``)."""
+
+    cases: Sequence[Mapping[str, Any]]
+    findings: Sequence[Mapping[str, Any]]
+    users_by_quarter: Mapping[date, set[str]]  # quarter end -> user ids seen on the period's days of it
+    account_types: Mapping[str, str]  # user_id -> person | service (staff snapshot)
+    rules: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # rule id -> (severity, description)
+    systems: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------- case facts
+def _day(value: Any) -> date | None:
+    if value in (None, ""):
+        return None
+    return nz_date(parse_instant(str(value)))
+
+
+def completion(case: Mapping[str, Any]) -> tuple[date, str, str] | None:
+    """(NZ date completed, ER type, outcome) of a completed ER case, else None.
+
+    Completed means an outcome is recorded: at ``outcome_at``, or for records made before that
+    field existed, ``closed_at``.
+    """
+    outcome = case.get("outcome")
+    if not outcome:
+        return None
+    day = _day(case.get("outcome_at")) or _day(case.get("closed_at"))
+    if day is None:
+        return None
+    return day, str(case.get("er_type") or NOT_RECORDED), str(outcome)
+
+
+def decision(case: Mapping[str, Any]) -> tuple[str, date | None]:
+    """("founded" | "unfounded" | "undecided", NZ date decided)."""
+    value = case.get("decision")
+    status = case.get("status")
+    if value not in ("founded", "unfounded"):
+        if status == "closed_unfounded":
+            value = "unfounded"
+        elif status in FOUNDED_STATUSES:
+            value = "founded"
+        else:
+            return "undecided", None
+    when = _day(case.get("decided_at")) or _day(case.get("er_opened_at")) or _day(case.get("closed_at"))
+    return str(value), when
+
+
+# ---------------------------------------------------------------------- the release
+def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
+                 generated_at: datetime | None = None) -> Report:
+    quarters = period.quarters
+    qkeys = [quarter_key(q) for q in quarters]
+    d = Disclosure()
+    tables: list[Table] = []
+    notes: list[str] = []
+
+    def quarter_rows(columns: Sequence[str], edges: Mapping[tuple[str, str], str],
+                     row_total: Mapping[str, str] | None = None) -> list[Row]:
+        rows = []
+        for q, k in zip(quarters, qkeys, strict=True):
+            cells = [edges[(k, c)] for c in columns] + ([row_total[k]] if row_total is not None else [])
+            rows.append(counts_row(k, quarter_label(q), cells))
+        return rows
+
+    def total_row(columns: Sequence[str], col_total: Mapping[str, str], grand: str | None) -> Row:
+        cells = [col_total[c] for c in columns] + ([grand] if grand is not None else [])
+        return counts_row("total", "Total", cells, total=True)
+
+    # ---- Table 1 ------------------------------------------------------------------------------
+    opened: Counter[tuple[str, str]] = Counter()
+    for case in inputs.cases:
+        day = _day(case.get("opened_at"))
+        if case.get("source") == "detection" and day is not None and period.contains(day):
+            opened[(quarter_key(quarter_end(day)), "opened")] += 1
+    t1 = grid(d, "t1", qkeys, Side(["opened"], opened), row_totals=False, grand=False)
+    tables.append(Table(
+        "table1_investigations", 1, "Investigations opened from detection, by quarter ending",
+        "quarter_ending", "Quarter ending", (Column("investigations_opened", "Investigations opened"),),
+        tuple(quarter_rows(["opened"], t1.cell) + [total_row(["opened"], t1.column_total, None)]),
+        notes=("Investigations opened because accesswatch detected the access; investigations that began "
+               "with a complaint or a manager's concern are not included.",),
+        chart=Chart(y_title="Investigations"),
+    ))
+
+    # ---- Tables 2 and 3 -------------------------------------------------------------------------
+    by_type: Counter[tuple[str, str]] = Counter()
+    by_outcome: Counter[tuple[str, str]] = Counter()
+    for case in inputs.cases:
+        done = completion(case)
+        if done is not None and period.contains(done[0]):
+            k = quarter_key(quarter_end(done[0]))
+            by_type[(k, done[1])] += 1
+            by_outcome[(k, done[2])] += 1
+    types = list(ER_TYPES) + sorted({t for _, t in by_type} - set(ER_TYPES))
+    outcomes = list(OUTCOMES) + sorted({o for _, o in by_outcome} - set(OUTCOMES))
+    er = grid(d, "er", qkeys, Side(types, by_type), left=Side(outcomes, by_outcome))
+    tables.append(Table(
+        "table2_er_by_type", 2, "Completed Employment Relations cases, by ER case type and quarter ending",
+        "quarter_ending", "Quarter ending",
+        tuple(Column(t, humanise(t)) for t in types) + (Column("total", "Total", "total"),),
+        tuple(quarter_rows(types, er.cell, er.row_total) + [total_row(types, er.column_total, er.grand)]),
+        notes=("An Employment Relations (ER) case is completed when its outcome is recorded; it is counted in "
+               "the quarter the outcome was recorded.", "Tables 2 and 3 count the same cases."),
+        chart=Chart(grouping="stacked", y_title="Completed ER cases"),
+    ))
+    tables.append(Table(
+        "table3_er_by_outcome", 3, "Completed Employment Relations cases, by outcome and quarter ending",
+        "quarter_ending", "Quarter ending",
+        tuple(Column(o, humanise(o)) for o in outcomes) + (Column("total", "Total", "total"),),
+        tuple(quarter_rows(outcomes, er.left, er.row_total) + [total_row(outcomes, er.left_total, er.grand)]),
+        notes=("Tables 2 and 3 count the same cases.",),
+        chart=Chart(grouping="stacked", y_title="Completed ER cases"),
+    ))
+
+    # ---- Tables 4 to 6 --------------------------------------------------------------------------
+    case_decision = {str(c["case_id"]): decision(c)[0] for c in inputs.cases if c.get("case_id")}
+    severity_of = {rule: sev for rule, (sev, _desc) in inputs.rules.items()}
+    live = []
+    for f in inputs.findings:
+        if f.get("rule_status", "live") != "live":
+            continue
+        day = date.fromisoformat(str(f["nz_date"]))
+        if period.contains(day):
+            live.append((quarter_key(quarter_end(day)), f))
+    by_rule: Counter[tuple[str, str]] = Counter()
+    by_decision: Counter[tuple[str, str]] = Counter()
+    for k, f in live:
+        rule = str(f["rule"])
+        severity_of.setdefault(rule, str(f.get("severity") or "medium"))
+        by_rule[(k, rule)] += 1
+        by_decision[(k, case_decision.get(str(f.get("case_id") or ""), "undecided"))] += 1
+    rules = list(inputs.rules) + sorted({r for _, r in by_rule} - set(inputs.rules))
+    severities = [s for s in SEVERITY_ORDER if any(severity_of[r] == s for r in rules)]
+    severities += sorted({severity_of[r] for r in rules} - set(severities))
+    groups = {s: [r for r in rules if severity_of[r] == s] for s in severities}
+    ordered_rules = [r for s in severities for r in groups[s]]
+    acc = grid(d, "acc", qkeys, Side(ordered_rules, by_rule, groups=groups), left=Side(DECISIONS, by_decision))
+    detected_basis = ("A possible inappropriate access is an access for which a live detection rule raised a "
+                      "finding; it is counted in the quarter the access happened (New Zealand time).")
+    detected_note = detected_basis + " An access that raised findings under two rules is counted under each rule."
+
+    tables.append(Table(
+        "instances_by_decision", 4,
+        "Possible inappropriate accesses detected, by investigation decision and quarter ending",
+        "quarter_ending", "Quarter ending",
+        (Column("founded", "In founded investigations"), Column("unfounded", "In unfounded investigations"),
+         Column("undecided", "Not yet decided"), Column("total", "Total detected", "total")),
+        tuple(quarter_rows(DECISIONS, acc.left, acc.row_total) + [total_row(DECISIONS, acc.left_total, acc.grand)]),
+        notes=(detected_basis + " Each access is counted once for each finding it raised.",
+               "Decisions are those recorded by the time the report was produced."),
+        chart=Chart(grouping="stacked", y_title="Accesses"),
+    ))
+    tables.append(Table(
+        "instances_by_rule", 5, "Possible inappropriate accesses detected, by rule and quarter ending",
+        "quarter_ending", "Quarter ending",
+        tuple(Column(r, r) for r in ordered_rules) + (Column("total", "Total", "total"),),
+        tuple(quarter_rows(ordered_rules, acc.cell, acc.row_total)
+              + [total_row(ordered_rules, acc.column_total, acc.grand)]),
+        notes=(detected_note, *(f"{r}: {inputs.rules[r][1]}" for r in ordered_rules if r in inputs.rules)),
+        chart=Chart(grouping="stacked", y_title="Accesses"),
+    ))
+    tables.append(Table(
+        "instances_by_severity", 6, "Possible inappropriate accesses detected, by severity and quarter ending",
+        "quarter_ending", "Quarter ending",
+        tuple(Column(s, humanise(s)) for s in severities) + (Column("total", "Total", "total"),),
+        tuple(quarter_rows(severities, acc.group, acc.row_total)
+              + [total_row(severities, acc.group_total, acc.grand)]),
+        notes=(detected_note, "Severity is the rule's: " + "; ".join(
+            f"{humanise(s)}: {', '.join(groups[s])}" for s in severities) + "."),
+        chart=Chart(grouping="stacked", y_title="Accesses"),
+    ))
+
+    # ---- Table 7 ----------------------------------------------------------------------------------
+    staff: dict[str, set[str]] = defaultdict(set)
+    clients: dict[str, set[str]] = defaultdict(set)
+    for k, f in live:
+        for key in (k, PERIOD_ROW):
+            staff[key].add(str(f["user_id"]))
+            clients[key].add(str(f["client_id"]))
+    people_rows = [*qkeys, PERIOD_ROW]
+    people = grid(d, "people", people_rows, Side(["staff", "clients"], {
+        **{(k, "staff"): len(v) for k, v in staff.items()}, **{(k, "clients"): len(v) for k, v in clients.items()},
+    }, column_totals=False), row_totals=False, grand=False)
+    tables.append(Table(
+        "people_involved", 7, "Distinct staff involved in and clients affected by possible inappropriate accesses",
+        "quarter_ending", "Quarter ending",
+        (Column("staff", "Staff involved"), Column("clients", "Clients affected")),
+        tuple(quarter_rows(["staff", "clients"], people.cell)
+              + [counts_row(PERIOD_ROW, f"Whole period ({period.label})",
+                            [people.cell[(PERIOD_ROW, "staff")], people.cell[(PERIOD_ROW, "clients")]],
+                            total=True)]),
+        notes=("Each person is counted once per quarter, and once for the whole period: the whole period is not "
+               "the sum of the quarters.",),
+        chart=Chart(y_title="People"),
+    ))
+
+    # ---- Table 8 ----------------------------------------------------------------------------------
+    users: dict[tuple[str, str], int] = {}
+    everyone: set[str] = set()
+    for q in quarters:
+        seen = set(inputs.users_by_quarter.get(q, set()))
+        everyone |= seen
+        service = sum(1 for u in seen if inputs.account_types.get(u) == "service")
+        users[(quarter_key(q), "person")] = len(seen) - service
+        users[(quarter_key(q), "service")] = service
+    service_all = sum(1 for u in everyone if inputs.account_types.get(u) == "service")
+    users[(PERIOD_ROW, "person")] = len(everyone) - service_all
+    users[(PERIOD_ROW, "service")] = service_all
+    u = grid(d, "users", people_rows, Side(["person", "service"], users, column_totals=False), grand=False)
+    systems = ", ".join(inputs.systems) if inputs.systems else "all monitored systems"
+    tables.append(Table(
+        "unique_users", 8, "Unique users, with and without automated accounts",
+        "quarter_ending", "Quarter ending",
+        (Column("excluding_automated", "Users excluding automated accounts"),
+         Column("automated", "Automated (service) accounts"),
+         Column("including_automated", "Users including automated accounts", "total")),
+        tuple(quarter_rows(["person", "service"], u.cell, u.row_total)
+              + [counts_row(PERIOD_ROW, f"Whole period ({period.label})",
+                            [u.cell[(PERIOD_ROW, "person")], u.cell[(PERIOD_ROW, "service")],
+                             u.row_total[PERIOD_ROW]], total=True)]),
+        notes=(f"A user is a login that accessed at least one client record ({systems}) in the quarter.",
+               "Automated accounts are those the staff snapshot marks as service accounts; a login missing from "
+               "the staff snapshot is counted as a person.",
+               "Each user is counted once per quarter, and once for the whole period."),
+        chart=Chart(y_title="Users", series=("excluding_automated", "automated")),
+    ))
+
+    # ---- Table 9 ----------------------------------------------------------------------------------
+    decided: Counter[tuple[str, str]] = Counter()
+    for case in inputs.cases:
+        verdict, when = decision(case)
+        if verdict == "undecided" or when is None or not period.contains(when):
+            continue
+        for rule in case.get("rules") or []:
+            decided[(str(rule), verdict)] += 1
+    precision_rules = list(inputs.rules) + sorted({r for r, _ in decided} - set(inputs.rules))
+    prec = grid(d, "prec", precision_rules, Side(["founded", "unfounded"], decided, column_totals=False),
+                grand=False)
+    tables.append(Table(
+        "rule_precision", 9, "Investigation decisions by rule, and the share founded",
+        "rule", "Rule",
+        (Column("founded", "Founded"), Column("unfounded", "Unfounded"), Column("decided", "Decided", "total"),
+         Column("precision", "Share founded", "ratio")),
+        tuple(Row(r, r, (Cell(edge=prec.cell[(r, "founded")]), Cell(edge=prec.cell[(r, "unfounded")]),
+                         Cell(edge=prec.row_total[r]),
+                         Cell(ratio=(prec.cell[(r, "founded")], prec.row_total[r]))))
+              for r in precision_rules),
+        notes=("Investigations decided in the period, counted under every rule that raised a finding in them; "
+               "an investigation with findings under two rules counts for both, so the rows do not add up to "
+               "the number of investigations.",
+               "Share founded (precision) = founded / decided; it is withheld when either count is."),
+        chart=Chart(kind="bar", grouping="stacked", y_title="Investigations", series=("founded", "unfounded")),
+    ))
+
+    suppress(d, threshold)
+    partial = period.partial_quarters
+    if partial:
+        notes.append("The period covers only part of the quarter(s) ending "
+                     + ", ".join(quarter_label(q) for q in partial) + ": only the period's days are counted.")
+    return Report(period, threshold, generated_at or datetime.now(UTC), tables, d, notes, tuple(inputs.systems))

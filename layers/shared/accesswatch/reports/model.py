@@ -1,0 +1,65 @@
+"""A built release: its tables, the disclosure behind them, and the published value of every cell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Final
+
+from accesswatch.quarters import Period
+from accesswatch.reports.disclosure import Disclosure, State
+from accesswatch.reports.tables import Cell, Table
+
+# The marker a withheld count shows (primary and secondary alike), and its footnote.
+WITHHELD: Final = "S"
+OIA_FOOTNOTE: Final = (
+    "S: withheld under section 9(2)(a) of the Official Information Act 1982, to protect the privacy of "
+    "natural persons. Counts from 1 to {below} are withheld, and so are other counts from which a withheld "
+    "count could be calculated (from the table's totals or another table's). Zero is shown as 0."
+)
+
+
+@dataclass
+class Report:
+    period: Period
+    threshold: int
+    generated_at: datetime
+    tables: list[Table]
+    disclosure: Disclosure
+    notes: list[str] = field(default_factory=list)
+    systems: tuple[str, ...] = ()
+
+    @property
+    def footnote(self) -> str:
+        return OIA_FOOTNOTE.format(below=max(self.threshold - 1, 0))
+
+    def table(self, table_id: str) -> Table:
+        for t in self.tables:
+            if t.id == table_id:
+                return t
+        raise KeyError(table_id)
+
+    def published(self, cell: Cell) -> int | float | str | None:
+        """The value a reader gets: a count, a ratio (0..1), the marker, a text, or None (blank)."""
+        if cell.edge is not None:
+            if self.disclosure.state(cell.edge) is State.WITHHELD:
+                return WITHHELD
+            return self.disclosure.value(cell.edge)
+        if cell.ratio is not None:
+            num, den = cell.ratio
+            if WITHHELD in (self.published(Cell(edge=num)), self.published(Cell(edge=den))):
+                return WITHHELD
+            denominator = self.disclosure.value(den)
+            return None if denominator == 0 else self.disclosure.value(num) / denominator
+        return cell.text
+
+    def withheld_cells(self) -> int:
+        return sum(1 for t in self.tables for r in t.rows for c in r.cells
+                   if c.edge is not None and self.published(c) == WITHHELD)
+
+    def has_withheld(self, table: Table) -> bool:
+        return any(self.published(c) == WITHHELD for r in table.rows for c in r.cells)
+
+
+def quarter_key(end: date) -> str:
+    return end.isoformat()
