@@ -33,7 +33,7 @@ def machine_value(value: int | float | str | None) -> Any:
 def table_csv(report: Report, table: Table) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([table.row_key, *(c.key for c in table.columns)])
+    writer.writerow([safe_text(table.row_key), *(safe_text(c.key) for c in table.columns)])
     for row in table.rows:
         writer.writerow([safe_cell(row.key), *(safe_cell(machine_value(report.published(c))) for c in row.cells)])
     return buffer.getvalue().encode("utf-8")
