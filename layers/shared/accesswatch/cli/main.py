@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "accesswatch.cli.commands.replay",
     "accesswatch.cli.commands.report",
     "accesswatch.cli.commands.footprint",
+    "accesswatch.cli.commands.verify",
+    "accesswatch.cli.commands.redrive",
 )
 
 
