@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "accesswatch.cli.commands.footprint",
     "accesswatch.cli.commands.verify",
     "accesswatch.cli.commands.redrive",
+    "accesswatch.cli.commands.alarms",
 )
 
 

@@ -168,6 +168,9 @@ def load_alarm(logical_id: str, resource: Mapping[str, Any], resolve: Callable[[
         if band is None or band.expression is None or not mathexpr.is_band(band.expression):
             raise DefinitionError(f"{logical_id}: ThresholdMetricId must name an ANOMALY_DETECTION_BAND expression")
     evaluation_periods = int(resolve(props["EvaluationPeriods"]))
+    limit = 7 * 86400 if period >= 3600 else 86400  # CloudWatch's longest evaluation range
+    if period * evaluation_periods > limit:
+        raise DefinitionError(f"{logical_id}: Period x EvaluationPeriods exceeds {limit}s, which CloudWatch refuses")
     datapoints = int(resolve(props.get("DatapointsToAlarm", evaluation_periods)))
     if not 1 <= datapoints <= evaluation_periods:
         raise DefinitionError(f"{logical_id}: DatapointsToAlarm must be within 1..EvaluationPeriods")

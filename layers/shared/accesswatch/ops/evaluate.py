@@ -138,18 +138,20 @@ def _datapoints(alarm: AlarmDefinition, values: _Values, end: float) -> list[Dat
     return points
 
 
-def _describe(alarm: AlarmDefinition, points: list[Datapoint]) -> str:
-    shown = ", ".join(f"{_fmt(p.value)} ({iso(p.start)[:16]}Z)" for p in points[:5])
-    if len(points) > 5:
-        shown += f", ... {len(points) - 5} more"
+def _condition(alarm: AlarmDefinition) -> str:
     if alarm.threshold_metric_id is not None:
-        band = next((p.band for p in points if p.band is not None), None)
-        where = {"GreaterThanUpperThreshold": "above the band", "LessThanLowerThreshold": "below the band"}.get(
+        return {"GreaterThanUpperThreshold": "above the band", "LessThanLowerThreshold": "below the band"}.get(
             alarm.comparison, "outside the band")
-        limits = f" ({band.lower:.6g}..{band.upper:.6g})" if band else ""
-        return f"[{shown}] {where}{limits}"
-    op = COMPARISONS[alarm.comparison][0]
-    return f"[{shown}] {_WORDS[op]} the threshold ({alarm.threshold:g})"
+    return f"{_WORDS[COMPARISONS[alarm.comparison][0]]} {alarm.threshold:g}"
+
+
+def _shown(points: list[Datapoint]) -> str:
+    def one(p: Datapoint) -> str:
+        band = f" band {p.band.lower:.6g}..{p.band.upper:.6g}" if p.band is not None else ""
+        return f"{_fmt(p.value)} @{iso(p.start)[:16]}Z{band}"
+
+    shown = ", ".join(one(p) for p in points[:5])
+    return shown + (f", ... {len(points) - 5} more" if len(points) > 5 else "")
 
 
 def evaluate_at(alarm: AlarmDefinition, data: MetricData, end: float,
@@ -173,18 +175,21 @@ def evaluate_at(alarm: AlarmDefinition, data: MetricData, end: float,
         flags = [False if p.breaching is None else p.breaching for p in points]
     else:
         flags = [p.breaching for p in points if p.breaching is not None]
-    note = f"; {missing} missing treated as {treat}" if missing else ""
+    forced = treat != alarm.treat_missing_data  # AWS/DynamoDB
+    how = {"breaching": "treated as breaching", "notBreaching": "treated as not breaching", "ignore": "ignored",
+           "missing": "left out"}[treat]
+    note = f"; missing data {how}" if missing else ""
+    if forced and missing:
+        note += " (AWS/DynamoDB alarms always ignore missing data; throttle events exist only when they happen)"
     if not flags:
         if treat == "ignore":
-            return Evaluation(previous, f"no datapoints in the last {span}: state kept (missing data ignored)",
-                              end, tuple(points))
+            return Evaluation(previous, f"no datapoints in the last {span}: state kept{note}", end, tuple(points))
         return Evaluation(State.INSUFFICIENT_DATA, f"no datapoints in the last {span}", end, tuple(points))
     breaching = sum(flags)
     alarmed = breaching >= m or (len(flags) < m and breaching == len(flags))
     state = State.ALARM if alarmed else State.OK
-    verb = "breached" if alarmed else f"breached ({m} needed to alarm)"
-    return Evaluation(state, f"{breaching} of the last {len(flags)} datapoint(s) {verb}: "
-                      f"{_describe(alarm, points)}{note}", end, tuple(points))
+    return Evaluation(state, f"{breaching} of the last {len(flags)} datapoint(s) {_condition(alarm)} "
+                      f"({m} needed for ALARM): [{_shown(points)}]{note}", end, tuple(points))
 
 
 def candidate_ends(alarm: AlarmDefinition, data: MetricData, first: float, last: float) -> list[float]:

@@ -53,7 +53,8 @@ class Aggregate:
 
     @classmethod
     def of(cls, timestamp: float, value: float, count: float = 1.0) -> Aggregate:
-        return cls(timestamp, value * count, count, value, value)
+        value, count = float(value), float(count)
+        return cls(float(timestamp), value * count, count, value, value)
 
     def merge(self, other: Aggregate) -> Aggregate:
         return Aggregate(min(self.timestamp, other.timestamp), self.sum + other.sum, self.count + other.count,
@@ -92,15 +93,15 @@ class Series:
             return None
         count = self._counts[hi] - self._counts[lo]
         if statistic == "Sum":
-            return self._sums[hi] - self._sums[lo]
+            return float(self._sums[hi] - self._sums[lo])
         if statistic == "SampleCount":
-            return count
+            return float(count)
         if statistic == "Average":
             return (self._sums[hi] - self._sums[lo]) / count if count else None
         if statistic == "Minimum":
-            return min(a.minimum for a in self._aggs[lo:hi])
+            return float(min(a.minimum for a in self._aggs[lo:hi]))
         if statistic == "Maximum":
-            return max(a.maximum for a in self._aggs[lo:hi])
+            return float(max(a.maximum for a in self._aggs[lo:hi]))
         raise ValueError(f"unsupported statistic {statistic!r} (supported: {', '.join(STATISTICS)})")
 
 
