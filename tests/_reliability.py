@@ -1,0 +1,121 @@
+"""Shared by the reliability tests: a tiny world, an oracle for the findings, and the soundness checks
+run after every fault (verify, plus what verify cannot know: which findings *should* exist)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from accesswatch.cli.commands.verify import verify
+from accesswatch.cli.local import log_files, upload
+from accesswatch.dal.cases import CaseStore
+from accesswatch.dal.findings import FindingStore
+from accesswatch.dal.ledger import Ledger
+from accesswatch.dal.objects import CuratedLayout, ObjectStore
+from accesswatch.detect import detect
+from accesswatch.local.runtime import ACCOUNT_ID, REGION
+from accesswatch.reference.index import ReferenceIndex
+from accesswatch.scoring import score
+
+Wrapper = Callable[[str, Callable[..., Any]], Callable[..., Any]]
+
+
+def tiny_world(out: Path) -> Path:
+    from accesswatch.synth import generate
+
+    generate(out, staff=20, clients=600, days=2, seed=11)
+    return out
+
+
+def logs_subset(world: Path, target: Path, count: int) -> Path:
+    """A logs directory with the first ``count`` files of the world (uploaded under access-logs/cms/)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted((world / "logs").iterdir())[:count]:
+        shutil.copy(path, target / path.name)
+    return target
+
+
+def upload_logs(aws: Any, logs: Path) -> list[str]:
+    keys = []
+    for path, key in log_files(logs, "cms"):
+        upload(aws, path, key)
+        keys.append(key)
+    return keys
+
+
+def wrap(logical_id: str, inner: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Wrapper:
+    """An EmbeddedAws handler_wrapper that wraps one function's handler and leaves the rest alone."""
+    return lambda name, handler: inner(handler) if name == logical_id else handler
+
+
+# ------------------------------------------------------------------------------------ oracle
+def expected_findings(aws: Any) -> dict[str, set[str]]:
+    """Partition key -> the finding ids that detecting it against its file's snapshot must give.
+
+    Computed here, outside the system, from what it stored: the partitions and the reference
+    index the ledger says the partition's file was judged against.
+    """
+    store = ObjectStore(aws.client("s3"))
+    curated = aws.resource_name("CuratedBucket")
+    snapshot_of = {f["ingest_id"]: f.get("snapshot_id") for f in Ledger(aws.resource_name("LedgerTable")).all_files()}
+    indexes: dict[str, ReferenceIndex] = {}
+    expected = {}
+    for key in store.keys(curated, "events/"):
+        ingest_id = key.rsplit("/", 1)[-1].rsplit("-", 1)[0]
+        snapshot = snapshot_of[ingest_id]
+        if snapshot not in indexes:
+            indexes[snapshot] = ReferenceIndex.from_bytes(
+                store.get_bytes(curated, CuratedLayout.reference_index(snapshot)))
+        expected[key] = set(detect(store.get_parquet(curated, key), indexes[snapshot])["finding_id"].to_list())
+    return expected
+
+
+def sns_case_notifications(aws: Any) -> Counter[str]:
+    """case_id -> how many case_opened messages the integrity topic accepted."""
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends[ACCOUNT_ID][REGION].topics[aws.resource_name("IntegrityTopic")]
+    sent: Counter[str] = Counter()
+    for _id, message, *_rest in topic.sent_notifications:
+        body = json.loads(message)
+        if body.get("event") == "case_opened":
+            sent[body["case_id"]] += 1
+    return sent
+
+
+def assert_sound(aws: Any, *, export: Path | None = None, world: Path | None = None) -> dict[str, Any]:
+    """After any fault: verify passes, and the findings and cases are exactly what they should be."""
+    report = verify(aws, export)
+    assert report.ok, "\n".join(str(p) for p in report.problems)
+
+    findings = list(FindingStore(aws.resource_name("FindingsTable")).scan())
+    expected = expected_findings(aws)
+    assert {f["finding_id"] for f in findings} == set().union(*expected.values()), "findings lost or extra"
+    snapshot_of = {f["ingest_id"]: f.get("snapshot_id") for f in Ledger(aws.resource_name("LedgerTable")).all_files()}
+    for f in findings:
+        # Judged against its file's snapshot, and found by detecting its partition against that snapshot.
+        owner = f["partition_key"].rsplit("/", 1)[-1].rsplit("-", 1)[0]
+        assert f["snapshot_id"] == snapshot_of[owner], f["finding_id"]
+        assert f["finding_id"] in expected[f["partition_key"]], f["finding_id"]
+
+    # Nothing doubled: in a world shorter than the case window, one case per (user, client) holds
+    # all of that pair's live findings, one workflow ran it and one notification announced it.
+    cases = list(CaseStore(aws.resource_name("CasesTable")).scan_cases())
+    live: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for f in findings:
+        if f["rule_status"] == "live":
+            live[(f["user_id"], f["client_id"])].add(f["finding_id"])
+    by_pair = {(c["user_id"], c["client_id"]): c for c in cases}
+    assert len(by_pair) == len(cases), "two cases for one user and client"
+    assert {pair: set(c["finding_ids"]) for pair, c in by_pair.items()} == dict(live)
+    notified = sns_case_notifications(aws)
+    assert all(n <= 1 for n in notified.values()), {k: n for k, n in notified.items() if n > 1}
+    assert set(notified) <= {c["case_id"] for c in cases}
+    if world is not None and export is not None:
+        for rule, result in score(export, world / "truth.jsonl").items():
+            assert (result.precision, result.recall) == (1.0, 1.0), (rule, result)
+    return {"findings": findings, "cases": cases, "report": report}
