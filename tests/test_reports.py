@@ -192,6 +192,11 @@ def test_machine_files(release: Report) -> None:
     assert document["period"] == {"from": "2024-04-01", "to": "2025-03-31",
                                   "quarters": ["2024-06-30", "2024-09-30", "2024-12-31", "2025-03-31"]}
     assert "9(2)(a)" in document["footnote"]
+    from xml.etree import ElementTree
+
+    for table in release.tables:
+        svg = ElementTree.fromstring(files[f"charts/{table.id}.svg"])
+        assert svg.tag.endswith("svg") and len(svg.findall("{http://www.w3.org/2000/svg}rect")) > 1
 
 
 def test_the_workbook_has_a_sheet_chart_and_footnote_per_table(release: Report) -> None:

@@ -1,6 +1,6 @@
 """A release as files: one CSV per table, the long-form instances CSV, JSON, and an XLSX workbook.
 
-``render_files`` returns ``{file name: bytes}`` so the CLI writes them to ``OUT/reports/`` and the
+``render_files`` returns ``{file name: bytes}`` (charts also as ``charts/<table>.svg``) so the CLI writes them to ``OUT/reports/`` and the
 report function to the curated bucket, the same bytes either way. Every text cell passes through
 ``safe_text`` (no cell can start a formula). The workbook has an About sheet, then one sheet per
 table laid out as an OIA release: title, period, the table with its totals, a native chart, notes,
@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from accesswatch.reports.model import WITHHELD, Report
 from accesswatch.reports.safe import safe_cell, safe_text
+from accesswatch.reports.svg import chart_svg
 from accesswatch.reports.tables import Table
 
 TITLE: Final = "Access to client records: governance and Official Information Act tables"
@@ -89,6 +90,9 @@ def render_files(report: Report) -> dict[str, bytes]:
     files[INSTANCES_NAME] = instances_csv(report)
     files[JSON_NAME] = (json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     files[XLSX_NAME] = workbook_bytes(report)
+    for table in report.tables:
+        if table.chart is not None:
+            files[f"charts/{table.id}.svg"] = chart_svg(report, table).encode("utf-8")
     return files
 
 

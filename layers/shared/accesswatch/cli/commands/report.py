@@ -53,6 +53,7 @@ def write_report(dep: Deployment, period: Period, out_dir: Path, *, threshold: i
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for name, data in sorted(render_files(report).items()):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_bytes(data)
         written.append(target / name)
     if publish:
