@@ -1,0 +1,251 @@
+"""Security properties of template.yaml, checked where moto cannot enforce them.
+
+moto ignores IAM, bucket policies, Object Lock and encryption settings, so they are asserted on the
+template itself and, for IAM, on the CloudFormation that the SAM translator produces from it.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+
+from accesswatch.local.template import TEMPLATE_PATH, load_template, resources_of_type
+
+TEMPLATE = load_template()
+RES = TEMPLATE["Resources"]
+BUCKETS = resources_of_type(TEMPLATE, "AWS::S3::Bucket")
+FUNCTIONS = resources_of_type(TEMPLATE, "AWS::Serverless::Function")
+STATE_MACHINES = resources_of_type(TEMPLATE, "AWS::Serverless::StateMachine")
+DATA_KEY_ARN = {"Fn::GetAtt": ["DataKey", "Arn"]}
+DATA_KEY_REF = {"Ref": "DataKey"}
+
+
+def test_data_key_rotates_and_only_the_account_administers_it():
+    props = RES["DataKey"]["Properties"]
+    assert props["EnableKeyRotation"] is True
+    for statement in props["KeyPolicy"]["Statement"]:
+        if statement["Action"] == "kms:*":
+            assert statement["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+        else:
+            assert "Service" in statement["Principal"]
+            assert not any(a.endswith(":*") or a == "*" for a in statement["Action"])
+
+
+@pytest.mark.parametrize("bucket", sorted(BUCKETS))
+def test_buckets_are_private_versioned_encrypted_and_tls_only(bucket):
+    props = BUCKETS[bucket]["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    default = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    if bucket == "AccessLogBucket":
+        assert default == {"SSEAlgorithm": "AES256"}  # S3 server access logs cannot go to SSE-KMS buckets
+    else:
+        assert default == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": DATA_KEY_ARN}
+        assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AccessLogBucket"}
+    policies = [r for r in resources_of_type(TEMPLATE, "AWS::S3::BucketPolicy").values()
+                if r["Properties"]["Bucket"] == {"Ref": bucket}]
+    assert len(policies) == 1, bucket
+    deny = [s for s in policies[0]["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and s["Principal"] == "*"
+               and s["Action"] == "s3:*" and len(s["Resource"]) == 2 for s in deny), bucket
+
+
+def test_raw_logs_are_locked_in_governance_mode():
+    props = BUCKETS["RawBucket"]["Properties"]
+    assert props["ObjectLockEnabled"] is True
+    rule = props["ObjectLockConfiguration"]
+    assert rule["ObjectLockEnabled"] == "Enabled"
+    assert rule["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": {"Ref": "RawObjectLockDays"}}
+    assert int(TEMPLATE["Parameters"]["RawObjectLockDays"]["Default"]) >= 365 * 7
+
+
+def test_access_log_delivery_is_limited_to_the_stack_buckets():
+    statements = RES["AccessLogBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    allow = [s for s in statements if s["Effect"] == "Allow"]
+    assert len(allow) == 1
+    assert allow[0]["Principal"] == {"Service": "logging.s3.amazonaws.com"} and allow[0]["Action"] == "s3:PutObject"
+    assert allow[0]["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+@pytest.mark.parametrize("table", sorted(resources_of_type(TEMPLATE, "AWS::DynamoDB::Table")))
+def test_tables_are_encrypted_recoverable_and_protected(table):
+    props = RES[table]["Properties"]
+    assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": DATA_KEY_ARN}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    if table != "IdempotencyTable":  # expiring de-duplication keys only (docs/operations.md)
+        assert props["DeletionProtectionEnabled"] is True
+
+
+@pytest.mark.parametrize("kind", ["AWS::SNS::Topic", "AWS::SQS::Queue"])
+def test_topics_and_queues_use_the_data_key(kind):
+    for name, res in resources_of_type(TEMPLATE, kind).items():
+        assert res["Properties"]["KmsMasterKeyId"] == DATA_KEY_REF, name
+
+
+def test_functions_encrypt_their_environment_and_trace():
+    globals_fn = TEMPLATE["Globals"]["Function"]
+    assert globals_fn["KmsKeyArn"] == DATA_KEY_ARN
+    assert globals_fn["Tracing"] == "Active"
+    assert globals_fn["Environment"]["Variables"]["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+    for name, res in FUNCTIONS.items():
+        assert "KmsKeyArn" not in res["Properties"] or res["Properties"]["KmsKeyArn"] == DATA_KEY_ARN, name
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_every_function_has_a_retained_encrypted_log_group(function):
+    groups = [r for r in resources_of_type(TEMPLATE, "AWS::Logs::LogGroup").values()
+              if r["Properties"].get("LogGroupName") == {"Fn::Sub": "/aws/lambda/${" + function + "}"}]
+    assert len(groups) == 1, function
+    props = groups[0]["Properties"]
+    assert props["KmsKeyId"] == DATA_KEY_ARN
+    assert props["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert groups[0]["DeletionPolicy"] == "Retain"
+
+
+def test_log_retention_is_at_least_a_year():
+    param = TEMPLATE["Parameters"]["LogRetentionDays"]
+    assert int(param["Default"]) >= 365 and min(param["AllowedValues"]) >= 365
+
+
+@pytest.mark.parametrize("machine", sorted(STATE_MACHINES))
+def test_state_machines_log_errors_without_execution_data_to_encrypted_groups(machine):
+    logging = STATE_MACHINES[machine]["Properties"]["Logging"]
+    assert logging["IncludeExecutionData"] is False
+    assert logging["Level"] in ("ERROR", "FATAL", "ALL")
+    (destination,) = logging["Destinations"]
+    group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    assert RES[group]["Properties"]["KmsKeyId"] == DATA_KEY_ARN
+    assert STATE_MACHINES[machine]["Properties"]["Tracing"] == {"Enabled": True}
+
+
+# ------------------------------------------------------------------ IAM, after the SAM transform
+
+
+@pytest.fixture(scope="module")
+def transformed(monkeypatch_module) -> dict:
+    from samtranslator.translator.transform import transform
+
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
+    template = copy.deepcopy(TEMPLATE)
+    for res in template["Resources"].values():
+        props = res.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(key), str):
+                props[key] = "s3://artifacts/code.zip"
+        if res["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
+            del props["DefinitionUri"]
+            props["Definition"] = {"StartAt": "S", "States": {"S": {"Type": "Succeed"}}}
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    return transform(template, {}, NoManagedPolicies())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def _statements(cfn: dict) -> list[tuple[str, dict]]:
+    out = []
+    for name, res in cfn["Resources"].items():
+        if res["Type"] == "AWS::IAM::Role":
+            for policy in res["Properties"].get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    out.append((name, statement))
+    return out
+
+
+def _listify(value):
+    return value if isinstance(value, list) else [value]
+
+
+# Actions AWS offers no resource-level scope for, and why they are granted.
+RESOURCE_STAR_ALLOWED = {
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+}
+MANAGED_POLICIES_ALLOWED = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",  # write the function's own logs
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",  # tracing (X-Ray has no resource scope)
+}
+
+
+def test_no_wildcard_actions_and_star_resources_only_where_aws_has_no_scope(transformed):
+    statements = _statements(transformed)
+    assert statements
+    for role, statement in statements:
+        assert statement["Effect"] == "Allow", role
+        for action in _listify(statement["Action"]):
+            assert action != "*" and not action.endswith(":*"), (role, action)
+        if "*" in _listify(statement["Resource"]):
+            assert set(_listify(statement["Action"])) <= RESOURCE_STAR_ALLOWED, (role, statement["Action"])
+
+
+def test_managed_policies_are_the_two_expected(transformed):
+    for name, res in transformed["Resources"].items():
+        if res["Type"] == "AWS::IAM::Role":
+            assert set(res["Properties"].get("ManagedPolicyArns", [])) <= MANAGED_POLICIES_ALLOWED, name
+
+
+def test_nothing_deletes_stored_data_or_changes_bucket_settings(transformed):
+    forbidden = {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration", "s3:PutObjectAcl",
+                 "s3:PutBucketPolicy", "s3:BypassGovernanceRetention", "s3:PutObjectRetention",
+                 "dynamodb:DeleteTable", "kms:ScheduleKeyDeletion", "kms:DisableKey"}
+    for role, statement in _statements(transformed):
+        assert not forbidden & set(_listify(statement["Action"])), (role, statement["Action"])
+
+
+def test_kms_use_is_decrypt_and_data_keys_only(transformed):
+    for role, statement in _statements(transformed):
+        kms = {a for a in _listify(statement["Action"]) if a.startswith("kms:")}
+        assert kms <= {"kms:Decrypt", "kms:GenerateDataKey"}, (role, kms)
+
+
+def test_functions_only_read_the_raw_bucket(transformed):
+    raw = "${AWS::StackName}-${Stage}-raw-"
+    readers = set()
+    for role, statement in _statements(transformed):
+        text = repr(statement["Resource"])
+        if raw in text:
+            readers.add(role)
+            writes = {a for a in _listify(statement["Action"]) if a.startswith("s3:Put") or a.startswith("s3:Delete")}
+            assert not writes, (role, writes)
+    assert {"IngestFunctionRole", "ReferenceFunctionRole"} <= readers
+
+
+# ------------------------------------------------------------------ secrets and justified skips
+
+
+def test_no_secrets_in_the_template():
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    assert not re.search(r"AKIA[0-9A-Z]{16}", text)
+    assert not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", text)
+    assert not re.search(r"(?i)(password|secret|token|api[_-]?key)\s*:\s*['\"]?[A-Za-z0-9/+]{8,}", text)
+    for name, param in TEMPLATE.get("Parameters", {}).items():
+        assert not re.search(r"(?i)password|secret|token|apikey", name) or param.get("NoEcho"), name
+
+
+def test_every_checkov_skip_is_justified_in_place():
+    skips = 0
+    for name, res in RES.items():
+        for skip in res.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            skips += 1
+            assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), (name, skip)
+            assert len(skip.get("comment", "").split()) >= 6, f"{name}: skip {skip['id']} needs a reason"
+    assert skips, "expected the justified skips documented in docs/operations.md"
+
+
+def test_reserved_concurrency_where_sensible():
+    assert FUNCTIONS["ReportFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    for name, res in FUNCTIONS.items():
+        if "ReservedConcurrentExecutions" not in res["Properties"]:
+            ids = {s["id"] for s in res.get("Metadata", {}).get("checkov", {}).get("skip", [])}
+            assert "CKV_AWS_115" in ids, f"{name}: no reserved concurrency and no reason why"
