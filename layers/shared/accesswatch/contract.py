@@ -30,7 +30,7 @@ SENSITIVE_SCREENS: Final = frozenset({"address", "contact", "date_of_birth", "ir
 # - line: the record's line number in its source file (the header is line 1)
 # - extra: unknown columns of the source line as a JSON object text ("{}" when none)
 EVENT_SCHEMA: Final = pl.Schema(
-    {
+    {  # type: ignore[arg-type]  # polars' stubs do not accept a mix of dtype classes and instances
         "system": pl.String,
         "event_id": pl.String,
         "occurred_at": pl.String,

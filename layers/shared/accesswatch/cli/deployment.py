@@ -43,19 +43,18 @@ class LocalEndpoint:
         return boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106
                                      region_name=self.region)
 
-    # An upload returns when the function it triggers has finished (the embedded runtime delivers
-    # S3 notifications synchronously): allow for a large file, and never resend an upload.
-    _CONFIG = {"read_timeout": 1800, "connect_timeout": 10, "retries": {"max_attempts": 1, "mode": "standard"}}
+    def _config(self) -> Any:
+        from botocore.config import Config
+
+        # An upload returns when the function it triggers has finished (the embedded runtime delivers
+        # S3 notifications synchronously): allow for a large file, and never resend an upload.
+        return Config(read_timeout=1800, connect_timeout=10, retries={"max_attempts": 1, "mode": "standard"})
 
     def client(self, service: str) -> Any:
-        from botocore.config import Config
-
-        return self._session().client(service, endpoint_url=self.url, config=Config(**self._CONFIG))
+        return self._session().client(service, endpoint_url=self.url, config=self._config())
 
     def resource(self, service: str) -> Any:
-        from botocore.config import Config
-
-        return self._session().resource(service, endpoint_url=self.url, config=Config(**self._CONFIG))
+        return self._session().resource(service, endpoint_url=self.url, config=self._config())
 
     def resource_name(self, logical_id: str) -> str:
         try:

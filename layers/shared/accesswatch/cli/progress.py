@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TextIO
 
 
 class Progress:
-    def __init__(self, label: str, total: int, *, stream: object = None) -> None:
+    def __init__(self, label: str, total: int, *, stream: TextIO | None = None) -> None:
         self.label = label
         self.total = max(total, 1)
         self.done = 0
@@ -26,8 +27,8 @@ class Progress:
             width = 30
             filled = int(width * min(done, self.total) / self.total)
             bar = "#" * filled + "-" * (width - filled)
-            self.stream.write(f"\r{self.label:<22} [{bar}] {done}/{self.total}")  # type: ignore[attr-defined]
-            self.stream.flush()  # type: ignore[attr-defined]
+            self.stream.write(f"\r{self.label:<22} [{bar}] {done}/{self.total}")
+            self.stream.flush()
 
     def advance(self, n: int = 1) -> None:
         self.update(self.done + n)
@@ -36,8 +37,8 @@ class Progress:
         elapsed = time.monotonic() - self.started
         end = "\n" if self.tty else ""
         prefix = "\r" if self.tty else ""
-        self.stream.write(  # type: ignore[attr-defined]
+        self.stream.write(
             f"{prefix}{self.label:<22} {self.done}/{self.total} done in {elapsed:.1f}s{' ' * 20}{end}"
             + ("" if self.tty else "\n")
         )
-        self.stream.flush()  # type: ignore[attr-defined]
+        self.stream.flush()

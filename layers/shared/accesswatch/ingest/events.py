@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -65,7 +66,7 @@ def validate_events(rows: pl.DataFrame, *, system: str, source_key: str, now: da
         parse_timestamps(pl.col("occurred_at")).alias("occurred_at_utc"),
         extra.alias("extra"),
     )
-    reason = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.String))
+    reason: Any = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.String))
     for name in REQUIRED_EVENT_FIELDS:
         reason = reason.when(pl.col(name).is_null()).then(pl.lit(f"missing required field {name}"))
     reason = (
@@ -102,7 +103,7 @@ def validate_events(rows: pl.DataFrame, *, system: str, source_key: str, now: da
         pl.lit(source_key).alias("source_key"),
         pl.col(LINE_COLUMN).alias("line"),
         pl.col("extra").fill_null("{}"),
-    ).cast(dict(EVENT_SCHEMA))
+    ).cast(EVENT_SCHEMA)
     return ValidatedRows(events, quarantined)
 
 

@@ -62,8 +62,8 @@ def ingest_object(source: SourceObject, *, settings: IngestSettings, store: Obje
 
 def _finish(source: SourceObject, report: FileReport, ingest_id: str, system: str, partitions: list[dict[str, Any]],
             settings: IngestSettings, store: ObjectStore, ledger: Ledger, executions: Executions) -> IngestResult:
-    counts = {"lines_read": report.lines_read, "accepted": report.accepted, "quarantined": report.quarantined,
-              "partitions": len(partitions)}
+    counts: dict[str, Any] = {"lines_read": report.lines_read, "accepted": report.accepted,
+                              "quarantined": report.quarantined, "partitions": len(partitions)}
     if report.quarantine:
         # Raw lines are kept for investigators, in the encrypted curated bucket only, never logged.
         store.put_bytes(settings.curated_bucket, CuratedLayout.quarantine(system, ingest_id),

@@ -37,7 +37,7 @@ def plan_replay(keys: list[str], bucket: str, start: date, end: date) -> ReplayP
         if match and start <= date.fromisoformat(match["day"]) <= end:
             chosen.append({"bucket": bucket, "key": key, "rows": 0, "system": match["system"],
                            "nz_date": match["day"]})
-    digest = hashlib.sha256("|".join(p["key"] for p in chosen).encode()).hexdigest()[:12]
+    digest = hashlib.sha256("|".join(str(p["key"]) for p in chosen).encode()).hexdigest()[:12]
     return ReplayPlan(f"replay-{start.isoformat()}-{end.isoformat()}-{digest}", chosen)
 
 

@@ -18,11 +18,11 @@ def cmd_local(args: argparse.Namespace) -> int:
     elif args.action == "stop":
         print("stopped" if server.stop(directory) else "no local endpoint was running")
     else:
-        info = server.status(directory)
-        if info is None:
+        running = server.status(directory)
+        if running is None:
             print("no local endpoint is running")
             return 3
-        print(json.dumps({k: info[k] for k in ("url", "pid", "uptime_s")}, indent=2))
+        print(json.dumps({k: running[k] for k in ("url", "pid", "uptime_s")}, indent=2))
     return 0
 
 
