@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
+from accesswatch.cases.vocabulary import CaseVocabulary
 from accesswatch.cases.workflow import CaseWorkflow
 from accesswatch.config import StorageSettings
 from accesswatch.dal.cases import CaseStore
@@ -16,7 +17,7 @@ from accesswatch.observability import observability
 
 SETTINGS = StorageSettings.from_env()
 logger, metrics, tracer = observability("case-step")
-WORKFLOW = CaseWorkflow(CaseStore(SETTINGS.cases_table))
+WORKFLOW = CaseWorkflow(CaseStore(SETTINGS.cases_table), CaseVocabulary.from_env())
 
 
 class CaseStepRequest(BaseModel):
@@ -37,5 +38,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="CasesTriaged", unit=MetricUnit.Count, value=1)
     if request.step.startswith("close_"):
         metrics.add_metric(name="CasesClosed", unit=MetricUnit.Count, value=1)
-    logger.info("case step done", extra={"status": result.get("status", "")})
+    if request.step == "escalate":
+        metrics.add_metric(name="CasesEscalated", unit=MetricUnit.Count, value=1)
+    # Ids and the step's outcome only: never the payload (a person's note) or the case's people.
+    logger.info("case step done", extra={k: result[k] for k in ("status", "accepted", "priority", "route")
+                                         if k in result})
     return {"case_id": request.case_id, **result}

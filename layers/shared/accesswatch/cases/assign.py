@@ -82,8 +82,8 @@ def assign_findings(
     for case_id in sorted(touched):
         case = cases.get(case_id)
         if case is not None and not case.get("execution_arn"):
+            # History first: the execution's first step may run (elsewhere) before start returns.
+            cases.record_opened(case)
             arn = executions.start(case_state_machine_arn, case_id, {"case_id": case_id})
             cases.update(case_id, execution_arn=arn)
-            cases.append_history(case_id, state="opened", actor="accesswatch",
-                                 note=f"opened from {case.get('finding_count', 0)} finding(s)")
     return {"cases_opened": opened, "cases_joined": joined}

@@ -1,37 +1,78 @@
 """The case state machine's steps as plain functions over a case store.
 
-The state machine (statemachines/case.asl.json) decides the order; each step here records what
-happened to the case (status, history) and returns what the next state needs. People act through
-``decide`` and ``record_outcome``, which complete the waiting task token.
+The state machine (statemachines/case.asl.json) decides the order; each step here moves the case
+from one status to the next with one conditional update and appends the history entry for it
+(``CaseStore.transition``). Every step is safe to retry: a step that finds its work already done
+returns what it returned the first time and writes nothing more (completing a history entry an
+interrupted attempt left parked on the case).
+
+People act through the CLI (``accesswatch cases decide`` / ``outcome``), which completes the task
+token that ``await_decision`` / ``await_outcome`` stored; ``record_decision`` / ``record_outcome``
+then check what was sent and record it with the person's name and note.
+
+Statuses, in order: opened -> triaged -> notified -> investigating -> decided -> closed_unfounded,
+or decided -> er_case -> awaiting_outcome -> outcome_recorded -> closed_founded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from accesswatch.cases.actions import decision_problem, outcome_problem
+from accesswatch.cases.vocabulary import (
+    DEFAULT_ER_TYPES,
+    DEFAULT_OUTCOMES,
+    CaseVocabulary,
+)
 from accesswatch.dal.cases import CaseStore
+from accesswatch.dal.ledger import now_iso
 from accesswatch.rules import CATALOG
 
-ER_TYPES: tuple[str, ...] = (
-    "inappropriate_access",
-    "conflict_of_interest",
-    "fraud_or_dishonesty",
-    "privacy_breach",
-    "other_misconduct",
-)
-POLICE_REFERRAL_TYPES = frozenset({"fraud_or_dishonesty"})
-OUTCOMES: tuple[str, ...] = (
-    "no_further_action",
-    "letter_of_expectation",
-    "written_warning",
-    "final_written_warning",
-    "dismissal",
-    "resigned_before_outcome",
-)
-DECISIONS = ("founded", "unfounded")
+# The defaults, for code that only needs the words (reports use their own copy of the list).
+ER_TYPES = DEFAULT_ER_TYPES
+OUTCOMES = DEFAULT_OUTCOMES
 SEVERITY_OF = {rule.id: rule.severity.value for rule in CATALOG}
-CLOSED = frozenset({"closed_unfounded", "closed_founded"})
+SYSTEM_ACTOR = "accesswatch"
+
+OPENED = "opened"
+TRIAGED = "triaged"
+NOTIFIED = "notified"
+INVESTIGATING = "investigating"
+DECIDED = "decided"
+CLOSED_UNFOUNDED = "closed_unfounded"
+ER_CASE = "er_case"
+AWAITING_OUTCOME = "awaiting_outcome"
+OUTCOME_RECORDED = "outcome_recorded"
+CLOSED_FOUNDED = "closed_founded"
+CLOSED = frozenset({CLOSED_UNFOUNDED, CLOSED_FOUNDED})
+WAITING_ON_A_PERSON = frozenset({INVESTIGATING, AWAITING_OUTCOME})
+
+# Each status and the one before it: the flow is a tree rooted at "opened".
+_PREVIOUS: dict[str, str | None] = {
+    OPENED: None,
+    TRIAGED: OPENED,
+    NOTIFIED: TRIAGED,
+    INVESTIGATING: NOTIFIED,
+    DECIDED: INVESTIGATING,
+    CLOSED_UNFOUNDED: DECIDED,
+    ER_CASE: DECIDED,
+    AWAITING_OUTCOME: ER_CASE,
+    OUTCOME_RECORDED: AWAITING_OUTCOME,
+    CLOSED_FOUNDED: OUTCOME_RECORDED,
+}
+STATUSES: tuple[str, ...] = tuple(_PREVIOUS)
+
+
+def reached(current: str, target: str) -> bool:
+    """Has a case in ``current`` already passed through ``target``?"""
+    status: str | None = current
+    while status is not None:
+        if status == target:
+            return True
+        status = _PREVIOUS.get(status)
+    return False
 
 
 class CaseNotFound(LookupError):
@@ -42,9 +83,13 @@ class InvalidTransition(ValueError):
     pass
 
 
-def triage(case: dict[str, Any]) -> dict[str, Any]:
-    """Priority from the rules' severities and the number of findings; the route follows."""
-    rules = case.get("rules", [])
+def triage(case: Mapping[str, Any]) -> dict[str, Any]:
+    """Priority from the rules' severities and the number of findings; the route follows.
+
+    A case of medium- or low-severity rules with a single finding goes to the manager review
+    queue; anything else to Internal Integrity.
+    """
+    rules = list(case.get("rules", []))
     severities = {SEVERITY_OF.get(r, "medium") for r in rules}
     count = int(case.get("finding_count", 0))
     if "high" in severities:
@@ -55,14 +100,24 @@ def triage(case: dict[str, Any]) -> dict[str, Any]:
     return {"priority": priority, "route": route, "rules": rules, "finding_count": count}
 
 
+def _later(iso: str, seconds: int) -> str:
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Step = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+
+
 class CaseWorkflow:
-    def __init__(self, store: CaseStore) -> None:
+    def __init__(self, store: CaseStore, vocabulary: CaseVocabulary | None = None) -> None:
         self.store = store
-        self._steps: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] = {
+        self.vocabulary = vocabulary or CaseVocabulary()
+        self._steps: dict[str, Step] = {
             "triage": self._triage,
             "record_notified": self._record_notified,
             "await_decision": self._await_decision,
             "escalate": self._escalate,
+            "record_decision": self._record_decision,
             "close_unfounded": self._close_unfounded,
             "open_er_case": self._open_er_case,
             "await_outcome": self._await_outcome,
@@ -78,73 +133,178 @@ class CaseWorkflow:
     def run(self, step: str, case_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         if step not in self._steps:
             raise InvalidTransition(f"unknown case step {step!r}")
+        case = self._get(case_id)
+        if case.get("pending_history"):
+            # An earlier attempt moved the case but failed before appending its history entry.
+            self.store.flush_history(case)
+        return self._steps[step](case, payload)
+
+    # ------------------------------------------------------------------ helpers
+    def _get(self, case_id: str) -> dict[str, Any]:
         case = self.store.get(case_id)
         if case is None:
             raise CaseNotFound(case_id)
-        return self._steps[step](case, payload)
+        return case
+
+    def _advance(self, case: dict[str, Any], *, expected: set[str], status: str, attrs: dict[str, Any] | None = None,
+                 state: str | None = None, actor: str = SYSTEM_ACTOR, note: str = "",
+                 extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Move the case to ``status`` with its history entry. Returns None when it moved, or the case
+        as stored when the move had already been made (a retried step); raises if neither."""
+        history = {"state": state or status, "actor": actor, "note": note, **(extra or {})}
+        if self.store.transition(case["case_id"], expected=expected, status=status, attrs=attrs, history=history):
+            return None
+        fresh = self._get(case["case_id"])
+        if reached(str(fresh.get("status", "")), status):
+            return fresh
+        raise InvalidTransition(f"case {case['case_id']} is {fresh.get('status')}, cannot become {status}")
+
+    @staticmethod
+    def _entry(payload: Mapping[str, Any], state: str) -> str:
+        """This entry into a state (retries of it share it): ``$$.State.EnteredTime`` from the ASL."""
+        return f"{state}@{payload.get('entered_at') or now_iso()}"
 
     # ------------------------------------------------------------------ steps
     def _triage(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         result = triage(case)
-        self.store.update(case["case_id"], status="triaged", priority=result["priority"], route=result["route"])
-        self._history(case, "triaged", note=f"priority {result['priority']}, route {result['route']}")
+        done = self._advance(case, expected={OPENED}, status=TRIAGED,
+                             attrs={"priority": result["priority"], "route": result["route"]},
+                             note=f"priority {result['priority']}, route {result['route']}")
+        if done is not None:
+            result = {**triage(done), "priority": done["priority"], "route": done["route"]}
         return result
 
     def _record_notified(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-        self.store.update(case["case_id"], status="notified")
-        self._history(case, "notified", note=f"integrity topic, route {case.get('route')}")
-        return {"status": "notified"}
+        self._advance(case, expected={TRIAGED}, status=NOTIFIED,
+                      note=f"integrity topic notified, route {case.get('route')}")
+        return {"status": NOTIFIED}
 
     def _await_decision(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-        self.store.update(case["case_id"], status="investigating", task_token=payload["task_token"])
-        self._history(case, "investigating", note="awaiting an investigator's decision")
-        return {"status": "investigating"}
+        at = now_iso()
+        attrs = {"task_token": payload["task_token"], "waiting_since": at}
+        deadline = payload.get("deadline_seconds")
+        if deadline is not None:
+            attrs["decision_due_at"] = _later(at, int(deadline))
+        if case.get("status") == INVESTIGATING:
+            # Back after an escalation or a rejected decision: a new token, no new history entry.
+            if not self.store.transition(case["case_id"], expected={INVESTIGATING}, attrs=attrs):
+                raise InvalidTransition(f"case {case['case_id']} left {INVESTIGATING} while awaiting a decision")
+        else:
+            done = self._advance(case, expected={NOTIFIED}, status=INVESTIGATING, attrs=attrs,
+                                 note="awaiting an investigator's decision")
+            if done is not None and done.get("task_token") != payload["task_token"]:
+                self.store.transition(case["case_id"], expected={INVESTIGATING}, attrs=attrs)
+        return {"status": INVESTIGATING}
 
     def _escalate(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+        entry = self._entry(payload, "escalate")
         escalations = int(case.get("escalations", 0)) + 1
-        self.store.update(case["case_id"], escalations=escalations, escalated=True)
-        self._history(case, "escalated", note=f"investigation deadline passed ({escalations})")
+        moved = self.store.transition(
+            case["case_id"], expected={INVESTIGATING}, guard=("last_entry", entry),
+            attrs={"escalations": escalations, "escalated_at": now_iso(), "task_token": "", "last_entry": entry},
+            history={"state": "escalated", "actor": SYSTEM_ACTOR,
+                     "note": f"investigation deadline passed without a decision (escalation {escalations})"},
+        )
+        if not moved:
+            fresh = self._get(case["case_id"])
+            if fresh.get("last_entry") != entry:
+                raise InvalidTransition(f"case {case['case_id']} is {fresh.get('status')}, cannot escalate")
+            escalations = int(fresh.get("escalations", 0))
         return {"escalations": escalations}
 
+    def _record_decision(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+        sent = payload.get("decision")
+        sent = sent if isinstance(sent, dict) else {}
+        decision, er_type = sent.get("decision"), sent.get("er_type") or None
+        actor = str(sent.get("actor") or "unknown")[:128]
+        note = str(sent.get("note") or "")[:2000]
+        problem = decision_problem(decision, er_type, self.vocabulary)
+        if problem is None and case.get("status") == INVESTIGATING:
+            attrs = {"decision": decision, "decided_at": now_iso(), "decided_by": actor, "decision_note": note,
+                     "task_token": ""}
+            if er_type:
+                attrs["er_type"] = er_type
+            done = self._advance(case, expected={INVESTIGATING}, status=DECIDED, attrs=attrs, actor=actor, note=note,
+                                 extra={"decision": decision, **({"er_type": er_type} if er_type else {})})
+            recorded = done or {"decision": decision}
+            return {"accepted": True, "decision": recorded.get("decision")}
+        if reached(str(case.get("status", "")), DECIDED):
+            return {"accepted": True, "decision": case.get("decision")}  # a retry after the decision was recorded
+        entry = self._entry(payload, "record_decision")
+        self.store.transition(case["case_id"], expected={INVESTIGATING}, guard=("last_entry", entry),
+                              attrs={"task_token": "", "last_entry": entry},
+                              history={"state": "decision_rejected", "actor": actor,
+                                       "note": problem or "the case was not waiting for a decision"})
+        return {"accepted": False, "decision": "rejected"}
+
     def _close_unfounded(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-        return self._close(case, "closed_unfounded")
+        if case.get("decision") != "unfounded":
+            raise InvalidTransition(f"case {case['case_id']} was not decided unfounded")
+        return self._close(case, CLOSED_UNFOUNDED, "closed: unfounded (a false positive of its rules)")
 
     def _open_er_case(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-        er_type = payload.get("er_type")
-        if er_type not in ER_TYPES:
-            raise InvalidTransition(f"unknown ER case type {er_type!r}")
-        self.store.update(case["case_id"], status="er_case", er_type=er_type, task_token="")
-        self._history(case, "er_case", note=f"Employment Relations case opened: {er_type}")
-        return {"er_type": er_type}
+        er_type = case.get("er_type")
+        if case.get("decision") != "founded" or not er_type:
+            raise InvalidTransition(f"case {case['case_id']} was not decided founded with an ER case type")
+        self._advance(case, expected={DECIDED}, status=ER_CASE,
+                      attrs={"er_opened_at": now_iso(), "police_referral": False},
+                      note=f"Employment Relations case opened: {er_type}")
+        return {"er_type": er_type, "police_referral_required": er_type in self.vocabulary.police_referral_types}
 
     def _await_outcome(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-        self.store.update(case["case_id"], status="awaiting_outcome", task_token=payload["task_token"])
-        self._history(case, "awaiting_outcome", note="awaiting the ER outcome")
-        return {"status": "awaiting_outcome"}
+        attrs = {"task_token": payload["task_token"], "waiting_since": now_iso()}
+        if case.get("status") == AWAITING_OUTCOME:
+            if not self.store.transition(case["case_id"], expected={AWAITING_OUTCOME}, attrs=attrs):
+                raise InvalidTransition(f"case {case['case_id']} left {AWAITING_OUTCOME} while awaiting an outcome")
+        else:
+            done = self._advance(case, expected={ER_CASE}, status=AWAITING_OUTCOME, attrs=attrs,
+                                 note="awaiting the Employment Relations outcome")
+            if done is not None and done.get("task_token") != payload["task_token"]:
+                self.store.transition(case["case_id"], expected={AWAITING_OUTCOME}, attrs=attrs)
+        return {"status": AWAITING_OUTCOME}
 
     def _record_outcome(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-        outcome = payload.get("outcome")
-        if outcome not in OUTCOMES:
-            raise InvalidTransition(f"unknown ER outcome {outcome!r}")
-        self.store.update(case["case_id"], status="outcome_recorded", outcome=outcome, task_token="")
-        self._history(case, "outcome_recorded", note=outcome)
-        return {"outcome": outcome}
+        sent = payload.get("outcome")
+        sent = sent if isinstance(sent, dict) else {}
+        outcome = sent.get("outcome")
+        actor = str(sent.get("actor") or "unknown")[:128]
+        note = str(sent.get("note") or "")[:2000]
+        problem = outcome_problem(outcome, self.vocabulary)
+        if problem is None and case.get("status") == AWAITING_OUTCOME:
+            done = self._advance(case, expected={AWAITING_OUTCOME}, status=OUTCOME_RECORDED,
+                                 attrs={"outcome": outcome, "outcome_at": now_iso(), "outcome_by": actor,
+                                        "outcome_note": note, "task_token": ""},
+                                 actor=actor, note=note, extra={"outcome": outcome})
+            return {"accepted": True, "outcome": (done or {"outcome": outcome}).get("outcome")}
+        if reached(str(case.get("status", "")), OUTCOME_RECORDED):
+            return {"accepted": True, "outcome": case.get("outcome")}
+        entry = self._entry(payload, "record_outcome")
+        self.store.transition(case["case_id"], expected={AWAITING_OUTCOME}, guard=("last_entry", entry),
+                              attrs={"task_token": "", "last_entry": entry},
+                              history={"state": "outcome_rejected", "actor": actor,
+                                       "note": problem or "the case was not waiting for an outcome"})
+        return {"accepted": False, "outcome": "rejected"}
 
     def _refer_to_police(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-        self.store.update(case["case_id"], police_referral=True)
-        self._history(case, "police_referral", note="referred to the Police")
+        moved = self.store.transition(
+            case["case_id"], expected={OUTCOME_RECORDED}, guard=("police_referral", True),
+            attrs={"police_referral": True, "police_referred_at": now_iso()},
+            history={"state": "police_referral", "actor": SYSTEM_ACTOR,
+                     "note": f"referred to the Police ({case.get('er_type')})"},
+        )
+        if not moved and self._get(case["case_id"]).get("police_referral") is not True:
+            raise InvalidTransition(f"case {case['case_id']} is {case.get('status')}, cannot refer to the Police")
         return {"police_referral": True}
 
     def _close_founded(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-        return self._close(case, "closed_founded")
+        return self._close(case, CLOSED_FOUNDED, f"closed: founded, outcome {case.get('outcome')}")
 
-    def _close(self, case: dict[str, Any], status: str) -> dict[str, Any]:
-        from accesswatch.dal.ledger import now_iso
-
-        self.store.update(case["case_id"], status=status, closed_at=now_iso(), task_token="")
+    def _close(self, case: dict[str, Any], status: str, note: str) -> dict[str, Any]:
+        expected = {DECIDED} if status == CLOSED_UNFOUNDED else {OUTCOME_RECORDED}
+        attrs: dict[str, Any] = {"closed_at": now_iso(), "task_token": ""}
+        if status == CLOSED_UNFOUNDED:
+            attrs["police_referral"] = False
+        self._advance(case, expected=expected, status=status, attrs=attrs, note=note)
+        # A closed case takes no more findings (also on a retry, should the first release have failed).
         self.store.release_pointer(case["user_id"], case["client_id"], case["case_id"])
-        self._history(case, status)
         return {"status": status}
-
-    def _history(self, case: dict[str, Any], state: str, note: str = "") -> None:
-        self.store.append_history(case["case_id"], state=state, actor="accesswatch", note=note)

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "accesswatch.cli.commands.verify",
     "accesswatch.cli.commands.redrive",
     "accesswatch.cli.commands.alarms",
+    "accesswatch.cli.commands.cases",
 )
 
 

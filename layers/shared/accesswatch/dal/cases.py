@@ -6,8 +6,10 @@ entry (never updated), ``PAIR#<user>#<client>`` / ``OPEN`` for the pair's open c
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +18,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from accesswatch.cases.grouping import OpenCase
+from accesswatch.cases.vocabulary import CaseVocabulary
 from accesswatch.dal.ledger import _plain, now_iso
 
 
@@ -113,18 +116,128 @@ class CaseStore:
             kwargs["ExpressionAttributeValues"][":expected"] = expected_status
         self.table.update_item(**kwargs)
 
+    @staticmethod
+    def history_item(case_id: str, at: str, *, state: str, actor: str, note: str = "",
+                     **extra: Any) -> dict[str, Any]:
+        # Sorted by time, then by the clock's nanoseconds within the millisecond, then at random.
+        order = f"{time.time_ns() % 1_000_000:06d}{uuid.uuid4().hex[:6]}"
+        return {"pk": f"CASE#{case_id}", "sk": f"HIST#{at}#{order}", "case_id": case_id,
+                "at": at, "state": state, "actor": actor, "note": note, **extra}
+
     def append_history(self, case_id: str, *, state: str, actor: str, note: str = "", **extra: Any) -> None:
-        stamp = now_iso()
-        self.table.put_item(
-            Item={"pk": f"CASE#{case_id}", "sk": f"HIST#{stamp}#{uuid.uuid4().hex[:8]}", "case_id": case_id,
-                  "at": stamp, "state": state, "actor": actor, "note": note, **extra},
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+        self.table.put_item(Item=self.history_item(case_id, now_iso(), state=state, actor=actor, note=note, **extra),
+                            ConditionExpression="attribute_not_exists(pk)")
+
+    def record_opened(self, case: Mapping[str, Any]) -> None:
+        """The case's first history entry, at its ``opened_at``; written once however often it is retried."""
+        case_id = str(case["case_id"])
+        entry = {"pk": f"CASE#{case_id}", "sk": f"HIST#{case['opened_at']}#!opened", "case_id": case_id,
+                 "at": case["opened_at"], "state": "opened", "actor": "accesswatch",
+                 "note": f"opened from {case.get('finding_count', 0)} finding(s)"}
+        try:
+            self.table.put_item(Item=entry, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def transition(self, case_id: str, *, expected: Collection[str], status: str | None = None,
+                   attrs: Mapping[str, Any] | None = None, history: Mapping[str, Any] | None = None,
+                   guard: tuple[str, Any] | None = None) -> bool:
+        """One state change of a case and its history entry (state, actor, note).
+
+        The case item moves only while its status is one of ``expected`` (and, with
+        ``guard=(attr, value)``, while ``attr`` is not already ``value``); the same conditional update
+        parks the history entry on the item as ``pending_history``, which is then appended to the
+        history and cleared. A step retried after a partial write finds the case moved and calls
+        ``flush_history``, so every state change gets exactly one history entry. (One conditional
+        update rather than a transaction: DynamoDB Local and moto copy the whole table per transaction.)
+
+        Returns False, writing nothing, when the case is not in an expected status or the guard holds.
+        """
+        at = now_iso()
+        values: dict[str, Any] = {**(attrs or {}), "updated_at": at}
+        if status is not None:
+            values["status"] = status
+        entry = self.history_item(case_id, at, **history) if history is not None else None
+        if entry is not None:
+            values["pending_history"] = entry
+        names = {f"#{k}": k for k in values}
+        names["#status"] = "status"
+        placeholders = {f":{k}": v for k, v in values.items()}
+        expected_keys = []
+        for i, value in enumerate(sorted(expected)):
+            placeholders[f":expected{i}"] = value
+            expected_keys.append(f":expected{i}")
+        condition = f"#status IN ({', '.join(expected_keys)})"
+        if guard is not None:
+            names["#guard"] = guard[0]
+            placeholders[":guard"] = guard[1]
+            condition += " AND (attribute_not_exists(#guard) OR #guard <> :guard)"
+        try:
+            self.table.update_item(
+                Key=self.case_key(case_id),
+                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in values),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names, ExpressionAttributeValues=placeholders,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        if entry is not None:
+            self._append_pending(case_id, entry)
+        return True
+
+    def flush_history(self, case: Mapping[str, Any]) -> None:
+        """Append the history entry a partial state change left parked on the case item, if any."""
+        entry = case.get("pending_history")
+        if isinstance(entry, Mapping) and entry.get("sk"):
+            self._append_pending(str(case["case_id"]), dict(entry))
+
+    def _append_pending(self, case_id: str, entry: dict[str, Any]) -> None:
+        try:
+            self.table.put_item(Item=entry, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            # Already appended (a retry) when the condition fails.
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        try:
+            self.table.update_item(Key=self.case_key(case_id), UpdateExpression="REMOVE pending_history",
+                                   ConditionExpression="pending_history.sk = :sk",
+                                   ExpressionAttributeValues={":sk": entry["sk"]})
+        except ClientError as exc:
+            # Already cleared, or a later state change parked its own entry.
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def history(self, case_id: str) -> list[dict[str, Any]]:
-        page = self.table.query(KeyConditionExpression=Key("pk").eq(f"CASE#{case_id}") & Key("sk").begins_with("HIST#"),
-                                ConsistentRead=True)
-        return [_plain(i) for i in page.get("Items", [])]
+        """The case's history, oldest first."""
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(f"CASE#{case_id}") & Key("sk").begins_with("HIST#"),
+            "ConsistentRead": True,
+        }
+        entries: list[dict[str, Any]] = []
+        while True:
+            page = self.table.query(**kwargs)
+            entries.extend(_plain(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for entry in entries:
+            entry.pop("pk", None)
+        return sorted(entries, key=lambda e: e["sk"])
+
+    def cases_with_status(self, status: str) -> Iterator[dict[str, Any]]:
+        """Whole case items with this status (the by_status index projects every attribute)."""
+        kwargs: dict[str, Any] = {"IndexName": "by_status", "KeyConditionExpression": Key("status").eq(status)}
+        while True:
+            page = self.table.query(**kwargs)
+            for item in page.get("Items", []):
+                if item.get("sk") == "CASE":
+                    yield _case(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def ids_with_status(self, statuses: frozenset[str]) -> set[str]:
         """Case ids whose status is one of ``statuses`` (one query of the by_status index each)."""
@@ -158,3 +271,39 @@ def _case(item: dict[str, Any]) -> dict[str, Any]:
     case.pop("pk", None)
     case.pop("sk", None)
     return dict(case)
+
+
+class TaskTokenSpent(Exception):
+    """The task token no longer names a waiting task (completed, timed out, or its execution ended)."""
+
+
+_SPENT = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+
+
+class CaseTasks:
+    """Completing the task a waiting case execution holds (``states:SendTaskSuccess``)."""
+
+    def __init__(self, sfn_client: Any) -> None:
+        self.sfn = sfn_client
+
+    def complete(self, token: str, output: Mapping[str, Any]) -> None:
+        try:
+            self.sfn.send_task_success(taskToken=token, output=json.dumps(dict(output)))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in _SPENT:
+                raise TaskTokenSpent(exc.response["Error"]["Code"]) from None
+            raise
+
+    def execution_status(self, execution_arn: str) -> str | None:
+        try:
+            return str(self.sfn.describe_execution(executionArn=execution_arn)["status"])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return None
+            raise
+
+
+def deployed_vocabulary(lambda_client: Any, function_name: str) -> CaseVocabulary:
+    """The ER types and outcomes the deployed case-step function accepts (from its environment)."""
+    config = lambda_client.get_function_configuration(FunctionName=function_name)
+    return CaseVocabulary.from_mapping(config.get("Environment", {}).get("Variables", {}))

@@ -1,0 +1,154 @@
+"""What people do with cases (list, show, decide, record an outcome, rule precision), over the stores.
+
+The CLI builds one of these for the deployment it acts on (the local endpoint or a stack on AWS);
+the calls are the same ordinary AWS calls either way: DynamoDB reads, ``lambda:GetFunctionConfiguration``
+for the accepted words, and ``states:SendTaskSuccess`` with the task token the waiting execution stored.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from accesswatch.cases.actions import (
+    WAITING_FOR_DECISION,
+    WAITING_FOR_OUTCOME,
+    CaseActionError,
+    decision_output,
+    outcome_output,
+)
+from accesswatch.cases.precision import RulePrecision, rule_precision
+from accesswatch.cases.vocabulary import CaseVocabulary
+from accesswatch.cases.workflow import CLOSED
+from accesswatch.dal.cases import CaseStore, CaseTasks, TaskTokenSpent
+from accesswatch.dal.findings import FindingStore
+
+# Where a case rests after a person acted: closed, or waiting on a person again with a new token.
+_SETTLE_POLL_S = 0.1
+CASE_FIELDS = ("case_id", "user_id", "client_id", "status", "priority", "rules", "finding_ids", "opened_at")
+CASE_DETAIL_FIELDS = (
+    "route", "finding_count", "first_occurred_at", "decision", "decided_at", "decided_by", "decision_note",
+    "er_type", "er_opened_at", "outcome", "outcome_at", "outcome_by", "outcome_note", "police_referral",
+    "police_referred_at", "closed_at", "escalations", "decision_due_at", "source",
+)
+FINDING_FIELDS = ("finding_id", "rule", "severity", "occurred_at", "event_id", "system", "explanation", "evidence")
+HISTORY_FIELDS = ("at", "state", "actor", "note")
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    status: str | None = None
+    user: str | None = None
+    rule: str | None = None
+    priority: str | None = None
+
+    def __call__(self, case: Mapping[str, Any]) -> bool:
+        return ((self.status is None or case.get("status") == self.status)
+                and (self.user is None or case.get("user_id") == self.user)
+                and (self.rule is None or self.rule in (case.get("rules") or ()))
+                and (self.priority is None or case.get("priority") == self.priority))
+
+
+def case_record(case: Mapping[str, Any]) -> dict[str, Any]:
+    """A case as ``cases.jsonl`` and ``cases list --json`` give it (the task token is never shown)."""
+    out: dict[str, Any] = {f: case.get(f) for f in CASE_FIELDS}
+    out["rules"] = sorted(case.get("rules") or [])
+    out["finding_ids"] = sorted(case.get("finding_ids") or [])
+    for f in CASE_DETAIL_FIELDS:
+        if case.get(f) not in (None, ""):
+            out[f] = case[f]
+    return out
+
+
+def finding_record(finding: Mapping[str, Any]) -> dict[str, Any]:
+    out = {f: finding.get(f) for f in FINDING_FIELDS}
+    if isinstance(out.get("evidence"), str):
+        text = out["evidence"]
+        out["evidence"] = json.loads(text) if text else {}
+    return out
+
+
+def history_record(entry: Mapping[str, Any]) -> dict[str, Any]:
+    out = {f: entry.get(f, "") for f in HISTORY_FIELDS}
+    for key in ("decision", "er_type", "outcome"):
+        if entry.get(key):
+            out[key] = entry[key]
+    return out
+
+
+@dataclass
+class CaseService:
+    cases: CaseStore
+    findings: FindingStore
+    tasks: CaseTasks
+    load_vocabulary: Callable[[], CaseVocabulary]
+    settle_timeout_s: float = 60.0
+    _vocabulary: CaseVocabulary | None = field(default=None, init=False)
+
+    @property
+    def vocabulary(self) -> CaseVocabulary:
+        if self._vocabulary is None:
+            self._vocabulary = self.load_vocabulary()
+        return self._vocabulary
+
+    # ------------------------------------------------------------------ reading
+    def list(self, where: CaseFilter = CaseFilter()) -> list[dict[str, Any]]:
+        source: Iterable[dict[str, Any]] = (
+            self.cases.cases_with_status(where.status) if where.status else self.cases.scan_cases())
+        return sorted((c for c in source if where(c)), key=lambda c: (c.get("opened_at", ""), c["case_id"]))
+
+    def get(self, case_id: str) -> dict[str, Any]:
+        case = self.cases.get(case_id)
+        if case is None:
+            raise CaseActionError(f"no case {case_id}")
+        return case
+
+    def show(self, case_id: str) -> dict[str, Any]:
+        """The case, its findings with their explanations, and its history (oldest first)."""
+        case = self.get(case_id)
+        findings = [f for f in (self.findings.get(i) for i in sorted(case.get("finding_ids") or [])) if f]
+        findings.sort(key=lambda f: (str(f.get("occurred_at_utc", "")), f["finding_id"]))
+        execution = case.get("execution_arn")
+        return {**case_record(case),
+                "execution_status": self.tasks.execution_status(execution) if execution else None,
+                "findings": [finding_record(f) for f in findings],
+                "history": [history_record(h) for h in self.cases.history(case_id)]}
+
+    def precision(self) -> list[RulePrecision]:
+        return rule_precision(self.cases.scan_cases())
+
+    # ------------------------------------------------------------------ acting
+    def decide(self, case_id: str, *, decision: str, er_type: str | None, note: str, actor: str) -> dict[str, Any]:
+        case = self.get(case_id)
+        token, output = decision_output(case, decision=decision, er_type=er_type, note=note, actor=actor,
+                                        vocabulary=self.vocabulary)
+        return self._complete(case_id, token, output, WAITING_FOR_DECISION)
+
+    def record_outcome(self, case_id: str, *, outcome: str, note: str, actor: str) -> dict[str, Any]:
+        case = self.get(case_id)
+        token, output = outcome_output(case, outcome=outcome, note=note, actor=actor, vocabulary=self.vocabulary)
+        return self._complete(case_id, token, output, WAITING_FOR_OUTCOME)
+
+    def _complete(self, case_id: str, token: str, output: dict[str, Any], waiting: str) -> dict[str, Any]:
+        try:
+            self.tasks.complete(token, output)
+        except TaskTokenSpent:
+            raise CaseActionError(f"case {case_id} is no longer waiting on that step (its task token is "
+                                  f"spent or expired); see `accesswatch cases show {case_id}`") from None
+        return self._settled(case_id, token, waiting)
+
+    def _settled(self, case_id: str, token: str, waiting: str) -> dict[str, Any]:
+        """The case once the workflow has taken the step: closed, or waiting on a person again."""
+        deadline = time.monotonic() + self.settle_timeout_s
+        while True:
+            case = self.get(case_id)
+            status = case.get("status")
+            resting = status in CLOSED or (
+                status in (WAITING_FOR_DECISION, WAITING_FOR_OUTCOME)
+                and case.get("task_token") and case.get("task_token") != token)
+            if resting or time.monotonic() > deadline:
+                return case
+            time.sleep(_SETTLE_POLL_S)
