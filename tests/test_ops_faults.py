@@ -1,0 +1,179 @@
+"""Fault injection on the embedded runtime: the right alarm goes to ALARM, and only then.
+
+The system runs a small world cleanly first (every alarm in its healthy state), then faults are
+injected the way they happen in production: a truncated .gz access log, a partition whose
+detection keeps failing, a message left in a dead-letter queue. After each, the template's alarms
+are evaluated over the metrics the functions really published (accesswatch.local.metrics).
+
+One test, in phases, on one runtime: the runtime captures handler output by redirecting
+sys.stdout, which pytest's per-test output capture would undo for a runtime shared across tests.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accesswatch.cli.commands.alarms import alarm_rows, render
+from accesswatch.cli.deployment import wait_for_executions
+from accesswatch.cli.local import run_world, upload
+from accesswatch.dal.ledger import Ledger
+from accesswatch.local.metrics import (
+    evaluate_local_alarms,
+    publish_invocation_metrics,
+    publish_service_metrics,
+)
+from accesswatch.local.runtime import EmbeddedAws, Invocation
+from accesswatch.ops.evaluate import AlarmStatus, State
+from accesswatch.ops.series import MetricKey
+
+pytestmark = pytest.mark.e2e
+
+# Healthy after a clean run: DynamoDB throttle alarms ignore missing data (INSUFFICIENT_DATA, as on
+# AWS) and the findings band is still training; everything else is OK.
+NOT_OK_WHEN_HEALTHY = {
+    "FindingsTableReadThrottleAlarm", "FindingsTableWriteThrottleAlarm", "CasesTableReadThrottleAlarm",
+    "CasesTableWriteThrottleAlarm", "LedgerTableReadThrottleAlarm", "LedgerTableWriteThrottleAlarm",
+    "IdempotencyTableReadThrottleAlarm", "IdempotencyTableWriteThrottleAlarm", "FindingsSpikeAlarm",
+}
+
+
+class InjectedFault(RuntimeError):
+    pass
+
+
+@dataclass
+class System:
+    aws: EmbeddedAws
+    world: Path
+    failing: set[str] = field(default_factory=set)  # logical ids of functions made to raise
+
+    def states(self) -> dict[str, State]:
+        return {s.logical_id: s.state for s in self.statuses().values()}
+
+    def statuses(self) -> dict[str, AlarmStatus]:
+        return {s.logical_id: s for s in evaluate_local_alarms(self.aws)}
+
+    def expect(self, expected: dict[str, State]) -> None:
+        statuses = self.statuses()
+        wrong = {name: (statuses[name].state.value, statuses[name].reason)
+                 for name, state in expected.items() if statuses[name].state is not state}
+        assert not wrong, wrong
+
+
+def run_faults(tmp_path: Path) -> Iterator[System]:
+    from accesswatch.synth import generate
+
+    world = tmp_path / "world"
+    generate(world, staff=25, clients=500, days=2, seed=5)
+    holder: dict[str, System] = {}
+
+    def wrapper(logical_id: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        def maybe_fail(event: Any, context: Any) -> Any:
+            if logical_id in holder["system"].failing:
+                raise InjectedFault(f"injected fault in {logical_id}")
+            return handler(event, context)
+
+        return maybe_fail
+
+    def publish(invocation: Invocation) -> None:
+        aws = holder["system"].aws
+        publish_invocation_metrics(invocation, aws.client("cloudwatch"), aws.resource_name(invocation.function))
+
+    with EmbeddedAws(handler_wrapper=wrapper, on_invocation=publish) as aws:
+        holder["system"] = System(aws, world)
+        outcome = run_world(aws, world / "reference", world / "logs", tmp_path / "out")
+        assert outcome.ok, outcome.problems
+        # every invocation's output was captured: its metrics are there to publish
+        assert all('"_aws"' in i.logs for i in aws.invocations), "handler output was not captured"
+        yield holder["system"]
+
+
+def test_faults_raise_the_right_alarms(tmp_path: Path):
+    for system in run_faults(tmp_path):
+        clean_run_leaves_every_alarm_healthy(system)
+        truncated_gz_raises_the_rejected_files_alarm(system, tmp_path)
+        failing_partition_raises_detect_errors_and_failed_execution_alarms(system)
+        dead_letter_message_raises_the_depth_alarm(system)
+        invocations_are_published_once(system)
+
+
+def clean_run_leaves_every_alarm_healthy(system: System) -> None:
+    statuses = system.statuses()
+    unhealthy = {name: (s.state.value, s.reason) for name, s in statuses.items()
+                 if s.state is not State.OK and name not in NOT_OK_WHEN_HEALTHY}
+    assert not unhealthy, unhealthy
+    system.expect(dict.fromkeys(NOT_OK_WHEN_HEALTHY, State.INSUFFICIENT_DATA))
+    # the CLI shows the same, worst first
+    rows = alarm_rows(system.aws)
+    assert {r["logical_id"] for r in rows} == set(statuses)
+    assert f"{len(rows)} alarms: 0 ALARM, {len(NOT_OK_WHEN_HEALTHY)} INSUFFICIENT_DATA" in render(rows)
+
+
+def truncated_gz_raises_the_rejected_files_alarm(system: System, tmp_path: Path) -> None:
+    system.expect({"AccessLogRejectedAlarm": State.OK})
+    good = next(p for p in sorted((system.world / "logs").iterdir()) if p.name.endswith(".gz"))
+    data = good.read_bytes()
+    assert gzip.decompress(data)  # a real gzip file ...
+    truncated = tmp_path / "truncated.csv.gz"
+    truncated.write_bytes(data[: len(data) // 2])  # ... cut in half in transit
+    upload(system.aws, truncated, "access-logs/cms/fault/truncated.csv.gz")
+
+    ledger = Ledger(system.aws.resource_name("LedgerTable"), system.aws.resource("dynamodb"))
+    assert any(f.get("key") == "access-logs/cms/fault/truncated.csv.gz" and f.get("status") == "rejected"
+               for f in ledger.all_files()), "the truncated file should be rejected whole"
+    # a rejection is the system working: no function error, nothing else fires
+    system.expect({"AccessLogRejectedAlarm": State.ALARM, "IngestFunctionErrorsAlarm": State.OK,
+                   "ReferenceRejectedAlarm": State.OK})
+    assert "1 of the last 1 datapoint(s) greater than 0" in system.statuses()["AccessLogRejectedAlarm"].reason
+
+
+def failing_partition_raises_detect_errors_and_failed_execution_alarms(system: System) -> None:
+    system.expect({"DetectFunctionErrorsAlarm": State.OK, "DetectionStateMachineFailedAlarm": State.OK})
+    source = next(p for p in sorted((system.world / "logs").iterdir()) if not p.name.endswith(".gz"))
+    system.failing.add("DetectFunction")
+    try:
+        upload(system.aws, source, f"access-logs/cms/fault/replayed-{source.name}")
+        executions = wait_for_executions(system.aws, "DetectionStateMachine", timeout_s=120)
+    finally:
+        system.failing.discard("DetectFunction")
+    assert sum(e["status"] == "FAILED" for e in executions) == 1
+
+    system.expect({"DetectFunctionErrorsAlarm": State.ALARM, "DetectionStateMachineFailedAlarm": State.ALARM,
+                   "IngestFunctionErrorsAlarm": State.OK, "CaseStateMachineFailedAlarm": State.OK})
+
+    # execution metrics are reconciled, never counted twice however often they are published
+    publish_service_metrics(system.aws)
+    publish_service_metrics(system.aws)
+    key = MetricKey.of("AWS/States", "ExecutionsFailed",
+                       {"StateMachineArn": system.aws.resource_name("DetectionStateMachine")})
+    start = min(e["startDate"] for e in executions)
+    stats = system.aws.client("cloudwatch").get_metric_statistics(
+        Namespace=key.namespace, MetricName=key.name, Dimensions=key.dimension_list(),
+        StartTime=start - timedelta(hours=1), EndTime=start + timedelta(hours=2), Period=3600, Statistics=["Sum"])
+    assert sum(p["Sum"] for p in stats["Datapoints"]) == 1
+
+
+def dead_letter_message_raises_the_depth_alarm(system: System) -> None:
+    system.expect({"IngestDeadLetterQueueDepthAlarm": State.OK})
+    sqs = system.aws.client("sqs")
+    url = system.aws.resource_name("IngestDeadLetterQueue")
+    sqs.send_message(QueueUrl=url, MessageBody='{"Records": [{"s3": {"object": {"key": "access-logs/cms/x.csv"}}}]}')
+    system.expect({"IngestDeadLetterQueueDepthAlarm": State.ALARM, "CaseDeadLetterQueueDepthAlarm": State.OK})
+    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    # drained: the maximum over the 5-minute period still says 1 until that period has passed
+    later = {s.logical_id: s for s in evaluate_local_alarms(system.aws, time.time() + 360)}
+    assert later["IngestDeadLetterQueueDepthAlarm"].state is State.OK, later["IngestDeadLetterQueueDepthAlarm"].reason
+
+
+def invocations_are_published_once(system: System) -> None:
+    invocation = system.aws.invocations[-1]
+    assert publish_invocation_metrics(invocation, system.aws.client("cloudwatch"), "any") == 0
