@@ -219,6 +219,9 @@ def test_no_withheld_cell_of_a_release_can_be_recovered(seed: int) -> None:
     release = report_json(report)
     secondary = report.disclosure.withheld - report.disclosure.primary
     assert report.disclosure.primary and secondary, "the example should need both kinds of withholding"
+    d = report.disclosure
+    linked = set().union(*(d.component(edge) for edge in d.primary))
+    assert d.withheld <= linked, "a count was withheld in a table not linked to any small count"
     attack = attack_release(release, {rule: severity for rule, (severity, _) in RULES.items()})
     assert len(attack.index) == report.withheld_cells()
     assert attack.recovered() == {}
@@ -227,6 +230,35 @@ def test_no_withheld_cell_of_a_release_can_be_recovered(seed: int) -> None:
             for value in row["values"].values():
                 assert value == WITHHELD or value == "" or isinstance(value, int | float)
                 assert not (isinstance(value, int) and 0 < value < THRESHOLD), (table["id"], row["key"])
+
+
+def test_tables_without_small_counts_are_published_whole_beside_ones_that_have_them() -> None:
+    # Small counts of four high-severity rules in one quarter (a nested, linked table) used to
+    # push withholding into unrelated tables; they must be protected inside their own tables.
+    findings = []
+    for rule, counts in {"SELF_RECORD": (3, 7), "RELATIVE_RECORD": (1, 16), "PUBLIC_FIGURE": (3, 28),
+                         "SENSITIVE_LOOKUP": (98, 916)}.items():
+        for quarter, count in zip(("2025-03-15", "2025-05-15"), counts, strict=True):
+            findings += [{"finding_id": f"{rule}{quarter}{i}", "rule": rule, "severity": RULES[rule][0],
+                          "rule_status": "live", "user_id": f"u{i % 50}", "client_id": f"c{i}",
+                          "nz_date": quarter, "case_id": None} for i in range(count)]
+    cases = [{"case_id": f"E{i}", "source": "detection", "opened_at": "2025-05-01T00:00:00Z", "rules": [],
+              "decision": "founded", "decided_at": "2025-05-02T00:00:00Z", "status": "closed_founded",
+              "er_type": ("privacy_breach", "inappropriate_access")[i % 2],
+              "outcome": ("written_warning", "dismissal")[i % 2], "outcome_at": "2025-06-01T00:00:00Z"}
+             for i in range(40)]
+    users = {date(2025, 3, 31): {f"u{i}" for i in range(120)}, date(2025, 6, 30): {f"u{i}" for i in range(130)}}
+    report = build_report(ReportInputs(cases, findings, users, {}, RULES), Period(date(2025, 1, 1), date(2025, 6, 30)),
+                          threshold=THRESHOLD)
+    for table in ("table1_investigations", "table2_er_by_type", "table3_er_by_outcome", "unique_users"):
+        assert not report.has_withheld(report.table(table)), table
+    by_rule = report_json(report)["tables"][4]
+    assert by_rule["id"] == "instances_by_rule"
+    withheld = {(r["key"], k) for r in by_rule["rows"] for k, v in r["values"].items() if v == WITHHELD}
+    # the smallest protection: the three small cells and the same rules' cells of the other quarter
+    assert withheld == {(q, rule) for q in ("2025-03-31", "2025-06-30")
+                        for rule in ("SELF_RECORD", "RELATIVE_RECORD", "PUBLIC_FIGURE")}
+    assert attack_release(report_json(report), {r: s for r, (s, _) in RULES.items()}).recovered() == {}
 
 
 def test_the_attacker_would_catch_a_release_with_primary_suppression_only(monkeypatch: pytest.MonkeyPatch) -> None:

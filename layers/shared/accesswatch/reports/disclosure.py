@@ -18,15 +18,18 @@ interval is a single value; ``recoverable`` decides it exactly with two circulat
 tests (can it be one more? one less?), each a max-flow.
 
 Suppression (``suppress``): primary, every shown count with ``0 < value < threshold``; then,
-for each withheld count in turn, while it is recoverable, withhold one more published non-zero
-count in one of its equations (the smallest whose withholding protects it, else the smallest
-there); each count so withheld is checked the same way.
+for each withheld count in turn, while it is recoverable, withhold the published counts on the
+cheapest cycle through it (withheld and hidden counts cost nothing, a published count its value,
+zeros cannot be used), or, when every such cycle is already withheld but runs through counts at
+their lowest, the smallest published count in one of its equations; each count so withheld is
+checked the same way. Withholding never reaches beyond the tables linked with the count.
 Withholding more never makes recovery easier, and with every non-zero count withheld none is
 recoverable, so this ends.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -125,6 +128,75 @@ class Disclosure:
         return [e for e in held if self.recoverable(e, held)]
 
 
+    # ------------------------------------------------------------------ secondary suppression helpers
+    def _adjacency(self) -> dict[str, list[tuple[Edge, str]]]:
+        adjacency: dict[str, list[tuple[Edge, str]]] = defaultdict(list)
+        for e in self.edges.values():
+            adjacency[e.tail].append((e, e.head))
+            adjacency[e.head].append((e, e.tail))
+        return adjacency
+
+    def component(self, edge_id: str) -> set[str]:
+        """Ids of the edges connected to this one (the tables it is linked with)."""
+        adjacency = self._adjacency()
+        start = self.edges[edge_id]
+        seen_nodes = {start.tail}
+        queue = deque([start.tail])
+        found: set[str] = set()
+        while queue:
+            node = queue.popleft()
+            for e, other in adjacency[node]:
+                found.add(e.id)
+                if other not in seen_nodes:
+                    seen_nodes.add(other)
+                    queue.append(other)
+        return found
+
+    def protecting_path(self, edge_id: str, withheld: Iterable[str]) -> list[str]:
+        """Published edges to withhold so that a cycle runs through ``edge_id``, cheapest first.
+
+        A path between the edge's ends, not using it, in either direction along each edge: withheld
+        and hidden edges cost nothing, a published count costs its value, a published zero cannot be
+        used. Returns the published edges on the cheapest path ([] if there is none).
+        """
+        held = set(withheld)
+        target = self.edges[edge_id]
+        adjacency = self._adjacency()
+        best: dict[str, tuple[int, int]] = {target.tail: (0, 0)}
+        back: dict[str, tuple[str, Edge]] = {}
+        heap: list[tuple[int, int, str]] = [(0, 0, target.tail)]
+        while heap:
+            cost, hops, node = heapq.heappop(heap)
+            if (cost, hops) != best.get(node):
+                continue
+            if node == target.head:
+                break
+            for e, other in adjacency[node]:
+                if e.id == edge_id:
+                    continue
+                if not e.shown or e.id in held:
+                    step = 0
+                elif e.value > 0:
+                    step = e.value
+                else:
+                    continue
+                candidate = (cost + step, hops + 1)
+                if other not in best or candidate < best[other]:
+                    best[other] = candidate
+                    back[other] = (node, e)
+                    heapq.heappush(heap, (candidate[0], candidate[1], other))
+        if target.head not in back:
+            return []
+        path: list[str] = []
+        node = target.head
+        while node != target.tail:
+            previous, e = back[node]
+            if e.shown and e.id not in held:
+                path.append(e.id)
+            node = previous
+        return path
+
+
 def suppress(disclosure: Disclosure, threshold: int) -> Disclosure:
     """Primary then secondary suppression, in place; returns the disclosure for chaining."""
     disclosure.check_balanced()
@@ -141,17 +213,21 @@ def suppress(disclosure: Disclosure, threshold: int) -> Disclosure:
     while pending:
         target = disclosure.edges[pending.pop(0)]
         while disclosure.recoverable(target.id, withheld):
-            candidates = [e for e in shown if e.id not in withheld and e.value > 0]
-            near = {e.id: e for e in by_node[target.tail] + by_node[target.head] if e in candidates}
-            ranked = sorted(near.values(), key=lambda e: (e.value, e.id))
-            choice = next((e for e in ranked if not disclosure.recoverable(target.id, withheld | {e.id})), None)
-            if choice is None:
-                pool = ranked or sorted(candidates, key=lambda e: (e.value, e.id))
+            # Cheapest way round: a cycle through the target over withheld and hidden counts,
+            # withholding the published ones it needs (a value moved round a cycle keeps every sum).
+            added = [e for e in disclosure.protecting_path(target.id, withheld) if e not in withheld]
+            if not added:
+                # The cycles left run through counts already at their lowest: widen one equation.
+                candidates = [e for e in shown if e.id not in withheld and e.value > 0]
+                near = sorted((e for e in by_node[target.tail] + by_node[target.head] if e in candidates),
+                              key=lambda e: (e.value, e.id))
+                pool = near or sorted((e for e in candidates if e.id in disclosure.component(target.id)),
+                                      key=lambda e: (e.value, e.id))
                 if not pool:  # cannot happen: with every non-zero count withheld none is recoverable
                     raise RuntimeError(f"no count left to withhold to protect {target.id}")
-                choice = pool[0]
-            withheld.add(choice.id)
-            pending.append(choice.id)
+                added = [pool[0].id]
+            withheld.update(added)
+            pending.extend(added)
     disclosure.withheld = withheld
     leaks = disclosure.exposed()
     if leaks:  # never publish a release the audit can break (a programming error if it happens)
