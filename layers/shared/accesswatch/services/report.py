@@ -70,13 +70,10 @@ def users_by_quarter(partitions: PartitionStore, period: Period,
     """Distinct user ids per quarter from the partitions of the period's days (user_id column only)."""
     objects = partitions.list(period.start, period.end, systems)
     found: dict[date, set[str]] = defaultdict(set)
-    by_day: dict[date, set[str]] = defaultdict(set)
     for frame in partitions.frames(objects, ["user_id", "nz_date"]):
         for day, users in frame.group_by("nz_date").agg(pl.col("user_id").unique()).iter_rows():
-            by_day[day].update(users)
-    for day, users in by_day.items():
-        if period.contains(day):
-            found[quarter_end(day)] |= users
+            if period.contains(day):
+                found[quarter_end(day)].update(users)
     return dict(found)
 
 
