@@ -52,6 +52,26 @@ def wrap(logical_id: str, inner: Callable[[Callable[..., Any]], Callable[..., An
     return lambda name, handler: inner(handler) if name == logical_id else handler
 
 
+def explain(aws: Any) -> list[str]:
+    """Why executions failed and which invocations errored: for assertion messages."""
+    from accesswatch.cli.deployment import executions
+
+    sfn = aws.client("stepfunctions")
+    out = []
+    for machine in ("DetectionStateMachine", "CaseStateMachine"):
+        for ex in executions(aws, machine):
+            if ex["status"] != "FAILED":
+                continue
+            described = sfn.describe_execution(executionArn=ex["executionArn"])
+            events = sfn.get_execution_history(executionArn=ex["executionArn"], reverseOrder=True)["events"][:8]
+            out.append(f"{ex['name']}: {described.get('error')}: {(described.get('cause') or '')[:800]}")
+            out += [f"    {e['type']} {json.dumps({k: v for k, v in e.items() if k.endswith('Details')}, default=str)[:400]}"
+                    for e in events]
+    out += [f"{i.function} {i.error_type}: {i.error_message}\n{(i.trace or '')[-1200:]}"
+            for i in aws.invocations if i.errored and i.error_type != "InjectedCrash"]
+    return out
+
+
 # ------------------------------------------------------------------------------------ oracle
 def expected_findings(aws: Any) -> dict[str, set[str]]:
     """Partition key -> the finding ids that detecting it against its file's snapshot must give.

@@ -12,7 +12,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from _reliability import assert_sound, logs_subset, tiny_world, wrap
+from _reliability import assert_sound, explain, logs_subset, tiny_world, wrap
 
 from accesswatch.cases import assign
 from accesswatch.cli.commands.redrive import redrive
@@ -77,7 +77,7 @@ def test_detect_crash_on_first_try_is_retried_without_duplicates(world: Path, tm
         aws = stack.enter_context(EmbeddedAws(parameters=PARAMETERS, handler_wrapper=wrapper))
         logs = logs_subset(world, tmp_path / "logs", 2)
         outcome = run_world(aws, world / "reference", logs, tmp_path / "out")
-        assert outcome.ok, outcome.problems
+        assert outcome.ok, "\n".join(outcome.problems + explain(aws))
         crashed = [i for i in aws.invocations if i.function == "DetectFunction" and i.errored]
         assert len(crashed) == len(seen) >= 4  # every partition crashed once (2 files, >= 2 partitions each)
         assert {i.error_type for i in crashed} == {"InjectedCrash"}

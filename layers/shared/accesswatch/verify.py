@@ -31,28 +31,13 @@ from typing import Any
 
 import polars as pl
 
+from accesswatch.cases.workflow import CLOSED, OPENED, STATUSES, WAITING_ON_A_PERSON, reached
 from accesswatch.contract import FINDING_EXPORT_FIELDS
 from accesswatch.findings import finding_id
 
 # Ledger file states after which nothing more happens to a file by itself.
 SETTLED_FILE_STATES = frozenset({"detected", "ingested", "rejected"})
 FAILED_EXECUTION_STATES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
-
-# How far along the case workflow a state is. History entries for a state further along than the
-# case's status mean the status went backwards; states not listed (annotations such as
-# "escalated", or states added later) are not ranked.
-CASE_STAGE: dict[str, int] = {
-    "opened": 0,
-    "triaged": 1,
-    "notified": 2,
-    "investigating": 3,
-    "er_case": 4,
-    "awaiting_outcome": 5,
-    "outcome_recorded": 6,
-    "closed_founded": 7,
-}
-# An unfounded case closes straight after the investigation: it never passes through the ER states.
-UNFOUNDED_MAY_FOLLOW = frozenset({"opened", "triaged", "notified", "investigating"})
 
 PARTITION_KEY = re.compile(
     r"^events/system=(?P<system>[^/]+)/nz_date=(?P<day>\d{4}-\d{2}-\d{2})/(?P<ingest>[^/]+)-(?P<seq>\d+)\.parquet$"
@@ -99,7 +84,7 @@ class Observed:
     histories: dict[str, list[dict[str, Any]]]  # case_id -> history entries
     detection_executions: list[dict[str, Any]]  # name, executionArn, status, ingest_id (when known)
     case_executions: list[dict[str, Any]]  # name, executionArn, status, startDate
-    waiting_statuses: frozenset[str] = frozenset({"investigating", "awaiting_outcome"})
+    waiting_statuses: frozenset[str] = WAITING_ON_A_PERSON
 
 
 @dataclass
@@ -361,28 +346,26 @@ def check_cases(observed: Observed) -> list[Problem]:
 
 
 def check_history(case: dict[str, Any], history: list[dict[str, Any]]) -> list[Problem]:
-    """The history agrees with the state: it records the state, and nothing further along."""
+    """The history agrees with the state: it records the opening and the current status, and no
+    status the case has not passed through (the workflow's statuses form a tree from "opened")."""
     case_id = str(case["case_id"])
     status = str(case.get("status", ""))
     states = [str(h.get("state", "")) for h in history]
     if not states:
         return [Problem("cases", case_id, f"status {status} but no history")]
     problems = []
-    if "opened" not in states:
+    if OPENED not in states:
         problems.append(Problem("cases", case_id, "history does not record its opening"))
     if status not in states:
         problems.append(Problem("cases", case_id, f"status {status} is not recorded in its history"))
-    if status == "closed_unfounded":
-        ahead = sorted({s for s in states if s in CASE_STAGE and s not in UNFOUNDED_MAY_FOLLOW})
-    elif status in CASE_STAGE:
-        ahead = sorted({s for s in states if CASE_STAGE.get(s, -1) > CASE_STAGE[status]}
-                       | ({"closed_unfounded"} & set(states)))
+    if status not in STATUSES:
+        problems.append(Problem("cases", case_id, f"unknown status {status}"))
     else:
-        ahead = []
-    if ahead:
-        problems.append(Problem("cases", case_id, f"status {status} but its history already records "
-                                                  f"{', '.join(ahead)}"))
-    if status.startswith("closed") and not case.get("closed_at"):
+        beyond = sorted({s for s in states if s in STATUSES and not reached(status, s)})
+        if beyond:
+            problems.append(Problem("cases", case_id, f"status {status} but its history records "
+                                                      f"{', '.join(beyond)}, not on its way there"))
+    if status in CLOSED and not case.get("closed_at"):
         problems.append(Problem("cases", case_id, f"status {status} without closed_at"))
     return problems
 
@@ -424,6 +407,6 @@ def check_executions(observed: Observed) -> list[Problem]:
         elif last in FAILED_EXECUTION_STATES:
             problems.append(Problem("executions", case_id, f"case workflow {last} at {status} (dead-letter queue; "
                                                            f"accesswatch redrive)"))
-        elif last == "SUCCEEDED" and not status.startswith("closed"):
+        elif last == "SUCCEEDED" and status not in CLOSED:
             problems.append(Problem("executions", case_id, f"case workflow finished but the case is {status}"))
     return problems

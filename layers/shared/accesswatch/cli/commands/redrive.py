@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from accesswatch.cases.workflow import WAITING_ON_A_PERSON
 from accesswatch.cli.context import CliError, add_target_options, deployment
 from accesswatch.cli.deployment import Deployment, executions
-from accesswatch.cli.local import settle
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.ledger import FileStatus, Ledger
@@ -54,7 +55,11 @@ class RedriveReport:
 
     @property
     def ok(self) -> bool:
-        return not self.left and all(a.status not in FAILED_EXECUTION_STATES | {"failed"} for a in self.actions)
+        return not self.left and not self.failed_again
+
+    @property
+    def failed_again(self) -> list[Action]:
+        return [a for a in self.actions if a.status in FAILED_EXECUTION_STATES | {"failed", "missing"}]
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "actions": [asdict(a) for a in self.actions], "left": self.left}
@@ -195,13 +200,29 @@ def redrive(aws: Deployment, *, wait: bool = True, dry_run: bool = False, timeou
     case_actions, report.left = redrive_cases(aws, cases, dry_run=dry_run)
     report.actions += case_actions
     if wait and not dry_run and report.actions:
-        settle(aws, cases, timeout_s)
-        status = {e["executionArn"]: e["status"] for name in ("DetectionStateMachine", "CaseStateMachine")
-                  for e in executions(aws, name)}
-        for action in report.actions:
-            if action.execution_arn:
-                action.status = status.get(action.execution_arn, "missing")
+        _wait(aws, cases, report.actions, timeout_s)
     return report
+
+
+def _wait(aws: Deployment, cases: CaseStore, actions: list[Action], timeout_s: float) -> None:
+    """Until every execution started here has finished, or (a case) waits on a person."""
+    sfn = aws.client("stepfunctions")
+    deadline = time.monotonic() + timeout_s
+    pending = [a for a in actions if a.execution_arn]
+    while pending:
+        for action in list(pending):
+            try:
+                status = sfn.describe_execution(executionArn=action.execution_arn)["status"]
+            except sfn.exceptions.ExecutionDoesNotExist:
+                status = "missing"
+            action.status = status
+            if status != "RUNNING" or (action.kind == "case" and str((cases.get(action.subject) or {}).get(
+                    "status")) in WAITING_ON_A_PERSON):
+                pending.remove(action)
+        if pending and time.monotonic() > deadline:
+            raise CliError(f"{len(pending)} redriven execution(s) still running after {timeout_s:.0f}s")
+        if pending:
+            time.sleep(0.2)
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
@@ -211,7 +232,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         print("accesswatch redrive: nothing failed, nothing to do")
     if not report.ok and not args.dry_run:
         raise CliError(f"{len(report.left)} item(s) need an operator; "
-                       f"{sum(1 for a in report.actions if a.status in FAILED_EXECUTION_STATES | {'failed'})} "
+                       f"{len(report.failed_again)} "
                        "redriven item(s) failed again")
     return 0
 

@@ -20,7 +20,6 @@ import polars as pl
 from accesswatch.cli.context import add_target_options, deployment
 from accesswatch.cli.deployment import Deployment, executions
 from accesswatch.cli.export import collect_findings, export_finding
-from accesswatch.cli.local import WAITING_ON_A_PERSON
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import Ledger
@@ -93,7 +92,6 @@ def observe(aws: Deployment, export_path: Path | None = None, workers: int = 8) 
         detection_executions=_detection_executions(aws),
         case_executions=[{"name": e["name"], "executionArn": e["executionArn"], "status": e["status"],
                           "startDate": e.get("startDate")} for e in executions(aws, "CaseStateMachine")],
-        waiting_statuses=WAITING_ON_A_PERSON,
     )
 
 
