@@ -145,6 +145,29 @@ def _cached_asl_parser() -> Any:
 
 
 @contextlib.contextmanager
+def _function_environment(values: dict[str, str]) -> Iterator[None]:
+    """A function's environment variables for one invocation; afterwards only what it changed is undone.
+
+    Not ``mock.patch.dict(os.environ, ...)``: that clears os.environ on exit and refills it, and a
+    thread reading the environment meanwhile finds variables missing. Step Functions tasks run on
+    their own threads: botocore creating a task's client then raised ``KeyError: 'REQUESTS_CA_BUNDLE'``,
+    which the state machine saw as ``States.Runtime`` and sent the case to the dead-letter queue
+    (tests/test_case_env_race.py). Here every other variable stays in place throughout.
+    """
+    before = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key in list(os.environ):
+            if key not in before:
+                del os.environ[key]
+        for key, value in before.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
 def _cached_task_clients() -> Iterator[None]:
     """moto's Step Functions creates a new boto3 client for every task it runs (~10 ms each);
     boto3 clients are thread-safe, so one per (service, region) serves every task."""
@@ -444,7 +467,7 @@ class EmbeddedAws:
         function.logs_backend.ensure_log_group(function.logs_group_name)
         started = time.monotonic()
         # One invocation at a time: handlers share this process's environment variables.
-        with self._lock, mock.patch.dict(os.environ, env), self._stdout_proxy.capture() as output:
+        with self._lock, _function_environment(env), self._stdout_proxy.capture() as output:
             try:
                 result = self._handler(logical_id, env)(event, context)
                 payload, errored = json.dumps(result, default=str), False
