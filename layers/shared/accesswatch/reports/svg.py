@@ -14,13 +14,24 @@ from accesswatch.reports.tables import Table
 PALETTE = ("#1f4e79", "#e07b39", "#5b9e4d", "#b84a62", "#7a5ea8", "#c9a227", "#3f9eae", "#8c8c8c", "#2d2d2d")
 
 
+def nice_ceiling(value: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 times a power of ten that is at least ``value`` (axis top)."""
+    power = 1.0
+    while power * 10 <= value:
+        power *= 10
+    for step in (1, 2, 2.5, 5, 10):
+        if step * power >= value:
+            return step * power
+    return 10 * power
+
+
 def chart_svg(report: Report, table: Table, width: int = 760, height: int = 380) -> str:
     series = table.charted_series()
     rows = [r for r in table.rows if not r.total]
     values = [[report.published(r.cells[i]) for i in series] for r in rows]
     numbers = [[v if isinstance(v, int | float) else 0 for v in row] for row in values]
     stacked = table.chart is not None and table.chart.grouping == "stacked"
-    top = max([sum(row) if stacked else max(row, default=0) for row in numbers] + [1])
+    top = nice_ceiling(max([sum(row) if stacked else max(row, default=0) for row in numbers] + [1]))
     left, right, upper, lower = 60, 200, 40, 70
     plot_w, plot_h = width - left - right, height - upper - lower
     step = plot_w / max(len(rows), 1)
@@ -34,7 +45,7 @@ def chart_svg(report: Report, table: Table, width: int = 760, height: int = 380)
         value = top * k / 4
         y = upper + plot_h - plot_h * k / 4
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:,.0f}</text>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:,.4g}</text>')
     for i, (row, nums) in enumerate(zip(rows, numbers, strict=True)):
         x0 = left + i * step + step * 0.15
         base = 0.0
