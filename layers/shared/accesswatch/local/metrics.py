@@ -22,6 +22,7 @@ dimensions, so the template's alarm definitions apply unchanged:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import defaultdict, deque
@@ -83,12 +84,35 @@ def _group(samples: Iterable[MetricSample]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def _moto_backend(cloudwatch: Any) -> Any | None:
+    """moto's CloudWatch backend when this client is answered by moto in this process, else None."""
+    try:
+        from moto.cloudwatch.models import cloudwatch_backends
+        from moto.core.models import botocore_stubber
+    except ImportError:  # moto is a local-runtime dependency: without it nothing is served in process
+        return None
+    region = cloudwatch.meta.region_name
+    if not botocore_stubber.enabled or cloudwatch.meta.endpoint_url != f"https://monitoring.{region}.amazonaws.com":
+        return None
+    return cloudwatch_backends[os.environ.get("MOTO_ACCOUNT_ID", "123456789012")][region]
+
+
 def _put(cloudwatch: Any, grouped: dict[str, list[dict[str, Any]]]) -> int:
+    """put_metric_data. In the embedded runtime's own process the call goes straight to moto's
+    backend operation (the one its API handler calls): the HTTP-shaped round trip costs ~2 ms a call,
+    a fifth of a demo's time when every invocation publishes."""
+    backend = _moto_backend(cloudwatch)
     count = 0
     for namespace, data in grouped.items():
         for i in range(0, len(data), _PUT_BATCH):
-            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i : i + _PUT_BATCH])
-            count += len(data[i : i + _PUT_BATCH])
+            batch = data[i : i + _PUT_BATCH]
+            if backend is not None:
+                # moto keeps timestamps as naive UTC, as its request parser produces them
+                backend.put_metric_data(namespace, [{**d, "Timestamp": d["Timestamp"].replace(tzinfo=None)}
+                                                    for d in batch])
+            else:
+                cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
+            count += len(batch)
     return count
 
 
