@@ -63,6 +63,16 @@ class Ledger:
             ExpressionAttributeValues={f":{k}": v for k, v in values.items()},
         )
 
+    def note_file(self, ingest_id: str, **attrs: Any) -> None:
+        """Set attributes of a file's item without touching its status."""
+        names = {f"#{k}": k for k in attrs}
+        self.table.update_item(
+            Key={"pk": self.file_pk(ingest_id)},
+            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in attrs),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":{k}": v for k, v in attrs.items()},
+        )
+
     def get_file(self, ingest_id: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": self.file_pk(ingest_id)}, ConsistentRead=True).get("Item")
         return _plain(item) if item else None

@@ -135,6 +135,8 @@ def _blocks_with_format(stream: Iterable[bytes], fmt: FileFormat | None, block_b
     first = next(iterator, b"")
     if not first:
         raise FileRejected("empty file (no bytes)")
+    if _utf16(first[:4096]):
+        raise FileRejected("UTF-16 or UTF-32 text (files must be UTF-8)")
     if b"\x00" in first[:65536]:
         raise FileRejected("binary content (NUL bytes)")
     chosen = fmt or sniff_format(first[:4096])
@@ -146,6 +148,19 @@ def _blocks_with_format(stream: Iterable[bytes], fmt: FileFormat | None, block_b
 
     for block in record_blocks(rejoined(), chosen, block_bytes):
         yield chosen, block
+
+
+def _utf16(head: bytes) -> bool:
+    """A UTF-16/32 byte-order mark, or text whose every other byte is NUL (UTF-16 without one)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return True
+    odd, even = head[1::2], head[0::2]
+    if min(len(odd), len(even)) < 8:
+        return False
+    for nuls, text in ((odd, even), (even, odd)):
+        if nuls.count(0) >= 0.9 * len(nuls) and text.count(0) <= 0.1 * len(text):
+            return True
+    return False
 
 
 def _read_blocks(blocks: Iterable[tuple[FileFormat, Block]], report: FileReport, partitioner: Partitioner,

@@ -80,10 +80,13 @@ def _finish(source: SourceObject, report: FileReport, ingest_id: str, system: st
     if snapshot_id is None:
         ledger.update_file(ingest_id, FileStatus.AWAITING_REFERENCE, manifest_key=manifest_key, **counts)
         return IngestResult(ingest_id, source.key, FileStatus.AWAITING_REFERENCE, **counts)
+    # Marked before the start: the execution's last step records its outcome in the same item, and a
+    # write after the start could land later and turn "detected" back into "detecting".
+    ledger.update_file(ingest_id, FileStatus.DETECTING, manifest_key=manifest_key, snapshot_id=snapshot_id,
+                       **counts)
     arn = start_detection(ingest_id, manifest_key, snapshot_id, settings.curated_bucket,
                           settings.detection_state_machine_arn, executions)
-    ledger.update_file(ingest_id, FileStatus.DETECTING, manifest_key=manifest_key, snapshot_id=snapshot_id,
-                       execution_arn=arn, **counts)
+    ledger.note_file(ingest_id, execution_arn=arn)
     return IngestResult(ingest_id, source.key, FileStatus.DETECTING, execution_arn=arn, **counts)
 
 

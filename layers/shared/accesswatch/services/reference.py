@@ -119,9 +119,11 @@ def release_waiting_files(snapshot_id: str, *, settings: ReferenceSettings, ledg
                           executions: Executions) -> list[str]:
     started = []
     for item in ledger.files_with_status(FileStatus.AWAITING_REFERENCE):
+        # Marked before the start (see services.ingest): the execution's outcome must be the last write.
+        ledger.update_file(item["ingest_id"], FileStatus.DETECTING, snapshot_id=snapshot_id)
         arn = start_detection(item["ingest_id"], item["manifest_key"], snapshot_id, settings.curated_bucket,
                               settings.detection_state_machine_arn, executions)
-        ledger.update_file(item["ingest_id"], FileStatus.DETECTING, snapshot_id=snapshot_id, execution_arn=arn)
+        ledger.note_file(item["ingest_id"], execution_arn=arn)
         started.append(item["ingest_id"])
     return started
 
