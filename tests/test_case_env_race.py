@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
+from typing import Any
 
 import pytest
 
@@ -60,3 +62,50 @@ def test_other_threads_never_see_the_environment_emptied_while_a_handler_finishe
     assert reads[0] > 1000
     assert misses == []
     assert os.environ[SENTINEL] == "present"
+
+
+def test_reading_a_case_while_its_workflow_writes_it_never_breaks_the_reader(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's DynamoDB is not thread-safe: a read serialises an item while another thread adds
+    attributes to it -> ``RuntimeError: dictionary changed size during iteration`` (seen when ``run``
+    queried the status index while cases were triaged). The CLI polls a case while its workflow moves
+    it on, so the runtime serialises DynamoDB requests. Serialising an item is slowed down here to
+    make the window wide: without the runtime's lock the reader fails at once."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    original = Item.describe_attrs
+
+    def slow_describe(self: Item, *args: Any, **kwargs: Any) -> Any:
+        for _key in self.attrs:  # iterate the live attributes slowly, as a big item would
+            time.sleep(0.002)
+        return original(self, *args, **kwargs)
+
+    errors: list[str] = []
+    stop = threading.Event()
+    with EmbeddedAws() as aws:
+        name = aws.resource_name("CasesTable")
+        table = aws.resource("dynamodb").Table(name)
+        table.put_item(Item={"pk": "CASE#RACE", "sk": "CASE", "case_id": "RACE", "status": "opened"})
+        monkeypatch.setattr(Item, "describe_attrs", slow_describe)
+        writes = [0]
+
+        def write() -> None:  # a workflow adding attributes as it goes
+            writer = aws.resource("dynamodb").Table(name)
+            while not stop.is_set() and writes[0] < 200:
+                writes[0] += 1
+                writer.update_item(Key={"pk": "CASE#RACE", "sk": "CASE"}, UpdateExpression="SET #a = :v",
+                                   ExpressionAttributeNames={"#a": f"field_{writes[0]}"},
+                                   ExpressionAttributeValues={":v": writes[0]})
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        try:
+            for _ in range(20):
+                try:
+                    table.get_item(Key={"pk": "CASE#RACE", "sk": "CASE"}, ConsistentRead=True)
+                except RuntimeError as exc:  # the failure this test is about, counted rather than raised
+                    errors.append(str(exc))
+        finally:
+            stop.set()
+            writer.join()
+    assert errors == [] and writes[0] > 0

@@ -210,6 +210,25 @@ def test_a_decision_or_outcome_the_workflow_cannot_accept_is_rejected_and_waits_
     assert states.count("AwaitDecision") == 2 and states.count("AwaitOutcome") == 2
 
 
+def test_a_decision_the_deployed_workflow_does_not_accept_is_reported(aws: EmbeddedAws, store: CaseStore,
+                                                                       service: Any) -> None:
+    """The CLI checks against the deployed words; should they differ (a deployment changed in between),
+    the workflow's own check rejects the decision and the person is told, not left believing it."""
+    from dataclasses import replace
+
+    from accesswatch.cases.vocabulary import CaseVocabulary
+
+    case_id = open_case(aws, "u-stale-words", "c-7", {"HOUSEHOLD_RECORD": "high"})
+    wait_for(store, case_id, waiting("investigating"))
+    stale = replace(service, load_vocabulary=lambda: CaseVocabulary(case_er_types=(*DEFAULT_ER_TYPES, "parking")))
+    with pytest.raises(CaseActionError, match="the workflow rejected the decision: a founded decision needs an ER"):
+        stale.decide(case_id, decision="founded", er_type="parking", note="", actor="inv")
+    case = wait_for(store, case_id, waiting("investigating"))
+    assert "decision" not in case and history_states(store, case_id)[-1] == "decision_rejected"
+    assert service.decide(case_id, decision="unfounded", er_type=None, note="", actor="inv")["status"] == (
+        "closed_unfounded")
+
+
 def test_the_cli_checks_a_case_before_it_acts(aws: EmbeddedAws, store: CaseStore, service: Any) -> None:
     case_id = open_case(aws, "u-checks", "c-4", {"PUBLIC_FIGURE": "high"})
     wait_for(store, case_id, waiting("investigating"))
@@ -232,7 +251,8 @@ def test_the_cli_checks_a_case_before_it_acts(aws: EmbeddedAws, store: CaseStore
         service.record_outcome(case_id, outcome="a_medal", note="", actor="er")
     # Two people act on the same case: the second, with the view read before the first acted, is told.
     stale = store.get(case_id)
-    service.record_outcome(case_id, outcome="dismissal", note="", actor="er")
+    closed = service.record_outcome(case_id, outcome="dismissal", note="", actor="er")
+    assert execution(aws, closed)["status"] == "SUCCEEDED"
     store.update(case_id, status=stale["status"], task_token=stale["task_token"])
     with pytest.raises(CaseActionError, match="no longer waiting"):
         service.record_outcome(case_id, outcome="dismissal", note="", actor="er")

@@ -95,7 +95,7 @@ class CaseService:
         return self._vocabulary
 
     # ------------------------------------------------------------------ reading
-    def list(self, where: CaseFilter = CaseFilter()) -> list[dict[str, Any]]:
+    def find(self, where: CaseFilter = CaseFilter()) -> list[dict[str, Any]]:
         source: Iterable[dict[str, Any]] = (
             self.cases.cases_with_status(where.status) if where.status else self.cases.scan_cases())
         return sorted((c for c in source if where(c)), key=lambda c: (c.get("opened_at", ""), c["case_id"]))
@@ -141,7 +141,10 @@ class CaseService:
         return self._settled(case_id, token, waiting)
 
     def _settled(self, case_id: str, token: str, waiting: str) -> dict[str, Any]:
-        """The case once the workflow has taken the step: closed, or waiting on a person again."""
+        """The case once the workflow has taken the step: closed, or waiting on a person again.
+
+        Waiting again on the same step means what was sent was not taken: the workflow rejected it,
+        or the investigation deadline passed as it was sent. Either is an error for the person."""
         deadline = time.monotonic() + self.settle_timeout_s
         while True:
             case = self.get(case_id)
@@ -150,5 +153,13 @@ class CaseService:
                 status in (WAITING_FOR_DECISION, WAITING_FOR_OUTCOME)
                 and case.get("task_token") and case.get("task_token") != token)
             if resting or time.monotonic() > deadline:
-                return case
+                break
             time.sleep(_SETTLE_POLL_S)
+        if resting and status == waiting:
+            last = (self.cases.history(case_id) or [{}])[-1]
+            what = "decision" if waiting == WAITING_FOR_DECISION else "outcome"
+            if last.get("state", "").endswith("_rejected"):
+                raise CaseActionError(f"case {case_id}: the workflow rejected the {what}: {last.get('note')}")
+            raise CaseActionError(f"case {case_id}: the {what} was not recorded (the investigation deadline "
+                                  f"passed as it was sent); send it again")
+        return case

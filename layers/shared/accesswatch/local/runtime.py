@@ -168,6 +168,26 @@ def _function_environment(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _serialised_dynamodb() -> Iterator[None]:
+    """One DynamoDB request at a time. moto's tables are plain dicts: a read that serialises or copies
+    an item while another thread adds attributes to it fails with ``RuntimeError: dictionary changed
+    size during iteration`` (``run`` querying the status index while cases are triaged, the CLI
+    reading a case while its workflow moves it on). DynamoDB triggers no functions here, so a request
+    never waits on the invocation lock while holding this one."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    lock = threading.RLock()
+
+    def call_action(handler: Any) -> Any:
+        with lock:
+            return original(handler)
+
+    with mock.patch.object(DynamoHandler, "call_action", call_action):
+        yield
+
+
+@contextlib.contextmanager
 def _cached_task_clients() -> Iterator[None]:
     """moto's Step Functions creates a new boto3 client for every task it runs (~10 ms each);
     boto3 clients are thread-safe, so one per (service, region) serves every task."""
@@ -418,6 +438,7 @@ class EmbeddedAws:
         self._exit.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
         self._exit.enter_context(_cached_asl_parser())
         self._exit.enter_context(_cached_task_clients())
+        self._exit.enter_context(_serialised_dynamodb())
         self._exit.enter_context(
             mock.patch.object(StateMachine, "create_from_cloudformation_json", classmethod(create_state_machine))
         )

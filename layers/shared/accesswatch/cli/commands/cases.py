@@ -31,7 +31,12 @@ def case_service(dep: Deployment) -> Any:
 
 
 def default_actor() -> str:
-    return os.environ.get(ACTOR_ENV) or getpass.getuser()
+    if os.environ.get(ACTOR_ENV):
+        return os.environ[ACTOR_ENV]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry): say so
+        raise CliError(f"who is acting? pass --actor or set ${ACTOR_ENV}") from None
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
@@ -83,7 +88,7 @@ def _print(lines: Sequence[str]) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     from accesswatch.cases.service import CaseFilter, case_record
 
-    cases = case_service(deployment(args)).list(
+    cases = case_service(deployment(args)).find(
         CaseFilter(status=args.status, user=args.user, rule=args.rule, priority=args.priority))
     if args.json:
         for case in cases:
