@@ -79,7 +79,8 @@ def cmd_report(args: argparse.Namespace) -> int:
           f"threshold {report.threshold}, {report.withheld_cells()} cell(s) withheld")
     for table in report.tables:
         print(f"  Table {table.number}: {table.title}")
-    print(f"files in {Path(args.out) / 'reports'}/: " + " ".join(p.name for p in written))
+    target = Path(args.out) / "reports"
+    print(f"files in {target}/: " + " ".join(p.relative_to(target).as_posix() for p in written))
     return 0
 
 
