@@ -297,3 +297,41 @@ def test_reupload_with_changed_content_is_a_new_file_and_nothing_is_doubled(worl
         assert len(files) == 2 and len({f["key"] for f in files}) == 1
         assert sorted(f["lines_read"] for f in files)[1] == sorted(f["lines_read"] for f in files)[0] + 1
         assert_sound(aws)
+
+
+def test_failed_ingest_is_visible_and_redrive_delivers_the_file_again(world: Path, tmp_path: Path):
+    """Reading a file fails in the ingest function: the file is `failed`, verify says so, and redrive
+    delivers its notification again (powertools released the idempotency key when the attempt raised)."""
+    broken = {"on": True}
+
+    def wrapper(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        if name == "IngestFunction":
+            store = inspect.unwrap(handler).__globals__["STORE"]
+            real = store.__class__.stream.__get__(store)
+
+            def flaky(bucket: str, key: str, version_id: str | None = None) -> Any:
+                if broken["on"] and key.endswith(target.name):
+                    raise ConnectionError("the raw object could not be read (injected)")
+                return real(bucket, key, version_id)
+            store.stream = flaky
+        return handler
+
+    with EmbeddedAws(handler_wrapper=wrapper) as aws:
+        logs = logs_subset(world, tmp_path / "logs", 2)
+        target = sorted(logs.iterdir())[1]
+        outcome = run_world(aws, world / "reference", logs, tmp_path / "out")
+        key = f"access-logs/cms/{target.name}"
+        assert f"{key}: failed (ConnectionError while ingesting)" in outcome.problems
+        assert "IngestFunction failed (ObjectsFailed) on an uploaded object" in outcome.problems
+        problems = [str(p) for p in verify(aws).problems]
+        assert problems == [f"files: {key}: left failed (ConnectionError while ingesting)"]
+
+        broken["on"] = False
+        report = redrive(aws, timeout_s=300)
+        assert report.ok, report.as_dict()
+        assert [(a.kind, a.detail, a.status) for a in report.actions] == [("ingest", key, "invoked")]
+        settle(aws, CaseStore(aws.resource_name("CasesTable")), 300)
+        item = {f["key"]: f for f in Ledger(aws.resource_name("LedgerTable")).all_files()}[key]
+        assert item["status"] == "detected" and item["accepted"] > 0
+        assert_sound(aws)
+        assert redrive(aws).actions == []
