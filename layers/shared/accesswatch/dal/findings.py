@@ -28,7 +28,7 @@ class FindingStore:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            old = exc.response.get("Item")
+            old: Any = exc.response.get("Item")
             if old is None:  # the service did not return it: read it
                 existing = self.get(item["finding_id"]) or item
             else:

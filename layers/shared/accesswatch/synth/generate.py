@@ -6,10 +6,11 @@ import csv
 import json
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from ..contract import CONTRACT_RULES, EVENT_FIELDS, NZ, REFERENCE_FIELDS, ReferenceKind
 from .files import Format, TextSink, write_table
@@ -41,7 +42,7 @@ REFERENCE_FORMATS: dict[ReferenceKind, tuple[Format, str | None]] = {
 }
 
 
-def _table(weights: dict[str | None, float], size: int = 400) -> list[str | None]:
+def _table(weights: Mapping[Any, float], size: int = 400) -> list[Any]:
     """An expanded lookup table: table[int(random() * len(table))] draws by weight."""
     total = sum(weights.values())
     out: list[str | None] = []
@@ -325,7 +326,7 @@ def _write_reference(world: World, ref_dir: Path, rng: random.Random) -> list[Pa
     w = world
     cid = w.client_ids
     iso = date.isoformat
-    tables: dict[ReferenceKind, list[list[str | None]]] = {
+    tables: dict[ReferenceKind, list[list[Any]]] = {
         ReferenceKind.STAFF: [
             [row[f] for f in REFERENCE_FIELDS[ReferenceKind.STAFF]] + [row["cost_centre"]]
             for row in w.staff_rows
@@ -336,7 +337,7 @@ def _write_reference(world: World, ref_dir: Path, rng: random.Random) -> list[Pa
                     cid[c],
                     w.c_family[c],
                     w.c_given[c],
-                    iso(w.c_dob[c]) if w.c_dob[c] else "",
+                    iso(dob) if (dob := w.c_dob[c]) else "",
                     w.c_address[c],
                     w.c_flags[c],
                     rng.choice(("CMS", "CMS", "CMS", "legacy-swift", "web-intake")),
@@ -512,8 +513,8 @@ def generate(
             last_file = file_no == n_files_total - 1
             file_no += 1
             lw = _LogWriter(log_dir / name, fmt, rr)
-            for rec in carry:
-                lw.write(rec)
+            for carried in carry:
+                lw.write(carried)
             n_dups += len(carry)
             carry = []
             kinds = list(MALFORMED_KINDS)

@@ -281,6 +281,7 @@ class WorldBuilder:
         ids = rng.sample(range(100000, 999999), n_persons)
         period_end = w.day(w.days - 1)
         leaders: dict[str, str] = {}
+        roles: tuple[str, ...]
         for i in range(n_persons):
             uid = f"u{ids[i]}"
             if i < n_sau:
