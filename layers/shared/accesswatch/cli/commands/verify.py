@@ -38,6 +38,24 @@ def _quarantine_records(store: ObjectStore, bucket: str, key: str) -> tuple[str,
     return ingest_id, sum(1 for line in lines if line.strip())
 
 
+def _histories(cases: CaseStore) -> dict[str, list[dict[str, Any]]]:
+    """Every case's history in one scan (a query per case is far slower, on moto above all)."""
+    from boto3.dynamodb.conditions import Attr
+
+    found: dict[str, list[dict[str, Any]]] = {}
+    kwargs: dict[str, Any] = {"FilterExpression": Attr("sk").begins_with("HIST#")}
+    while True:
+        page = cases.table.scan(**kwargs)
+        for item in page.get("Items", []):
+            found.setdefault(str(item["case_id"]), []).append(dict(item))
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for entries in found.values():
+        entries.sort(key=lambda h: str(h["sk"]))
+    return found
+
+
 def _detection_executions(aws: Deployment) -> list[dict[str, Any]]:
     """Detection executions; the unsuccessful ones with the ingest id their input names."""
     sfn = aws.client("stepfunctions")
@@ -67,8 +85,8 @@ def observe(aws: Deployment, export_path: Path | None = None, workers: int = 8) 
                                    [k for k in keys if k.startswith("events/")]))
         quarantine = dict(pool.map(lambda k: _quarantine_records(store, curated, k),
                                    [k for k in keys if k.startswith("quarantine/")]))
-        cases = list(cases_store.scan_cases())
-        histories = dict(pool.map(lambda c: (c["case_id"], cases_store.history(c["case_id"])), cases))
+    cases = list(cases_store.scan_cases())
+    histories = _histories(cases_store)
     present = set(keys)
     manifests = {
         str(f["ingest_id"]): [p["key"] for p in store.get_json(curated, f["manifest_key"])]
