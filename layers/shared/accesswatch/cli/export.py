@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from accesswatch.cases.service import case_record
 from accesswatch.contract import FINDING_EXPORT_FIELDS
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
@@ -18,8 +19,6 @@ from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
 
 EXPORT_EXTRA_FIELDS = ("system", "rule_status", "snapshot_id", "case_id")
-CASE_EXPORT_FIELDS = ("case_id", "user_id", "client_id", "status", "priority", "rules", "finding_ids", "opened_at")
-CASE_EXTRA_FIELDS = ("route", "finding_count", "er_type", "outcome", "police_referral", "closed_at", "escalations")
 
 
 def export_finding(item: dict[str, Any]) -> dict[str, Any]:
@@ -34,13 +33,8 @@ def export_finding(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def export_case(case: dict[str, Any]) -> dict[str, Any]:
-    out = {f: case.get(f) for f in CASE_EXPORT_FIELDS}
-    out["rules"] = sorted(case.get("rules", []))
-    out["finding_ids"] = sorted(case.get("finding_ids", []))
-    for f in CASE_EXTRA_FIELDS:
-        if case.get(f) not in (None, ""):
-            out[f] = case[f]
-    return out
+    """One line of ``cases.jsonl``: the same shape as ``accesswatch cases list --json``."""
+    return case_record(case)
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
