@@ -129,6 +129,35 @@ class _InvocationOutput(io.TextIOBase):
     def isatty(self) -> bool:
         return False
 
+    def passing_through_to(self, stream: Any) -> None:
+        """Where output outside an invocation goes (the stdout of whoever started the runtime)."""
+        if stream is not self:
+            self._passthrough = stream
+
+
+# One per process: a logger created by one runtime must still be captured by the next.
+_OUTPUT = _InvocationOutput(sys.stdout)
+
+
+def _capture_powertools_loggers(output: _InvocationOutput) -> None:
+    """Point every powertools logger's stream at ``output``.
+
+    A powertools Logger configures the process-wide ``logging`` logger of its service once, binding
+    whatever stdout was then (another runtime's, or a test's capture); later Loggers of the same
+    service reuse it. Rebinding makes each invocation's lines land in that invocation's logs.
+    """
+    import logging as _logging
+
+    from aws_lambda_powertools.logging.formatter import BasePowertoolsFormatter
+
+    loggers = [_logging.getLogger(name) for name in list(_logging.root.manager.loggerDict)]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if (isinstance(handler, _logging.StreamHandler)
+                    and isinstance(handler.formatter, BasePowertoolsFormatter)
+                    and handler.stream is not output):
+                handler.setStream(output)  # type: ignore[arg-type]
+
 
 def _cached_asl_parser() -> Any:
     """moto parses a state machine's ASL (an ANTLR grammar, ~50 ms) for every execution it starts,
@@ -288,8 +317,10 @@ class EmbeddedAws:
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "core": {"reset_boto3_session": True}})
         )
         self._patch_moto()
-        self._stdout_proxy = _InvocationOutput(sys.stdout)
+        self._stdout_proxy = _OUTPUT
+        _OUTPUT.passing_through_to(sys.stdout)
         self._exit.enter_context(contextlib.redirect_stdout(self._stdout_proxy))  # type: ignore[type-var]
+        _capture_powertools_loggers(_OUTPUT)
         packaged = self._package()
         cfn_template = self._transform(packaged)
         self._create_stack(cfn_template)
@@ -455,6 +486,7 @@ class EmbeddedAws:
             # Cold start: the module reads its configuration from this function's environment.
             loader_spec.loader.exec_module(module)
             self._modules[logical_id] = module
+            _capture_powertools_loggers(_OUTPUT)
         handler = getattr(module, self.functions[logical_id].attribute)
         if self._handler_wrapper is not None:
             handler = self._handler_wrapper(logical_id, handler)
