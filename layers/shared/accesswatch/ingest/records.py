@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -75,10 +76,14 @@ def split_header(block: Block) -> tuple[CsvHeader, Block]:
     return CsvHeader(names), Block(rest, block.first_line + header_lines, rest.count(b"\n"))
 
 
+# polars decompresses input that starts like gzip, zlib or zstd data: such a block is read exactly.
+_COMPRESSION_MAGIC = (b"\x1f\x8b", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x28\xb5\x2f\xfd")
+
+
 def parse_csv_block(block: Block, header: CsvHeader) -> ParsedBlock:
     if not block.data:
         return ParsedBlock(_empty(header.names), [], 0)
-    if not has_long_line(block.data):
+    if not has_long_line(block.data) and not block.data.startswith(_COMPRESSION_MAGIC):
         try:
             frame = pl.read_csv(
                 io.BytesIO(block.data),
@@ -89,7 +94,9 @@ def parse_csv_block(block: Block, header: CsvHeader) -> ParsedBlock:
                 quote_char='"',
                 encoding="utf8",
             )
-        except pl.exceptions.PolarsError:
+        # The fast path's boundary: whatever polars cannot read goes to the exact reader (OSError:
+        # polars treats data starting with compression magic bytes as compressed).
+        except (pl.exceptions.PolarsError, OSError):
             frame = None
         if frame is not None and frame.width == len(header.names) and frame.height == block.line_count:
             frame = frame.with_columns(
@@ -181,6 +188,115 @@ def _empty(names: list[str]) -> pl.DataFrame:
 
 def parse_jsonl_block(block: Block, fields: tuple[str, ...]) -> ParsedBlock:
     """JSON Lines: one object per line; the contract fields become columns, the rest ``__extra``."""
+    fast = _parse_jsonl_fast(block, fields)
+    return fast if fast is not None else _parse_jsonl_slow(block, fields)
+
+
+# The JSON Lines fast path reads a block with polars when every line is a flat object whose keys are
+# plain names and whose values are strings (escapes other than \uXXXX allowed) or null: then polars and
+# ``json.loads`` cannot disagree (no numbers to re-render, no surrogates, no nesting), and duplicate
+# keys (which ``json.loads`` resolves to the last, polars to the first) are detected by counting.
+# Anything else, anywhere in the block, sends the whole block to the exact record-by-record reader.
+_WS = r"[ \t\r]*"
+_PLAIN_KEY = r'"[A-Za-z0-9_.\-]+"'
+_PLAIN_VALUE = r'(?:"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt])*"|null)'
+_MEMBER = rf"{_PLAIN_KEY}{_WS}:{_WS}{_PLAIN_VALUE}{_WS}"
+_FLAT_OBJECT = rf"^{_WS}\{{{_WS}(?:{_MEMBER}(?:,{_WS}{_MEMBER})*)?\}}{_WS}$"
+_KEY_END = rf'[A-Za-z0-9_.\-]"{_WS}:'  # a key's closing quote (in a value a quote follows a backslash)
+_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+_KEY_TOKEN = re.compile(rb'"([A-Za-z0-9_.\-]+)"[ \t\r]*:')
+
+
+def _parse_jsonl_fast(block: Block, fields: tuple[str, ...]) -> ParsedBlock | None:
+    """The block through polars, or None when it is not plainly flat (see above).
+
+    A few lines that are not plainly flat (malformed, numbers, nesting, a repeated key...) are read
+    one by one by the exact reader and merged back in line order; more than 1 % and the whole block is.
+    """
+    data = block.data
+    if block.line_count == 0 or b"\\u" in data or has_long_line(data) or data.startswith(_COMPRESSION_MAGIC):
+        return None
+    try:
+        # One string per physical line (polars checks the UTF-8; \x1f is not expected in a log line,
+        # and if it is there the column count or the height gives it away).
+        lines = pl.read_csv(io.BytesIO(data), has_header=False, separator="\x1f", quote_char=None,
+                            new_columns=["l"], infer_schema=False, encoding="utf8")["l"]
+    except (pl.exceptions.PolarsError, OSError):  # the fast path's boundary: the exact reader decides
+        return None
+    if lines.len() != block.line_count:
+        return None
+    limit = lines.len() // 100
+    flat = lines.str.contains(_FLAT_OBJECT).fill_null(False)  # an empty line may read as null
+    if lines.len() - int(flat.sum()) > limit:
+        return None
+    # Which keys each line names (in a plainly flat line a ``"name":`` token is a key) and how many
+    # members it has: a line with more members than named keys has a key not in ``names`` or repeats
+    # one. ``names``: the keys of the first lines, then, if that leaves such lines, of the whole block.
+    members = lines.str.count_matches(_KEY_END).cast(pl.Int64)
+    head_end = data.find(b"\n", 65536)
+    for scope in (data[: head_end + 1] if head_end > 0 else data, data):
+        names = sorted({k.decode() for k in _KEY_TOKEN.findall(scope)})
+        present = [lines.str.contains(f'"{re.escape(name)}"{_WS}:').alias(f"#present{i}")
+                   for i, name in enumerate(names)]
+        named = (pl.DataFrame(present).sum_horizontal().cast(pl.Int64) if names
+                 else pl.repeat(0, lines.len(), dtype=pl.Int64, eager=True))
+        plain = flat & (members == named)
+        if lines.len() - int(plain.sum()) <= limit:
+            break
+    else:
+        return None
+    numbers = pl.int_range(block.first_line, block.first_line + lines.len(), dtype=pl.Int64, eager=True)
+    odd = plain.not_().arg_true().to_list()
+    frame = pl.DataFrame([lines.alias("#l"), numbers.alias("#line"), *present])  # "#": never a plain key
+    if odd:
+        frame = frame.filter(plain)
+        data = (frame["#l"].str.join("\n").item() + "\n").encode("utf-8") if frame.height else b""
+    frames = []
+    if frame.height:
+        try:
+            values = pl.read_ndjson(io.BytesIO(data), schema={name: pl.String for name in names})
+        except (pl.exceptions.PolarsError, OSError):
+            return None
+        if values.height != frame.height:
+            return None
+        unknown = sorted(n for n in names if n not in fields)
+        if any(values[name].str.contains(_NEEDS_ESCAPE).any() for name in unknown):
+            return None  # json.dumps would escape it: left to the exact reader
+        frames.append(_as_rows(pl.concat([values, frame.drop("#l")], how="horizontal"), names, unknown, fields))
+    physical = block.data.split(b"\n") if odd else []
+    rejected: list[RejectedLine] = []
+    for index in odd:
+        one = _parse_jsonl_slow(Block(physical[index] + b"\n", block.first_line + index, 1), fields)
+        frames.append(one.rows)
+        rejected.extend(one.rejected)
+    rows = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+    return ParsedBlock(rows.sort(LINE_COLUMN) if odd else rows, rejected, block.line_count)
+
+
+def _as_rows(frame: pl.DataFrame, names: list[str], unknown: list[str], fields: tuple[str, ...]) -> pl.DataFrame:
+    """Values, presence flags and line numbers -> the exact reader's columns. Unknown keys become one
+    JSON text as json.dumps(..., sort_keys=True) writes it: a key given as null is kept as null, an
+    absent key is not there."""
+    pieces = [
+        pl.when(pl.col(f"#present{names.index(name)}")).then(
+            pl.lit(f'"{name}": ')
+            + pl.when(pl.col(name).is_null()).then(pl.lit("null")).otherwise(pl.lit('"') + pl.col(name) + pl.lit('"'))
+        )
+        for name in unknown
+    ]
+    extra = (
+        pl.when(pl.any_horizontal(p.is_not_null() for p in pieces))
+        .then(pl.lit("{") + pl.concat_str(pieces, separator=", ", ignore_nulls=True) + pl.lit("}"))
+        if pieces else pl.lit(None)
+    )
+    return frame.select(
+        *[(pl.col(n) if n in names else pl.lit(None)).cast(pl.String).alias(n) for n in fields],
+        extra.cast(pl.String).alias(EXTRA_COLUMN),
+        pl.col("#line").alias(LINE_COLUMN),
+    )
+
+
+def _parse_jsonl_slow(block: Block, fields: tuple[str, ...]) -> ParsedBlock:
     text = block.data
     columns: dict[str, list[str | None]] = {n: [] for n in fields}
     extras: list[str | None] = []
