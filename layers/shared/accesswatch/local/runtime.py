@@ -38,6 +38,7 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
+from accesswatch.local.metrics import publish_invocation_metrics
 from accesswatch.local.template import (
     TEMPLATE_PATH,
     FunctionSpec,
@@ -541,6 +542,9 @@ class EmbeddedAws:
         logs = output.getvalue()
         record.logs = logs
         self.invocations.append(record)
+        # The metrics the handler emitted (EMF) and those Lambda itself records (AWS/Lambda) go to
+        # CloudWatch, where `accesswatch alarms` evaluates the template's alarms over them.
+        publish_invocation_metrics(record, self.client("cloudwatch"), function.function_name)
         if self._on_invocation is not None:
             self._on_invocation(record)
         function.save_logs(logs)
