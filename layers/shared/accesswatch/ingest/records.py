@@ -144,8 +144,11 @@ def _parse_csv_slow(block: Block, header: CsvHeader) -> ParsedBlock:
     lines: list[int] = []
     rejected: list[RejectedLine] = []
     physical = text.split("\n")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    consumed = 0
+    # One item per LF-ended line: the reader's line_num then counts physical lines (a CR inside a
+    # quoted field is data, not a line end, whatever the platform's universal newlines say).
+    items = [line + "\n" for line in physical[:-1]] + ([physical[-1]] if physical[-1] else [])
+    reader = csv.reader(iter(items), strict=True)
+    base = consumed = 0
     while True:
         start_line = consumed
         try:
@@ -153,11 +156,14 @@ def _parse_csv_slow(block: Block, header: CsvHeader) -> ParsedBlock:
         except StopIteration:
             break
         except csv.Error:
-            consumed = reader.line_num
-            raw = "\n".join(physical[start_line:consumed])
-            rejected.append(RejectedLine(block.first_line + start_line, "malformed CSV quoting", raw[:MAX_LINE_BYTES]))
+            # Only the line where the bad record starts is quarantined; reading starts again on the
+            # next line. (A stray quote would otherwise make the rest of the block one field.)
+            rejected.append(RejectedLine(block.first_line + start_line, "malformed CSV quoting",
+                                         physical[start_line][:MAX_LINE_BYTES]))
+            base = consumed = start_line + 1
+            reader = csv.reader(iter(items[base:]), strict=True)
             continue
-        consumed = reader.line_num
+        consumed = base + reader.line_num
         line_no = block.first_line + start_line
         raw = "\n".join(physical[start_line:consumed])
         if len(raw.encode("utf-8")) > MAX_LINE_BYTES:

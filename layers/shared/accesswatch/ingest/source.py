@@ -171,16 +171,20 @@ def record_blocks(stream: Iterable[bytes], fmt: FileFormat, target: int = 16 * 1
             chunk = chunk.removeprefix(BOM)
             started = True
         pending += chunk
-        if len(pending) < target:
-            continue
-        cut = _boundary(pending, fmt, quoted_parity)
-        if cut <= 0:
-            continue  # one record longer than the block: keep reading
-        block, pending = pending[:cut], pending[cut:]
-        count = block.count(b"\n")
-        yield Block(block, line, count)
-        line += count
-        quoted_parity = 0
+        while len(pending) >= target:
+            cut = _boundary(pending, fmt, quoted_parity)
+            if cut <= 0 and fmt is FileFormat.CSV and len(pending) > target + MAX_LINE_BYTES:
+                # A quote still open a MiB on is no field (a record that long is quarantined anyway):
+                # its first line goes alone, to be quarantined, and the rest is read as records again,
+                # rather than the whole remaining file being held as one record.
+                cut = pending.find(b"\n") + 1
+            if cut <= 0:
+                break  # one record longer than the block: keep reading
+            block, pending = pending[:cut], pending[cut:]
+            count = block.count(b"\n")
+            yield Block(block, line, count)
+            line += count
+            quoted_parity = 0
     if pending:
         if not pending.endswith(b"\n"):
             pending += b"\n"
@@ -189,11 +193,16 @@ def record_blocks(stream: Iterable[bytes], fmt: FileFormat, target: int = 16 * 1
 
 def _boundary(data: bytes, fmt: FileFormat, parity: int) -> int:
     """Index just past the last record-ending newline in ``data`` (0 if none)."""
-    end = len(data)
-    while True:
-        nl = data.rfind(b"\n", 0, end)
-        if nl < 0:
-            return 0
-        if fmt is FileFormat.JSONL or (data.count(b'"', 0, nl) + parity) % 2 == 0:
-            return nl + 1
-        end = nl
+    last = data.rfind(b"\n")
+    if last < 0 or fmt is FileFormat.JSONL or (data.count(b'"', 0, last) + parity) % 2 == 0:
+        return last + 1
+    # The last newline is inside a quoted field: one pass forward keeps the quote parity at every
+    # newline (searching back from the end recounted the quotes before each newline: quadratic in
+    # the block when a stray quote leaves every newline after it inside a "field").
+    best, quotes, start = 0, parity, 0
+    while (nl := data.find(b"\n", start)) >= 0:
+        quotes += data.count(b'"', start, nl)
+        if quotes % 2 == 0:
+            best = nl + 1
+        start = nl + 1
+    return best
