@@ -93,3 +93,16 @@ def test_release_of_waiting_files_leaves_a_fast_detection_outcome_in_place():
     assert release_waiting_files("S2", settings=settings, ledger=ledger, executions=executions) == ["w1"]  # type: ignore[arg-type]
     assert ledger.items["w1"]["status"] == "detected"
     assert ledger.items["w1"]["snapshot_id"] == "S2" and ledger.items["w1"]["execution_arn"]
+
+
+def test_redrive_names_a_file_that_failed_before_its_ledger_item_was_written():
+    from accesswatch.cli.commands.redrive import redrive_ingests
+
+    class NoAws:
+        def client(self, service: str) -> Any:
+            raise AssertionError(f"nothing to invoke, yet {service} was asked for")
+
+    ledger = MemoryLedger(None)
+    ledger.items["x"] = {"pk": "FILE#x", "status": "failed", "reason": "KeyError while ingesting"}
+    actions, left = redrive_ingests(NoAws(), ledger, dry_run=False)  # type: ignore[arg-type]
+    assert actions == [] and len(left) == 1 and left[0].startswith("file FILE#x failed before its ledger item")

@@ -128,6 +128,9 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "stuck ingesting": (_set("files.0.status", "ingesting"), f"files: {KEY}: left ingesting"),
     "waiting though published": (_set("files.0.status", "awaiting_reference"),
                                  f"files: {KEY}: still awaiting reference data, though an index is published"),
+    "file failed before it was recorded": (lambda o: o.files.append({"pk": "FILE#zz", "status": "failed",
+                                                                      "reason": "KeyError while ingesting"}),
+                                           "files: zz: left failed (KeyError while ingesting)"),
     "rejected without reason": (_set("files.1.status", "rejected"), "files: reference/staff.csv: rejected without"),
     # partitions
     "event lost": (_partition(("e1", 2, "u1", "000001")),

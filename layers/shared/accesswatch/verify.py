@@ -101,6 +101,9 @@ class Report:
 
 
 def check(observed: Observed) -> Report:
+    for item in observed.files:
+        # A function that failed before recording the file leaves an item with its key only.
+        item.setdefault("ingest_id", str(item.get("pk", "")).removeprefix("FILE#"))
     partitions = _partition_rows(observed.partitions)
     problems = [
         *check_files(observed),
@@ -132,7 +135,7 @@ def _count(item: dict[str, Any], name: str) -> int | None:
 def check_files(observed: Observed) -> list[Problem]:
     problems = []
     for item in observed.files:
-        key = str(item.get("key", item.get("ingest_id")))
+        key = str(item.get("key") or item["ingest_id"])
         status = item.get("status")
         kind = item.get("kind", "access-log")
         read, accepted, quarantined = (_count(item, n) for n in ("lines_read", "accepted", "quarantined"))

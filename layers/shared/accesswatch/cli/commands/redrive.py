@@ -108,13 +108,19 @@ def redrive_detections(aws: Deployment, ledger: Ledger, *, dry_run: bool) -> lis
     return actions
 
 
-def redrive_ingests(aws: Deployment, ledger: Ledger, *, dry_run: bool) -> list[Action]:
+def redrive_ingests(aws: Deployment, ledger: Ledger, *, dry_run: bool) -> tuple[list[Action], list[str]]:
     """Files whose ingest (or reference) function failed: deliver their notification again."""
     functions = {"access-log": "IngestFunction", "reference": "ReferenceFunction"}
-    actions = []
+    actions, left = [], []
     for item in sorted(ledger.files_with_status(FileStatus.FAILED), key=lambda i: str(i.get("key"))):
-        if item.get("execution_arn") or item.get("kind") not in functions:
-            continue  # detection failures are redriven above
+        if item.get("execution_arn"):
+            continue  # detection failures are redriven below
+        if item.get("kind") not in functions or not item.get("key") or not item.get("bucket"):
+            # The function failed before it recorded the file: its event waits in the ingest
+            # dead-letter queue (on AWS), not in the ledger.
+            left.append(f"file {item.get('ingest_id') or item.get('pk')} failed before its ledger item was "
+                        "written; redeliver its event from the ingest dead-letter queue")
+            continue
         action = Action("ingest", str(item["ingest_id"]), detail=str(item.get("key")), status="invoked")
         actions.append(action)
         if dry_run:
@@ -130,7 +136,7 @@ def redrive_ingests(aws: Deployment, ledger: Ledger, *, dry_run: bool) -> list[A
         if "FunctionError" in response:
             action.status = "failed"
             action.detail += f": {json.loads(response['Payload'].read() or b'{}').get('errorType', 'error')}"
-    return actions
+    return actions, left
 
 
 def redrive_cases(aws: Deployment, cases: CaseStore, *, dry_run: bool) -> tuple[list[Action], list[str]]:
@@ -195,10 +201,12 @@ def redrive(aws: Deployment, *, wait: bool = True, dry_run: bool = False, timeou
     ledger = Ledger(aws.resource_name("LedgerTable"), dynamodb)
     cases = CaseStore(aws.resource_name("CasesTable"), dynamodb)
     report = RedriveReport()
-    report.actions += redrive_ingests(aws, ledger, dry_run=dry_run)
+    ingest_actions, left = redrive_ingests(aws, ledger, dry_run=dry_run)
+    report.actions += ingest_actions
     report.actions += redrive_detections(aws, ledger, dry_run=dry_run)
-    case_actions, report.left = redrive_cases(aws, cases, dry_run=dry_run)
+    case_actions, case_left = redrive_cases(aws, cases, dry_run=dry_run)
     report.actions += case_actions
+    report.left = left + case_left
     if wait and not dry_run and report.actions:
         _wait(aws, cases, report.actions, timeout_s)
     return report
