@@ -8,9 +8,12 @@ partition size, whatever the size of the file.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import polars as pl
 
@@ -110,16 +113,22 @@ def ingest_stream(
     partition_rows: int,
     max_decompressed_bytes: int,
     sink: PartitionSink,
-    block_bytes: int = 16 * 1024 * 1024,
+    block_bytes: int = 8 * 1024 * 1024,
 ) -> FileReport:
-    """Read, validate and partition one access-log file. Raises nothing for bad content."""
+    """Read, validate and partition one access-log file. Raises nothing for bad content.
+
+    Reading (the object's chunks, decompression, cutting into blocks) runs one block ahead on a
+    worker thread while this thread parses and validates the block before: zlib and polars both
+    release the GIL, so the two overlap on a second core. Blocks of 8 MiB keep the peak memory of
+    the polars work on a block well under the ingest function's budget, at no cost in speed.
+    """
     report = FileReport(key=key)
     partitioner = Partitioner(system, partition_rows, sink)
     kind = kind_from_key(key)
     try:
         stream = decompressed(chunks, kind.gzipped, max_decompressed_bytes)
-        blocks = iter(_blocks_with_format(stream, kind.fmt, block_bytes, report))
-        _read_blocks(blocks, report, partitioner, key=key, system=system)
+        with _Prefetch(_blocks_with_format(stream, kind.fmt, block_bytes, report)) as blocks:
+            _read_blocks(blocks, report, partitioner, key=key, system=system)
         partitioner.flush()
     except FileRejected as rejected:
         # Whole-file problems: nothing of the file counts as accepted.
@@ -127,6 +136,59 @@ def ingest_stream(
                           quarantine=[QuarantinedLine(None, rejected.reason)])
     report.partitions = partitioner.emitted
     return report
+
+
+class _Prefetch:
+    """Iterate ``items`` on a worker thread, one item ahead; what the worker raises is raised here,
+    in order (after the items produced before it). Leaving the block early stops the worker."""
+
+    _DONE = object()
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._items = items
+        self._queue: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingest-read-ahead", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            for item in self._items:
+                if not self._offer((item, None)):
+                    return
+        # The worker's boundary: whatever reading raises belongs to the consumer, re-raised there.
+        except Exception as exc:  # noqa: BLE001
+            self._offer((self._DONE, exc))
+            return
+        self._offer((self._DONE, None))
+
+    def _offer(self, entry: tuple[object, BaseException | None]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __enter__(self) -> Iterator[Any]:
+        self._thread.start()
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[Any]:
+        while True:
+            item, error = self._queue.get()
+            if error is not None:
+                raise error
+            if item is self._DONE:
+                return
+            yield item
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()  # the worker is gone: release what the items hold (the object's stream) now
 
 
 def _blocks_with_format(stream: Iterable[bytes], fmt: FileFormat | None, block_bytes: int,
