@@ -133,3 +133,29 @@ def test_measured_inputs_are_read_from_a_results_document():
                                                                             "unknown": 1}})
     assert measured.ingest_events_per_s == 123.0 and measured.source == "bench results 2026-01-02"
     assert math.isclose(measured.detect_events_per_s, Measured().detect_events_per_s)
+
+
+def test_backfill_plan_by_hand():
+    from accesswatch.bench.cost import BackfillLimits, backfill_plan
+
+    limits = BackfillLimits(ingest_concurrency=2, detect_concurrency=4, dynamodb_table_wru_per_s=100,
+                            dynamodb_partition_wru_per_s=10, concurrent_quarters=2, step_functions_transitions_per_s=5)
+    plan = backfill_plan(2, with_cases=True, workload=WORKLOAD, measured=MEASURED, prices=PRICES, limits=limits,
+                         template=TEMPLATE)
+    # 2M events in 8 files of 250k events (3 partitions each); 20k findings, 10k cases
+    assert (plan["events"], plan["files"], plan["partitions"]) == (2e6, 8, 24)
+    assert (plan["findings"], plan["cases"]) == pytest.approx((20_000, 10_000))
+    # a file: 250k events at 100k/s x 0.5 = 5 s, 30 MB through S3 at 1 MB/s = 30 s
+    assert plan["ingest_seconds_per_file"] == pytest.approx(35)
+    hours = plan["stage_hours"]
+    assert hours["ingest (Lambda)"] == pytest.approx(8 * 35 / 2 / 3600)
+    # findings: 2 writes of 2 WRU each, 4 items with the GSIs, 100 WRU/s; the hot GSI key: 2 x 2 WRU at 10/s x 2
+    assert hours["findings writes (table limit)"] == pytest.approx(20_000 * 4 * 4 / 100 / 3600)
+    assert hours["findings writes (hot GSI key per rule and quarter)"] == pytest.approx(20_000 * 4 / 20 / 3600)
+    assert hours["case executions (state transitions)"] == pytest.approx(
+        10_000 * (0.5 * len(CASE_PATH_UNFOUNDED) + 0.5 * len(CASE_PATH_FOUNDED)) / 5 / 3600)
+    assert plan["wall_hours"] == max(hours.values())
+    without = backfill_plan(2, with_cases=False, workload=WORKLOAD, measured=MEASURED, prices=PRICES, limits=limits,
+                            template=TEMPLATE)
+    assert without["cases"] == 0 and without["one_off_usd"] < plan["one_off_usd"]
+    assert without["stage_hours"]["findings writes (table limit)"] == pytest.approx(20_000 * 2 * 4 / 100 / 3600)

@@ -332,3 +332,100 @@ def render(report: CostReport) -> str:
         lines.append(f"| {i.service} | {i.item} | {i.quantity:,.1f} | {i.unit} | {i.unit_price:.10g} |"
                      f" {i.per_year:,.2f} | {i.note} |")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- backfill
+@dataclass(frozen=True)
+class BackfillLimits:
+    """Service limits that bound a backfill (ap-southeast-2 defaults; most can be raised on request)."""
+
+    lambda_concurrency: int = 1_000  # account-wide concurrent executions
+    ingest_concurrency: int = 200  # reserved for the ingest function during the backfill
+    detect_concurrency: int = 500  # Distributed Map children running at once, all files together
+    dynamodb_table_wru_per_s: int = 40_000  # on-demand table maximum (default quota)
+    dynamodb_partition_wru_per_s: int = 1_000  # one partition key (a GSI key included)
+    concurrent_quarters: int = 12  # quarters backfilled side by side (findings' by_rule_quarter GSI keys)
+    step_functions_transitions_per_s: int = 800  # state transitions, refill rate outside the three big regions
+    s3_put_per_s_per_prefix: int = 3_500
+    s3_get_per_s_per_prefix: int = 5_500
+
+
+def backfill_plan(years: float = 3.0, *, with_cases: bool = False, workload: Workload | None = None,
+                  measured: Measured | None = None, prices: UnitPrices | None = None,
+                  limits: BackfillLimits | None = None, template: Template | None = None) -> dict[str, Any]:
+    """Wall time and one-off cost of running ``years`` of logs through the system.
+
+    Each stage runs concurrently with the others (files flow through), so the wall time is that of
+    the slowest stage; each stage's time is its work divided by what its limit allows.
+    """
+    w, m, p, lim = workload or Workload(), measured or Measured(), prices or UnitPrices(), limits or BackfillLimits()
+    t = template or Template.load()
+    yearly = estimate(w, m, p, t)
+    events = w.events_per_year * years
+    files = w.files_per_year * years
+    events_per_file = events / files
+    partitions_per_file = max(1, math.ceil(events_per_file / w.partition_rows))
+    findings = events * m.findings_per_event
+    cases = findings * m.cases_per_finding if with_cases else 0.0
+    raw_per_file = events_per_file * m.raw_bytes_per_event
+    curated_per_file = events_per_file * m.curated_bytes_per_event
+    ingest_file_s = events_per_file / (m.ingest_events_per_s * w.lambda_speed_factor) \
+        + (raw_per_file + curated_per_file) / w.s3_bytes_per_s
+    partition_events = events_per_file / partitions_per_file
+    partition_findings = partition_events * m.findings_per_event
+    detect_partition_s = (partition_events / (m.detect_events_per_s * w.lambda_speed_factor) + m.index_load_s
+                          + curated_per_file / partitions_per_file / w.s3_bytes_per_s
+                          + partition_findings / w.detect_writer_threads * w.put_latency_s
+                          + (partition_findings * m.cases_per_finding * w.assign_calls_per_finding * w.put_latency_s
+                             if with_cases else 0.0))
+    # Without cases (the proposed backfill mode) a finding is written once; with them, also given its case.
+    finding_wru = _wru(m.item_bytes["FindingsTable"]) * (
+        m.dynamodb_writes_per_finding.get("FindingsTable", 2.0) if with_cases else 1.0)
+    stages = {
+        "ingest (Lambda)": files * ingest_file_s / lim.ingest_concurrency,
+        "detect (Distributed Map children)": files * partitions_per_file * detect_partition_s / lim.detect_concurrency,
+        "findings writes (table limit)": findings * finding_wru * (1 + t.gsi_count.get("FindingsTable", 0))
+        / lim.dynamodb_table_wru_per_s,
+        # every finding of a quarter and rule shares one by_rule_quarter key: one partition's rate each
+        "findings writes (hot GSI key per rule and quarter)": findings * finding_wru
+        / (lim.dynamodb_partition_wru_per_s * lim.concurrent_quarters),
+    }
+    if with_cases:
+        transitions = cases * ((1 - w.founded_case_share) * len(CASE_PATH_UNFOUNDED)
+                               + w.founded_case_share * len(CASE_PATH_FOUNDED))
+        stages["case executions (state transitions)"] = transitions / lim.step_functions_transitions_per_s
+        # every open case carries its status into the cases table's by_status GSI: one key per status
+        stages["case status writes (hot GSI key per status)"] = cases * 3 / lim.dynamodb_partition_wru_per_s
+    excluded = {"storage", "point-in-time", "customer-managed key", "requests"}
+    one_off = 0.0
+    for i in yearly.items:
+        if i.service in ("S3", "DynamoDB") and any(i.item.startswith(x) for x in excluded):
+            continue  # storage is the yearly bill, not the backfill's
+        if i.service in ("KMS", "Athena"):
+            continue
+        if not with_cases and (i.item.startswith("case ") or i.service == "SNS" or "CaseStep" in i.item
+                               or i.item.startswith("CasesTable")):
+            continue
+        one_off += i.per_year * years
+    bottleneck = max(stages, key=lambda k: stages[k])
+    return {
+        "years": years, "with_cases": with_cases, "events": events, "files": files,
+        "partitions": files * partitions_per_file, "findings": findings, "cases": cases,
+        "ingest_seconds_per_file": ingest_file_s, "detect_seconds_per_partition": detect_partition_s,
+        "stage_hours": {k: v / 3600 for k, v in stages.items()},
+        "bottleneck": bottleneck, "wall_hours": stages[bottleneck] / 3600,
+        "one_off_usd": one_off, "limits": asdict(lim),
+    }
+
+
+def render_backfill(plan: dict[str, Any]) -> str:
+    lines = [f"Backfill of {plan['years']:g} years ({plan['events'] / 1e9:.2f} billion events, {plan['files']:,.0f} files,"
+             f" {plan['partitions']:,.0f} partitions, {plan['findings'] / 1e6:.1f} M findings"
+             + (f", {plan['cases'] / 1e6:.1f} M cases" if plan["with_cases"] else ", no cases opened") + ")",
+             "", "| stage | hours at the limits |", "|---|---:|"]
+    lines += [f"| {k} | {v:,.2f} |" for k, v in plan["stage_hours"].items()]
+    lines += ["", f"- wall time about **{plan['wall_hours']:,.1f} h**, bound by {plan['bottleneck']}",
+              f"- one-off processing cost about **${plan['one_off_usd']:,.0f}** (storage then billed yearly)",
+              f"- per file: ingest {plan['ingest_seconds_per_file']:.1f} s; per partition: detect"
+              f" {plan['detect_seconds_per_partition']:.1f} s"]
+    return "\n".join(lines) + "\n"
