@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from accesswatch.cli.commands.verify import verify
 from accesswatch.cli.local import log_files, run_world, upload
 from accesswatch.contract import FINDING_EXPORT_FIELDS
 from accesswatch.dal.ledger import Ledger
@@ -55,6 +56,10 @@ def test_world_runs_end_to_end_and_scores_perfectly(aws, small_world: Path, tmp_
     assert sorted(in_cases) == sorted(live), "every live finding is in exactly one case"
     assert not any(f["case_id"] for f in findings if f["rule_status"] == "staging")
     assert summary["executions"]["DetectionStateMachine"] == {"SUCCEEDED": len(files)}
+
+    # The system's invariants hold over what it stored (accesswatch verify), export included.
+    report = verify(aws, tmp_path / "findings.jsonl")
+    assert report.ok, report
 
     # Every function the template names that the pipeline drives ran, through the template's wiring.
     ran = {i.function for i in aws.invocations}

@@ -25,7 +25,10 @@ def marking_failures(ledger: Ledger, what: str, process: Callable[[SourceObject]
         try:
             return process(obj)
         except Exception as exc:
-            ledger.update_file(obj.ingest_id, FileStatus.FAILED, reason=f"{type(exc).__name__} while {what}")
+            # Name the object too: a failure before the file's ledger item was started still says which
+            # file it was, so `accesswatch redrive` can deliver it again.
+            ledger.update_file(obj.ingest_id, FileStatus.FAILED, reason=f"{type(exc).__name__} while {what}",
+                               bucket=obj.bucket, key=obj.key, etag=obj.etag)
             raise
     return run
 

@@ -82,7 +82,9 @@ def settle(aws: Deployment, cases: CaseStore, timeout_s: float) -> dict[str, Cou
     wait_for_executions(aws, "DetectionStateMachine", timeout_s=timeout_s)
     deadline = time.monotonic() + timeout_s
     while True:
-        running = {e["name"] for e in executions(aws, "CaseStateMachine") if e["status"] == "RUNNING"}
+        # A redriven case's execution is named <case_id>-redrive-<n>.
+        running = {e["name"].split("-redrive-")[0] for e in executions(aws, "CaseStateMachine")
+                   if e["status"] == "RUNNING"}
         if not running or running <= cases.ids_with_status(WAITING_ON_A_PERSON):
             break
         if time.monotonic() > deadline:
