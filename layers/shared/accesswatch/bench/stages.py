@@ -18,7 +18,7 @@ import re
 import resource
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -265,13 +265,13 @@ class ApiCounter:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
-        self.seconds: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
         self.tables: Counter[str] = Counter()
 
     def install(self) -> Callable[[], None]:
         import botocore.client
 
-        original = botocore.client.BaseClient._make_api_call
+        original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
         counter = self
 
         def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
@@ -287,10 +287,10 @@ class ApiCounter:
                 if table:
                     counter.tables[f"{table}:{operation}"] += 1
 
-        botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign,attr-defined]
 
         def restore() -> None:
-            botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+            botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign,attr-defined]
 
         return restore
 
@@ -309,7 +309,7 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
     out = Path(args["out"])
     api = ApiCounter()
     restore = api.install()
-    handler_s: Counter[str] = Counter()
+    handler_s: defaultdict[str, float] = defaultdict(float)
     handler_n: Counter[str] = Counter()
 
     def timed(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
