@@ -101,9 +101,11 @@ class Measured:
     findings_per_event: float = 0.014  # findings (all rules of the catalog) per accepted event
     cases_per_finding: float = 0.85
     dynamodb_writes_per_finding: dict[str, float] = field(default_factory=lambda: {
-        "FindingsTable": 2.0, "CasesTable": 6.0, "LedgerTable": 0.01})
+        "FindingsTable": 1.7, "CasesTable": 9.6})
     dynamodb_reads_per_finding: dict[str, float] = field(default_factory=lambda: {
-        "FindingsTable": 0.5, "CasesTable": 4.0, "LedgerTable": 0.01})
+        "FindingsTable": 0.01, "CasesTable": 4.2})
+    dynamodb_writes_per_file: dict[str, float] = field(default_factory=lambda: {
+        "LedgerTable": 3.0, "IdempotencyTable": 1.0})  # the ingest ledger and the idempotency record
     item_bytes: dict[str, float] = field(default_factory=lambda: {
         "FindingsTable": 900.0, "CasesTable": 400.0, "LedgerTable": 600.0})
     case_step_invocations_per_case: float = 3.0  # up to the wait for a person
@@ -257,6 +259,11 @@ def estimate(workload: Workload | None = None, measured: Measured | None = None,
         units = findings * per_finding * _wru(size) * (1 + t.gsi_count.get(table, 0))
         items.append(LineItem("DynamoDB", f"{table} writes", units, "WRU", p.dynamodb_write_request_unit,
                               f"{per_finding:g} writes/finding x {_wru(size)} WRU x (1 + {t.gsi_count.get(table, 0)} GSI)"))
+    for table, per_file in sorted(m.dynamodb_writes_per_file.items()):
+        size = m.item_bytes.get(table, 1024.0)
+        units = files * per_file * _wru(size) * (1 + t.gsi_count.get(table, 0))
+        items.append(LineItem("DynamoDB", f"{table} writes", units, "WRU", p.dynamodb_write_request_unit,
+                              f"{per_file:g} writes/file x {_wru(size)} WRU x (1 + {t.gsi_count.get(table, 0)} GSI)"))
     for table, per_finding in sorted(m.dynamodb_reads_per_finding.items()):
         size = m.item_bytes.get(table, 1024.0)
         items.append(LineItem("DynamoDB", f"{table} reads", findings * per_finding * _rru(size), "RRU",

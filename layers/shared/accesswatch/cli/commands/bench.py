@@ -35,10 +35,13 @@ def _cost(out: Path, as_json: bool) -> int:
     results = cost.latest_results(out)
     measured = cost.measured_from_results(results) if results else cost.Measured()
     report = cost.estimate(measured=measured)
+    plans = [cost.backfill_plan(3, with_cases=cases, measured=measured) for cases in (False, True)]
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2, default=str))
+        print(json.dumps({**report.as_dict(), "backfill": plans}, indent=2, default=str))
     else:
         sys.stdout.write(cost.render(report))
+        for plan in plans:
+            sys.stdout.write("\n" + cost.render_backfill(plan))
     return 0
 
 
