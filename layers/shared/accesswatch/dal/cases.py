@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from accesswatch.cases.grouping import OpenCase
 from accesswatch.cases.vocabulary import CaseVocabulary
 from accesswatch.dal.ledger import _plain, now_iso
+from accesswatch.dal.paging import items
 
 
 class ConcurrentUpdate(Exception):
@@ -229,40 +230,23 @@ class CaseStore:
 
     def cases_with_status(self, status: str) -> Iterator[dict[str, Any]]:
         """Whole case items with this status (the by_status index projects every attribute)."""
-        kwargs: dict[str, Any] = {"IndexName": "by_status", "KeyConditionExpression": Key("status").eq(status)}
-        while True:
-            page = self.table.query(**kwargs)
-            for item in page.get("Items", []):
-                if item.get("sk") == "CASE":
-                    yield _case(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in items(self.table.query, IndexName="by_status", KeyConditionExpression=Key("status").eq(status)):
+            if item.get("sk") == "CASE":
+                yield _case(item)
 
     def ids_with_status(self, statuses: frozenset[str]) -> set[str]:
         """Case ids whose status is one of ``statuses`` (one query of the by_status index each)."""
         found: set[str] = set()
         for status in statuses:
-            kwargs: dict[str, Any] = {"IndexName": "by_status", "KeyConditionExpression": Key("status").eq(status),
-                                      "ProjectionExpression": "case_id"}
-            while True:
-                page = self.table.query(**kwargs)
-                found.update(i["case_id"] for i in page.get("Items", []) if "case_id" in i)
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            found.update(i["case_id"] for i in items(self.table.query, IndexName="by_status",
+                                                     KeyConditionExpression=Key("status").eq(status),
+                                                     ProjectionExpression="case_id") if "case_id" in i)
         return found
 
     def scan_cases(self) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {}
-        while True:
-            page = self.table.scan(**kwargs)
-            for item in page.get("Items", []):
-                if item.get("sk") == "CASE":
-                    yield _case(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in items(self.table.scan):
+            if item.get("sk") == "CASE":
+                yield _case(item)
 
 
 def _case(item: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from accesswatch.dal.ledger import _plain, now_iso
+from accesswatch.dal.paging import items
 
 
 class FindingStore:
@@ -64,11 +65,5 @@ class FindingStore:
         )
 
     def scan(self) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {}
-        while True:
-            page = self.table.scan(**kwargs)
-            for item in page.get("Items", []):
-                yield _plain(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in items(self.table.scan):
+            yield _plain(item)

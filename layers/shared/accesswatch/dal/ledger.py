@@ -10,6 +10,8 @@ from typing import Any
 import boto3
 from boto3.dynamodb.conditions import Key
 
+from accesswatch.dal.paging import items
+
 CURRENT_REFERENCE = "REFERENCE#CURRENT"
 
 
@@ -54,14 +56,7 @@ class Ledger:
         })
 
     def update_file(self, ingest_id: str, status: FileStatus, **attrs: Any) -> None:
-        values = {"status": status.value, "updated_at": now_iso(), **attrs}
-        names = {f"#{k}": k for k in values}
-        self.table.update_item(
-            Key={"pk": self.file_pk(ingest_id)},
-            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in values),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={f":{k}": v for k, v in values.items()},
-        )
+        self.note_file(ingest_id, status=status.value, updated_at=now_iso(), **attrs)
 
     def note_file(self, ingest_id: str, **attrs: Any) -> None:
         """Set attributes of a file's item without touching its status."""
@@ -78,24 +73,11 @@ class Ledger:
         return _plain(item) if item else None
 
     def files_with_status(self, status: FileStatus) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"IndexName": "by_status", "KeyConditionExpression": Key("status").eq(status.value)}
-        while True:
-            page = self.table.query(**kwargs)
-            items.extend(_plain(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return [i for i in items if str(i["pk"]).startswith("FILE#")]
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = items(self.table.query, IndexName="by_status", KeyConditionExpression=Key("status").eq(status.value))
+        return [_plain(i) for i in found if str(i["pk"]).startswith("FILE#")]
 
     def all_files(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {}
-        while True:
-            page = self.table.scan(**kwargs)
-            items.extend(_plain(i) for i in page.get("Items", []) if str(i["pk"]).startswith("FILE#"))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [_plain(i) for i in items(self.table.scan) if str(i["pk"]).startswith("FILE#")]
 
     # ---------------------------------------------------------------- reference
     def set_reference_kind(self, kind: str, digest: str, snapshot_key: str) -> dict[str, Any]:
