@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from accesswatch.cases.scoring import ScoringSettings
 from accesswatch.config import DetectSettings
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.executions import Executions
@@ -19,6 +20,7 @@ from accesswatch.observability import observability
 from accesswatch.services.detect import IndexCache, detect_partition, index_loader
 
 SETTINGS = DetectSettings.from_env()
+SCORING = ScoringSettings.from_env()
 logger, metrics, tracer = observability("detect")
 STORE = ObjectStore()
 INDEXES = IndexCache(index_loader(STORE, SETTINGS.curated_bucket))
@@ -35,12 +37,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(partition=request.partition.key, ingest_id=request.ingest_id, snapshot_id=request.snapshot_id)
     started = time.monotonic()
     result = detect_partition(request.partition.model_dump(), request.snapshot_id, settings=SETTINGS, store=STORE,
-                              indexes=INDEXES, findings=FINDINGS, cases=CASES, executions=EXECUTIONS)
+                              indexes=INDEXES, findings=FINDINGS, cases=CASES, executions=EXECUTIONS,
+                              scoring=SCORING)
     metrics.add_metric(name="PartitionsProcessed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="EventsDetected", unit=MetricUnit.Count, value=result["events"])
     metrics.add_metric(name="PartitionDuration", unit=MetricUnit.Seconds, value=time.monotonic() - started)
     metrics.add_metric(name="FindingsNew", unit=MetricUnit.Count, value=result["new_findings"])
     metrics.add_metric(name="CasesOpened", unit=MetricUnit.Count, value=result["cases_opened"])
-    logger.info("partition detected", extra={k: result[k] for k in ("events", "findings", "new_findings",
-                                                                     "cases_opened", "by_rule")})
+    metrics.add_metric(name="FindingsJoined", unit=MetricUnit.Count, value=result["findings_joined"])
+    metrics.add_metric(name="FindingsLedgered", unit=MetricUnit.Count, value=result["findings_ledgered"])
+    metrics.add_metric(name="FindingsSuppressed", unit=MetricUnit.Count, value=result["findings_suppressed"])
+    logger.info("partition detected", extra={k: result[k] for k in (
+        "events", "findings", "new_findings", "cases_opened", "cases_joined", "findings_ledgered", "users_queued",
+        "findings_suppressed", "by_rule")})
     return result

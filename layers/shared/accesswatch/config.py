@@ -66,8 +66,10 @@ class ReferenceSettings(StorageSettings):
 
 class DetectSettings(StorageSettings):
     case_state_machine_arn: str
-    case_window_days: int = Field(default=30, gt=0)
-    case_max_findings: int = Field(default=200, gt=0)
+
+
+class CaseQueueSettings(StorageSettings):
+    case_state_machine_arn: str
 
 
 class ReportSettings(StorageSettings):

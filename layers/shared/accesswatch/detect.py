@@ -7,7 +7,7 @@ from typing import Final
 
 import polars as pl
 
-from accesswatch.contract import EVENT_SCHEMA
+from accesswatch.contract import EVENT_SCHEMA, NZ_TZ_NAME
 from accesswatch.findings import finding_ids
 from accesswatch.reference.index import ReferenceIndex
 from accesswatch.rules import CATALOG
@@ -29,9 +29,13 @@ FINDING_SCHEMA: Final = pl.Schema(
         "explanation": pl.String,
         "evidence": pl.String,
         "snapshot_id": pl.String,
+        "modifiers": pl.String,
     }
 )
-_CARRIED: Final = ("system", "event_id", "user_id", "client_id", "occurred_at", "occurred_at_utc", "nz_date")
+_CARRIED: Final = ("system", "event_id", "user_id", "client_id", "occurred_at", "occurred_at_utc", "nz_date",
+                   "screen", "action")
+WORK_START_HOUR: Final = 7  # inclusive, NZ local time (as OUT_OF_HOURS_SENSITIVE)
+WORK_END_HOUR: Final = 19  # exclusive
 
 
 def empty_findings() -> pl.DataFrame:
@@ -70,7 +74,35 @@ def detect(events: pl.DataFrame, index: ReferenceIndex, rules: Sequence[Rule] = 
     found = found.sort("_rule_pos", ROW).unique(
         ["system", "event_id", "rule"], keep="first", maintain_order=True
     )
-    return found.with_columns(
+    found = found.with_columns(
         finding_ids(found["system"], found["event_id"], found["rule"]),
         pl.lit(index.snapshot_id, dtype=pl.String).alias("snapshot_id"),
-    ).select(FINDING_SCHEMA.names())
+    )
+    return with_modifiers(found, index).select(FINDING_SCHEMA.names())
+
+
+def with_modifiers(found: pl.DataFrame, index: ReferenceIndex) -> pl.DataFrame:
+    """``modifiers``: the facts about each access that raise its risk score (accesswatch.cases.scoring),
+    comma-separated in a fixed order, empty when none apply."""
+    local = pl.col("occurred_at_utc").dt.convert_time_zone(NZ_TZ_NAME)
+    hour, weekday = local.dt.hour(), local.dt.weekday()
+    persons = index.persons.select("user_id", "status", "start_date", "end_date")
+    listed = index.watchlist.select("client_id").unique().with_columns(pl.lit(True).alias("_listed"))
+    d = pl.col("nz_date")
+    inactive = (
+        pl.col("status").is_in(["leave", "terminated"]).fill_null(False)
+        | (pl.col("start_date").is_not_null() & (d < pl.col("start_date"))).fill_null(False)
+        | (pl.col("end_date").is_not_null() & (d > pl.col("end_date"))).fill_null(False)
+    )
+    flags = {
+        "ird_number_screen": pl.col("screen") == "ird_number",
+        "date_of_birth_screen": pl.col("screen") == "date_of_birth",
+        "bulk_action": pl.col("action").is_in(["export", "print"]),
+        "out_of_hours": (hour < WORK_START_HOUR) | (hour >= WORK_END_HOUR) | (weekday >= 6),
+        "watchlist_client": pl.col("_listed").fill_null(False),
+        "inactive_account": inactive,
+    }
+    joined = found.join(persons, on="user_id", how="left", maintain_order="left").join(
+        listed, on="client_id", how="left", maintain_order="left")
+    parts = [pl.when(expr.fill_null(False)).then(pl.lit(name)).otherwise(None) for name, expr in flags.items()]
+    return joined.with_columns(pl.concat_str(parts, separator=",", ignore_nulls=True).alias("modifiers"))

@@ -77,3 +77,13 @@ class DetectionOutcome(_Lenient):
     outcome: Literal["detected", "failed"]
     partitions: list[dict[str, Any]] = Field(default_factory=list)
     error: dict[str, Any] | None = None
+
+
+class CaseQueueRequest(_Lenient):
+    """The case-queue function's input: open queued cases within the day's budget (after each detection
+    execution and daily), or draw the week's random review (weekly; ``week`` defaults to the last
+    complete ISO week in New Zealand)."""
+
+    action: Literal["drain", "random_review"]
+    week: str | None = Field(default=None, pattern=r"^\d{4}-W\d{2}$")
+    source: str = "schedule"

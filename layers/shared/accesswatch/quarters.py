@@ -138,3 +138,25 @@ class Period:
     def bounds(self) -> tuple[datetime, datetime]:
         """[start, stop) as UTC instants."""
         return nz_midnight(self.start), nz_midnight(self.end + timedelta(days=1))
+
+
+# ---------------------------------------------------------------------------------- ISO weeks
+def nz_week(day: date) -> str:
+    """The ISO week (``YYYY-Www``) of a New Zealand date."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def nz_week_bounds(week: str) -> tuple[datetime, datetime]:
+    """[start, stop) of ISO week ``YYYY-Www`` as UTC instants (Monday 00:00 to the next Monday, NZ time)."""
+    try:
+        year, number = week.split("-W")
+        monday = date.fromisocalendar(int(year), int(number), 1)
+    except ValueError:
+        raise ValueError(f"{week!r} is not an ISO week (YYYY-Www, e.g. 2025-W14)") from None
+    return nz_midnight(monday), nz_midnight(monday + timedelta(days=7))
+
+
+def previous_nz_week(now: datetime) -> str:
+    """The last complete ISO week in New Zealand at ``now``."""
+    return nz_week(nz_date(now) - timedelta(days=7))

@@ -15,8 +15,10 @@ The invariants (docs/reliability.md says which test proves each):
   snapshot whose index exists, and it points to an existing event (its partition holds that
   event_id for the same user and client); each appears exactly once in the findings export,
   whose every line is a JSON object equal to the table's item;
-- cases: each case lists existing findings that name it back, no finding is in two cases, every
-  live finding is in a case, and the case's history agrees with its state;
+- cases (data contract v2): each case lists existing findings of its own user that name it back, no
+  finding is in two cases, every immediate-tier finding is in a case, no record-tier (staging) or
+  suppressed finding is, a user has at most one open (undecided) case, no case was opened by the risk
+  threshold from a lone finding, and the case's history agrees with its state;
 - executions: no detection execution is left running and every failed one was redriven to
   success; every case has one live workflow, waiting only on a person or finished.
 """
@@ -33,7 +35,9 @@ import polars as pl
 
 from accesswatch.cases.workflow import CLOSED, OPENED, STATUSES, WAITING_ON_A_PERSON, reached
 from accesswatch.contract import FINDING_EXPORT_FIELDS
+from accesswatch.dal.cases import UNDECIDED as UNDECIDED_STATUSES
 from accesswatch.findings import finding_id
+from accesswatch.rules import tier_of
 
 # Ledger file states after which nothing more happens to a file by itself.
 SETTLED_FILE_STATES = frozenset({"detected", "ingested", "rejected"})
@@ -244,12 +248,21 @@ def check_findings(observed: Observed, rows: pl.DataFrame) -> list[Problem]:
                 problems.append(Problem("findings", fid, f"names case {case_id}, which does not exist"))
             elif fid not in case.get("finding_ids", []):
                 problems.append(Problem("findings", fid, f"names case {case_id}, which does not list it"))
-        if f.get("rule_status") == "live" and not case_id:
-            problems.append(Problem("findings", fid, "live finding in no case"))
-        if f.get("rule_status") == "staging" and case_id:
-            problems.append(Problem("findings", fid, f"staging-rule finding in case {case_id}"))
+        tier = finding_tier(f)
+        if tier == "immediate" and not case_id:
+            problems.append(Problem("findings", fid, "immediate-tier finding in no case"))
+        if tier == "record" and case_id:
+            problems.append(Problem("findings", fid, f"staging-rule (record-tier) finding in case {case_id}"))
+        if f.get("suppressed_by") and case_id:
+            problems.append(Problem("findings", fid, f"suppressed by {f['suppressed_by']} yet in case {case_id}"))
     problems.extend(_findings_point_to_events(observed.findings, rows))
     return problems
+
+
+def finding_tier(finding: dict[str, Any]) -> str:
+    if finding.get("rule_status", "live") != "live":
+        return "record"
+    return str(finding.get("tier") or tier_of(str(finding.get("rule", ""))))
 
 
 def _findings_point_to_events(findings: list[dict[str, Any]], rows: pl.DataFrame) -> list[Problem]:
@@ -337,14 +350,25 @@ def check_cases(observed: Observed) -> list[Problem]:
             if finding.get("case_id") != case_id:
                 problems.append(Problem("cases", case_id, f"lists finding {fid}, which names case "
                                                           f"{finding.get('case_id')}"))
-            if (finding.get("user_id"), finding.get("client_id")) != (case.get("user_id"), case.get("client_id")):
-                problems.append(Problem("cases", case_id, f"lists finding {fid} of another user or client"))
+            if finding.get("user_id") != case.get("user_id"):
+                problems.append(Problem("cases", case_id, f"lists finding {fid} of another user"))
+            if finding_tier(finding) == "record":
+                problems.append(Problem("cases", case_id, f"lists staging-rule finding {fid}"))
             if fid in holder and holder[fid] != case_id:
                 problems.append(Problem("cases", case_id, f"shares finding {fid} with case {holder[fid]}"))
             holder[fid] = case_id
         if "rules" in case and ids and set(case["rules"]) != rules:
             problems.append(Problem("cases", case_id, "its rules are not its findings' rules"))
+        if case.get("trigger") == "threshold" and len(ids) < 2:
+            problems.append(Problem("cases", case_id, "opened by the risk threshold from a lone finding"))
         problems.extend(check_history(case, observed.histories.get(case_id, [])))
+    open_cases: dict[str, list[str]] = defaultdict(list)
+    for case in observed.cases:
+        if str(case.get("status", "")) in UNDECIDED_STATUSES:
+            open_cases[str(case.get("user_id"))].append(str(case["case_id"]))
+    for user_id, ids in sorted(open_cases.items()):
+        if len(ids) > 1:
+            problems.append(Problem("cases", user_id, f"user has {len(ids)} open cases: {', '.join(sorted(ids))}"))
     return problems
 
 

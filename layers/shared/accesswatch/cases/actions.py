@@ -8,10 +8,10 @@ case into a state the workflow does not know.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from accesswatch.cases.vocabulary import DECISIONS, CaseVocabulary
+from accesswatch.cases.vocabulary import DECISIONS, UNFOUNDED_REASONS, CaseVocabulary
 
 WAITING_FOR_DECISION = "investigating"
 WAITING_FOR_OUTCOME = "awaiting_outcome"
@@ -47,15 +47,61 @@ def _waiting(case: Mapping[str, Any], status: str, what: str, hint: str) -> str:
     return str(token)
 
 
-def decision_problem(decision: Any, er_type: Any, vocabulary: CaseVocabulary) -> str | None:
-    """Why (decision, er_type) cannot be accepted, or None."""
+def rule_decisions_for(decision: Any, reason: Any, rules: Sequence[str],
+                       unfounded_rules: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """Each of the case's rules with its verdict: a founded case is founded for every rule except those
+    named unfounded (with their reason); an unfounded case is unfounded for every rule, with ``reason``."""
+    out: dict[str, dict[str, str]] = {}
+    for rule in rules:
+        if decision == "unfounded":
+            out[rule] = {"decision": "unfounded", "reason": str(reason or "")}
+        elif unfounded_rules and rule in unfounded_rules:
+            out[rule] = {"decision": "unfounded", "reason": unfounded_rules[rule]}
+        else:
+            out[rule] = {"decision": "founded"}
+    return out
+
+
+def decision_problem(decision: Any, er_type: Any, vocabulary: CaseVocabulary, *, reason: Any = None,
+                     rule_decisions: Any = None, rules: Sequence[str] | None = None) -> str | None:
+    """Why the decision cannot be accepted, or None.
+
+    ``rule_decisions`` (rule -> {decision, reason}) must name exactly the case's ``rules`` when both are
+    given, agree with the case decision (founded: at least one rule founded; unfounded: none), and give
+    every unfounded rule a reason."""
     if decision not in DECISIONS:
         return f"decision must be one of {_one_of(DECISIONS)}"
     if decision == "founded":
         if er_type not in vocabulary.er_types:
             return f"a founded decision needs an ER case type, one of {_one_of(vocabulary.er_types)}"
-    elif er_type not in (None, ""):
-        return "an unfounded decision takes no ER case type"
+    else:
+        if er_type not in (None, ""):
+            return "an unfounded decision takes no ER case type"
+        if reason not in UNFOUNDED_REASONS:
+            return f"an unfounded decision needs a reason, one of {_one_of(UNFOUNDED_REASONS)}"
+    if rule_decisions in (None, {}):
+        return None
+    if not isinstance(rule_decisions, Mapping):
+        return "rule decisions must map each rule to its verdict"
+    if rules is not None and set(rule_decisions) != set(rules):
+        missing = sorted(set(rules) - set(rule_decisions))
+        extra = sorted(set(rule_decisions) - set(rules))
+        return ("rule decisions must cover the case's rules exactly"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; not in the case: {', '.join(extra)}" if extra else ""))
+    verdicts = {}
+    for rule, verdict in rule_decisions.items():
+        value = verdict.get("decision") if isinstance(verdict, Mapping) else None
+        if value not in DECISIONS:
+            return f"rule {rule}: verdict must be one of {_one_of(DECISIONS)}"
+        if value == "unfounded" and (verdict.get("reason") not in UNFOUNDED_REASONS):
+            return f"rule {rule}: an unfounded rule needs a reason, one of {_one_of(UNFOUNDED_REASONS)}"
+        verdicts[rule] = value
+    founded = [r for r, v in verdicts.items() if v == "founded"]
+    if decision == "founded" and not founded:
+        return "a founded case needs at least one founded rule"
+    if decision == "unfounded" and founded:
+        return f"an unfounded case cannot have founded rules ({', '.join(sorted(founded))})"
     return None
 
 
@@ -66,14 +112,31 @@ def outcome_problem(outcome: Any, vocabulary: CaseVocabulary) -> str | None:
 
 
 def decision_output(case: Mapping[str, Any], *, decision: str, er_type: str | None, note: str, actor: str,
-                    vocabulary: CaseVocabulary) -> tuple[str, dict[str, Any]]:
-    """(task token, output) to complete the case's investigation with; CaseActionError if it cannot."""
+                    vocabulary: CaseVocabulary, reason: str | None = None,
+                    unfounded_rules: Mapping[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+    """(task token, output) to complete the case's investigation with; CaseActionError if it cannot.
+
+    ``unfounded_rules`` (founded cases only): rule -> reason for the rules whose findings were not
+    inappropriate, so that precision credits only the rules that were right."""
     token = _waiting(case, WAITING_FOR_DECISION, "a decision", _hint(case))
-    problem = decision_problem(decision, er_type, vocabulary)
+    rules = list(case.get("rules") or [])
+    if unfounded_rules:
+        if decision != "founded":
+            raise CaseActionError("--unfounded-rule applies to a founded decision (an unfounded one covers every rule)")
+        unknown = sorted(set(unfounded_rules) - set(rules))
+        if unknown:
+            raise CaseActionError(f"case {case.get('case_id')} has no findings of {', '.join(unknown)} "
+                                  f"(its rules: {', '.join(rules)})")
+    verdicts = rule_decisions_for(decision, reason, rules, unfounded_rules)
+    problem = decision_problem(decision, er_type, vocabulary, reason=reason, rule_decisions=verdicts, rules=rules)
     if problem:
         raise CaseActionError(problem)
     _check_text(note, actor)
-    return token, {"decision": decision, "er_type": er_type or "", "note": note, "actor": actor}
+    output: dict[str, Any] = {"decision": decision, "er_type": er_type or "", "note": note, "actor": actor,
+                              "rule_decisions": verdicts}
+    if decision == "unfounded":
+        output["reason"] = reason
+    return token, output
 
 
 def outcome_output(case: Mapping[str, Any], *, outcome: str, note: str, actor: str,

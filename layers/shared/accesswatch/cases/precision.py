@@ -1,7 +1,9 @@
 """Per-rule precision from investigators' decisions: founded / (founded + unfounded).
 
-A decided case counts once for each rule among its findings: founded as a true positive of the
-rule, unfounded as a false positive. Undecided cases do not count. Pure: cases in, numbers out.
+A decided case counts once for each rule among its findings, with that rule's own verdict
+(``rule_decisions``: a case founded for SELF_RECORD may be unfounded for its SENSITIVE_LOOKUP findings);
+a case decided before per-rule verdicts existed counts its decision for every rule. Undecided cases do
+not count. Pure: cases in, numbers out.
 """
 
 from __future__ import annotations
@@ -37,8 +39,21 @@ def rule_precision(cases: Iterable[Mapping[str, Any]]) -> list[RulePrecision]:
     """One row per rule seen on any case, by rule id."""
     counts: dict[str, list[int]] = {}
     for case in cases:
-        decision = case.get("decision")
-        column = 0 if decision == "founded" else 1 if decision == "unfounded" else 2
-        for rule in set(case.get("rules") or ()):
-            counts.setdefault(str(rule), [0, 0, 0])[column] += 1
+        for rule, verdict in rule_verdicts(case).items():
+            column = 0 if verdict == "founded" else 1 if verdict == "unfounded" else 2
+            counts.setdefault(rule, [0, 0, 0])[column] += 1
     return [RulePrecision(rule, *counts[rule]) for rule in sorted(counts)]
+
+
+def rule_verdicts(case: Mapping[str, Any]) -> dict[str, str]:
+    """rule -> founded / unfounded / undecided for one case."""
+    decision = case.get("decision")
+    per_rule = case.get("rule_decisions") if isinstance(case.get("rule_decisions"), Mapping) else {}
+    out = {}
+    for rule in set(case.get("rules") or ()):
+        verdict = per_rule.get(rule) if per_rule else None
+        value = verdict.get("decision") if isinstance(verdict, Mapping) else None
+        if value not in ("founded", "unfounded"):
+            value = decision if decision in ("founded", "unfounded") else "undecided"
+        out[str(rule)] = str(value)
+    return out

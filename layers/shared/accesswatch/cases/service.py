@@ -20,7 +20,9 @@ from accesswatch.cases.actions import (
     decision_output,
     outcome_output,
 )
+from accesswatch.cases.assign import scored_parts
 from accesswatch.cases.precision import RulePrecision, rule_precision
+from accesswatch.cases.scoring import combine
 from accesswatch.cases.vocabulary import CaseVocabulary
 from accesswatch.cases.workflow import CLOSED
 from accesswatch.dal.cases import CaseStore, CaseTasks, TaskTokenSpent
@@ -28,12 +30,17 @@ from accesswatch.dal.findings import FindingStore
 
 # Where a case rests after a person acted: closed, or waiting on a person again with a new token.
 _SETTLE_POLL_S = 0.1
-CASE_FIELDS = ("case_id", "user_id", "client_id", "status", "priority", "rules", "finding_ids", "opened_at")
+# Data contract v2: at least these, in this order.
+CASE_FIELDS = ("case_id", "user_id", "status", "priority", "score", "tier", "rules", "client_ids", "finding_ids",
+               "opened_at")
 CASE_DETAIL_FIELDS = (
-    "route", "finding_count", "first_occurred_at", "decision", "decided_at", "decided_by", "decision_note",
-    "er_type", "er_opened_at", "outcome", "outcome_at", "outcome_by", "outcome_note", "police_referral",
-    "police_referred_at", "closed_at", "escalations", "decision_due_at", "source",
+    "trigger", "source", "route", "finding_count", "first_occurred_at", "last_occurred_at", "decision",
+    "decision_reason", "rule_decisions", "decided_at", "decided_by", "decision_note", "er_type", "er_opened_at",
+    "outcome", "outcome_at", "outcome_by", "outcome_note", "police_referral", "police_referred_at", "closed_at",
+    "escalations", "decision_due_at",
 )
+PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+SHOWN_FINDINGS = 20  # a case page shows the strongest findings first, this many unless asked for more
 FINDING_FIELDS = ("finding_id", "rule", "severity", "occurred_at", "event_id", "system", "explanation", "evidence")
 HISTORY_FIELDS = ("at", "state", "actor", "note")
 
@@ -44,18 +51,31 @@ class CaseFilter:
     user: str | None = None
     rule: str | None = None
     priority: str | None = None
+    tier: str | None = None
+    client: str | None = None
 
     def __call__(self, case: Mapping[str, Any]) -> bool:
         return ((self.status is None or case.get("status") == self.status)
                 and (self.user is None or case.get("user_id") == self.user)
                 and (self.rule is None or self.rule in (case.get("rules") or ()))
-                and (self.priority is None or case.get("priority") == self.priority))
+                and (self.priority is None or case.get("priority") == self.priority)
+                and (self.tier is None or case.get("tier") == self.tier)
+                and (self.client is None or self.client in (case.get("client_ids") or ())))
+
+
+def rank_key(case: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Open cases first, then by priority, then by score (highest first), then the oldest."""
+    closed = str(case.get("status", "")).startswith("closed")
+    return (closed, PRIORITY_RANK.get(str(case.get("priority")), 9), -float(case.get("score") or 0),
+            str(case.get("opened_at", "")), str(case["case_id"]))
 
 
 def case_record(case: Mapping[str, Any]) -> dict[str, Any]:
     """A case as ``cases.jsonl`` and ``cases list --json`` give it (the task token is never shown)."""
     out: dict[str, Any] = {f: case.get(f) for f in CASE_FIELDS}
+    out["score"] = round(float(case.get("score") or 0), 4)
     out["rules"] = sorted(case.get("rules") or [])
+    out["client_ids"] = sorted(case.get("client_ids") or [])
     out["finding_ids"] = sorted(case.get("finding_ids") or [])
     for f in CASE_DETAIL_FIELDS:
         if case.get(f) not in (None, ""):
@@ -73,7 +93,7 @@ def finding_record(finding: Mapping[str, Any]) -> dict[str, Any]:
 
 def history_record(entry: Mapping[str, Any]) -> dict[str, Any]:
     out = {f: entry.get(f, "") for f in HISTORY_FIELDS}
-    for key in ("decision", "er_type", "outcome"):
+    for key in ("decision", "er_type", "reason", "outcome", "finding_ids"):
         if entry.get(key):
             out[key] = entry[key]
     return out
@@ -98,7 +118,7 @@ class CaseService:
     def find(self, where: CaseFilter = CaseFilter()) -> list[dict[str, Any]]:
         source: Iterable[dict[str, Any]] = (
             self.cases.cases_with_status(where.status) if where.status else self.cases.scan_cases())
-        return sorted((c for c in source if where(c)), key=lambda c: (c.get("opened_at", ""), c["case_id"]))
+        return sorted((c for c in source if where(c)), key=rank_key)
 
     def get(self, case_id: str) -> dict[str, Any]:
         case = self.cases.get(case_id)
@@ -106,25 +126,49 @@ class CaseService:
             raise CaseActionError(f"no case {case_id}")
         return case
 
-    def show(self, case_id: str) -> dict[str, Any]:
-        """The case, its findings with their explanations, and its history (oldest first)."""
+    def show(self, case_id: str, *, limit: int | None = SHOWN_FINDINGS) -> dict[str, Any]:
+        """The case, its score broken down, its strongest findings (``limit``; None: all) with their
+        explanations grouped by client and rule, and its history (oldest first)."""
         case = self.get(case_id)
-        findings = [f for f in (self.findings.get(i) for i in sorted(case.get("finding_ids") or [])) if f]
-        findings.sort(key=lambda f: (str(f.get("occurred_at_utc", "")), f["finding_id"]))
+        breakdown = combine(scored_parts(case.get("parts") or []))
+        ranked = [c.finding_id for c in breakdown.contributions]
+        shown_ids = ranked if limit is None else ranked[:limit]
+        found = {f["finding_id"]: f for f in (self.findings.get(i) for i in shown_ids) if f}
+        points = {c.finding_id: c for c in breakdown.contributions}
+        findings = []
+        for fid in shown_ids:
+            if fid in found:
+                record = finding_record(found[fid])
+                record["points"] = round(points[fid].points, 4)
+                record["score"] = round(points[fid].score, 4)
+                record["client_id"] = found[fid].get("client_id")
+                record["modifiers"] = [m for m in str(found[fid].get("modifiers") or "").split(",") if m]
+                findings.append(record)
+        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        for c in breakdown.contributions:
+            group = groups.setdefault((c.client_id, c.rule), {"client_id": c.client_id, "rule": c.rule,
+                                                               "findings": 0, "points": 0.0})
+            group["findings"] += 1
+            group["points"] = round(group["points"] + c.points, 4)
         execution = case.get("execution_arn")
         return {**case_record(case),
                 "execution_status": self.tasks.execution_status(execution) if execution else None,
-                "findings": [finding_record(f) for f in findings],
+                "score_breakdown": {"total": round(breakdown.total, 4), "by_rule": breakdown.by_rule(),
+                                    "by_client_and_rule": sorted(groups.values(),
+                                                                 key=lambda g: (-g["points"], g["client_id"], g["rule"]))},
+                "findings_shown": len(findings), "findings_total": len(ranked),
+                "findings": findings,
                 "history": [history_record(h) for h in self.cases.history(case_id)]}
 
     def precision(self) -> list[RulePrecision]:
         return rule_precision(self.cases.scan_cases())
 
     # ------------------------------------------------------------------ acting
-    def decide(self, case_id: str, *, decision: str, er_type: str | None, note: str, actor: str) -> dict[str, Any]:
+    def decide(self, case_id: str, *, decision: str, er_type: str | None, note: str, actor: str,
+               reason: str | None = None, unfounded_rules: Mapping[str, str] | None = None) -> dict[str, Any]:
         case = self.get(case_id)
         token, output = decision_output(case, decision=decision, er_type=er_type, note=note, actor=actor,
-                                        vocabulary=self.vocabulary)
+                                        vocabulary=self.vocabulary, reason=reason, unfounded_rules=unfounded_rules)
         return self._complete(case_id, token, output, WAITING_FOR_DECISION)
 
     def record_outcome(self, case_id: str, *, outcome: str, note: str, actor: str) -> dict[str, Any]:

@@ -32,6 +32,9 @@ DEFAULT_OUTCOMES: tuple[str, ...] = (
 )
 DEFAULT_POLICE_REFERRAL_TYPES: tuple[str, ...] = ("fraud_or_dishonesty",)
 DECISIONS: tuple[str, ...] = ("founded", "unfounded")
+# Why a rule's findings were not inappropriate: the data lacked the explanation; the rule catches too much
+# (may create an exception); the findings were already dealt with in another case.
+UNFOUNDED_REASONS: tuple[str, ...] = ("legitimate_work", "rule_too_broad", "duplicate")
 
 _WORD = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 

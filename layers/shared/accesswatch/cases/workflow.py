@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from accesswatch.cases.actions import decision_problem, outcome_problem
+from accesswatch.cases.actions import decision_problem, outcome_problem, rule_decisions_for
 from accesswatch.cases.vocabulary import (
     DEFAULT_ER_TYPES,
     DEFAULT_OUTCOMES,
@@ -84,20 +84,20 @@ class InvalidTransition(ValueError):
 
 
 def triage(case: Mapping[str, Any]) -> dict[str, Any]:
-    """Priority from the rules' severities and the number of findings; the route follows.
+    """What the notification says: the priority routing gave the case (from its tier and score,
+    ``cases.scoring.priority``), the route, and ids and counts only.
 
-    A case of medium- or low-severity rules with a single finding goes to the manager review
-    queue; anything else to Internal Integrity.
-    """
-    rules = list(case.get("rules", []))
-    severities = {SEVERITY_OF.get(r, "medium") for r in rules}
+    Every case goes to Internal Integrity: a lone accumulate-tier finding never becomes a case (it reaches
+    team managers through the weekly digest instead)."""
+    rules = sorted(case.get("rules") or [])
     count = int(case.get("finding_count", 0))
-    if "high" in severities:
-        priority = "critical" if len(rules) >= 2 or count >= 5 else "high"
-    else:
-        priority = "medium" if count >= 2 else "low"
-    route = "manager_review" if severities <= {"medium", "low"} and count == 1 else "integrity"
-    return {"priority": priority, "route": route, "rules": rules, "finding_count": count}
+    severities = {SEVERITY_OF.get(r, "medium") for r in rules}
+    fallback = "high" if "high" in severities else "medium"
+    return {"priority": str(case.get("priority") or fallback), "route": "integrity", "rules": rules,
+            "finding_count": count, "tier": str(case.get("tier") or ("immediate" if "high" in severities
+                                                                        else "accumulate")),
+            "score": round(float(case.get("score") or 0), 2), "clients": len(case.get("client_ids") or []),
+            "trigger": str(case.get("trigger") or "")}
 
 
 def _later(iso: str, seconds: int) -> str:
@@ -216,19 +216,29 @@ class CaseWorkflow:
         sent = payload.get("decision")
         sent = sent if isinstance(sent, dict) else {}
         decision, er_type = sent.get("decision"), sent.get("er_type") or None
+        reason = sent.get("reason") or None
         actor = str(sent.get("actor") or "unknown")[:128]
         note = str(sent.get("note") or "")[:2000]
-        problem = decision_problem(decision, er_type, self.vocabulary)
+        rules = list(case.get("rules") or [])
+        verdicts = sent.get("rule_decisions") or rule_decisions_for(decision, reason, rules)
+        problem = decision_problem(decision, er_type, self.vocabulary, reason=reason, rule_decisions=verdicts,
+                                   rules=rules)
         if problem is None and case.get("status") == INVESTIGATING:
             attrs = {"decision": decision, "decided_at": now_iso(), "decided_by": actor, "decision_note": note,
-                     "task_token": ""}
+                     "task_token": "", "rule_decisions": verdicts}
             if er_type:
                 attrs["er_type"] = er_type
+            if reason:
+                attrs["decision_reason"] = reason
+            extra = {"decision": decision, **({"er_type": er_type} if er_type else {}),
+                     **({"reason": reason} if reason else {})}
             done = self._advance(case, expected={INVESTIGATING}, status=DECIDED, attrs=attrs, actor=actor, note=note,
-                                 extra={"decision": decision, **({"er_type": er_type} if er_type else {})})
-            recorded = done or {"decision": decision}
+                                 extra=extra)
+            recorded = done or {"decision": decision, "rule_decisions": verdicts}
+            self._after_decision(case, recorded.get("rule_decisions") or verdicts)
             return {"accepted": True, "decision": recorded.get("decision")}
         if reached(str(case.get("status", "")), DECIDED):
+            self._after_decision(case, case.get("rule_decisions") or {})
             return {"accepted": True, "decision": case.get("decision")}  # a retry after the decision was recorded
         entry = self._entry(payload, "record_decision")
         self.store.transition(case["case_id"], expected={INVESTIGATING}, guard=("last_entry", entry),
@@ -236,6 +246,14 @@ class CaseWorkflow:
                               history={"state": "decision_rejected", "actor": actor,
                                        "note": problem or "the case was not waiting for a decision"})
         return {"accepted": False, "decision": "rejected"}
+
+    def _after_decision(self, case: Mapping[str, Any], verdicts: Mapping[str, Any]) -> None:
+        """A decided case takes no more findings (the user's next finding opens a new case), and its
+        per-rule verdicts count towards the rules' precision (once). Both are safe to repeat."""
+        self.store.release_user(str(case["user_id"]), str(case["case_id"]))
+        flat = {rule: str(v.get("decision")) for rule, v in verdicts.items() if isinstance(v, Mapping)}
+        if flat:
+            self.store.count_rule_decisions(str(case["case_id"]), flat)
 
     def _close_unfounded(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         if case.get("decision") != "unfounded":
@@ -306,5 +324,5 @@ class CaseWorkflow:
             attrs["police_referral"] = False
         self._advance(case, expected=expected, status=status, attrs=attrs, note=note)
         # A closed case takes no more findings (also on a retry, should the first release have failed).
-        self.store.release_pointer(case["user_id"], case["client_id"], case["case_id"])
+        self.store.release_user(str(case["user_id"]), str(case["case_id"]))
         return {"status": status}

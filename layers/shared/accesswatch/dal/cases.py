@@ -1,7 +1,15 @@
-"""The cases table: a case item, its append-only history, and the (user, client) open-case pointer.
+"""The cases table: cases, their append-only history, each user's open-case pointer, the per-user
+risk ledger and the case queue (dal/risk.py), exceptions (dal/exceptions.py) and per-rule decision counts.
 
-Keys: ``CASE#<id>`` / ``CASE`` for the case, ``CASE#<id>`` / ``HIST#<time>#<n>`` for each history
-entry (never updated), ``PAIR#<user>#<client>`` / ``OPEN`` for the pair's open case.
+Keys (``pk`` / ``sk``):
+
+- ``CASE#<id>`` / ``CASE``: the case; ``CASE#<id>`` / ``HIST#<time>#<n>``: a history entry (never updated);
+- ``USER#<user>`` / ``OPEN``: the user's open (undecided) case: at most one per user (data contract v2);
+- ``RULESTATS`` / ``<rule>``: founded and unfounded decisions of the rule (they scale its weight).
+
+A case item keeps its findings as ``parts``, one text ``finding_id|rule|client_id|score`` each (the score
+the finding had when it joined), from which ``finding_ids``, ``client_ids`` and the score breakdown derive.
+Concurrent writers (two partitions of one user at once) are ordered by the case's ``version``.
 """
 
 from __future__ import annotations
@@ -10,25 +18,32 @@ import json
 import time
 import uuid
 from collections.abc import Collection, Iterator, Mapping
-from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from accesswatch.cases.grouping import OpenCase
 from accesswatch.cases.vocabulary import CaseVocabulary
 from accesswatch.dal.ledger import _plain, now_iso
 from accesswatch.dal.paging import items
 
+# Statuses in which a case still takes findings (undecided). Kept here, not imported from the workflow,
+# because the workflow imports this module.
+UNDECIDED = ("opened", "triaged", "notified", "investigating")
+
 
 class ConcurrentUpdate(Exception):
-    """Another writer changed the pair's open case first: plan again."""
+    """Another writer changed the user's pointer or case first: plan again."""
 
 
 def _conditional_failed(exc: ClientError) -> bool:
     return bool(exc.response["Error"]["Code"] in {"ConditionalCheckFailedException", "TransactionCanceledException"})
+
+
+def decimal(value: float) -> Decimal:
+    return Decimal(str(round(float(value), 4)))
 
 
 class CaseStore:
@@ -37,67 +52,105 @@ class CaseStore:
         self.table = self.resource.Table(table_name)
         self.table_name = table_name
 
-    # ------------------------------------------------------------------ pair pointer
+    # ------------------------------------------------------------------ the user's open case
     @staticmethod
-    def pair_key(user_id: str, client_id: str) -> dict[str, str]:
-        return {"pk": f"PAIR#{user_id}#{client_id}", "sk": "OPEN"}
+    def user_key(user_id: str) -> dict[str, str]:
+        return {"pk": f"USER#{user_id}", "sk": "OPEN"}
 
-    def open_case(self, user_id: str, client_id: str) -> OpenCase | None:
-        item = self.table.get_item(Key=self.pair_key(user_id, client_id), ConsistentRead=True).get("Item")
-        if not item:
-            return None
-        item = _plain(item)
-        return OpenCase(item["case_id"], datetime.fromisoformat(item["first_occurred_at"]),
-                        int(item["finding_count"]), int(item["version"]))
+    def open_pointer(self, user_id: str) -> dict[str, Any] | None:
+        """The user's open-case pointer (case_id, trigger, claimed_at), or None."""
+        item = self.table.get_item(Key=self.user_key(user_id), ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
 
-    def save_pointer(self, user_id: str, client_id: str, case_id: str, first: datetime, count: int,
-                     expected_version: int | None) -> None:
-        """Move the pair's pointer; fails with ConcurrentUpdate if someone else moved it first."""
-        item = {**self.pair_key(user_id, client_id), "case_id": case_id, "first_occurred_at": first.isoformat(),
-                "finding_count": count, "version": (expected_version or 0) + 1, "updated_at": now_iso()}
-        condition = "attribute_not_exists(pk)" if expected_version is None else "version = :v"
-        kwargs: dict[str, Any] = {"Item": item, "ConditionExpression": condition}
-        if expected_version is not None:
-            kwargs["ExpressionAttributeValues"] = {":v": expected_version}
+    def claim_user(self, user_id: str, case_id: str, trigger: str) -> None:
+        """Make ``case_id`` the user's open case; ConcurrentUpdate if the user has one already."""
         try:
-            self.table.put_item(**kwargs)
+            self.table.put_item(Item={**self.user_key(user_id), "case_id": case_id, "trigger": trigger,
+                                      "claimed_at": now_iso()},
+                                ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
             if _conditional_failed(exc):
-                raise ConcurrentUpdate(case_id) from None
+                raise ConcurrentUpdate(user_id) from None
             raise
 
-    def release_pointer(self, user_id: str, client_id: str, case_id: str) -> None:
-        """A closed case takes no more findings: the pair's next finding opens a new case."""
+    def release_user(self, user_id: str, case_id: str) -> None:
+        """A decided case takes no more findings: the user's next finding starts a new case."""
         try:
-            self.table.delete_item(Key=self.pair_key(user_id, client_id), ConditionExpression="case_id = :c",
+            self.table.delete_item(Key=self.user_key(user_id), ConditionExpression="case_id = :c",
                                    ExpressionAttributeValues={":c": case_id})
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
 
-    # ------------------------------------------------------------------ cases
-    @staticmethod
-    def case_key(case_id: str) -> dict[str, str]:
-        return {"pk": f"CASE#{case_id}", "sk": "CASE"}
+    def open_pointers(self) -> Iterator[dict[str, Any]]:
+        """Every user's open-case pointer (a scan: for verify and the weekly draw)."""
+        for item in items(self.table.scan, FilterExpression="sk = :s AND begins_with(pk, :p)",
+                          ExpressionAttributeValues={":s": "OPEN", ":p": "USER#"}):
+            yield _plain(item)
 
-    def create_case(self, case: dict[str, Any]) -> bool:
+    # ------------------------------------------------------------------ a case's findings
+    def save_findings(self, case: Mapping[str, Any], *, expected_version: int | None) -> None:
+        """Create the case (``expected_version`` None) or replace its finding state, in one conditional
+        write: creation only if absent; an update only at the version read and while undecided."""
+        fields = {k: v for k, v in case.items() if k not in ("pk", "sk")}
+        fields["version"] = (expected_version or 0) + 1
+        fields = {k: decimal(v) if isinstance(v, float) else v for k, v in fields.items()}
         try:
-            self.table.put_item(Item={**self.case_key(case["case_id"]), **case},
-                                ConditionExpression="attribute_not_exists(pk)")
+            if expected_version is None:
+                self.table.put_item(Item={**self.case_key(str(case["case_id"])), **fields},
+                                    ConditionExpression="attribute_not_exists(pk)")
+                return
+            fields = {k: v for k, v in fields.items() if k not in ("status", "case_id")}
+            names = {f"#{k}": k for k in fields}
+            values: dict[str, Any] = {f":{k}": v for k, v in fields.items()}
+            names["#status"] = "status"
+            values[":expected_version"] = expected_version
+            keys = []
+            for i, status in enumerate(UNDECIDED):
+                values[f":undecided{i}"] = status
+                keys.append(f":undecided{i}")
+            self.table.update_item(
+                Key=self.case_key(str(case["case_id"])),
+                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+                ConditionExpression=f"#version = :expected_version AND #status IN ({', '.join(keys)})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                raise ConcurrentUpdate(str(case["case_id"])) from None
+            raise
+
+    # ------------------------------------------------------------------ per-rule decisions
+    def count_rule_decisions(self, case_id: str, rule_decisions: Mapping[str, str]) -> bool:
+        """Add a decided case's per-rule verdicts to the rules' counts, once per case."""
+        try:
+            self.table.update_item(Key=self.case_key(case_id), UpdateExpression="SET rule_stats_counted = :t",
+                                   ConditionExpression="attribute_exists(pk) AND attribute_not_exists(rule_stats_counted)",
+                                   ExpressionAttributeValues={":t": now_iso()})
         except ClientError as exc:
             if _conditional_failed(exc):
                 return False
             raise
+        for rule, verdict in sorted(rule_decisions.items()):
+            column = "founded" if verdict == "founded" else "unfounded"
+            self.table.update_item(Key={"pk": "RULESTATS", "sk": rule},
+                                   UpdateExpression=f"ADD {column} :one SET updated_at = :now",
+                                   ExpressionAttributeValues={":one": 1, ":now": now_iso()})
         return True
 
-    def add_findings(self, case_id: str, finding_ids: list[str], rules: list[str]) -> None:
-        self.table.update_item(
-            Key=self.case_key(case_id),
-            UpdateExpression="SET finding_ids = list_append(if_not_exists(finding_ids, :empty), :ids), "
-                             "updated_at = :now ADD finding_count :n, rule_set :rules",
-            ExpressionAttributeValues={":empty": [], ":ids": finding_ids, ":n": len(finding_ids),
-                                       ":rules": set(rules), ":now": now_iso()},
-        )
+    def rule_stats(self) -> dict[str, tuple[int, int]]:
+        """rule -> (founded, unfounded), from per-rule decisions."""
+        out: dict[str, tuple[int, int]] = {}
+        for item in items(self.table.query, KeyConditionExpression=Key("pk").eq("RULESTATS")):
+            item = _plain(item)
+            out[str(item["sk"])] = (int(item.get("founded", 0)), int(item.get("unfounded", 0)))
+        return out
+
+    # ------------------------------------------------------------------ cases
+    @staticmethod
+    def case_key(case_id: str) -> dict[str, str]:
+        return {"pk": f"CASE#{case_id}", "sk": "CASE"}
 
     def get(self, case_id: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key=self.case_key(case_id), ConsistentRead=True).get("Item")
@@ -134,7 +187,7 @@ class CaseStore:
         case_id = str(case["case_id"])
         entry = {"pk": f"CASE#{case_id}", "sk": f"HIST#{case['opened_at']}#!opened", "case_id": case_id,
                  "at": case["opened_at"], "state": "opened", "actor": "accesswatch",
-                 "note": f"opened from {case.get('finding_count', 0)} finding(s)"}
+                 "note": opened_note(case), "finding_ids": list(case.get("finding_ids") or [])}
         try:
             self.table.put_item(Item=entry, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
@@ -249,11 +302,28 @@ class CaseStore:
                 yield _case(item)
 
 
+def opened_note(case: Mapping[str, Any]) -> str:
+    why = {"immediate": "an immediate-tier finding", "threshold": "the risk score crossed the threshold",
+           "random_review": "drawn for the weekly random review"}.get(str(case.get("trigger")), "detection")
+    return (f"opened by {why}: {case.get('finding_count', 0)} finding(s), {len(case.get('client_ids') or [])} "
+            f"client(s), score {float(case.get('score') or 0):.2f}")
+
+
+def split_part(part: str) -> tuple[str, str, str, float]:
+    """``finding_id|rule|client_id|score`` -> its four fields."""
+    finding_id, rule, client_id, score = part.split("|", 3)
+    return finding_id, rule, client_id, float(score)
+
+
 def _case(item: dict[str, Any]) -> dict[str, Any]:
     case = _plain(item)
-    case["rules"] = sorted(case.pop("rule_set", set()) or [])
     case.pop("pk", None)
     case.pop("sk", None)
+    parts = [split_part(p) for p in case.get("parts") or []]
+    case["finding_ids"] = [p[0] for p in parts]
+    case["client_ids"] = sorted({p[2] for p in parts})
+    case["rules"] = sorted({p[1] for p in parts})
+    case["finding_count"] = len(parts)
     return dict(case)
 
 

@@ -34,5 +34,11 @@ CATALOG: Final[tuple[Rule, ...]] = (
 )
 LIVE_RULES: Final[tuple[Rule, ...]] = tuple(r for r in CATALOG if r.status == "live")
 RULES_BY_ID: Final[dict[str, Rule]] = {r.id: r for r in CATALOG}
+TIER_OF: Final[dict[str, str]] = {r.id: r.tier() for r in CATALOG}
 
-__all__ = ["CATALOG", "LIVE_RULES", "RULES_BY_ID", "Rule", "Sample", "events_frame"]
+
+def tier_of(rule_id: str) -> str:
+    """The routing tier of a rule id; an id the catalog does not know is only recorded."""
+    return TIER_OF.get(rule_id, "record")
+
+__all__ = ["CATALOG", "LIVE_RULES", "RULES_BY_ID", "TIER_OF", "Rule", "Sample", "events_frame", "tier_of"]

@@ -20,6 +20,10 @@ from accesswatch.reference.index import ReferenceIndex
 
 ROW: Final = "_row"
 RuleStatus = Literal["live", "staging"]
+# How a rule's findings reach people (data contract v2, "Cases"): a high-severity live rule opens or
+# joins its user's case at once; other live rules add to the user's risk score; staging rules are
+# recorded and counted, never in a case.
+Tier = Literal["immediate", "accumulate", "record"]
 RULE_OUTPUT: Final = ("event_id", "system", "explanation", "evidence")
 EVENT_COLUMNS: Final = tuple(EVENT_SCHEMA.names())
 
@@ -86,8 +90,14 @@ class Rule(ABC):
             .collect()
         )
 
+    @classmethod
+    def tier(cls) -> Tier:
+        if cls.status != "live":
+            return "record"
+        return "immediate" if cls.severity is Severity.HIGH else "accumulate"
+
     def __repr__(self) -> str:
-        return f"<Rule {self.id} {self.severity.value} {self.status}>"
+        return f"<Rule {self.id} {self.severity.value} {self.status} {self.tier()}>"
 
 
 # --- sample cases ---------------------------------------------------------------------------

@@ -5,20 +5,25 @@ from __future__ import annotations
 import json
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import polars as pl
 
-from accesswatch.cases.assign import assign_findings
+from accesswatch.cases.assign import CaseRouter
+from accesswatch.cases.exceptions import active
+from accesswatch.cases.scoring import ScoringSettings, precision_weights
 from accesswatch.config import DetectSettings
 from accesswatch.dal.cases import CaseStore
+from accesswatch.dal.exceptions import ExceptionStore
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.findings import FindingStore
+from accesswatch.dal.ledger import now_iso
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
+from accesswatch.dal.risk import RiskStore
 from accesswatch.detect import detect
-from accesswatch.quarters import quarter_end
+from accesswatch.quarters import nz_date, parse_instant, quarter_end
 from accesswatch.reference.index import ReferenceIndex
+from accesswatch.rules import TIER_OF
 
 
 class IndexCache:
@@ -54,6 +59,8 @@ def finding_items(found: pl.DataFrame, partition_key: str) -> list[dict[str, Any
         items.append({
             "finding_id": row["finding_id"], "system": row["system"], "event_id": row["event_id"],
             "rule": row["rule"], "severity": row["severity"], "rule_status": row["rule_status"],
+            "tier": TIER_OF.get(row["rule"], "record") if row["rule_status"] == "live" else "record",
+            "modifiers": row["modifiers"] or "",
             "user_id": row["user_id"], "client_id": row["client_id"], "occurred_at": row["occurred_at"],
             "occurred_at_utc": row["occurred_at_utc"].isoformat(), "nz_date": row["nz_date"].isoformat(),
             "quarter": quarter, "rule_quarter": f"{row['rule']}#{quarter}",
@@ -63,20 +70,29 @@ def finding_items(found: pl.DataFrame, partition_key: str) -> list[dict[str, Any
     return items
 
 
+def case_router(*, cases: CaseStore, findings: FindingStore, executions: Executions, case_state_machine_arn: str,
+                scoring: ScoringSettings) -> CaseRouter:
+    """The router with the rule weights in force now (configured, scaled by decided precision)."""
+    return CaseRouter(cases=cases, risk=RiskStore(cases), findings=findings, executions=executions,
+                      case_state_machine_arn=case_state_machine_arn, settings=scoring,
+                      weights=precision_weights(scoring, cases.rule_stats()))
+
+
 def detect_partition(partition: dict[str, Any], snapshot_id: str, *, settings: DetectSettings, store: ObjectStore,
                      indexes: IndexCache, findings: FindingStore, cases: CaseStore,
-                     executions: Executions) -> dict[str, Any]:
+                     executions: Executions, scoring: ScoringSettings) -> dict[str, Any]:
     index = indexes.get(snapshot_id)
     events = store.get_parquet(partition["bucket"], partition["key"])
     found = detect(events, index)
     results = findings.put_all(finding_items(found, partition["key"]))
     stored = [item for _written, item in results]
-    live = [item for item in stored if item.get("rule_status") == "live"]
-    case_counts = assign_findings(
-        live, cases=cases, findings=findings, executions=executions,
-        case_state_machine_arn=settings.case_state_machine_arn,
-        window=timedelta(days=settings.case_window_days), cap=settings.case_max_findings,
-    )
+    router = case_router(cases=cases, findings=findings, executions=executions,
+                         case_state_machine_arn=settings.case_state_machine_arn, scoring=scoring)
+    exception_store = ExceptionStore(cases)
+    routed = router.route(stored, exceptions=active(exception_store.all(), nz_date(parse_instant(now_iso()))))
+    for exception_id, n in sorted(routed.suppressed.items()):
+        exception_store.count_suppressed(exception_id, n)
+    case_counts = routed.counts()
     by_rule = Counter(item["rule"] for item in stored)
     return {
         "partition": partition["key"],
@@ -100,5 +116,8 @@ def summarise_partitions(results: list[dict[str, Any]]) -> dict[str, Any]:
         "findings": sum(int(r.get("findings", 0)) for r in results),
         "new_findings": sum(int(r.get("new_findings", 0)) for r in results),
         "cases_opened": sum(int(r.get("cases_opened", 0)) for r in results),
+        "findings_joined": sum(int(r.get("findings_joined", 0)) for r in results),
+        "findings_ledgered": sum(int(r.get("findings_ledgered", 0)) for r in results),
+        "findings_suppressed": sum(int(r.get("findings_suppressed", 0)) for r in results),
         "findings_by_rule": json.dumps(dict(sorted(by_rule.items()))),
     }
