@@ -6,7 +6,8 @@ tables plus a JSON header) and loaded by every detection run (``from_bytes``).
 Tables (all identifiers ``pl.String``):
 
 - ``persons``: one row per staff ``user_id`` (first row wins on duplicates): ``is_service``,
-  ``is_sau`` (team is the Staff Assistance Unit), ``status``, ``start_date``, ``end_date``.
+  ``is_sau`` (team is the Staff Assistance Unit), ``status``, ``start_date``, ``end_date``, ``team`` and
+  ``manager_user_id`` (the weekly digest goes to each team's manager; ids and team names, no personal data).
 - ``conflicts``: the static (user_id, client_id) conflict pairs of SELF_RECORD, RELATIVE_RECORD,
   HOUSEHOLD_RECORD and DECLARED_ASSOCIATE, one row per (user_id, client_id, rule), with the
   explanation and the evidence (JSON text) already written.
@@ -262,6 +263,8 @@ def build_index(snapshots: dict[ReferenceKind, pl.DataFrame], snapshot_id: str) 
         enum_value(pl.col("status")).alias("status"),
         to_date(pl.col("start_date")).alias("start_date"),
         to_date(pl.col("end_date")).alias("end_date"),
+        blank_to_null(pl.col("team")).alias("team"),
+        blank_to_null(pl.col("manager_user_id")).alias("manager_user_id"),
     )
 
     clients = (
