@@ -96,7 +96,7 @@ class ScoringSettings(_FromEnv):
     ``CASE_MODIFIERS`` (``name=multiplier,...``, overrides), ``CASE_MODIFIER_CAP``,
     ``CASE_DAILY_BUDGET``, ``CASE_RANDOM_REVIEWS``, ``CASE_RANDOM_SEED``, ``CASE_PRECISION_MIN_DECISIONS``."""
 
-    case_threshold: float = Field(default=10.0, gt=0)
+    case_threshold: float = Field(default=8.0, gt=0)
     case_window_days: int = Field(default=7, gt=0, le=90)
     case_rule_weights: dict[str, float] = Field(default_factory=dict)
     case_modifiers: dict[str, float] = Field(default_factory=dict)

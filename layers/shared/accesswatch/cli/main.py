@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "accesswatch.cli.commands.redrive",
     "accesswatch.cli.commands.alarms",
     "accesswatch.cli.commands.cases",
+    "accesswatch.cli.commands.exceptions",
     "accesswatch.cli.commands.bench",
 )
 
