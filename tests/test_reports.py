@@ -12,7 +12,16 @@ import pytest
 from openpyxl import load_workbook
 
 from accesswatch.quarters import Period
-from accesswatch.reports.build import ER_TYPES, OUTCOMES, ReportInputs, build_report, completion, decision
+from accesswatch.reports.build import (
+    DEFAULT_MIN_DECISIONS,
+    ER_TYPES,
+    OUTCOMES,
+    ReportInputs,
+    build_report,
+    completion,
+    decision,
+    investigated,
+)
 from accesswatch.reports.model import WITHHELD, Report
 from accesswatch.reports.render import render_files, report_json
 from accesswatch.reports.safe import safe_cell, safe_text
@@ -40,8 +49,10 @@ def values(report: Report, table_id: str) -> dict[str, dict[str, Any]]:
 
 
 def build(cases: list[dict[str, Any]] = (), findings: list[dict[str, Any]] = (),  # type: ignore[assignment]
-          users: dict[date, set[str]] | None = None, *, threshold: int = 0, period: Period = YEAR) -> Report:
-    return build_report(ReportInputs(list(cases), list(findings), users or {}, {"svc": "service"}, RULES),
+          users: dict[date, set[str]] | None = None, *, threshold: int = 0, period: Period = YEAR,
+          min_decisions: int = DEFAULT_MIN_DECISIONS) -> Report:
+    return build_report(ReportInputs(list(cases), list(findings), users or {}, {"svc": "service"}, RULES,
+                                     min_decisions=min_decisions),
                         period, threshold=threshold, generated_at=GENERATED)
 
 
@@ -60,6 +71,29 @@ def test_table_one_counts_investigations_from_detection_by_new_zealand_quarter()
     assert t1["2024-12-31"] == {"investigations_opened": 1}
     assert t1["total"] == {"investigations_opened": 4}
     assert list(t1) == ["2024-06-30", "2024-09-30", "2024-12-31", "2025-03-31", "total"]
+
+
+def test_table_one_counts_only_detection_cases_that_went_to_investigation() -> None:
+    opened = "2024-08-01T00:00:00Z"
+    counted = [case(f"in-{status}", opened, status=status)
+               for status in ("investigating", "decided", "closed_unfounded", "er_case", "awaiting_outcome",
+                              "outcome_recorded", "closed_founded")]
+    not_counted = [
+        *(case(f"early-{status}", opened, status=status) for status in ("opened", "triaged", "notified")),
+        case("no-status", opened, status=None),
+        # the weekly random review of staff below the threshold is not detection, even once investigated
+        case("review", opened, source="random_review", trigger="random_review", status="investigating"),
+        case("review-closed", opened, source="random_review", trigger="random_review", status="closed_unfounded",
+             decision="unfounded", decided_at=opened),
+        case("no-source", opened, source=None),
+    ]
+    assert all(investigated(c) for c in counted)
+    assert not any(investigated(c) for c in not_counted)
+    t1 = values(build(counted + not_counted), "table1_investigations")
+    assert t1["2024-09-30"] == {"investigations_opened": len(counted)} == {"investigations_opened": 7}
+    assert t1["total"] == {"investigations_opened": 7}
+    notes = " ".join(build().table("table1_investigations").notes)
+    assert "went to investigation" in notes and "random review" in notes and "one staff member" in notes
 
 
 def test_completed_er_cases_by_type_and_outcome_count_the_same_cases() -> None:
@@ -111,7 +145,8 @@ def test_accesses_by_rule_severity_and_decision_share_their_totals() -> None:
     assert people["2024-06-30"] == {"staff": 1, "clients": 2}
     assert people["period"] == {"staff": 2, "clients": 2}
     precision = values(report, "rule_precision")
-    assert precision["SELF_RECORD"] == {"founded": 1, "unfounded": 0, "decided": 1, "precision": 1.0}
+    assert precision["SELF_RECORD"] == {"founded": 1, "unfounded": 0, "decided": 1, "precision": 1.0,
+                                        "flagged_for_demotion": "no"}
     assert precision["SENSITIVE_LOOKUP"]["precision"] == 0.0
 
 
@@ -121,6 +156,129 @@ def test_unique_users_with_and_without_automated_accounts() -> None:
     assert t8["2024-06-30"] == {"excluding_automated": 2, "automated": 1, "including_automated": 3}
     assert t8["2024-09-30"] == {"excluding_automated": 2, "automated": 0, "including_automated": 2}
     assert t8["period"] == {"excluding_automated": 3, "automated": 1, "including_automated": 4}
+
+
+def mixed_case(case_id: str, day: str, verdicts: dict[str, str] | None, overall: str = "founded",
+               **fields: Any) -> dict[str, Any]:
+    """A case with findings of both rules, decided per rule (``verdicts``) or, like older records, once."""
+    extra: dict[str, Any] = {"decision": overall, "decided_at": f"{day}T01:00:00Z",
+                             "rules": ["SELF_RECORD", "SENSITIVE_LOOKUP"], **fields}
+    if verdicts is not None:
+        extra["rule_decisions"] = {r: {"decision": v, **({"reason": "rule_too_broad"} if v == "unfounded" else {})}
+                                   for r, v in verdicts.items()}
+    return case(case_id, f"{day}T00:00:00Z", **extra)
+
+
+def test_a_case_decided_per_rule_counts_each_rules_own_verdict() -> None:
+    # Founded for SELF_RECORD, unfounded for the SENSITIVE_LOOKUP findings that came with it: before per-rule
+    # verdicts the SENSITIVE_LOOKUP findings counted as founded and the rule scored 1.00.
+    mixed = mixed_case("M", "2024-05-01", {"SELF_RECORD": "founded", "SENSITIVE_LOOKUP": "unfounded"})
+    older = mixed_case("O", "2024-05-01", None)  # one decision, before per-rule verdicts: counts for both rules
+    findings = [finding(1, "2024-05-01", case_id="M"),
+                finding(2, "2024-05-01", rule="SENSITIVE_LOOKUP", case_id="M", client="c2"),
+                finding(3, "2024-05-01", rule="SENSITIVE_LOOKUP", case_id="M", client="c3"),
+                finding(4, "2024-05-01", rule="SENSITIVE_LOOKUP", case_id="O", user="u2")]
+    report = build([mixed, older], findings)
+    precision = values(report, "rule_precision")
+    assert precision["SELF_RECORD"] == {"founded": 2, "unfounded": 0, "decided": 2, "precision": 1.0,
+                                        "flagged_for_demotion": "no"}
+    assert precision["SENSITIVE_LOOKUP"] == {"founded": 1, "unfounded": 1, "decided": 2, "precision": 0.5,
+                                             "flagged_for_demotion": "no"}
+    by_decision = values(report, "instances_by_decision")
+    assert by_decision["2024-06-30"] == {"founded": 2, "unfounded": 2, "undecided": 0, "total": 4}
+    # the per-rule verdict wins over the case's decision, also when the case is unfounded overall
+    flipped = mixed_case("U", "2024-05-01", {"SELF_RECORD": "founded", "SENSITIVE_LOOKUP": "unfounded"},
+                         overall="unfounded", status="closed_unfounded")
+    precision = values(build([flipped]), "rule_precision")
+    assert (precision["SELF_RECORD"]["founded"], precision["SENSITIVE_LOOKUP"]["unfounded"]) == (1, 1)
+    assert precision["SELF_RECORD"]["unfounded"] == precision["SENSITIVE_LOOKUP"]["founded"] == 0
+    # an undecided case counts nowhere in Table 9, and its findings are "not yet decided"
+    open_case = case("P", "2024-05-01T00:00:00Z", rules=["SELF_RECORD", "SENSITIVE_LOOKUP"])
+    report = build([open_case], [finding(9, "2024-05-01", rule="SENSITIVE_LOOKUP", case_id="P")])
+    assert values(report, "rule_precision")["SENSITIVE_LOOKUP"]["decided"] == 0
+    assert values(report, "instances_by_decision")["total"]["undecided"] == 1
+
+
+def decided_cases(rule: str, founded: int, unfounded: int, day: str = "2024-08-01") -> list[dict[str, Any]]:
+    stamp = f"{day}T00:00:00Z"
+    return [case(f"{rule}-{i}", stamp, rules=[rule], decision="founded" if i < founded else "unfounded",
+                 decided_at=stamp) for i in range(founded + unfounded)]
+
+
+def test_a_rule_under_ten_percent_with_enough_decisions_is_flagged_for_demotion() -> None:
+    assert DEFAULT_MIN_DECISIONS == 20
+    # 1 of 20 founded (5 %): flagged. 1 of 19 (5.3 %): too few decisions. 2 of 20 (10 %): not under 10 %.
+    report = build(decided_cases("SENSITIVE_LOOKUP", 1, 19) + decided_cases("SELF_RECORD", 1, 18))
+    precision = values(report, "rule_precision")
+    assert precision["SENSITIVE_LOOKUP"]["decided"] == 20 and precision["SENSITIVE_LOOKUP"]["precision"] == 0.05
+    assert precision["SENSITIVE_LOOKUP"]["flagged_for_demotion"] == "yes"
+    assert precision["SELF_RECORD"]["decided"] == 19 and precision["SELF_RECORD"]["flagged_for_demotion"] == "no"
+    table = report.table("rule_precision")
+    assert any("at least 20 decisions" in n and "under 10%" in n for n in table.notes)
+    assert "Flagged for demotion to staging in this release: SENSITIVE_LOOKUP." in table.notes
+    assert values(build(decided_cases("SENSITIVE_LOOKUP", 2, 18)), "rule_precision")["SENSITIVE_LOOKUP"][
+        "flagged_for_demotion"] == "no"
+    none_flagged = build(decided_cases("SENSITIVE_LOOKUP", 0, 19)).table("rule_precision")
+    assert not any(n.startswith("Flagged for demotion to staging in this release") for n in none_flagged.notes)
+    # per-rule verdicts decide it: 20 mixed cases founded for SELF_RECORD, unfounded for SENSITIVE_LOOKUP
+    mixed = [mixed_case(f"M{i}", "2024-08-01", {"SELF_RECORD": "founded", "SENSITIVE_LOOKUP": "unfounded"})
+             for i in range(20)]
+    precision = values(build(mixed), "rule_precision")
+    assert precision["SENSITIVE_LOOKUP"]["flagged_for_demotion"] == "yes"
+    assert precision["SELF_RECORD"]["flagged_for_demotion"] == "no"
+    # the minimum is the scoring setting's, passed in
+    assert values(build(decided_cases("SELF_RECORD", 0, 19), min_decisions=19), "rule_precision")[
+        "SELF_RECORD"]["flagged_for_demotion"] == "yes"
+    # a deployment's setting (only that variable is read: another bad CASE_* setting is not the report's business)
+    from accesswatch.config import ConfigError
+    from accesswatch.services.report import min_decisions
+
+    assert min_decisions({}) == 20
+    assert min_decisions({"CASE_PRECISION_MIN_DECISIONS": "30", "CASE_THRESHOLD": "not a number"}) == 30
+    with pytest.raises(ConfigError):
+        min_decisions({"CASE_PRECISION_MIN_DECISIONS": "0"})
+    # decisions outside the period do not count towards the flag
+    late = decided_cases("SENSITIVE_LOOKUP", 0, 20, day="2025-04-02")
+    assert values(build(late + decided_cases("SENSITIVE_LOOKUP", 0, 5)), "rule_precision")["SENSITIVE_LOOKUP"] == {
+        "founded": 0, "unfounded": 5, "decided": 5, "precision": 0.0, "flagged_for_demotion": "no"}
+
+
+def test_the_demotion_flag_is_in_every_output() -> None:
+    report = build(decided_cases("SENSITIVE_LOOKUP", 1, 24) + decided_cases("SELF_RECORD", 6, 0))
+    files = render_files(report)
+    rows = {r["rule"]: r for r in csv.DictReader(io.StringIO(files["rule_precision.csv"].decode()))}
+    assert rows["SENSITIVE_LOOKUP"]["flagged_for_demotion"] == "yes" and rows["SENSITIVE_LOOKUP"]["decided"] == "25"
+    assert rows["SELF_RECORD"]["flagged_for_demotion"] == "no"
+    document = json.loads(files["report.json"])
+    table = next(t for t in document["tables"] if t["id"] == "rule_precision")
+    assert {"key": "flagged_for_demotion", "label": "Flagged for demotion to staging", "kind": "flag"} in table[
+        "columns"]
+    assert {r["key"]: r["values"]["flagged_for_demotion"] for r in table["rows"]} == {
+        "SELF_RECORD": "no", "SENSITIVE_LOOKUP": "yes"}
+    assert any("demotion to staging" in n for n in table["notes"])
+    sheet = load_workbook(io.BytesIO(files["report.xlsx"]))["Table 9"]
+    assert sheet.cell(4, 6).value == "Flagged for demotion to staging"
+    flags = {sheet.cell(r, 1).value: sheet.cell(r, 6) for r in range(5, 7)}
+    assert flags["SENSITIVE_LOOKUP"].value == "yes" and flags["SENSITIVE_LOOKUP"].font.b
+    assert flags["SELF_RECORD"].value == "no" and not flags["SELF_RECORD"].font.b
+    assert any("demotion to staging" in str(c.value) for c in sheet["A"])
+
+
+def test_the_demotion_flag_is_withheld_with_its_counts() -> None:
+    # 1 founded of 20: flagged, but the 1 is withheld; a published "yes" would pin it (under 10 % of 20 is 1).
+    report = build(decided_cases("SENSITIVE_LOOKUP", 1, 19) + decided_cases("SELF_RECORD", 0, 30), threshold=5)
+    precision = values(report, "rule_precision")
+    assert precision["SENSITIVE_LOOKUP"]["founded"] == WITHHELD
+    assert precision["SENSITIVE_LOOKUP"]["flagged_for_demotion"] == WITHHELD
+    assert precision["SENSITIVE_LOOKUP"]["precision"] == WITHHELD
+    # published counts give a published flag
+    assert precision["SELF_RECORD"] == {"founded": 0, "unfounded": 30, "decided": 30, "precision": 0.0,
+                                        "flagged_for_demotion": "yes"}
+    notes = report.table("rule_precision").notes
+    assert "Flagged for demotion to staging in this release: SELF_RECORD." in notes  # not the withheld one
+    # an unflagged rule with a withheld count is withheld too, so "S" says nothing about the flag
+    precision = values(build(decided_cases("SENSITIVE_LOOKUP", 4, 16), threshold=5), "rule_precision")
+    assert precision["SENSITIVE_LOOKUP"]["flagged_for_demotion"] == WITHHELD
 
 
 def test_small_counts_are_withheld_and_a_partial_quarter_is_noted() -> None:
@@ -138,7 +296,7 @@ def test_small_counts_are_withheld_and_a_partial_quarter_is_noted() -> None:
     precision = values(build([case("a", "2025-01-10T00:00:00Z", decision="founded",
                                    decided_at="2025-01-10T00:00:00Z")], threshold=5), "rule_precision")
     assert precision["SELF_RECORD"] == {"founded": WITHHELD, "unfounded": 0, "decided": WITHHELD,
-                                        "precision": WITHHELD}
+                                        "precision": WITHHELD, "flagged_for_demotion": WITHHELD}
 
 
 def test_text_cells_cannot_start_a_formula() -> None:
@@ -217,10 +375,13 @@ def test_the_workbook_has_a_sheet_chart_and_footnote_per_table(release: Report) 
         assert len(sheet._charts) == 1, table.id
         chart = sheet._charts[0]
         assert len(chart.series) == len(table.charted_series())
-        # published cells are numbers, withheld ones the marker
+        # published cells are numbers (Table 9's flag: yes / no), withheld ones the marker
+        flags = [j for j, c in enumerate(table.columns, start=2) if c.kind == "flag"]
         body = [c.value for row in sheet.iter_rows(min_row=5, max_row=4 + len(table.rows), min_col=2)
-                for c in row if c.value is not None]
+                for c in row if c.value is not None and c.column not in flags]
         assert all(isinstance(v, int | float) or v == WITHHELD for v in body)
+        for j in flags:
+            assert {sheet.cell(r, j).value for r in range(5, 5 + len(table.rows))} <= {"yes", "no", WITHHELD}
     table1 = workbook["Table 1"]
     assert table1["A5"].value == "30 June 2024" and table1["A9"].value == "Total"
 

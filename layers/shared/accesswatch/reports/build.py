@@ -2,15 +2,18 @@
 
 What is counted (all dates New Zealand dates, all quarters New Zealand quarters by their last day):
 
-- Table 1: investigations opened from detection (case ``source`` "detection"; complaints and
-  managers' concerns are not counted), by the quarter of ``opened_at``.
+- Table 1: investigations from detection: cases detection opened (``source`` "detection"; random-review
+  cases, complaints and managers' concerns are not counted) that went to investigation (reached the
+  status "investigating" or beyond), by the quarter of ``opened_at``. A case is one staff member's.
 - Tables 2 and 3: completed Employment Relations cases (an ER case with an outcome), by the quarter
   of ``outcome_at``, by ER case type and by outcome. Both count the same cases.
 - Tables 4 to 6: possible inappropriate accesses, i.e. findings of live rules, by the quarter of the
-  access, split by the decision of the investigation they belong to, by rule and by severity.
+  access, split by the decision their investigation recorded for the finding's rule, by rule and by severity.
 - Table 7: distinct staff involved in and distinct clients affected by those accesses.
 - Table 8: unique users of the monitored systems, with and without automated (service) accounts.
-- Table 9: decisions by rule, and the share founded (the rule's precision).
+- Table 9: decisions by rule (each rule's own verdict in a case decided per rule), the share founded
+  (the rule's precision), and a flag on a rule with enough decisions and a share founded under 10 %:
+  it is recommended for demotion to staging.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from accesswatch.cases.precision import rule_verdicts
+from accesswatch.cases.scoring import DEMOTION_PRECISION, ScoringSettings, flagged_for_demotion
+from accesswatch.cases.workflow import INVESTIGATING, reached
 from accesswatch.contract import Severity
 from accesswatch.quarters import Period, nz_date, parse_instant, quarter_end, quarter_label
-from accesswatch.reports.disclosure import Disclosure, suppress
+from accesswatch.reports.disclosure import Disclosure, State, suppress
 from accesswatch.reports.model import Report, quarter_key
 from accesswatch.reports.tables import Cell, Chart, Column, Row, Side, Table, counts_row, grid
 
@@ -39,6 +45,12 @@ DECISIONS = ("founded", "unfounded", "undecided")
 FOUNDED_STATUSES = frozenset({"er_case", "awaiting_outcome", "outcome_recorded", "closed_founded"})
 SEVERITY_ORDER = tuple(s.value for s in Severity)
 PERIOD_ROW = "period"
+# Table 1 counts investigations that detection started; random review and, one day, complaints do not count.
+INVESTIGATION_SOURCES = frozenset({"detection"})
+# A rule with at least this many decisions (the same setting that lets precision scale its weight) and a
+# share founded under DEMOTION_PRECISION is flagged for demotion to staging.
+DEFAULT_MIN_DECISIONS: int = ScoringSettings.model_fields["case_precision_min_decisions"].default
+FLAGGED, NOT_FLAGGED = "yes", "no"
 
 
 def humanise(key: str) -> str:
@@ -57,6 +69,7 @@ class ReportInputs:
     account_types: Mapping[str, str]  # user_id -> person | service (staff snapshot)
     rules: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # rule id -> (severity, description)
     systems: tuple[str, ...] = ()
+    min_decisions: int = DEFAULT_MIN_DECISIONS  # decisions a rule needs before it can be flagged for demotion
 
 
 # ---------------------------------------------------------------------- case facts
@@ -96,6 +109,21 @@ def decision(case: Mapping[str, Any]) -> tuple[str, date | None]:
     return str(value), when
 
 
+def investigated(case: Mapping[str, Any]) -> bool:
+    """Table 1's test: detection opened the case and it went to investigation (an investigator has it,
+    or had it: "investigating" or any status after it)."""
+    return case.get("source") in INVESTIGATION_SOURCES and reached(str(case.get("status") or ""), INVESTIGATING)
+
+
+def verdicts(case: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """(the case's decision, rule -> founded / unfounded / undecided for each rule of its findings).
+
+    Each rule's own verdict where the case was decided per rule (``cases.precision.rule_verdicts``);
+    otherwise the case's decision, which for older records ``decision`` reads from the status."""
+    overall = decision(case)[0]
+    return overall, rule_verdicts({**case, "decision": overall})
+
+
 # ---------------------------------------------------------------------- the release
 def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
                  generated_at: datetime | None = None) -> Report:
@@ -121,15 +149,21 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
     opened: Counter[tuple[str, str]] = Counter()
     for case in inputs.cases:
         day = _day(case.get("opened_at"))
-        if case.get("source") == "detection" and day is not None and period.contains(day):
+        if investigated(case) and day is not None and period.contains(day):
             opened[(quarter_key(quarter_end(day)), "opened")] += 1
     t1 = grid(d, "t1", qkeys, Side(["opened"], opened), row_totals=False, grand=False)
     tables.append(Table(
-        "table1_investigations", 1, "Investigations opened from detection, by quarter ending",
-        "quarter_ending", "Quarter ending", (Column("investigations_opened", "Investigations opened"),),
+        "table1_investigations", 1, "Investigations from detection, by quarter ending",
+        "quarter_ending", "Quarter ending", (Column("investigations_opened", "Investigations"),),
         tuple(quarter_rows(["opened"], t1.cell) + [total_row(["opened"], t1.column_total, None)]),
-        notes=("Investigations opened because accesswatch detected the access; investigations that began "
-               "with a complaint or a manager's concern are not included.",),
+        notes=("An investigation is a case about one staff member's access to client records, whichever and "
+               "however many clients it concerns.",
+               "Counted: cases that accesswatch's detection opened and that went to investigation (an "
+               "investigator took the case up; it may since have been decided or closed), in the quarter the "
+               "case was opened (New Zealand time).",
+               "Not counted: cases not yet taken up by an investigator, cases drawn for the weekly random "
+               "review of staff below the risk threshold, and investigations that began with a complaint or "
+               "a manager's concern.",),
         chart=Chart(y_title="Investigations"),
     ))
 
@@ -164,7 +198,16 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
     ))
 
     # ---- Tables 4 to 6 --------------------------------------------------------------------------
-    case_decision = {str(c["case_id"]): decision(c)[0] for c in inputs.cases if c.get("case_id")}
+    case_verdicts = {str(c["case_id"]): verdicts(c) for c in inputs.cases if c.get("case_id")}
+
+    def finding_decision(f: Mapping[str, Any]) -> str:
+        """The decision the finding's case recorded for the finding's rule."""
+        found = case_verdicts.get(str(f.get("case_id") or ""))
+        if found is None:
+            return "undecided"
+        overall, per_rule = found
+        return per_rule.get(str(f["rule"]), overall)
+
     severity_of = {rule: sev for rule, (sev, _desc) in inputs.rules.items()}
     live = []
     for f in inputs.findings:
@@ -179,7 +222,7 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
         rule = str(f["rule"])
         severity_of.setdefault(rule, str(f.get("severity") or "medium"))
         by_rule[(k, rule)] += 1
-        by_decision[(k, case_decision.get(str(f.get("case_id") or ""), "undecided"))] += 1
+        by_decision[(k, finding_decision(f))] += 1
     rules = list(inputs.rules) + sorted({r for _, r in by_rule} - set(inputs.rules))
     severities = [s for s in SEVERITY_ORDER if any(severity_of[r] == s for r in rules)]
     severities += sorted({severity_of[r] for r in rules} - set(severities))
@@ -198,6 +241,9 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
          Column("undecided", "Not yet decided"), Column("total", "Total detected", "total")),
         tuple(quarter_rows(DECISIONS, acc.left, acc.row_total) + [total_row(DECISIONS, acc.left_total, acc.grand)]),
         notes=(detected_basis + " Each access is counted once for each finding it raised.",
+               "An access is counted under the decision its investigation recorded for the rule that raised "
+               "the finding: an investigation founded for one rule may be unfounded for another (investigations "
+               "decided before decisions were recorded rule by rule count their one decision for every rule).",
                "Decisions are those recorded by the time the report was produced."),
         chart=Chart(grouping="stacked", y_title="Accesses"),
     ))
@@ -279,31 +325,52 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
     # ---- Table 9 ----------------------------------------------------------------------------------
     decided: Counter[tuple[str, str]] = Counter()
     for case in inputs.cases:
-        verdict, when = decision(case)
-        if verdict == "undecided" or when is None or not period.contains(when):
+        overall, per_rule = verdicts(case)
+        when = decision(case)[1]
+        if overall == "undecided" or when is None or not period.contains(when):
             continue
-        for rule in case.get("rules") or []:
-            decided[(str(rule), verdict)] += 1
+        for rule, verdict in per_rule.items():
+            if verdict in ("founded", "unfounded"):
+                decided[(rule, verdict)] += 1
     precision_rules = list(inputs.rules) + sorted({r for r, _ in decided} - set(inputs.rules))
     prec = grid(d, "prec", precision_rules, Side(["founded", "unfounded"], decided, column_totals=False),
                 grand=False)
-    tables.append(Table(
-        "rule_precision", 9, "Investigation decisions by rule, and the share founded",
-        "rule", "Rule",
-        (Column("founded", "Founded"), Column("unfounded", "Unfounded"), Column("decided", "Decided", "total"),
-         Column("precision", "Share founded", "ratio")),
-        tuple(Row(r, r, (Cell(edge=prec.cell[(r, "founded")]), Cell(edge=prec.cell[(r, "unfounded")]),
-                         Cell(edge=prec.row_total[r]),
-                         Cell(ratio=(prec.cell[(r, "founded")], prec.row_total[r]))))
-              for r in precision_rules),
-        notes=("Investigations decided in the period, counted under every rule that raised a finding in them; "
-               "an investigation with findings under two rules counts for both, so the rows do not add up to "
-               "the number of investigations.",
-               "Share founded (precision) = founded / decided; it is withheld when either count is."),
-        chart=Chart(kind="bar", grouping="stacked", y_title="Investigations", series=("founded", "unfounded")),
-    ))
+    # The flag follows from the founded and decided counts beside it, so it is withheld with either of them.
+    flag_depends = {r: (prec.cell[(r, "founded")], prec.row_total[r]) for r in precision_rules}
+    min_decisions = max(inputs.min_decisions, 1)
+    flagged = {r: flagged_for_demotion(decided[(r, "founded")], decided[(r, "unfounded")], min_decisions)
+               for r in precision_rules}
 
     suppress(d, threshold)
+    shown_flags = [r for r in precision_rules if flagged[r]
+                   and not any(d.state(e) is State.WITHHELD for e in flag_depends[r])]
+    flag_note = (f"Flagged for demotion: a rule with at least {min_decisions} decisions in the period "
+                 f"and a share founded under {DEMOTION_PRECISION:.0%} is flagged \"yes\": it is recommended "
+                 "for demotion to staging (its findings would still be recorded and counted, but would no longer "
+                 "reach investigators). The flag is withheld when either of its counts is.")
+    tables.append(Table(
+        "rule_precision", 9, "Investigation decisions by rule, the share founded, and rules flagged for demotion",
+        "rule", "Rule",
+        (Column("founded", "Founded"), Column("unfounded", "Unfounded"), Column("decided", "Decided", "total"),
+         Column("precision", "Share founded", "ratio"),
+         Column("flagged_for_demotion", "Flagged for demotion to staging", "flag")),
+        tuple(Row(r, r, (Cell(edge=prec.cell[(r, "founded")]), Cell(edge=prec.cell[(r, "unfounded")]),
+                         Cell(edge=prec.row_total[r]),
+                         Cell(ratio=(prec.cell[(r, "founded")], prec.row_total[r])),
+                         Cell(text=FLAGGED if flagged[r] else NOT_FLAGGED, depends=flag_depends[r])))
+              for r in precision_rules),
+        notes=("Investigations decided in the period, counted under every rule that raised a finding in them, "
+               "with the decision recorded for that rule: an investigation founded for one rule (say SELF_RECORD) "
+               "may be unfounded for another (say SENSITIVE_LOOKUP), and then counts as unfounded for it. An "
+               "investigation with findings under two rules counts for both, so the rows do not add up to the "
+               "number of investigations. Investigations decided before decisions were recorded rule by rule "
+               "count their one decision for every rule.",
+               "Share founded (precision) = founded / decided; it is withheld when either count is.",
+               flag_note,
+               *([f"Flagged for demotion to staging in this release: {', '.join(shown_flags)}."]
+                 if shown_flags else [])),
+        chart=Chart(kind="bar", grouping="stacked", y_title="Investigations", series=("founded", "unfounded")),
+    ))
     partial = period.partial_quarters
     if partial:
         notes.append("The period covers only part of the quarter(s) ending "

@@ -40,7 +40,9 @@ class Report:
         raise KeyError(table_id)
 
     def published(self, cell: Cell) -> int | float | str | None:
-        """The value a reader gets: a count, a ratio (0..1), the marker, a text, or None (blank)."""
+        """The value a reader gets: a count, a ratio (0..1), the marker, a text, or None (blank).
+
+        A ratio or a text that follows from counts (``Cell.depends``) is withheld with either count."""
         if cell.edge is not None:
             if self.disclosure.state(cell.edge) is State.WITHHELD:
                 return WITHHELD
@@ -51,6 +53,8 @@ class Report:
                 return WITHHELD
             denominator = self.disclosure.value(den)
             return None if denominator == 0 else self.disclosure.value(num) / denominator
+        if any(self.disclosure.state(e) is State.WITHHELD for e in cell.depends):
+            return WITHHELD  # a text worked out from a withheld count would give it away
         return cell.text
 
     def withheld_cells(self) -> int:

@@ -4,7 +4,8 @@
 report function to the curated bucket, the same bytes either way. Every text cell passes through
 ``safe_text`` (no cell can start a formula). The workbook has an About sheet, then one sheet per
 table laid out as an OIA release: title, period, the table with its totals, a native chart, notes,
-and the s9(2)(a) footnote.
+and the s9(2)(a) footnote. Table 9's flag column (a rule recommended for demotion to staging) is
+"yes", "no" or the withheld marker in every format, and a "yes" is highlighted in the workbook.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import io
 import json
 from typing import Any, Final
 
+from accesswatch.reports.build import FLAGGED
 from accesswatch.reports.model import WITHHELD, Report
 from accesswatch.reports.safe import safe_cell, safe_text
 from accesswatch.reports.svg import chart_svg
@@ -142,6 +144,7 @@ def _table_sheet(report: Report, table: Table, ws: Any) -> None:
     ws["A2"] = safe_text(f"Period: {report.period.label}")
     header_row = 4
     header_fill = PatternFill("solid", fgColor="DDE4EE")
+    flag_fill = PatternFill("solid", fgColor="FFC7CE")  # a rule flagged for demotion stands out
     ws.cell(header_row, 1, safe_text(table.row_label))
     for j, column in enumerate(table.columns, start=2):
         ws.cell(header_row, j, safe_text(column.label))
@@ -168,6 +171,9 @@ def _table_sheet(report: Report, table: Table, ws: Any) -> None:
                 target.number_format = "#,##0"
             if column.kind == "total" or row.total:
                 target.font = Font(bold=True)
+            if column.kind == "flag" and value == FLAGGED:
+                target.font = Font(bold=True, color="9C0006")
+                target.fill = flag_fill
         if row.total:
             for j in range(1, len(table.columns) + 2):
                 ws.cell(r, j).border = top

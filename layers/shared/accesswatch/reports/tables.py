@@ -101,13 +101,14 @@ class Cell:
     edge: str | None = None  # a count
     ratio: tuple[str, str] | None = None  # (numerator edge, denominator edge): a percentage
     text: str | None = None
+    depends: tuple[str, ...] = ()  # edges the text follows from: withheld with any of them
 
 
 @dataclass(frozen=True)
 class Column:
     key: str  # machine name (CSV header)
     label: str  # what the release prints
-    kind: Literal["count", "total", "ratio"] = "count"
+    kind: Literal["count", "total", "ratio", "flag"] = "count"  # flag: a yes/no text that follows from counts
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ and by ``accesswatch report``; both end with the same files, in ``OUT/reports/``
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from accesswatch.cases.scoring import ScoringSettings
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
@@ -77,6 +79,14 @@ def users_by_quarter(partitions: PartitionStore, period: Period,
     return dict(found)
 
 
+def min_decisions(environ: Mapping[str, str] | None = None) -> int:
+    """Decisions a rule needs before Table 9 can flag it for demotion: ``CASE_PRECISION_MIN_DECISIONS``,
+    the setting that lets precision scale the rule's weight (default 20). Only that variable is read."""
+    env = os.environ if environ is None else environ
+    name = "CASE_PRECISION_MIN_DECISIONS"
+    return ScoringSettings.from_env({name: env[name]} if name in env else {}).case_precision_min_decisions
+
+
 def load_inputs(sources: ReportSources, period: Period, systems: Sequence[str] | None = None) -> ReportInputs:
     rules = catalog_rules()
     findings: list[dict[str, Any]] = []
@@ -92,6 +102,7 @@ def load_inputs(sources: ReportSources, period: Period, systems: Sequence[str] |
         account_types=account_types(staff),
         rules=rules,
         systems=tuple(systems or ()),
+        min_decisions=min_decisions(),
     )
 
 
