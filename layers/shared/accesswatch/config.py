@@ -74,3 +74,7 @@ class CaseQueueSettings(StorageSettings):
 
 class ReportSettings(StorageSettings):
     small_count_threshold: int = Field(default=5, ge=0)
+
+
+class DigestSettings(StorageSettings):
+    digest_topic_arn: str

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from accesswatch.quarters import nz_week_bounds
 from accesswatch.services.files import SourceObject
 
 
@@ -87,3 +88,19 @@ class CaseQueueRequest(_Lenient):
     action: Literal["drain", "random_review"]
     week: str | None = Field(default=None, pattern=r"^\d{4}-W\d{2}$")
     source: str = "schedule"
+
+
+class DigestRequest(_Lenient):
+    """The digest function's input: the schedule's ``{"source": "schedule"}`` (the last complete ISO week in
+    New Zealand) or a ``week`` on demand; ``republish`` sends a week's messages again."""
+
+    week: str | None = Field(default=None, pattern=r"^\d{4}-W\d{2}$")
+    source: str = "schedule"
+    republish: bool = False
+
+    @field_validator("week")
+    @classmethod
+    def _real_week(cls, value: str | None) -> str | None:
+        if value is not None:
+            nz_week_bounds(value)  # ValueError for 2025-W54 and the like
+        return value

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "accesswatch.cli.commands.local",
     "accesswatch.cli.commands.replay",
     "accesswatch.cli.commands.report",
+    "accesswatch.cli.commands.digest",
     "accesswatch.cli.commands.footprint",
     "accesswatch.cli.commands.verify",
     "accesswatch.cli.commands.redrive",
