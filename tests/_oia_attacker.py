@@ -4,7 +4,8 @@ Independent of ``accesswatch.reports.disclosure``: it reads the release as a rea
 a release publishes), writes down every relation a reader knows between its numbers (rows add up to
 their Total, the Total row adds up the quarters, Tables 2 and 3 share their totals, Tables 4 to 6
 share theirs, a severity is the sum of its rules, a whole-period count of distinct people lies
-between the largest quarter and the sum of the quarters), and solves linear programmes
+between the largest quarter and the sum of the quarters, a rule flagged for demotion has at least the
+minimum number of decisions and fewer than a tenth of them founded), and solves linear programmes
 (scipy's HiGHS) for the lowest and highest value each withheld cell can take. A cell whose lowest and highest
 integer values coincide is recovered.
 """
@@ -38,6 +39,11 @@ class Lin:
         return Lin(coefs, self.const + other.const)
 
     __radd__ = __add__
+
+    def __mul__(self, factor: int) -> Lin:
+        return Lin({k: v * factor for k, v in self.coefs.items()}, self.const * factor)
+
+    __rmul__ = __mul__
 
     def __sub__(self, other: Lin) -> Lin:
         return self + Lin({k: -v for k, v in other.coefs.items()}, -other.const)
@@ -112,10 +118,14 @@ def _tables(release: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return {t["id"]: t for t in release["tables"]}
 
 
-def attack_release(release: Mapping[str, Any], severity_of: Mapping[str, str]) -> Attack:
+def attack_release(release: Mapping[str, Any], severity_of: Mapping[str, str], min_decisions: int = 20) -> Attack:
     """Every relation between the published numbers of a release JSON, as constraints."""
     attack = Attack()
     tables = _tables(release)
+
+    def flag_of(row_key: str) -> Any:
+        row = next(r for r in tables["rule_precision"]["rows"] if r["key"] == row_key)
+        return row["values"].get("flagged_for_demotion")
 
     def value(table_id: str, row_key: str, column: str) -> Any:
         table = tables[table_id]
@@ -166,6 +176,10 @@ def attack_release(release: Mapping[str, Any], severity_of: Mapping[str, str]) -
         attack.equal(value("unique_users", row, "excluding_automated") + value("unique_users", row, "automated"),
                      value("unique_users", row, "including_automated"))
     for row in quarter_rows("rule_precision"):
-        attack.equal(value("rule_precision", row, "founded") + value("rule_precision", row, "unfounded"),
-                     value("rule_precision", row, "decided"))
+        founded, decided = value("rule_precision", row, "founded"), value("rule_precision", row, "decided")
+        attack.equal(founded + value("rule_precision", row, "unfounded"), decided)
+        # A rule flagged for demotion has at least ``min_decisions`` decisions, under 10 % of them founded.
+        if flag_of(row) == "yes":
+            attack.at_most(10 * founded + Lin({}, 1.0), decided)
+            attack.at_most(Lin({}, float(min_decisions)), decided)
     return attack

@@ -191,11 +191,23 @@ def random_inputs(seed: int, cases: int = 120) -> ReportInputs:
         stamp = f"{day.isoformat()}T00:30:00+12:00"
         rule = rng.choices(list(RULES), weights=[1, 1, 2, 12])[0]
         case: dict[str, Any] = {"case_id": f"C{i}", "source": rng.choice(["detection"] * 6 + ["complaint"]),
-                                "opened_at": stamp, "status": "investigating", "rules": [rule]}
-        verdict = rng.choice(["founded", "unfounded", None])
+                                "opened_at": stamp, "status": rng.choice(["investigating"] * 4 + ["notified"]),
+                                "rules": [rule]}
+        if rng.random() < 0.1:  # the weekly random review: not in Table 1, but its decisions count per rule
+            case.update(source="random_review", trigger="random_review")
+        # SENSITIVE_LOOKUP is rarely founded (so that releases flag it for demotion)
+        verdict = rng.choices(["founded", "unfounded", None],
+                              weights=[1, 12, 6] if rule == "SENSITIVE_LOOKUP" else [1, 1, 1])[0]
         if verdict:
             case.update(decision=verdict, decided_at=stamp,
                         status="closed_unfounded" if verdict == "unfounded" else "awaiting_outcome")
+            if rule != "SENSITIVE_LOOKUP" and rng.random() < 0.5:
+                # a case also holding SENSITIVE_LOOKUP findings, decided per rule: that rule is rarely right
+                case["rules"] = [rule, "SENSITIVE_LOOKUP"]
+                case["rule_decisions"] = {
+                    rule: {"decision": verdict},
+                    "SENSITIVE_LOOKUP": {"decision": "founded" if rng.random() < 0.05 else "unfounded",
+                                         "reason": "rule_too_broad"}}
         if verdict == "founded" and rng.random() < 0.7:
             case.update(er_type=rng.choices(["inappropriate_access", "privacy_breach", "fraud_or_dishonesty"],
                                             weights=[8, 3, 1])[0],
@@ -204,7 +216,8 @@ def random_inputs(seed: int, cases: int = 120) -> ReportInputs:
                         outcome_at=stamp, status="closed_founded")
         all_cases.append(case)
         for k in range(rng.choice([1, 1, 2, 4])):
-            findings.append({"finding_id": f"F{i}-{k}", "rule": rule, "severity": RULES[rule][0],
+            found = rng.choice(case["rules"])
+            findings.append({"finding_id": f"F{i}-{k}", "rule": found, "severity": RULES[found][0],
                              "rule_status": "live", "user_id": f"u{rng.randrange(60)}",
                              "client_id": f"c{rng.randrange(400)}", "nz_date": day.isoformat(), "case_id": f"C{i}"})
     users = {q: {f"u{j}" for j in range(rng.randrange(40, 60))} | {f"svc{j}" for j in range(rng.randrange(1, 7))}
@@ -226,10 +239,46 @@ def test_no_withheld_cell_of_a_release_can_be_recovered(seed: int) -> None:
     assert len(attack.index) == report.withheld_cells()
     assert attack.recovered() == {}
     for table in release["tables"]:
+        kinds = {c["key"]: c["kind"] for c in table["columns"]}
         for row in table["rows"]:
-            for value in row["values"].values():
+            for key, value in row["values"].items():
+                if kinds[key] == "flag":
+                    assert value in ("yes", "no", WITHHELD)
+                    continue
                 assert value == WITHHELD or value == "" or isinstance(value, int | float)
                 assert not (isinstance(value, int) and 0 < value < THRESHOLD), (table["id"], row["key"])
+
+
+def test_the_releases_flag_rules_for_demotion_and_give_nothing_away_by_it() -> None:
+    flags = {}
+    for seed in range(6):
+        report = build_report(random_inputs(seed), PERIOD, threshold=THRESHOLD)
+        table = next(t for t in report_json(report)["tables"] if t["id"] == "rule_precision")
+        flags[seed] = {r["key"]: r["values"]["flagged_for_demotion"] for r in table["rows"]}
+    # the per-rule verdicts make SENSITIVE_LOOKUP rarely founded: it is flagged (or its flag withheld)
+    assert {f["SENSITIVE_LOOKUP"] for f in flags.values()} <= {"yes", WITHHELD}
+    assert "yes" in {f["SENSITIVE_LOOKUP"] for f in flags.values()}
+
+
+def test_the_attacker_would_catch_a_flag_published_beside_a_withheld_count() -> None:
+    """1 founded of 20 is flagged; with the 1 withheld, a published "yes" would pin it (10 x founded < 20)."""
+    stamp = "2024-08-01T00:00:00Z"
+    cases = [{"case_id": f"D{i}", "source": "detection", "opened_at": stamp, "status": "closed_unfounded",
+              "rules": ["SENSITIVE_LOOKUP"], "decision": "unfounded" if i else "founded", "decided_at": stamp}
+             for i in range(20)]
+    cases += [{"case_id": f"E{i}", "source": "detection", "opened_at": stamp, "status": "closed_founded",
+               "rules": ["SELF_RECORD"], "decision": "founded", "decided_at": stamp} for i in range(7)]
+    report = build_report(ReportInputs(cases, [], {}, {}, RULES), PERIOD, threshold=THRESHOLD)
+    release = report_json(report)
+    table = next(t for t in release["tables"] if t["id"] == "rule_precision")
+    row = next(r for r in table["rows"] if r["key"] == "SENSITIVE_LOOKUP")
+    assert row["values"]["founded"] == WITHHELD and row["values"]["decided"] == 20
+    assert row["values"]["flagged_for_demotion"] == WITHHELD
+    severities = {r: s for r, (s, _) in RULES.items()}
+    assert attack_release(release, severities).recovered() == {}
+    row["values"]["flagged_for_demotion"] = "yes"  # what publishing the flag regardless would give away
+    assert attack_release(release, severities).recovered() == {"rule_precision|SENSITIVE_LOOKUP|founded": 1,
+                                                               "rule_precision|SENSITIVE_LOOKUP|unfounded": 19}
 
 
 def test_tables_without_small_counts_are_published_whole_beside_ones_that_have_them() -> None:
