@@ -17,14 +17,16 @@ from typing import Any
 import pytest
 
 from accesswatch.cases.actions import CaseActionError
-from accesswatch.cases.assign import assign_findings
-from accesswatch.cases.grouping import case_id_for
+from accesswatch.cases.assign import case_id_for
+from accesswatch.cases.scoring import ScoringSettings
 from accesswatch.cases.vocabulary import DEFAULT_ER_TYPES, DEFAULT_OUTCOMES, DEFAULT_POLICE_REFERRAL_TYPES
 from accesswatch.cli.commands.cases import case_service
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.findings import FindingStore
 from accesswatch.local.runtime import EmbeddedAws
+from accesswatch.rules import RULES_BY_ID
+from accesswatch.services.detect import case_router
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +60,8 @@ def aws() -> Iterator[EmbeddedAws]:
 
 
 def open_case(aws: Any, user_id: str, client_id: str, rules: dict[str, str], n: int = 1) -> str:
-    """Findings for (user, client) as detection stores them, then cases assigned as detection does."""
+    """Findings of the user as detection stores them, then routed to the user's case as detection does
+    (an immediate-tier rule among ``rules`` opens the case; ``n`` findings of each rule)."""
     findings = FindingStore(aws.resource_name("FindingsTable"), aws.resource("dynamodb"))
     stored = []
     start = datetime(2025, 3, 3, 22, 0, tzinfo=UTC)
@@ -68,6 +71,7 @@ def open_case(aws: Any, user_id: str, client_id: str, rules: dict[str, str], n: 
             item = {
                 "finding_id": f"{user_id}-{client_id}-{rule}-{i}", "system": "cms", "event_id": f"e-{user_id}-{i}",
                 "rule": rule, "severity": severity, "rule_status": "live", "user_id": user_id,
+                "tier": RULES_BY_ID[rule].tier(), "modifiers": "",
                 "client_id": client_id, "occurred_at": at.isoformat(), "occurred_at_utc": at.isoformat(),
                 "nz_date": "2025-03-04", "quarter": "2025-03-31", "rule_quarter": f"{rule}#2025-03-31",
                 "explanation": f"{rule} fired (test)", "evidence": json.dumps({"test": True}),
@@ -75,9 +79,9 @@ def open_case(aws: Any, user_id: str, client_id: str, rules: dict[str, str], n: 
             }
             stored.append(findings.put_if_new(item)[1])
     cases = CaseStore(aws.resource_name("CasesTable"), aws.resource("dynamodb"))
-    assign_findings(stored, cases=cases, findings=findings, executions=Executions(aws.client("stepfunctions")),
-                    case_state_machine_arn=aws.resource_name("CaseStateMachine"), window=timedelta(days=30), cap=200)
-    case_id = {f["case_id"] for f in stored}
+    case_router(cases=cases, findings=findings, executions=Executions(aws.client("stepfunctions")),
+                case_state_machine_arn=aws.resource_name("CaseStateMachine"), scoring=ScoringSettings()).route(stored)
+    case_id = {(findings.get(f["finding_id"]) or {}).get("case_id") for f in stored}
     assert len(case_id) == 1, case_id
     return case_id.pop()
 
@@ -138,9 +142,12 @@ def test_unfounded_closes_the_case_and_counts_against_its_rules(aws: EmbeddedAws
     assert case["decision_due_at"] > case["waiting_since"]
 
     after = service.decide(case_id, decision="unfounded", er_type=None, note="on the roster that day",
-                           actor="inv.one")
+                           actor="inv.one", reason="legitimate_work")
     assert after["status"] == "closed_unfounded"
     assert after["decision"] == "unfounded" and after["decided_by"] == "inv.one"
+    assert after["decision_reason"] == "legitimate_work"
+    assert after["rule_decisions"] == {r: {"decision": "unfounded", "reason": "legitimate_work"}
+                                       for r in ("HOUSEHOLD_RECORD", "SELF_RECORD")}
     assert after["decided_at"] <= after["closed_at"]
     assert after["police_referral"] is False and "er_type" not in after and not after["task_token"]
     assert history_states(store, case_id) == [*MACHINE_STEPS, "decided", "closed_unfounded"]
@@ -149,8 +156,8 @@ def test_unfounded_closes_the_case_and_counts_against_its_rules(aws: EmbeddedAws
                                                                        "unfounded")
     assert execution(aws, after)["status"] == "SUCCEEDED"
     assert "OpenErCase" not in visited_states(aws, after)
-    # The pair's next finding opens a new case: a closed case takes no more.
-    assert store.open_case("u-unfounded", "c-1") is None
+    # The user's next finding opens a new case: a decided case takes no more.
+    assert store.open_pointer("u-unfounded") is None
     precision = {r.rule: r for r in service.precision()}
     assert precision["SELF_RECORD"].unfounded >= 1 and precision["HOUSEHOLD_RECORD"].unfounded >= 1
 
@@ -186,9 +193,9 @@ def test_founded_opens_an_er_case_of_each_type_and_closes_with_its_outcome(
 
 def test_a_decision_or_outcome_the_workflow_cannot_accept_is_rejected_and_waits_again(
         aws: EmbeddedAws, store: CaseStore, service: Any) -> None:
-    case_id = open_case(aws, "u-rejected", "c-3", {"SENSITIVE_LOOKUP": "medium"})
+    case_id = open_case(aws, "u-rejected", "c-3", {"PUBLIC_FIGURE": "high", "SENSITIVE_LOOKUP": "medium"}, n=2)
     case = wait_for(store, case_id, waiting("investigating"))
-    assert (case["priority"], case["route"]) == ("low", "manager_review")
+    assert (case["priority"], case["route"], case["tier"]) == ("high", "integrity", "immediate")
     sfn = aws.client("stepfunctions")
 
     # Sent by hand past the CLI's checks: the state machine checks again.
@@ -197,8 +204,14 @@ def test_a_decision_or_outcome_the_workflow_cannot_accept_is_rejected_and_waits_
     assert "decision" not in again
     assert history_states(store, case_id)[-1] == "decision_rejected"
 
-    service.decide(case_id, decision="founded", er_type="privacy_breach", note="", actor="inv.three")
+    # Founded for PUBLIC_FIGURE, unfounded for its SENSITIVE_LOOKUP findings: precision credits only the first.
+    service.decide(case_id, decision="founded", er_type="privacy_breach", note="", actor="inv.three",
+                   unfounded_rules={"SENSITIVE_LOOKUP": "legitimate_work"})
     case = wait_for(store, case_id, waiting("awaiting_outcome"))
+    assert case["rule_decisions"] == {"PUBLIC_FIGURE": {"decision": "founded"},
+                                      "SENSITIVE_LOOKUP": {"decision": "unfounded", "reason": "legitimate_work"}}
+    assert store.rule_stats()["SENSITIVE_LOOKUP"][1] >= 1 and store.rule_stats()["PUBLIC_FIGURE"][0] >= 1
+    assert store.open_pointer("u-rejected") is None, "decided: later findings open a new case"
     sfn.send_task_success(taskToken=case["task_token"], output=json.dumps({"outcome": "a_medal", "actor": "x"}))
     again = wait_for(store, case_id, lambda c: waiting("awaiting_outcome")(c) and c["task_token"] != case["task_token"])
     assert "outcome" not in again and history_states(store, case_id)[-1] == "outcome_rejected"
@@ -225,8 +238,8 @@ def test_a_decision_the_deployed_workflow_does_not_accept_is_reported(aws: Embed
         stale.decide(case_id, decision="founded", er_type="parking", note="", actor="inv")
     case = wait_for(store, case_id, waiting("investigating"))
     assert "decision" not in case and history_states(store, case_id)[-1] == "decision_rejected"
-    assert service.decide(case_id, decision="unfounded", er_type=None, note="", actor="inv")["status"] == (
-        "closed_unfounded")
+    assert service.decide(case_id, decision="unfounded", er_type=None, note="", actor="inv",
+                          reason="duplicate")["status"] == "closed_unfounded"
 
 
 def test_the_cli_checks_a_case_before_it_acts(aws: EmbeddedAws, store: CaseStore, service: Any) -> None:
@@ -235,15 +248,22 @@ def test_the_cli_checks_a_case_before_it_acts(aws: EmbeddedAws, store: CaseStore
     for kwargs, message in [
         ({"decision": "founded", "er_type": None}, "needs an ER case type"),
         ({"decision": "founded", "er_type": "parking"}, "needs an ER case type, one of inappropriate_access"),
-        ({"decision": "unfounded", "er_type": "fraud_or_dishonesty"}, "takes no ER case type"),
+        ({"decision": "unfounded", "er_type": "fraud_or_dishonesty", "reason": "duplicate"}, "takes no ER case type"),
+        ({"decision": "unfounded", "er_type": None}, "needs a reason, one of legitimate_work"),
         ({"decision": "perhaps", "er_type": None}, "decision must be one of founded, unfounded"),
+        ({"decision": "founded", "er_type": "privacy_breach", "unfounded_rules": {"SELF_RECORD": "duplicate"}},
+         "has no findings of SELF_RECORD"),
+        ({"decision": "founded", "er_type": "privacy_breach", "unfounded_rules": {"PUBLIC_FIGURE": "duplicate"}},
+         "at least one founded rule"),
+        ({"decision": "unfounded", "er_type": None, "reason": "duplicate",
+          "unfounded_rules": {"PUBLIC_FIGURE": "duplicate"}}, "applies to a founded decision"),
     ]:
         with pytest.raises(CaseActionError, match=message):
             service.decide(case_id, note="", actor="inv", **kwargs)
     with pytest.raises(CaseActionError, match="not waiting for an ER outcome"):
         service.record_outcome(case_id, outcome="dismissal", note="", actor="er")
     with pytest.raises(CaseActionError, match="no case CASE-NOPE"):
-        service.decide("CASE-NOPE", decision="unfounded", er_type=None, note="", actor="inv")
+        service.decide("CASE-NOPE", decision="unfounded", er_type=None, note="", actor="inv", reason="duplicate")
     assert store.get(case_id)["status"] == "investigating"  # nothing sent
 
     service.decide(case_id, decision="founded", er_type="conflict_of_interest", note="", actor="inv")
@@ -259,7 +279,7 @@ def test_the_cli_checks_a_case_before_it_acts(aws: EmbeddedAws, store: CaseStore
 
 
 def test_a_failing_task_parks_the_case_in_the_dead_letter_queue(aws: EmbeddedAws, store: CaseStore) -> None:
-    FAILING_CASES.add(case_id_for("u-failing", "c-5", "u-failing-c-5-SELF_RECORD-0"))
+    FAILING_CASES.add(case_id_for("u-failing", "u-failing-c-5-SELF_RECORD-0"))
     case_id = open_case(aws, "u-failing", "c-5", {"SELF_RECORD": "high"})
     assert case_id in FAILING_CASES
     case = store.get(case_id)
