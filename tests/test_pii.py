@@ -5,7 +5,8 @@ the contract allows) runs through the embedded runtime, including a rejected fil
 operator or a subscriber could see is captured: every log line each invocation wrote (and what the
 runtime stored in CloudWatch Logs), every metric (namespace, name, dimensions, values), every SNS
 message on the stack's topics, every error message (failed invocations and failed Step Functions
-events) and the alarm reasons. Then every name, address, date of birth and IRD number of the
+events) and the alarm reasons; then the weekly digest of every week the world covers: its messages to
+the team managers, its file in the curated bucket and what ``accesswatch digest`` prints. Then every name, address, date of birth and IRD number of the
 reference data is searched for.
 
 Names are matched as whole words of at least four letters, and as whole "given family" pairs.
@@ -258,12 +259,39 @@ def subscribe_queues(aws: EmbeddedAws) -> dict[str, str]:
     """A queue subscribed to each of the stack's topics, to read every notification sent."""
     sns, sqs = aws.client("sns"), aws.client("sqs")
     queues = {}
-    for topic in ("IntegrityTopic", "OpsTopic"):
+    for topic in ("IntegrityTopic", "OpsTopic", "DigestTopic"):
         url = sqs.create_queue(QueueName=f"pii-test-{topic}")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=aws.resource_name(topic), Protocol="sqs", Endpoint=queue_arn)
         queues[topic] = url
     return queues
+
+
+def world_weeks(findings_jsonl: Path) -> list[str]:
+    """The ISO weeks (New Zealand time) in which the world's findings occurred."""
+    from accesswatch.quarters import nz_date, nz_week, parse_instant
+
+    lines = findings_jsonl.read_text(encoding="utf-8").splitlines()
+    return sorted({nz_week(nz_date(parse_instant(json.loads(line)["occurred_at"]))) for line in lines if line.strip()})
+
+
+def run_digests(aws: EmbeddedAws, weeks: list[str], captured: Captured) -> None:
+    """The digest function for each week (as its schedule runs it), its files, and the CLI's rendering."""
+    from accesswatch.cases.digest import Week
+    from accesswatch.cli.commands.digest import digest_sources, render
+    from accesswatch.dal.digests import digest_key
+    from accesswatch.services.digest import produce
+
+    s3 = aws.client("s3")
+    for week in weeks:
+        response = aws.client("lambda").invoke(FunctionName=aws.resource_name("DigestFunction"),
+                                               Payload=json.dumps({"week": week, "source": "test"}))
+        result = json.loads(response["Payload"].read())
+        assert "FunctionError" not in response, result
+        body = s3.get_object(Bucket=aws.resource_name("CuratedBucket"), Key=digest_key(week))["Body"].read()
+        captured.add("digest file", body.decode("utf-8"))
+        captured.add("digest result", result)
+        captured.add("digest cli", "\n".join(render(produce(digest_sources(aws), Week.of(week)))))
 
 
 def run_and_capture(tmp_path: Path) -> Iterator[tuple[Captured, Catalogue, EmbeddedAws]]:
@@ -292,6 +320,7 @@ def run_and_capture(tmp_path: Path) -> Iterator[tuple[Captured, Catalogue, Embed
         truncated = tmp_path / "cut.csv.gz"
         truncated.write_bytes(log.read_bytes()[:200])
         upload(aws, truncated, "access-logs/cms/cut.csv.gz")
+        run_digests(aws, world_weeks(tmp_path / "out" / "findings.jsonl"), captured)
         for row in alarm_rows(aws):
             captured.add("alarm reason", row)
         capture_metrics(aws, captured)
@@ -315,6 +344,12 @@ def test_no_name_address_date_of_birth_or_ird_number_leaves_the_system(tmp_path:
         assert any("file ingested" in text for text in captured.of("log IngestFunction"))
         assert any("FindingsNew" in text for text in captured.of("metric"))
         assert captured.of("notification IntegrityTopic"), "cases were opened: the integrity team was notified"
+        # the digest ran and had something to say: users below the threshold, to their managers
+        digests = [json.loads(text) for text in captured.of("digest file")]
+        assert digests and any(g["users"] for d in digests for g in d["groups"]), "no user below the threshold"
+        assert any(g["manager_user_id"] for d in digests for g in d["groups"])
+        assert len(captured.of("notification DigestTopic")) == sum(len(d["groups"]) for d in digests)
+        assert any("weekly digest" in text for text in captured.of("digest cli"))
         assert captured.of("stored log")
         assert len(catalogue.names) > 50 and len(catalogue.addresses) > 50
         assert len(catalogue.dates_of_birth) > 50 and len(catalogue.ird_numbers) > 300
