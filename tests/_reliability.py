@@ -122,16 +122,19 @@ def assert_sound(aws: Any, *, export: Path | None = None, world: Path | None = N
         assert f["snapshot_id"] == snapshot_of[owner], f["finding_id"]
         assert f["finding_id"] in expected[f["partition_key"]], f["finding_id"]
 
-    # Nothing doubled: in a world shorter than the case window, one case per (user, client) holds
-    # all of that pair's live findings, one workflow ran it and one notification announced it.
+    # Nothing doubled (data contract v2): while nobody decides, one case per user holds all of that user's
+    # immediate-tier findings (and the accumulate-tier ones routed to it), one workflow ran it and one
+    # notification announced it.
     cases = list(CaseStore(aws.resource_name("CasesTable")).scan_cases())
-    live: dict[tuple[str, str], set[str]] = defaultdict(set)
+    immediate: dict[str, set[str]] = defaultdict(set)
     for f in findings:
-        if f["rule_status"] == "live":
-            live[(f["user_id"], f["client_id"])].add(f["finding_id"])
-    by_pair = {(c["user_id"], c["client_id"]): c for c in cases}
-    assert len(by_pair) == len(cases), "two cases for one user and client"
-    assert {pair: set(c["finding_ids"]) for pair, c in by_pair.items()} == dict(live)
+        if f["rule_status"] == "live" and f.get("tier") == "immediate":
+            immediate[f["user_id"]].add(f["finding_id"])
+    by_user = {c["user_id"]: c for c in cases}
+    assert len(by_user) == len(cases), "two cases for one user"
+    assert {u: set(c["finding_ids"]) & set().union(*immediate.values()) for u, c in by_user.items()} == dict(immediate)
+    in_cases = [fid for c in cases for fid in c["finding_ids"]]
+    assert len(in_cases) == len(set(in_cases)), "a finding in two cases"
     notified = sns_case_notifications(aws)
     assert all(n <= 1 for n in notified.values()), {k: n for k, n in notified.items() if n > 1}
     assert set(notified) <= {c["case_id"] for c in cases}

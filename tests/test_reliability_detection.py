@@ -50,17 +50,17 @@ def _crash_after_writes(seen: set[str]) -> Callable[[Callable[..., Any]], Callab
     return inner
 
 
-def _crash_in_case_assignment(seen: set[str], *, part: float) -> Callable[..., dict[str, int]]:
-    """assign_findings that, on a partition's first try, handles ``part`` of its findings and dies."""
-    real = assign.assign_findings
+def _crash_in_case_assignment(seen: set[str], *, part: float) -> Callable[..., Any]:
+    """CaseRouter.route that, on a partition's first try, routes ``part`` of its findings and dies."""
+    real = assign.CaseRouter.route
 
-    def partial(stored: list[dict[str, Any]], **kwargs: Any) -> dict[str, int]:
+    def partial(self: Any, stored: list[dict[str, Any]], **kwargs: Any) -> Any:
         key = stored[0]["partition_key"] if stored else ""
         if key and key not in seen:
             seen.add(key)
-            real(stored[: int(len(stored) * part)], **kwargs)
+            real(self, stored[: int(len(stored) * part)], **kwargs)
             raise InjectedCrash("in the middle of case assignment")
-        return real(stored, **kwargs)
+        return real(self, stored, **kwargs)
     return partial
 
 
@@ -72,7 +72,7 @@ def test_detect_crash_on_first_try_is_retried_without_duplicates(world: Path, tm
             wrapper = wrap("DetectFunction", _crash_after_writes(seen))
         else:
             wrapper = None
-            stack.enter_context(mock.patch("accesswatch.services.detect.assign_findings", _crash_in_case_assignment(
+            stack.enter_context(mock.patch.object(assign.CaseRouter, "route", _crash_in_case_assignment(
                 seen, part=0.0 if where == "before_cases" else 0.5)))
         aws = stack.enter_context(EmbeddedAws(parameters=PARAMETERS, handler_wrapper=wrapper))
         logs = logs_subset(world, tmp_path / "logs", 2)
