@@ -10,6 +10,7 @@ also marks the week as published (a repeated schedule delivery sends nothing twi
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,19 +72,18 @@ def team_directory(sources: DigestSources) -> TeamDirectory:
     return TeamDirectory({}, "none", snapshot_id)
 
 
-def week_findings(sources: DigestSources, week: Week) -> list[dict[str, Any]]:
-    """Every finding of every catalog rule that occurred in the week (one index query per rule and quarter).
+def week_findings(sources: DigestSources, week: Week) -> Iterator[dict[str, Any]]:
+    """Every finding of every catalog rule that occurred in the week (one index query per rule and quarter),
+    streamed: a ministry's week is hundreds of thousands of findings, counted as they are read.
 
     The key condition is a day wider on each side (ISO text compares safely whatever the fraction of a
     second); ``build_digest`` keeps the week's New Zealand days exactly."""
     start = (week.start - timedelta(days=1)).astimezone(UTC).isoformat()
     stop = (week.stop + timedelta(days=1)).astimezone(UTC).isoformat()
     quarters = sorted({quarter_end(day).isoformat() for day in week.days()})
-    found: list[dict[str, Any]] = []
     for rule in RULES_BY_ID:
         for quarter in quarters:
-            found.extend(sources.findings.in_rule_quarter_between(rule, quarter, start, stop))
-    return found
+            yield from sources.findings.in_rule_quarter_between(rule, quarter, start, stop)
 
 
 def produce(sources: DigestSources, week: Week, *, now: datetime | None = None) -> Digest:
