@@ -57,10 +57,11 @@ def fresh_case(store: CaseStore) -> None:
     for entry in store.history(CASE_ID):
         store.table.delete_item(Key={"pk": f"CASE#{CASE_ID}", "sk": entry["sk"]})
     store.table.delete_item(Key=store.case_key(CASE_ID))
-    store.create_case({"case_id": CASE_ID, "user_id": "u100001", "client_id": "000123456", "status": "opened",
-                       "source": "detection", "opened_at": "2025-04-01T00:00:00.000Z", "finding_ids": [],
-                       "finding_count": 0})
-    store.add_findings(CASE_ID, ["f1", "f2"], ["RELATIVE_RECORD", "RELATIVE_RECORD"])
+    store.save_findings({"case_id": CASE_ID, "user_id": "u100001", "status": "opened", "source": "detection",
+                         "trigger": "immediate", "tier": "immediate", "priority": "high", "score": 16.0,
+                         "opened_at": "2025-04-01T00:00:00.000Z",
+                         "parts": ["f1|RELATIVE_RECORD|000123456|8.0", "f2|RELATIVE_RECORD|000123456|8.0"]},
+                        expected_version=None)
     store.record_opened(store.get(CASE_ID) or {})
 
 
@@ -110,11 +111,18 @@ def test_every_sample_runs_and_a_retried_step_changes_nothing_more(aws: Embedded
         run_twice(aws, sample(root, step))
     unfounded = sample(root, "record_decision")
     unfounded["decision"] = {"decision": "unfounded", "er_type": "", "note": "", "actor": "investigator.two"}
+    # without a reason the workflow rejects it (and waits again)
+    assert invoke(aws, unfounded)[0]["accepted"] is False
+    run_twice(aws, sample(root, "await_decision"))
+    unfounded["decision"]["reason"] = "legitimate_work"
+    unfounded["entered_at"] = "2025-04-15T02:00:00.000Z"
     assert run_twice(aws, unfounded) == {"case_id": CASE_ID, "accepted": True, "decision": "unfounded"}
+    assert store.get(CASE_ID)["rule_decisions"] == {"RELATIVE_RECORD": {"decision": "unfounded",
+                                                                        "reason": "legitimate_work"}}
     failed, error = invoke(aws, sample(root, "open_er_case"))
     assert error is not None and failed["errorType"] == "InvalidTransition"
     assert run_twice(aws, sample(root, "close_unfounded"))["status"] == "closed_unfounded"
-    assert [h["state"] for h in store.history(CASE_ID)][-2:] == ["decided", "closed_unfounded"]
+    assert [h["state"] for h in store.history(CASE_ID)][-3:] == ["decision_rejected", "decided", "closed_unfounded"]
 
 
 def test_a_step_out_of_order_fails_loudly_and_changes_nothing(aws: EmbeddedAws, root: Path) -> None:

@@ -158,9 +158,10 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "event of another user": (_partition(("e1", 2, "u7", "000001"), ("e2", 4, "u2", "000002")),
                               f"findings: {FID}: its event in the partition has another user, client or system"),
     "case missing": (lambda o: o.cases.clear(), f"findings: {FID}: names case {CASE}, which does not exist"),
-    "live finding without case": (_set("findings.0.case_id", None), f"findings: {FID}: live finding in no case"),
+    "immediate finding without case": (_set("findings.0.case_id", None),
+                                       f"findings: {FID}: immediate-tier finding in no case"),
     "staging finding in a case": (_set("findings.0.rule_status", "staging"),
-                                  f"findings: {FID}: staging-rule finding in case {CASE}"),
+                                  f"findings: {FID}: staging-rule (record-tier) finding in case {CASE}"),
     # export
     "export missing a finding": (_export(lambda lines: []), f"export: {FID}: appears 0 times in the export"),
     "export doubled": (_export(lambda lines: lines * 2), f"export: {FID}: appears 2 times in the export"),
@@ -176,7 +177,7 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
                                      f"cases: {CASE}: lists finding {'f' * 32}, which does not exist"),
     "case count": (_set("cases.0.finding_count", 3), f"cases: {CASE}: finding_count 3 but lists 1"),
     "case rules": (_set("cases.0.rules", ["PUBLIC_FIGURE"]), f"cases: {CASE}: its rules are not its findings'"),
-    "case of another pair": (_set("cases.0.user_id", "u2"), f"cases: {CASE}: lists finding {FID} of another user"),
+    "case of another user": (_set("cases.0.user_id", "u2"), f"cases: {CASE}: lists finding {FID} of another user"),
     "finding names another case": (lambda o: (_other_finding(o), o.cases[0]["finding_ids"].append(
         o.findings[1]["finding_id"]), o.cases[0].update(finding_count=2)),
         f"cases: {CASE}: lists finding {finding_id('cms', 'e2', 'SELF_RECORD')}, which names case None"),
@@ -194,6 +195,15 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
                                 f"cases: {CASE}: status investigating but its history records closed_unfounded, "
                                 "decided, not on its way there"),
     "unknown status": (_set("cases.0.status", "limbo"), f"cases: {CASE}: unknown status limbo"),
+    "two open cases for one user": (lambda o: (o.cases.append({**o.cases[0], "case_id": "CASE-0002",
+                                                                "finding_ids": [], "finding_count": 0}),
+                                               o.histories.update({"CASE-0002": o.histories[CASE]}),
+                                               o.case_executions.append({**o.case_executions[0], "name": "CASE-0002"})),
+                                    f"cases: u1: user has 2 open cases: {CASE}, CASE-0002"),
+    "threshold case from a lone finding": (_set("cases.0.trigger", "threshold"),
+                                           f"cases: {CASE}: opened by the risk threshold from a lone finding"),
+    "suppressed finding in a case": (_set("findings.0.suppressed_by", "EXC-1"),
+                                     f"findings: {FID}: suppressed by EXC-1 yet in case {CASE}"),
     "closed without closed_at": (lambda o: (o.cases[0].update(status="closed_unfounded"), _history(
         "opened", "triaged", "notified", "investigating", "decided", "closed_unfounded")(o),
         o.case_executions[0].update(status="SUCCEEDED")), f"cases: {CASE}: status closed_unfounded without closed_at"),
