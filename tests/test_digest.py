@@ -424,6 +424,9 @@ def test_the_cli_prints_the_same_digest(stack: Any, monkeypatch: pytest.MonkeyPa
     assert cli_main.main(["digest", "--week", WEEK]) == 0
     text = capsys.readouterr().out
     assert text.startswith("weekly digest 2025-W14: Monday 31 March 2025 to Sunday 6 April 2025 (New Zealand time)")
+    assert ("17 finding(s) in the week: 9 accumulate-tier below the threshold (6 user(s)), 1 accumulate-tier in "
+            "cases, 2 accumulate-tier of 1 user(s) whose case waits in the queue (not listed), 1 immediate-tier, "
+            "1 suppressed, 3 staging") in text
     assert "manager m1 (team Benefits Wellington, Contact Centre): 2 user(s) below the threshold" in text
     assert "u1    Benefits Wellington  3         2        SENSITIVE_LOOKUP=3" in text
     assert "staging:    3 (UNASSIGNED_VOLUME=2, OUT_OF_HOURS_SENSITIVE=1)" in text

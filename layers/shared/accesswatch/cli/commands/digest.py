@@ -81,12 +81,15 @@ def render(digest: Any) -> list[str]:
     if totals["findings"] == 0:
         lines.append(f"no findings in week {digest.week.id}: nothing to digest")
         return lines
-    lines.append(
-        f"{totals['findings']} finding(s) in the week: {totals['accumulate_below_threshold']} accumulate-tier below "
-        f"the threshold ({totals['users_below_threshold']} user(s)), {totals['accumulate_in_cases']} accumulate-tier "
-        f"in cases, {totals['accumulate_awaiting_case']} of {totals['users_awaiting_case']} user(s) awaiting a "
-        f"queued case, {totals['immediate']} immediate-tier, {totals['suppressed']} suppressed, "
-        f"{totals['staging']} staging")
+    parts = [f"{totals['accumulate_below_threshold']} accumulate-tier below the threshold "
+             f"({totals['users_below_threshold']} user(s))",
+             f"{totals['accumulate_in_cases']} accumulate-tier in cases"]
+    if totals["users_awaiting_case"]:
+        parts.append(f"{totals['accumulate_awaiting_case']} accumulate-tier of {totals['users_awaiting_case']} "
+                     "user(s) whose case waits in the queue (not listed)")
+    parts += [f"{totals['immediate']} immediate-tier", f"{totals['suppressed']} suppressed",
+              f"{totals['staging']} staging"]
+    lines.append(f"{totals['findings']} finding(s) in the week: " + ", ".join(parts))
     if digest.empty:
         lines.append(f"nothing below the threshold, suppressed or staged in week {digest.week.id}: no digest to send")
         return lines
