@@ -459,3 +459,75 @@ def test_the_cli_says_what_is_wrong_with_a_week(capsys: pytest.CaptureFixture[st
         assert err.startswith("accesswatch: --week:") and says in err, err
     assert cli_main.main(["digest", "--force"]) == 1
     assert "--force only goes with --publish" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ where teams come from
+
+
+class _Ledger:
+    def __init__(self, pointer: dict[str, Any] | None) -> None:
+        self.pointer = pointer
+
+    def reference_pointer(self) -> dict[str, Any] | None:
+        return self.pointer
+
+
+class _Store:
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+        self.read: list[str] = []
+
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        self.read.append(key)
+        return self.objects[key]
+
+
+def _staff_frame() -> Any:
+    import polars as pl
+
+    rows = [{f: "" for f in REFERENCE_FIELDS[ReferenceKind.STAFF]} | {
+        "user_id": uid, "team": team, "manager_user_id": manager, "family_name": family, "given_names": given,
+        "account_type": "person", "status": "active"} for uid, team, manager, family, given in STAFF]
+    return pl.DataFrame(rows)
+
+
+def _sources(pointer: dict[str, Any] | None, objects: dict[str, bytes]) -> Any:
+    from accesswatch.services.digest import DigestSources
+
+    return DigestSources(findings=None, ledger=_Ledger(pointer), risk=None, store=_Store(objects),  # type: ignore[arg-type]
+                         curated_bucket="curated")
+
+
+def test_teams_come_from_the_index_else_the_staff_snapshot_else_nowhere():
+    import polars as pl
+
+    from accesswatch.dal.objects import CuratedLayout
+    from accesswatch.reference.index import ReferenceIndex, build_index
+    from accesswatch.services.digest import team_directory
+
+    staff = _staff_frame()
+    clients = pl.DataFrame([{f: "" for f in REFERENCE_FIELDS[ReferenceKind.CLIENTS]} | {"client_id": "000100"}])
+    index = build_index({ReferenceKind.STAFF: staff, ReferenceKind.CLIENTS: clients}, "snap-new")
+    snapshot = io.BytesIO()
+    staff.write_parquet(snapshot)
+    pointer = {"snapshot_id": "snap-new", "kinds": {"staff": {"key": "reference/snapshots/staff/d1.parquet"}}}
+
+    found = team_directory(_sources(pointer, {CuratedLayout.reference_index("snap-new"): index.to_bytes()}))
+    assert (found.source, found.snapshot_id) == ("reference_index", "snap-new")
+    assert found.group_of("u1") == ("m1", None) and found.team_of("u3") == "Contact Centre"
+    assert [found.group_of(u)[1] for u in ("u5", "u6", "u7")] == ["no_manager", "own_manager", "not_in_reference"]
+
+    # an index compiled before persons carried team and manager: the current staff snapshot's three columns
+    old = ReferenceIndex(**{**index.__dict__, "snapshot_id": "snap-old",
+                            "persons": index.persons.drop("team", "manager_user_id")})
+    pointer_old = {**pointer, "snapshot_id": "snap-old"}
+    sources = _sources(pointer_old, {CuratedLayout.reference_index("snap-old"): old.to_bytes(),
+                                     "reference/snapshots/staff/d1.parquet": snapshot.getvalue()})
+    fallback = team_directory(sources)
+    assert (fallback.source, fallback.snapshot_id) == ("staff_snapshot", "snap-old")
+    assert fallback.placements == found.placements
+    assert sources.store.read == [CuratedLayout.reference_index("snap-old"), "reference/snapshots/staff/d1.parquet"]
+
+    # before any reference data: nobody has a team, and the digest says why
+    nothing = team_directory(_sources(None, {}))
+    assert nothing.source == "none" and nothing.group_of("u1") == (None, "no_team_data")
