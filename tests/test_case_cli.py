@@ -49,22 +49,46 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     listed = cases(cli)
     assert {c["case_id"] for c in listed} == {c["case_id"] for c in exported} and listed
     assert all(c["status"] == "investigating" for c in listed)
-    for key in ("case_id", "user_id", "client_id", "status", "priority", "rules", "finding_ids", "opened_at"):
+    for key in ("case_id", "user_id", "status", "priority", "score", "tier", "rules", "client_ids", "finding_ids",
+                "opened_at"):
         assert all(key in c for c in listed)
+    assert len({c["user_id"] for c in listed}) == len(listed), "one case per staff member"
+    ranks = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    order = [(ranks[c["priority"]], -c["score"]) for c in listed]
+    assert order == sorted(order), "ranked by priority, then score"
     table = cli("cases", "list").stdout.splitlines()
-    assert table[0].split()[:3] == ["CASE", "STATUS", "PRIORITY"] and table[-1] == f"{len(listed)} case(s)"
+    assert table[0].split()[:5] == ["CASE", "STATUS", "PRIORITY", "SCORE", "TIER"]
+    assert table[-1] == f"{len(listed)} case(s), ranked by priority and score"
     rule = listed[0]["rules"][0]
     assert {c["case_id"] for c in cases(cli, "--rule", rule)} == {c["case_id"] for c in listed if rule in c["rules"]}
+    assert cases(cli, "--rule", rule.lower()) == cases(cli, "--rule", rule)  # rule ids in any case
+    mistyped = cli("cases", "list", "--rule", "SELF_RECORDS", ok=False)
+    assert mistyped.returncode == 1 and "unknown rule 'SELF_RECORDS'; rules: COLLEAGUE_RECORD" in mistyped.stderr
+    assert cli("cases", "list", "--status", "closed", ok=False).returncode == 2  # not a status: argparse says so
+    client = listed[0]["client_ids"][0]
+    assert {c["case_id"] for c in cases(cli, "--client", client)} == {
+        c["case_id"] for c in listed if client in c["client_ids"]}
     user = listed[0]["user_id"]
     assert {c["case_id"] for c in cases(cli, "--user", user, "--status", "investigating")} == {
         c["case_id"] for c in listed if c["user_id"] == user}
 
     fraud, unfounded = listed[0]["case_id"], listed[1]["case_id"]
-    shown = json.loads(cli("cases", "show", fraud, "--json").stdout)
+    shown = json.loads(cli("cases", "show", fraud, "--json", "--all").stdout)
     assert shown["findings"] and all(f["explanation"] for f in shown["findings"])
-    assert [h["state"] for h in shown["history"]] == ["opened", "triaged", "notified", "investigating"]
-    text = cli("cases", "show", fraud).stdout
-    assert f"case {fraud}" in text and "history (4):" in text
+    assert sorted(f["finding_id"] for f in shown["findings"]) == sorted(listed[0]["finding_ids"])
+    points = [f["points"] for f in shown["findings"]]
+    assert points == sorted(points, reverse=True), "strongest first"
+    assert abs(sum(points) - shown["score_breakdown"]["total"]) < 1e-3 and abs(shown["score"] - sum(points)) < 1e-3
+    steps = [h["state"] for h in shown["history"] if h["state"] != "joined"]
+    assert steps == ["opened", "triaged", "notified", "investigating"]
+    joins = [h for h in shown["history"] if h["state"] == "joined"]
+    joined_ids = [fid for h in joins for fid in h["finding_ids"]]
+    opened_ids = shown["history"][0].get("finding_ids", [])
+    assert sorted(opened_ids + joined_ids) == sorted(listed[0]["finding_ids"]), "the history records every finding"
+    text = cli("cases", "show", fraud, "--limit", "1").stdout
+    assert f"case {fraud}" in text and "score " in text and "by client and rule" in text
+    if len(listed[0]["finding_ids"]) > 1:
+        assert f"more: accesswatch cases show {fraud} --all" in text
 
     refused = cli("cases", "decide", fraud, "--decision", "founded", ok=False)
     assert refused.returncode == 1 and refused.stdout == ""
@@ -76,7 +100,10 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     assert "now awaiting the ER outcome" in decided.stdout
     closed = cli("cases", "outcome", fraud, "--outcome", "dismissal", "--note", "panel")
     assert "referred to the Police" in closed.stdout and "now closed_founded" in closed.stdout
-    cli("cases", "decide", unfounded, "--decision", "unfounded", "--actor", "someone.else")
+    no_reason = cli("cases", "decide", unfounded, "--decision", "unfounded", ok=False)
+    assert no_reason.returncode == 1 and "needs a reason, one of legitimate_work" in no_reason.stderr
+    cli("cases", "decide", unfounded, "--decision", "unfounded", "--reason", "legitimate_work", "--actor",
+        "someone.else")
 
     shown = json.loads(cli("cases", "show", fraud, "--json").stdout)
     assert shown["status"] == "closed_founded" and shown["execution_status"] == "SUCCEEDED"
@@ -88,7 +115,7 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     assert [c["case_id"] for c in cases(cli, "--status", "closed_unfounded")] == [unfounded]
     assert json.loads(cli("cases", "show", unfounded, "--json").stdout)["decided_by"] == "someone.else"
 
-    again = cli("cases", "decide", unfounded, "--decision", "unfounded", ok=False)
+    again = cli("cases", "decide", unfounded, "--decision", "unfounded", "--reason", "duplicate", ok=False)
     assert again.returncode == 1
     assert again.stderr.strip() == (f"accesswatch: case {unfounded} is closed_unfounded, not waiting for a "
                                     "decision (it is closed)")
@@ -101,6 +128,40 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     for r in listed[1]["rules"]:
         assert precision[r]["unfounded"] >= 1
     assert "PRECISION" in cli("cases", "precision").stdout.splitlines()[0]
+
+    # A founded decision that is unfounded for one rule, with an exception for that rule and user.
+    mixed = next((c for c in listed[2:] if "SENSITIVE_LOOKUP" in c["rules"] and len(c["rules"]) > 1), None)
+    assert mixed is not None, "the world plants immediate-tier users with sensitive lookups too"
+    out = cli("cases", "decide", mixed["case_id"], "--decision", "founded", "--er-type", "privacy_breach",
+              "--unfounded-rule", "SENSITIVE_LOOKUP=rule_too_broad", "--exception", "user", "--expires", "2099-01-01",
+              ok=False)
+    assert out.returncode == 1 and "more than 366 days away" in out.stderr and "decision recorded" in out.stderr
+    decided_mixed = json.loads(cli("cases", "show", mixed["case_id"], "--json").stdout)
+    assert decided_mixed["rule_decisions"]["SENSITIVE_LOOKUP"] == {"decision": "unfounded", "reason": "rule_too_broad"}
+    assert all(v == {"decision": "founded"} for r, v in decided_mixed["rule_decisions"].items() if r != "SENSITIVE_LOOKUP")
+    from datetime import date, timedelta
+    expires = (date.today() + timedelta(days=90)).isoformat()
+    added = cli("exceptions", "add", "--rule", "sensitive_lookup", "--user", mixed["user_id"], "--expires", expires,
+                "--reason", "front counter: address checks", "--case", mixed["case_id"]).stdout
+    exception_id = added.split()[1].rstrip(":")
+    listed_exceptions = [json.loads(x) for x in cli("exceptions", "list", "--json").stdout.splitlines()]
+    assert [e["exception_id"] for e in listed_exceptions] == [exception_id] and listed_exceptions[0]["active"]
+    refused = cli("exceptions", "add", "--rule", "SELF_RECORD", "--user", "u1", "--expires", expires, "--reason", "x",
+                  ok=False)
+    assert "immediate-tier rule" in refused.stderr
+    cli("exceptions", "revoke", exception_id, "--note", "moved team")
+    assert cli("exceptions", "list", "--json").stdout == ""
+    assert "revoked already" in cli("exceptions", "revoke", exception_id, ok=False).stderr
+    assert "no exception EXC-NOPE" in cli("exceptions", "revoke", "EXC-NOPE", ok=False).stderr
+
+    # The queue, the drain and the weekly review, as operators run them by hand.
+    assert "user(s) queued above the threshold" in cli("cases", "queue").stdout
+    assert "case(s) opened" in cli("cases", "drain").stdout
+    bad_week = cli("cases", "review", "--week", "2025-14", ok=False)
+    assert bad_week.returncode == 1 and "not an ISO week" in bad_week.stderr
+    first = cli("cases", "review", "--week", "2025-W14").stdout
+    assert "candidate(s) below the threshold" in first
+    assert "was drawn already" in cli("cases", "review", "--week", "2025-W14").stdout
 
     assert "stopped" in cli("local", "stop").stdout
     gone = cli("cases", "list", ok=False)

@@ -91,10 +91,21 @@ def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
     return ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
 
 
+def _rules_cell(rules: Sequence[str], width: int = 40) -> str:
+    """The case's rules, shortened to ``width`` characters with a count of the rest."""
+    shown: list[str] = []
+    for i, rule in enumerate(rules):
+        rest = len(rules) - i - 1
+        if len(",".join([*shown, rule])) + (len(f",+{rest}") if rest else 0) > width and shown:
+            return ",".join(shown) + f",+{len(rules) - i}"
+        shown.append(rule)
+    return ",".join(shown)
+
+
 def render_list(cases: Sequence[dict[str, Any]]) -> list[str]:
     rows = [(c["case_id"], c.get("status", ""), c.get("priority") or "-", f"{float(c.get('score') or 0):.1f}",
              c.get("tier", "") + ("/review" if c.get("trigger") == "random_review" else ""), c.get("user_id", ""),
-             str(len(c.get("client_ids") or [])), ",".join(c.get("rules") or []), str(c.get("finding_count", 0)),
+             str(len(c.get("client_ids") or [])), _rules_cell(c.get("rules") or []), str(c.get("finding_count", 0)),
              str(c.get("opened_at", ""))[:19]) for c in cases]
     lines = _table(rows, ("CASE", "STATUS", "PRIORITY", "SCORE", "TIER", "USER", "CLIENTS", "RULES", "FINDINGS",
                           "OPENED (UTC)"))
