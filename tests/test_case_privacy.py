@@ -32,7 +32,8 @@ from accesswatch.local.runtime import ACCOUNT_ID, REGION, EmbeddedAws
 pytestmark = pytest.mark.e2e
 
 WAIT_S = 180.0
-MESSAGE_KEYS = {"event", "case_id", "priority", "route", "rules", "finding_count", "escalations"}
+MESSAGE_KEYS = {"event", "case_id", "priority", "route", "rules", "finding_count", "escalations", "tier", "score",
+                "clients"}
 EVENTS = {"case_opened", "investigation_overdue", "police_referral"}
 ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -110,7 +111,8 @@ def test_no_notification_or_log_line_carries_personal_information(small_world: P
         decide(service, fraud, decision="founded", er_type="fraud_or_dishonesty", note="cross-checked",
                actor="inv.one")
         decide(service, other, decision="founded", er_type="inappropriate_access", note="", actor="inv.two")
-        decide(service, unfounded, decision="unfounded", er_type=None, note="on the roster", actor="inv.one")
+        decide(service, unfounded, decision="unfounded", er_type=None, note="on the roster", actor="inv.one",
+               reason="legitimate_work")
         service.record_outcome(fraud, outcome="dismissal", note="panel", actor="er.one")
         service.record_outcome(other, outcome="written_warning", note="", actor="er.one")
 
@@ -137,9 +139,11 @@ def test_no_notification_or_log_line_carries_personal_information(small_world: P
         assert set(body) <= MESSAGE_KEYS and body["event"] in EVENTS, body
         assert ID.match(body["case_id"]) and all(ID.match(r) for r in body.get("rules", []))
         assert subject is None
-        assert set(attributes) <= {"event", "priority", "route"}
+        assert set(attributes) <= {"event", "priority", "route", "tier"}
+        assert isinstance(body.get("score", 0), int | float) and isinstance(body.get("clients", 0), int)
         messages.append(message + json.dumps(attributes))
-    assert len(cases) <= len([m for m in messages if '"case_opened"' in m])
+    # One notification per case: findings that joined an open case sent none.
+    assert len(cases) == len([m for m in messages if '"case_opened"' in m])
 
     # Nothing anyone in the reference data could be identified by. Something was scanned: the
     # case-step function logged every step, wherever its lines went.
