@@ -21,6 +21,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         results = runner.run(events=args.events, csv_lines=args.csv_lines, e2e_events=args.e2e_events,
                              work=Path(args.work), out=out, fresh=args.fresh, day_e2e=not args.no_day_e2e,
+                             cases_mode=args.cases_mode,
                              docs=None if args.no_docs else PROJECT_ROOT / "docs" / "performance.md")
     except runner.StageFailed as failed:
         raise CliError(str(failed)) from None
@@ -53,6 +54,10 @@ def register(sub: Any) -> None:
                        help="events of the slice run end to end through the embedded runtime (default 20k)")
     bench.add_argument("--no-day-e2e", action="store_true",
                        help="skip ingesting the whole day through the embedded runtime")
+    bench.add_argument("--cases-mode", choices=("per_user", "per_partition"), default="per_user",
+                       help="how the day's findings reach the real router: once per user for the whole day (default,"
+                            " minutes) or partition by partition with the queue drained after each file, as deployed"
+                            " (about ten times the DynamoDB calls)")
     bench.add_argument("--out", default=str(PROJECT_ROOT / "bench" / "results"), help="results directory")
     bench.add_argument("--work", default="/tmp/accesswatch-bench", help="inputs (kept between runs)")
     bench.add_argument("--fresh", action="store_true", help="make the inputs again")
