@@ -86,6 +86,18 @@ def file_summary(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def finding_route(finding: dict[str, Any]) -> str:
+    """Where a finding went: in a case, suppressed by an exception, in its user's risk ledger
+    (accumulate tier, below the threshold or queued), or recorded only (staging rules)."""
+    if finding.get("case_id"):
+        return "in a case"
+    if finding.get("suppressed_by"):
+        return "suppressed"
+    if finding.get("rule_status", "live") != "live" or finding.get("tier") == "record":
+        return "recorded only (staging)"
+    return "risk ledger (no case yet)"
+
+
 def summarise(files: list[dict[str, Any]], findings: list[dict[str, Any]], cases: list[dict[str, Any]],
               executions: dict[str, Counter[str]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     file_rows = sorted((file_summary(f) for f in files), key=lambda f: (f["kind"], f["key"]))
@@ -103,6 +115,8 @@ def summarise(files: list[dict[str, Any]], findings: list[dict[str, Any]], cases
         },
         "findings_by_rule": dict(sorted(Counter(f["rule"] for f in findings).items())),
         "cases_by_status": dict(sorted(Counter(c.get("status", "") for c in cases).items())),
+        "cases_by_trigger": dict(sorted(Counter(str(c.get("trigger") or "") for c in cases).items())),
+        "findings_by_route": dict(sorted(Counter(finding_route(f) for f in findings).items())),
         "executions": {name: dict(sorted(c.items())) for name, c in executions.items()},
         **(extra or {}),
     }

@@ -75,8 +75,11 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
         ("findings", totals["findings"]),
     ]
     rows += [(f"  {rule}", n) for rule, n in summary["findings_by_rule"].items()]
-    rows.append(("cases", totals["cases"]))
+    rows.append(("findings routed", ""))
+    rows += [(f"  {route}", n) for route, n in summary.get("findings_by_route", {}).items()]
+    rows.append(("cases (one per staff member)", totals["cases"]))
     rows += [(f"  {status}", n) for status, n in summary["cases_by_status"].items()]
+    rows += [(f"  opened by {trigger}", n) for trigger, n in summary.get("cases_by_trigger", {}).items() if trigger]
     width = max(len(r[0]) for r in rows)
     print(f"accesswatch: reference snapshot {summary.get('snapshot_id')}, {summary.get('elapsed_s')} s")
     for label, value in rows:
