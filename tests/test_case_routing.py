@@ -367,3 +367,35 @@ def test_precision_from_decisions_changes_a_rules_weight(aws, stores):
     assert cases.rule_stats()["SENSITIVE_LOOKUP"] == (2, 18)
     after = router(aws, stores).weights["SENSITIVE_LOOKUP"]
     assert after == pytest.approx(before * 0.25)
+
+
+# ------------------------------------------------------------------------------ size
+def test_a_case_of_thousands_of_findings_stays_within_dynamodbs_item_limit(aws, stores):
+    """One account opening thousands of records must not break routing: parts beyond the case item go to
+    chunk items of the case's version; a later version drops the earlier chunks."""
+    cases, _ = stores
+    case_id = "CASE-HUGE-0000000001"
+    parts = [f"{n:032x}|SENSITIVE_LOOKUP|{n % 9000:09d}|1.0000" for n in range(7000)]
+    cases.save_findings({"case_id": case_id, "user_id": new_user(), "status": "investigating", "parts": parts},
+                        expected_version=None)
+    stored = cases.get(case_id)
+    assert stored["finding_count"] == 7000 and stored["finding_ids"][-1] == f"{6999:032x}"
+    cases.save_findings({"case_id": case_id, "parts": [*parts, "f" * 32 + "|SELF_RECORD|000000001|10.0000"]},
+                        expected_version=stored["version"])
+    again = cases.get(case_id)
+    assert again["finding_count"] == 7001 and "SELF_RECORD" in again["rules"]
+    chunk_keys = [i["sk"] for i in cases.table.query(
+        KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+        ExpressionAttributeValues={":p": f"CASE#{case_id}", ":s": "PARTS#"})["Items"]]
+    assert chunk_keys and all(k.startswith(f"PARTS#{again['version']:06d}#") for k in chunk_keys)
+    assert [c for c in cases.scan_cases() if c["case_id"] == case_id][0]["finding_count"] == 7001
+    assert cases.get(case_id)["parts"][:2] == parts[:2]
+
+
+def test_a_ledger_keeps_its_newest_entries_only(aws, stores):
+    from accesswatch.cases.assign import MAX_LEDGER_ENTRIES, prune
+
+    entries = [{"f": f"f{n:05d}", "r": "SENSITIVE_LOOKUP", "c": f"c{n}", "t": (T0 + timedelta(seconds=n)).isoformat(),
+                "m": ""} for n in range(MAX_LEDGER_ENTRIES + 500)]
+    kept = prune(entries, ScoringSettings())
+    assert len(kept) == MAX_LEDGER_ENTRIES and kept[-1]["f"] == entries[-1]["f"] and kept[0]["f"] == "f00500"

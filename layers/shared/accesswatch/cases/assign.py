@@ -43,6 +43,11 @@ MAX_ATTEMPTS = 12
 # Ledger entries older than this many days before the user's newest entry are dropped (the window
 # needs ``case_window_days``; the weekly digest and draw look back one more week).
 LEDGER_KEEP_EXTRA_DAYS = 14
+# At most this many entries in one user's ledger (the newest): far past any threshold, and well inside
+# DynamoDB's 400 KB item limit however many lookups one account makes.
+MAX_LEDGER_ENTRIES = 2000
+# A history entry lists at most this many finding ids (and says how many more joined).
+MAX_HISTORY_IDS = 1000
 
 
 def case_id_for(user_id: str, opening_finding_id: str) -> str:
@@ -239,12 +244,14 @@ class CaseRouter:
                 }, expected_version=int(case.get("version") or 0))
                 rules = Counter(s.rule for s in new)
                 clients = sorted({s.client_id for s in new})
+                listed_ids = new_ids[:MAX_HISTORY_IDS]
+                more = f" (the first {len(listed_ids)} listed)" if len(new_ids) > len(listed_ids) else ""
                 self.cases.append_history(
                     case_id, state="joined", actor="accesswatch",
-                    note=(f"{len(new)} finding(s) joined: "
+                    note=(f"{len(new)} finding(s) joined{more}: "
                           + ", ".join(f"{rule} x{n}" for rule, n in sorted(rules.items()))
                           + f"; {len(clients)} client(s); score now {breakdown.total:.2f}"),
-                    finding_ids=new_ids)
+                    finding_ids=listed_ids)
                 result.joined[case_id] += len(new)
         for finding_id in new_ids:
             self.findings.set_case(finding_id, case_id)
@@ -268,5 +275,6 @@ def prune(entries: list[dict[str, Any]], settings: ScoringSettings) -> list[dict
     unique = {str(e["f"]): e for e in entries}
     newest = max(datetime.fromisoformat(str(e["t"])) for e in unique.values())
     keep_from = newest - settings.window - timedelta(days=LEDGER_KEEP_EXTRA_DAYS)
-    return sorted((e for e in unique.values() if datetime.fromisoformat(str(e["t"])) > keep_from),
-                  key=lambda e: (str(e["t"]), str(e["f"])))
+    kept = sorted((e for e in unique.values() if datetime.fromisoformat(str(e["t"])) > keep_from),
+                  key=lambda e: (datetime.fromisoformat(str(e["t"])), str(e["f"])))
+    return kept[-MAX_LEDGER_ENTRIES:]

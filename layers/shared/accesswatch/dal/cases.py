@@ -29,6 +29,13 @@ from accesswatch.cases.vocabulary import CaseVocabulary
 from accesswatch.dal.ledger import _plain, now_iso
 from accesswatch.dal.paging import items
 
+# A case item keeps up to INLINE_PARTS parts; beyond that, chunks of CHUNK_PARTS in items of their own
+# (``CASE#<id>`` / ``PARTS#<version>#<n>``), so that a user with thousands of findings never hits
+# DynamoDB's 400 KB item limit. Chunks are keyed by the case version that wrote them: a writer that
+# loses the conditional write leaves only orphan chunks of a version no case item names.
+INLINE_PARTS = 2500
+CHUNK_PARTS = 2500
+
 # Statuses in which a case still takes findings (undecided). Kept here, not imported from the workflow,
 # because the workflow imports this module.
 UNDECIDED = ("opened", "triaged", "notified", "investigating")
@@ -93,11 +100,22 @@ class CaseStore:
         """Create the case (``expected_version`` None) or replace its finding state, in one conditional
         write: creation only if absent; an update only at the version read and while undecided."""
         fields = {k: v for k, v in case.items() if k not in ("pk", "sk")}
-        fields["version"] = (expected_version or 0) + 1
+        version = (expected_version or 0) + 1
+        fields["version"] = version
         fields = {k: decimal(v) if isinstance(v, float) else v for k, v in fields.items()}
+        case_id = str(case["case_id"])
+        if "parts" in fields:
+            parts = list(fields["parts"])
+            overflow = parts[INLINE_PARTS:]
+            chunks = [overflow[i:i + CHUNK_PARTS] for i in range(0, len(overflow), CHUNK_PARTS)]
+            for n, chunk in enumerate(chunks):
+                self.table.put_item(Item={"pk": f"CASE#{case_id}", "sk": f"PARTS#{version:06d}#{n:04d}",
+                                          "case_id": case_id, "parts": chunk})
+            fields["parts"] = parts[:INLINE_PARTS]
+            fields["part_chunks"] = len(chunks)
         try:
             if expected_version is None:
-                self.table.put_item(Item={**self.case_key(str(case["case_id"])), **fields},
+                self.table.put_item(Item={**self.case_key(case_id), **fields},
                                     ConditionExpression="attribute_not_exists(pk)")
                 return
             fields = {k: v for k, v in fields.items() if k not in ("status", "case_id")}
@@ -118,8 +136,27 @@ class CaseStore:
             )
         except ClientError as exc:
             if _conditional_failed(exc):
-                raise ConcurrentUpdate(str(case["case_id"])) from None
+                raise ConcurrentUpdate(case_id) from None
             raise
+        if expected_version is not None:
+            self._drop_chunks(case_id, expected_version)
+
+    def _chunk_items(self, case_id: str, version: int) -> list[dict[str, Any]]:
+        return [_plain(i) for i in items(self.table.query, ConsistentRead=True,
+                                         KeyConditionExpression=Key("pk").eq(f"CASE#{case_id}")
+                                         & Key("sk").begins_with(f"PARTS#{version:06d}#"))]
+
+    def _drop_chunks(self, case_id: str, version: int) -> None:
+        """The chunks of a version the case has moved past (nothing reads them any more)."""
+        for chunk in self._chunk_items(case_id, version):
+            self.table.delete_item(Key={"pk": chunk["pk"], "sk": chunk["sk"]})
+
+    def _whole(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A case item with the parts its chunks hold, as one case."""
+        if int(item.get("part_chunks") or 0):
+            chunks = sorted(self._chunk_items(str(item["case_id"]), int(item["version"])), key=lambda c: c["sk"])
+            item = {**item, "parts": list(item.get("parts") or []) + [p for c in chunks for p in c["parts"]]}
+        return _case(item)
 
     # ------------------------------------------------------------------ per-rule decisions
     def count_rule_decisions(self, case_id: str, rule_decisions: Mapping[str, str]) -> bool:
@@ -154,7 +191,7 @@ class CaseStore:
 
     def get(self, case_id: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key=self.case_key(case_id), ConsistentRead=True).get("Item")
-        return _case(item) if item else None
+        return self._whole(item) if item else None
 
     def update(self, case_id: str, *, expected_status: str | None = None, **attrs: Any) -> None:
         values = {**attrs, "updated_at": now_iso()}
@@ -187,7 +224,7 @@ class CaseStore:
         case_id = str(case["case_id"])
         entry = {"pk": f"CASE#{case_id}", "sk": f"HIST#{case['opened_at']}#!opened", "case_id": case_id,
                  "at": case["opened_at"], "state": "opened", "actor": "accesswatch",
-                 "note": opened_note(case), "finding_ids": list(case.get("finding_ids") or [])}
+                 "note": opened_note(case), "finding_ids": list(case.get("finding_ids") or [])[:1000]}
         try:
             self.table.put_item(Item=entry, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
@@ -285,7 +322,7 @@ class CaseStore:
         """Whole case items with this status (the by_status index projects every attribute)."""
         for item in items(self.table.query, IndexName="by_status", KeyConditionExpression=Key("status").eq(status)):
             if item.get("sk") == "CASE":
-                yield _case(item)
+                yield self._whole(item)
 
     def ids_with_status(self, statuses: frozenset[str]) -> set[str]:
         """Case ids whose status is one of ``statuses`` (one query of the by_status index each)."""
@@ -299,7 +336,7 @@ class CaseStore:
     def scan_cases(self) -> Iterator[dict[str, Any]]:
         for item in items(self.table.scan):
             if item.get("sk") == "CASE":
-                yield _case(item)
+                yield self._whole(item)
 
 
 def opened_note(case: Mapping[str, Any]) -> str:
@@ -319,6 +356,7 @@ def _case(item: dict[str, Any]) -> dict[str, Any]:
     case = _plain(item)
     case.pop("pk", None)
     case.pop("sk", None)
+    case.pop("part_chunks", None)
     parts = [split_part(p) for p in case.get("parts") or []]
     case["finding_ids"] = [p[0] for p in parts]
     case["client_ids"] = sorted({p[2] for p in parts})
