@@ -797,6 +797,12 @@ class WorldBuilder:
             self._assign(u, c, w.day(kb + 1), None, "caseload")
             self._plant(u, c, kb, WORK, "date_of_birth", "sensitive_in_assignment_gap", "SENSITIVE_LOOKUP")
             self._plant(u, c, kb + 1, WORK, "date_of_birth", "neg_sensitive_after_gap")
+        # --- a sweep: one person opens the sensitive screens of many unassigned clients in one day. Each
+        #     access is a SENSITIVE_LOOKUP (accumulate tier); together they cross the risk threshold.
+        sweeper, sweep_day = user(), day()
+        for k in range(24):
+            scr = ("address", "date_of_birth", "ird_number", "contact")[k % 4]
+            self._plant(sweeper, self.take_background(), sweep_day, WORK, scr, "sensitive_sweep", "SENSITIVE_LOOKUP")
         # --- service accounts do anything and never raise a finding
         services = [s for s in range(len(w.s_user)) if w.s_service[s]]
         for k, svc in enumerate(services):
