@@ -120,6 +120,8 @@ def render_show(shown: dict[str, Any]) -> list[str]:
             "outcome_by", "outcome_note", "police_referral", "police_referred_at", "closed_at", "execution_status")
     for key in keys:
         value = shown.get(key)
+        if key == "score" and value is not None:
+            value = f"{float(value):.2f}"
         if value not in (None, "", []):
             lines.append(f"  {key + ':':<18} {','.join(value) if isinstance(value, list) else value}")
     clients = shown.get("client_ids") or []
