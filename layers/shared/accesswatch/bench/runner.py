@@ -203,7 +203,9 @@ def cases_summary(c: dict[str, Any]) -> dict[str, Any]:
         "reduction_vs_pairs": c["user_client_pairs"] / max(1, cases),
         "reduction_vs_live_findings": c["live_findings"] / max(1, cases),
         "contract_ok": (c["users_with_more_than_one_open_case"] == 0 and c["findings_in_more_than_one_case"] == 0
+                        and c.get("findings_listed_twice_in_a_case", 0) == 0
                         and c["immediate_findings_in_cases"] == c["immediate_findings"]
+                        and c.get("immediate_findings_not_in_a_case", 0) == 0
                         and c["staging_findings_in_cases"] == 0 and c["cases_from_one_accumulate_finding"] == 0),
         "dynamodb_calls": sum(n for calls in c["routing_dynamodb_calls"].values() for n in calls.values()),
     }

@@ -542,11 +542,13 @@ def cases(args: dict[str, Any]) -> dict[str, Any]:
     CaseRouter.route = route  # type: ignore[method-assign]
     settles: set[tuple[str, str]] = set()  # (user, partition) pairs with routed findings: route's unit when deployed
     pairs: set[tuple[str, str]] = set()  # (user, client) pairs with routed findings: a case each before contract v2
+    immediate_ids: set[str] = set()  # every immediate-tier finding must end in exactly one case
     original_items = detect_service.finding_items
 
     def finding_items(found: Any, partition_key: str) -> list[dict[str, Any]]:
         made = original_items(found, partition_key)
         routed_ = [i for i in made if i["tier"] != "record"]
+        immediate_ids.update(str(i["finding_id"]) for i in routed_ if i["tier"] == "immediate")
         settles.update((str(i["user_id"]), partition_key) for i in routed_)
         pairs.update((str(i["user_id"]), str(i["client_id"])) for i in routed_)
         return made
@@ -554,7 +556,7 @@ def cases(args: dict[str, Any]) -> dict[str, Any]:
     detect_service.finding_items = finding_items  # type: ignore[assignment]
     drains: list[dict[str, Any]] = []
     by_rule: Counter[str] = Counter()
-    findings_total = events = 0
+    findings_total = events = duplicates = 0
     try:
         with Clock() as start:
             aws = EmbeddedAws().__enter__()
@@ -609,6 +611,11 @@ def cases(args: dict[str, Any]) -> dict[str, Any]:
                         stored.extend(detect_service.finding_items(found, f"curated/{path.name}"))
                     findings_total = len(stored)
                     by_rule.update(str(i["rule"]) for i in stored)
+                    # A duplicate delivery in a later partition gives the same finding again: deployed, its put
+                    # returns the stored item (cased or ledgered already); here it is stored and routed once.
+                    unique = {str(i["finding_id"]): i for i in reversed(stored)}
+                    duplicates = len(stored) - len(unique)
+                    stored = [i for i in stored if unique.get(str(i["finding_id"])) is i]
                     # Set-up: the findings as put_if_new stores them, in batches (the routed ones only:
                     # routing never touches a recorded-only finding).
                     api.label = "setup"
@@ -632,7 +639,8 @@ def cases(args: dict[str, Any]) -> dict[str, Any]:
             aws.__exit__(None, None, None)
     finally:
         restore()
-    immediate_findings = sum(n for rule, n in by_rule.items() if TIER_OF.get(rule) == "immediate")
+    cased_immediate = state.pop("immediate_finding_ids_in_cases")
+    immediate_findings = len(immediate_ids)  # distinct: a duplicate delivery is the same finding
     live = sum(n for rule, n in by_rule.items() if TIER_OF.get(rule, "record") != "record")
     by_phase = _by_label(api, names)
     # The system's own routing calls (not set-up, not inspection), by what they scale with: a user's
@@ -671,8 +679,10 @@ def cases(args: dict[str, Any]) -> dict[str, Any]:
         "startup_s": start.wall, "wall_s": clock.wall, "cpu_s": clock.cpu,
         "phase_s": {k: round(v, 3) for k, v in phase_s.items()},
         "files": len(by_file), "partitions": sum(len(v) for v in by_file.values()),
-        "events": events, "findings": findings_total, "live_findings": live,
-        "immediate_findings": immediate_findings, "accumulate_findings": live - immediate_findings,
+        "events": events, "findings": findings_total, "duplicate_findings": duplicates, "live_findings": live,
+        "immediate_findings": immediate_findings,
+        "accumulate_findings": sum(n for rule, n in by_rule.items() if TIER_OF.get(rule) == "accumulate"),
+        "immediate_findings_not_in_a_case": len(immediate_ids - cased_immediate),
         "by_rule": dict(sorted(by_rule.items())),
         "users_routed": users, "user_partition_settles": len(settles), "user_client_pairs": len(pairs),
         "cases_opened_immediate": opened, "cases_opened_threshold": from_queue, "cases_opened": opened + from_queue,
@@ -702,9 +712,11 @@ def _case_state(cases: Any) -> dict[str, Any]:
 
     by_trigger: Counter[str] = Counter()
     open_per_user: Counter[str] = Counter()
-    finding_cases: Counter[str] = Counter()
+    finding_cases: defaultdict[str, set[str]] = defaultdict(set)
+    listed_twice = 0
     sizes: defaultdict[str, list[int]] = defaultdict(list)
-    staging_in_case = lone_accumulate = immediate_in_cases = 0
+    staging_in_case = lone_accumulate = 0
+    immediate_ids: set[str] = set()
     findings_per_case: list[int] = []
     users_in_ledger = 0
     for item in items(cases.table.scan):
@@ -723,15 +735,21 @@ def _case_state(cases: Any) -> dict[str, Any]:
         staging_in_case += sum(1 for _f, rule, _c, _s in parts if _is_staging(rule))
         if len(parts) == 1 and not rules & immediate_rules and item.get("trigger") != "random_review":
             lone_accumulate += 1
+        listed_twice += len(parts) - len({finding_id for finding_id, _r, _c, _s in parts})
         for finding_id, rule, _c, _s in parts:
-            finding_cases[finding_id] += 1
-            immediate_in_cases += rule in immediate_rules
+            if str(item["case_id"]) in finding_cases[finding_id]:
+                continue
+            finding_cases[finding_id].add(str(item["case_id"]))
+            if rule in immediate_rules:
+                immediate_ids.add(finding_id)
     findings_per_case.sort()
     return {
         "cases_by_trigger": dict(by_trigger), "users_with_open_case": len(open_per_user),
         "users_with_more_than_one_open_case": sum(1 for n in open_per_user.values() if n > 1),
-        "findings_in_more_than_one_case": sum(1 for n in finding_cases.values() if n > 1),
-        "findings_in_cases": len(finding_cases), "immediate_findings_in_cases": immediate_in_cases,
+        "findings_in_more_than_one_case": sum(1 for cases_ in finding_cases.values() if len(cases_) > 1),
+        "findings_listed_twice_in_a_case": listed_twice,
+        "findings_in_cases": len(finding_cases), "immediate_findings_in_cases": len(immediate_ids),
+        "immediate_finding_ids_in_cases": immediate_ids,
         "staging_findings_in_cases": staging_in_case, "cases_from_one_accumulate_finding": lone_accumulate,
         "findings_per_case": {"median": findings_per_case[len(findings_per_case) // 2] if findings_per_case else 0,
                               "max": findings_per_case[-1] if findings_per_case else 0},
