@@ -167,11 +167,11 @@ class CaseWorkflow:
     # ------------------------------------------------------------------ steps
     def _triage(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         result = triage(case)
-        done = self._advance(case, expected={OPENED}, status=TRIAGED,
-                             attrs={"priority": result["priority"], "route": result["route"]},
+        # The priority stays routing's (findings that join later raise it); triage records the route.
+        done = self._advance(case, expected={OPENED}, status=TRIAGED, attrs={"route": result["route"]},
                              note=f"priority {result['priority']}, route {result['route']}")
-        if done is not None:
-            result = {**triage(done), "priority": done["priority"], "route": done["route"]}
+        if done is not None:  # a retry: what the case says now
+            result = triage(done)
         return result
 
     def _record_notified(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:

@@ -153,5 +153,7 @@ def run_world(aws: Deployment, reference_dir: Path, logs_dir: Path, out_dir: Pat
     for name, counts in execution_counts.items():
         for status in ("FAILED", "TIMED_OUT", "ABORTED"):
             if counts.get(status):
-                problems.append(f"{counts[status]} {name} execution(s) {status}")
+                errors = ", ".join(f"{k} x{n}" for k, n in sorted(summary["invocation_errors"].items()))
+                problems.append(f"{counts[status]} {name} execution(s) {status}"
+                                + (f" (invocation errors: {errors})" if errors else ""))
     return RunOutcome(summary, problems)
