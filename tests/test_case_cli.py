@@ -95,8 +95,12 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     assert refused.stderr.strip().startswith("accesswatch: a founded decision needs an ER case type, one of ")
     assert len(refused.stderr.strip().splitlines()) == 1
 
+    if len(listed[0]["rules"]) > 1:
+        unsaid = cli("cases", "decide", fraud, "--decision", "founded", "--er-type", "fraud_or_dishonesty", ok=False)
+        assert unsaid.returncode == 1 and "say of each whether it was founded" in unsaid.stderr
     decided = cli("cases", "decide", fraud, "--decision", "founded", "--er-type", "fraud_or_dishonesty",
-                  "--note", "payments screen, no task")
+                  "--all-rules-founded", "--note", "payments screen, no task")
+    assert all(f"  {rule}: founded" in decided.stdout for rule in listed[0]["rules"])
     assert "now awaiting the ER outcome" in decided.stdout
     closed = cli("cases", "outcome", fraud, "--outcome", "dismissal", "--note", "panel")
     assert "referred to the Police" in closed.stdout and "now closed_founded" in closed.stdout
@@ -133,18 +137,27 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     mixed = next((c for c in listed[2:] if "SENSITIVE_LOOKUP" in c["rules"] and len(c["rules"]) > 1), None)
     assert mixed is not None, "the world plants immediate-tier users with sensitive lookups too"
     out = cli("cases", "decide", mixed["case_id"], "--decision", "founded", "--er-type", "privacy_breach",
-              "--unfounded-rule", "SENSITIVE_LOOKUP=rule_too_broad", "--exception", "user", "--expires", "2099-01-01",
-              ok=False)
-    assert out.returncode == 1 and "more than 366 days away" in out.stderr and "decision recorded" in out.stderr
+              "--unfounded-rule", "SENSITIVE_LOOKUP=rule_too_broad", "--all-rules-founded", "--exception", "user",
+              "--expires", "2099-01-01", ok=False)
+    assert out.returncode == 1 and "more than 366 days away" in out.stderr, "checked before anything is sent"
+    assert json.loads(cli("cases", "show", mixed["case_id"], "--json").stdout)["status"] == "investigating"
+    from datetime import date, timedelta
+    soon = (date.today() + timedelta(days=30)).isoformat()
+    out = cli("cases", "decide", mixed["case_id"], "--decision", "founded", "--er-type", "privacy_breach",
+              "--unfounded-rule", "SENSITIVE_LOOKUP=rule_too_broad", "--all-rules-founded", "--exception", "user",
+              "--expires", soon)
+    assert "  SENSITIVE_LOOKUP: unfounded (rule_too_broad)" in out.stdout and "suppressed until" in out.stdout
+    first_exception = out.stdout.split("exception ")[1].split(":")[0]
+    cli("exceptions", "revoke", first_exception, "--note", "made by the decision above; test revokes it")
     decided_mixed = json.loads(cli("cases", "show", mixed["case_id"], "--json").stdout)
     assert decided_mixed["rule_decisions"]["SENSITIVE_LOOKUP"] == {"decision": "unfounded", "reason": "rule_too_broad"}
     assert all(v == {"decision": "founded"} for r, v in decided_mixed["rule_decisions"].items() if r != "SENSITIVE_LOOKUP")
-    from datetime import date, timedelta
     expires = (date.today() + timedelta(days=90)).isoformat()
     added = cli("exceptions", "add", "--rule", "sensitive_lookup", "--user", mixed["user_id"], "--expires", expires,
                 "--reason", "front counter: address checks", "--case", mixed["case_id"]).stdout
     exception_id = added.split()[1].rstrip(":")
     listed_exceptions = [json.loads(x) for x in cli("exceptions", "list", "--json").stdout.splitlines()]
+    listed_exceptions = [e for e in listed_exceptions if e["exception_id"] != first_exception]
     assert [e["exception_id"] for e in listed_exceptions] == [exception_id] and listed_exceptions[0]["active"]
     refused = cli("exceptions", "add", "--rule", "SELF_RECORD", "--user", "u1", "--expires", expires, "--reason", "x",
                   ok=False)

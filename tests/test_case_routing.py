@@ -364,9 +364,12 @@ def test_precision_from_decisions_changes_a_rules_weight(aws, stores):
         verdict = "founded" if n < 2 else "unfounded"
         assert cases.count_rule_decisions(case_id, {"SENSITIVE_LOOKUP": verdict})
         assert not cases.count_rule_decisions(case_id, {"SENSITIVE_LOOKUP": verdict}), "counted once per case"
-    assert cases.rule_stats()["SENSITIVE_LOOKUP"] == (2, 18)
-    after = router(aws, stores).weights["SENSITIVE_LOOKUP"]
-    assert after == pytest.approx(before * 0.25)
+    try:
+        assert cases.rule_stats()["SENSITIVE_LOOKUP"] == (2, 18)
+        after = router(aws, stores).weights["SENSITIVE_LOOKUP"]
+        assert after == pytest.approx(before * 0.25)
+    finally:  # the other tests of this module share the tables: leave the weights as configured
+        cases.table.delete_item(Key={"pk": "RULESTATS", "sk": "SENSITIVE_LOOKUP"})
 
 
 # ------------------------------------------------------------------------------ size
@@ -384,11 +387,19 @@ def test_a_case_of_thousands_of_findings_stays_within_dynamodbs_item_limit(aws, 
                         expected_version=stored["version"])
     again = cases.get(case_id)
     assert again["finding_count"] == 7001 and "SELF_RECORD" in again["rules"]
-    chunk_keys = [i["sk"] for i in cases.table.query(
+    # a writer that loses the race leaves chunks no case item names; they are dropped two versions on
+    cases.table.put_item(Item={"pk": f"CASE#{case_id}", "sk": f"PARTS#{again['version'] + 1:06d}#loser#0000",
+                               "case_id": case_id, "parts": ["x|SELF_RECORD|1|1.0"]})
+    cases.save_findings({"case_id": case_id, "parts": [*parts, "f" * 32 + "|SELF_RECORD|000000001|10.0000",
+                                                       "e" * 32 + "|SELF_RECORD|000000002|10.0000"]},
+                        expected_version=again["version"])
+    third = cases.get(case_id)
+    assert third["finding_count"] == 7002 and "x" not in third["finding_ids"]
+    chunk_versions = {int(i["sk"].split("#")[1]) for i in cases.table.query(
         KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
-        ExpressionAttributeValues={":p": f"CASE#{case_id}", ":s": "PARTS#"})["Items"]]
-    assert chunk_keys and all(k.startswith(f"PARTS#{again['version']:06d}#") for k in chunk_keys)
-    assert [c for c in cases.scan_cases() if c["case_id"] == case_id][0]["finding_count"] == 7001
+        ExpressionAttributeValues={":p": f"CASE#{case_id}", ":s": "PARTS#"})["Items"]}
+    assert chunk_versions == {third["version"] - 1, third["version"]}
+    assert [c for c in cases.scan_cases() if c["case_id"] == case_id][0]["finding_count"] == 7002
     assert cases.get(case_id)["parts"][:2] == parts[:2]
 
 
@@ -399,3 +410,104 @@ def test_a_ledger_keeps_its_newest_entries_only(aws, stores):
                 "m": ""} for n in range(MAX_LEDGER_ENTRIES + 500)]
     kept = prune(entries, ScoringSettings())
     assert len(kept) == MAX_LEDGER_ENTRIES and kept[-1]["f"] == entries[-1]["f"] and kept[0]["f"] == "f00500"
+
+
+# ------------------------------------------------------------------------------ interrupted and racing writers
+def test_a_claim_whose_case_is_not_created_yet_is_waited_for_not_filled_by_another_writer(aws, stores):
+    """A lone accumulate-tier finding must never become the case another writer claimed."""
+    from accesswatch.cases.assign import case_id_for
+
+    cases, findings = stores
+    user = new_user()
+    own = finding(user, "c1", "SELF_RECORD", findings=findings)
+    lookup = finding(user, "c2", findings=findings)
+    claimed = case_id_for(user, own["finding_id"])
+    cases.claim_user(user, claimed, "immediate")  # the writer of `own` dies right after claiming
+    done: list[Any] = []
+    waiter = threading.Thread(target=lambda: done.append(router(aws, stores).route([lookup])))
+    waiter.start()
+    waiter.join(timeout=0.3)
+    assert waiter.is_alive() and cases.get(claimed) is None, "the lookup waits for the claimed case"
+    router(aws, stores).route([own])  # the retry of the claimer recognises its claim and creates the case
+    waiter.join(timeout=30)
+    case = cases.get(claimed)
+    assert done and case is not None and case["tier"] == "immediate"
+    assert sorted(case["rules"]) == ["SELF_RECORD", "SENSITIVE_LOOKUP"], "the lookup joined the created case"
+
+
+def test_a_dead_claim_is_released_after_the_longest_detect_run(aws, stores):
+    cases, findings = stores
+    user = new_user()
+    cases.table.put_item(Item={**cases.user_key(user), "case_id": "CASE-NEVER-MADE", "trigger": "immediate",
+                               "claimed_at": "2025-01-01T00:00:00.000Z"})
+    router(aws, stores).route([finding(user, "c1", findings=findings)])
+    assert cases.open_pointer(user) is None and [e["c"] for e in RiskStore(cases).ledger(user).entries] == ["c1"]
+
+
+def test_a_retry_after_a_partial_join_names_the_case_and_completes_its_history(aws, stores):
+    from accesswatch.cases.assign import part_of
+    from accesswatch.cases.scoring import score_finding
+
+    cases, findings = stores
+    user = new_user()
+    route = router(aws, stores)
+    route.route([finding(user, "c1", "SELF_RECORD", findings=findings)])
+    case = open_case_of(cases, user)
+    lookup = finding(user, "c2", hours=1, findings=findings)
+    # the join's write landed (with its parked history entry); the finding was never named, the entry never appended
+    entry = cases.history_item(case["case_id"], "2025-03-04T00:00:00.000Z", state="joined", actor="accesswatch",
+                               note="1 finding(s) joined", finding_ids=[lookup["finding_id"]])
+    cases.save_findings({"case_id": case["case_id"],
+                         "parts": [*case["parts"], part_of(score_finding(lookup, ScoringSettings()))],
+                         "pending_history": entry}, expected_version=case["version"])
+    route.route([lookup])
+    assert findings.get(lookup["finding_id"])["case_id"] == case["case_id"]
+    assert [h["state"] for h in cases.history(case["case_id"])].count("joined") == 1
+    assert "pending_history" not in cases.get(case["case_id"])
+
+
+def test_findings_a_case_took_leave_the_ledger_even_after_a_crash(aws, stores):
+    cases, findings = stores
+    user = new_user()
+    route = router(aws, stores)
+    lookups = [finding(user, f"c{i}", hours=i, findings=findings) for i in range(2)]
+    route.route(lookups)
+    own = finding(user, "me", "SELF_RECORD", hours=3, findings=findings)
+    real_take = route.take_from_ledger
+    route.take_from_ledger = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash"))  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="crash"):
+        route.route([own])
+    route.take_from_ledger = real_take  # type: ignore[method-assign]
+    assert len(RiskStore(cases).ledger(user).entries) == 2, "the crash left them in the ledger"
+    route.route([findings.get(own["finding_id"])])  # the retry: its finding names the case already
+    assert RiskStore(cases).ledger(user).entries == []
+    assert open_case_of(cases, user)["finding_count"] == 3
+
+
+def test_no_budget_opens_nothing_and_a_lost_claim_costs_no_budget(aws, stores):
+    cases, findings = stores
+    risk = RiskStore(cases)
+    assert not risk.take_budget("2033-01-01", 0) and risk.budget_used("2033-01-01") == 0
+    for leftover in risk.queued():
+        risk.dequeue(leftover["sk"])
+    user = new_user()
+    route = router(aws, stores, ScoringSettings(case_daily_budget=0))
+    route.route([finding(user, f"z{i}", hours=i, modifiers="ird_number_screen", findings=findings) for i in range(16)])
+    assert drain(route, day=date(2033, 1, 1)).waiting == 1 and open_case_of(cases, user) is None
+    assert cases.open_pointer(user) is None, "no claim left behind"
+
+
+def test_a_draw_interrupted_before_its_cases_opened_is_finished_by_the_next_run(aws, stores):
+    cases, findings = stores
+    users = [new_user() for _ in range(3)]
+    later = 24 * 7 * 80
+    route = router(aws, stores, ScoringSettings(case_random_reviews=2, case_random_seed="resume"))
+    for user in users:
+        route.route([finding(user, f"w{i}", hours=later + i, findings=findings) for i in range(2)])
+    week = nz_week(nz_date(T0 + timedelta(hours=later)))
+    picks = draw(users, 2, "resume", week)
+    RiskStore(cases).record_draw(week, picks, 3, "resume")  # ...and the run died here
+    result = random_review(route, week=week)
+    assert result["drawn"] == picks and result["opened"] == 2 and not result["already_drawn"]
+    assert all(open_case_of(cases, u)["trigger"] == "random_review" for u in picks)
+    assert random_review(route, week=week)["already_drawn"]

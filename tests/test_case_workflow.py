@@ -205,8 +205,11 @@ def test_a_decision_or_outcome_the_workflow_cannot_accept_is_rejected_and_waits_
     assert history_states(store, case_id)[-1] == "decision_rejected"
 
     # Founded for PUBLIC_FIGURE, unfounded for its SENSITIVE_LOOKUP findings: precision credits only the first.
+    with pytest.raises(CaseActionError, match="say of each whether it was founded .* not yet said: PUBLIC_FIGURE"):
+        service.decide(case_id, decision="founded", er_type="privacy_breach", note="", actor="inv.three",
+                       unfounded_rules={"SENSITIVE_LOOKUP": "legitimate_work"})
     service.decide(case_id, decision="founded", er_type="privacy_breach", note="", actor="inv.three",
-                   unfounded_rules={"SENSITIVE_LOOKUP": "legitimate_work"})
+                   unfounded_rules={"SENSITIVE_LOOKUP": "legitimate_work"}, founded_rules=["PUBLIC_FIGURE"])
     case = wait_for(store, case_id, waiting("awaiting_outcome"))
     assert case["rule_decisions"] == {"PUBLIC_FIGURE": {"decision": "founded"},
                                       "SENSITIVE_LOOKUP": {"decision": "unfounded", "reason": "legitimate_work"}}
@@ -256,7 +259,9 @@ def test_the_cli_checks_a_case_before_it_acts(aws: EmbeddedAws, store: CaseStore
         ({"decision": "founded", "er_type": "privacy_breach", "unfounded_rules": {"PUBLIC_FIGURE": "duplicate"}},
          "at least one founded rule"),
         ({"decision": "unfounded", "er_type": None, "reason": "duplicate",
-          "unfounded_rules": {"PUBLIC_FIGURE": "duplicate"}}, "applies to a founded decision"),
+          "unfounded_rules": {"PUBLIC_FIGURE": "duplicate"}}, "apply to a founded decision"),
+        ({"decision": "founded", "er_type": "privacy_breach", "unfounded_rules": {"PUBLIC_FIGURE": "duplicate"},
+          "founded_rules": ["PUBLIC_FIGURE"]}, "named both founded and unfounded"),
     ]:
         with pytest.raises(CaseActionError, match=message):
             service.decide(case_id, note="", actor="inv", **kwargs)

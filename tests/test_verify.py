@@ -200,8 +200,9 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
                                                o.histories.update({"CASE-0002": o.histories[CASE]}),
                                                o.case_executions.append({**o.case_executions[0], "name": "CASE-0002"})),
                                     f"cases: u1: user has 2 open cases: {CASE}, CASE-0002"),
-    "threshold case from a lone finding": (_set("cases.0.trigger", "threshold"),
-                                           f"cases: {CASE}: opened by the risk threshold from a lone finding"),
+    "case of a lone accumulate finding": (lambda o: o.findings[0].update(rule="SENSITIVE_LOOKUP", tier="accumulate",
+                                                                         severity="medium"),
+                                          f"cases: {CASE}: a case of a lone accumulate-tier finding"),
     "suppressed finding in a case": (_set("findings.0.suppressed_by", "EXC-1"),
                                      f"findings: {FID}: suppressed by EXC-1 yet in case {CASE}"),
     "closed without closed_at": (lambda o: (o.cases[0].update(status="closed_unfounded"), _history(

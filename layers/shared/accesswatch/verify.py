@@ -359,8 +359,9 @@ def check_cases(observed: Observed) -> list[Problem]:
             holder[fid] = case_id
         if "rules" in case and ids and set(case["rules"]) != rules:
             problems.append(Problem("cases", case_id, "its rules are not its findings' rules"))
-        if case.get("trigger") == "threshold" and len(ids) < 2:
-            problems.append(Problem("cases", case_id, "opened by the risk threshold from a lone finding"))
+        immediate = any(finding_tier(findings[f]) == "immediate" for f in ids if f in findings)
+        if ids and not immediate and len(ids) < 2:
+            problems.append(Problem("cases", case_id, "a case of a lone accumulate-tier finding"))
         problems.extend(check_history(case, observed.histories.get(case_id, [])))
     open_cases: dict[str, list[str]] = defaultdict(list)
     for case in observed.cases:

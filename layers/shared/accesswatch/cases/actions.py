@@ -113,20 +113,37 @@ def outcome_problem(outcome: Any, vocabulary: CaseVocabulary) -> str | None:
 
 def decision_output(case: Mapping[str, Any], *, decision: str, er_type: str | None, note: str, actor: str,
                     vocabulary: CaseVocabulary, reason: str | None = None,
-                    unfounded_rules: Mapping[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+                    unfounded_rules: Mapping[str, str] | None = None,
+                    founded_rules: Sequence[str] | None = None) -> tuple[str, dict[str, Any]]:
     """(task token, output) to complete the case's investigation with; CaseActionError if it cannot.
 
-    ``unfounded_rules`` (founded cases only): rule -> reason for the rules whose findings were not
-    inappropriate, so that precision credits only the rules that were right."""
+    A founded decision on a case of several rules says of each rule whether it was founded
+    (``founded_rules``; ``["*"]``: every rule not named unfounded) or not (``unfounded_rules``: rule ->
+    reason), so that precision credits only the rules that were right. An unfounded decision covers every
+    rule, with ``reason``."""
     token = _waiting(case, WAITING_FOR_DECISION, "a decision", _hint(case))
+    basic = decision_problem(decision, er_type, vocabulary, reason=reason)
+    if basic:
+        raise CaseActionError(basic)
     rules = list(case.get("rules") or [])
-    if unfounded_rules:
-        if decision != "founded":
-            raise CaseActionError("--unfounded-rule applies to a founded decision (an unfounded one covers every rule)")
-        unknown = sorted(set(unfounded_rules) - set(rules))
-        if unknown:
-            raise CaseActionError(f"case {case.get('case_id')} has no findings of {', '.join(unknown)} "
-                                  f"(its rules: {', '.join(rules)})")
+    named = set(unfounded_rules or {}) | {r for r in (founded_rules or []) if r != "*"}
+    if decision != "founded" and (unfounded_rules or founded_rules):
+        raise CaseActionError("--founded-rule, --all-rules-founded and --unfounded-rule apply to a founded decision "
+                              "(an unfounded one covers every rule)")
+    unknown = sorted(named - set(rules))
+    if unknown:
+        raise CaseActionError(f"case {case.get('case_id')} has no findings of {', '.join(unknown)} "
+                              f"(its rules: {', '.join(rules)})")
+    both = sorted(set(unfounded_rules or {}) & set(founded_rules or []))
+    if both:
+        raise CaseActionError(f"{', '.join(both)}: named both founded and unfounded")
+    if decision == "founded" and len(rules) > 1 and "*" not in (founded_rules or []):
+        missing = [r for r in rules if r not in named]
+        if missing:
+            raise CaseActionError(
+                f"case {case.get('case_id')} has findings of {', '.join(rules)}: say of each whether it was founded "
+                f"(--founded-rule RULE, or --all-rules-founded) or not (--unfounded-rule RULE=REASON); "
+                f"not yet said: {', '.join(missing)}")
     verdicts = rule_decisions_for(decision, reason, rules, unfounded_rules)
     problem = decision_problem(decision, er_type, vocabulary, reason=reason, rule_decisions=verdicts, rules=rules)
     if problem:

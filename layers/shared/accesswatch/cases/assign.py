@@ -16,6 +16,7 @@ once; joining a case starts no execution and sends no notification (its history 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,10 +25,10 @@ from typing import Any
 
 from accesswatch.cases.exceptions import suppressing
 from accesswatch.cases.scoring import (
+    Crossing,
     Scored,
     ScoringSettings,
     combine,
-    crosses,
     priority,
     score_finding,
     strongest_window,
@@ -37,15 +38,19 @@ from accesswatch.dal.executions import Executions
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import now_iso
 from accesswatch.dal.risk import RiskStore, entry_as_finding, ledger_entry
+from accesswatch.quarters import parse_instant
 from accesswatch.rules import TIER_OF
 
 MAX_ATTEMPTS = 12
+# Waits (seconds) for a case another writer claimed to appear, and when such a claim is deemed dead.
+CLAIM_WAITS_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)
+STALE_CLAIM_S = 900.0  # the longest a detect invocation runs; its retries re-create the case they claimed
 # Ledger entries older than this many days before the user's newest entry are dropped (the window
 # needs ``case_window_days``; the weekly digest and draw look back one more week).
 LEDGER_KEEP_EXTRA_DAYS = 14
 # At most this many entries in one user's ledger (the newest): far past any threshold, and well inside
 # DynamoDB's 400 KB item limit however many lookups one account makes.
-MAX_LEDGER_ENTRIES = 2000
+MAX_LEDGER_ENTRIES = 1000
 # A history entry lists at most this many finding ids (and says how many more joined).
 MAX_HISTORY_IDS = 1000
 
@@ -81,6 +86,7 @@ class RoutingResult:
     queued: set[str] = field(default_factory=set)
     suppressed: Counter[str] = field(default_factory=Counter)  # exception -> findings
     touched: set[str] = field(default_factory=set)
+    settled: set[str] = field(default_factory=set)  # finding ids that now name their case
 
     def counts(self) -> dict[str, int]:
         return {"cases_opened": len(self.opened), "cases_joined": len(self.joined),
@@ -114,72 +120,102 @@ class CaseRouter:
                 continue
             exception_id = suppressing(item, exceptions)
             if exception_id:
-                self.findings.set_suppressed(str(item["finding_id"]), exception_id)
-                result.suppressed[exception_id] += 1
+                if self.findings.set_suppressed(str(item["finding_id"]), exception_id):
+                    result.suppressed[exception_id] += 1
                 continue
             by_user[str(item["user_id"])].append(item)
         for user_id, items in sorted(by_user.items()):
             self._settle_user(user_id, items, result)
-        self.start_executions(result)
+        self.finish(result)
         return result
 
     def _settle_user(self, user_id: str, items: list[Mapping[str, Any]], result: RoutingResult) -> None:
-        immediate = [i for i in items if TIER_OF.get(str(i["rule"])) == "immediate"]
         in_ledger = False  # our accumulate findings were written to the ledger by an earlier attempt
-        for _attempt in range(MAX_ATTEMPTS):
+        waited = 0
+        for _attempt in range(MAX_ATTEMPTS + len(CLAIM_WAITS_S)):
+            items = [i for i in items if str(i["finding_id"]) not in result.settled]
+            if not items:
+                return
+            immediate = [i for i in items if TIER_OF.get(str(i["rule"])) == "immediate"]
+            opening = case_id_for(user_id, min(immediate, key=_order)["finding_id"]) if immediate else None
             try:
                 pointer = self.cases.open_pointer(user_id)
                 if pointer is not None:
-                    case = self.cases.get(str(pointer["case_id"]))
-                    if case is not None and case.get("status") not in UNDECIDED:
-                        self.cases.release_user(user_id, str(pointer["case_id"]))  # decided: release, plan again
+                    case_id = str(pointer["case_id"])
+                    case = self.cases.get(case_id)
+                    if case is None:
+                        if case_id == opening:  # our own claim, left by an attempt that died: finish it
+                            self.create_case(user_id, case_id, "immediate", items, result)
+                            return
+                        waited = self.wait_for_claim(user_id, pointer, waited)
                         continue
-                    self.add_to_case(user_id, str(pointer["case_id"]), str(pointer.get("trigger") or "immediate"),
-                                     case, items, result)
+                    if case.get("status") not in UNDECIDED:
+                        self.cases.release_user(user_id, case_id)  # decided: release, plan again
+                        continue
+                    self.add_to_case(user_id, case, items, result)
                     if in_ledger:
                         self.take_from_ledger(user_id, {str(i["finding_id"]) for i in items})
                     return
-                if immediate:
-                    first = min(immediate, key=lambda i: (_at(i), str(i["finding_id"])))
-                    self.open_case(user_id, case_id_for(user_id, str(first["finding_id"])), "immediate", items, result)
+                if opening is not None:
+                    self.open_case(user_id, opening, "immediate", items, result)
                     return
-                if self._ledger_and_queue(user_id, items, result):
-                    in_ledger = True
-                    if self.cases.open_pointer(user_id) is None:
-                        return
-                    # a case opened for the user meanwhile: our findings join it (next attempt)
+                self._ledger_and_queue(user_id, items, result)
+                in_ledger = True
+                if self.cases.open_pointer(user_id) is None:
+                    return
+                # a case opened for the user meanwhile: our findings join it (next attempt)
             except ConcurrentUpdate:
                 continue
         raise RuntimeError(f"could not settle the findings of user {user_id} after {MAX_ATTEMPTS} attempts")
 
+    def wait_for_claim(self, user_id: str, pointer: Mapping[str, Any], waited: int) -> int:
+        """Another writer claimed the user but has not created its case yet: wait for it. A claim older
+        than STALE_CLAIM_S whose case never appeared (its writer died and was not retried) is released."""
+        claimed = str(pointer.get("claimed_at") or "")
+        age = (parse_instant(now_iso()) - parse_instant(claimed)).total_seconds() if claimed else STALE_CLAIM_S
+        if age >= STALE_CLAIM_S:
+            self.cases.release_user(user_id, str(pointer["case_id"]))
+            return waited
+        if waited >= len(CLAIM_WAITS_S):
+            raise RuntimeError(f"user {user_id}: case {pointer['case_id']} was claimed but not created; "
+                               "retry later")
+        time.sleep(CLAIM_WAITS_S[waited])
+        return waited + 1
+
     # ------------------------------------------------------------------ the risk ledger
-    def _ledger_and_queue(self, user_id: str, items: Sequence[Mapping[str, Any]], result: RoutingResult) -> bool:
+    def _ledger_and_queue(self, user_id: str, items: Sequence[Mapping[str, Any]], result: RoutingResult) -> None:
         ledger = self.risk.ledger(user_id)
         known = ledger.finding_ids()
         added = [ledger_entry(i) for i in items if str(i["finding_id"]) not in known]
-        ledger.entries = prune(ledger.entries + added, self.settings)
-        scored = self.score_entries(ledger.entries)
-        best = strongest_window(scored, self.settings.window)
+        merged = unique_entries(ledger.entries + added)
+        # Scored before pruning: an old day arriving late (a backfill out of order) is still judged
+        # with its neighbours; only the windows it can change are evaluated.
+        affected_from = min((datetime.fromisoformat(str(e["t"])) for e in added), default=None)
+        best = self.best_window(merged, since=affected_from)
+        ledger.entries = prune(merged, self.settings)
         newest = max((str(e["t"]) for e in ledger.entries), default="")
-        self.risk.save_ledger(ledger, score=best.score if best else 0.0, newest=newest)
+        stored_best = best.score if best else 0.0
+        self.risk.save_ledger(ledger, score=stored_best, newest=newest)
         result.ledgered += len(added)
-        crossing = crosses(scored, self.settings)
-        if crossing is not None:
-            self.risk.enqueue(user_id, crossing.score, crossing.window_end, crossing.findings)
+        if best is not None and best.score >= self.settings.case_threshold and best.findings >= 2:
+            self.risk.enqueue(user_id, best.score, best.window_end, best.findings)
             result.queued.add(user_id)
-        return True
 
     def score_entries(self, entries: Iterable[Mapping[str, Any]]) -> list[Scored]:
         return [score_finding(entry_as_finding(e), self.settings, self.weights) for e in entries]
 
+    def best_window(self, entries: Sequence[Mapping[str, Any]], since: datetime | None = None) -> Crossing | None:
+        """The strongest window of the entries (only windows ending at or after ``since``, if given)."""
+        return strongest_window(self.score_entries(entries), self.settings.window, ends_from=since)
+
     def take_from_ledger(self, user_id: str, finding_ids: set[str]) -> None:
-        """Remove entries that joined a case from the user's ledger (retrying on a concurrent writer)."""
+        """Remove entries that are in a case from the user's ledger (retrying on a concurrent writer)."""
         for _attempt in range(MAX_ATTEMPTS):
             ledger = self.risk.ledger(user_id)
             if ledger.version is None or not (ledger.finding_ids() & finding_ids):
                 return
             ledger.entries = [e for e in ledger.entries if str(e["f"]) not in finding_ids]
-            best = strongest_window(self.score_entries(ledger.entries), self.settings.window)
+            best = self.best_window(ledger.entries)
             try:
                 self.risk.save_ledger(ledger, score=best.score if best else 0.0,
                                       newest=max((str(e["t"]) for e in ledger.entries), default=""))
@@ -191,22 +227,51 @@ class CaseRouter:
     # ------------------------------------------------------------------ cases
     def open_case(self, user_id: str, case_id: str, trigger: str, items: Sequence[Mapping[str, Any]],
                   result: RoutingResult, *, carry_from: datetime | None = None) -> None:
-        """Claim the user's pointer for a new case and create it with ``items`` and the user's ledger
-        entries since ``carry_from`` (default: one window before the earliest item)."""
+        """Claim the user's pointer for a new case, then create it (``create_case``). ConcurrentUpdate if
+        the user has an open case or a claim already."""
         self.cases.claim_user(user_id, case_id, trigger)
+        self.create_case(user_id, case_id, trigger, items, result, carry_from=carry_from)
+
+    def create_case(self, user_id: str, case_id: str, trigger: str, items: Sequence[Mapping[str, Any]],
+                    result: RoutingResult, *, carry_from: datetime | None = None) -> None:
+        """Create the claimed case with ``items`` and the user's ledger entries since ``carry_from``
+        (default: one window before the earliest item). If an earlier attempt created it already, finish
+        that attempt's work instead: add what it lacks while it is open; once decided, release the claim
+        and leave the findings it does not list to be planned again (ConcurrentUpdate)."""
         ledger = self.risk.ledger(user_id)
         if carry_from is None and items:
             carry_from = min(datetime.fromisoformat(_at(i)) for i in items) - self.settings.window
+        own = {str(i["finding_id"]) for i in items}
         carried = [entry_as_finding(e) for e in ledger.entries
-                   if carry_from is not None and datetime.fromisoformat(str(e["t"])) > carry_from]
-        members = list(items) + [c for c in carried if c["finding_id"] not in {str(i["finding_id"]) for i in items}]
-        self.add_to_case(user_id, case_id, trigger, None, members, result)
+                   if carry_from is not None and datetime.fromisoformat(str(e["t"])) > carry_from
+                   and str(e["f"]) not in own]
+        members = [*items, *carried]
+        try:
+            self.add_to_case(user_id, None, members, result, case_id=case_id, trigger=trigger)
+        except ConcurrentUpdate:
+            existing = self.cases.get(case_id)
+            if existing is None:
+                raise
+            if existing.get("status") in UNDECIDED:
+                self.add_to_case(user_id, existing, members, result)
+            else:
+                self.cases.release_user(user_id, case_id)
+                listed = set(existing.get("finding_ids") or [])
+                for member in members:
+                    if str(member["finding_id"]) in listed:
+                        self.findings.set_case(str(member["finding_id"]), case_id)
+                        result.settled.add(str(member["finding_id"]))
+                result.touched.add(case_id)
+                raise
         if carried:
             self.take_from_ledger(user_id, {str(c["finding_id"]) for c in carried})
 
-    def add_to_case(self, user_id: str, case_id: str, trigger: str, case: dict[str, Any] | None,
-                    members: Sequence[Mapping[str, Any]], result: RoutingResult) -> None:
-        """Create the case (``case`` None) or add ``members`` it does not list yet, at the version read."""
+    def add_to_case(self, user_id: str, case: dict[str, Any] | None, members: Sequence[Mapping[str, Any]],
+                    result: RoutingResult, *, case_id: str = "", trigger: str = "") -> None:
+        """Create a case (``case`` None: ``case_id``, ``trigger``) or add to ``case`` the members it does not
+        list yet, at the version read; every member then names the case (also those an interrupted
+        attempt added without naming). The join's history entry travels with the write
+        (``pending_history``), so a retry after a crash completes it."""
         scored = [score_finding(m, self.settings, self.weights) for m in members]
         times = [datetime.fromisoformat(_at(m)) for m in members]
         if case is None:
@@ -222,13 +287,12 @@ class CaseRouter:
             }
             self.cases.save_findings(record, expected_version=None)
             result.opened.append(case_id)
-            new_ids = [s.finding_id for s in scored]
         else:
+            case_id = str(case["case_id"])
             if case.get("pending_history"):
                 self.cases.flush_history(case)
             listed = set(case.get("finding_ids") or [])
             new = [s for s in scored if s.finding_id not in listed]
-            new_ids = [s.finding_id for s in new]
             if new:
                 parts = list(case.get("parts") or []) + [part_of(s) for s in sorted(new, key=lambda s: s.finding_id)]
                 breakdown = combine(scored_parts(parts))
@@ -236,45 +300,63 @@ class CaseRouter:
                     TIER_OF.get(s.rule) == "immediate" for s in new) else "accumulate"
                 first = min([*times, datetime.fromisoformat(str(case.get("first_occurred_at") or max(times).isoformat()))])
                 last = max([*times, datetime.fromisoformat(str(case.get("last_occurred_at") or min(times).isoformat()))])
+                new_ids = [s.finding_id for s in new]
+                listed_ids = new_ids[:MAX_HISTORY_IDS]
+                more = f" (the first {len(listed_ids)} listed)" if len(new_ids) > len(listed_ids) else ""
+                rules = Counter(s.rule for s in new)
+                entry = self.cases.history_item(
+                    case_id, now_iso(), state="joined", actor="accesswatch",
+                    note=(f"{len(new)} finding(s) joined{more}: "
+                          + ", ".join(f"{rule} x{n}" for rule, n in sorted(rules.items()))
+                          + f"; {len({s.client_id for s in new})} client(s); score now {breakdown.total:.2f}"),
+                    finding_ids=listed_ids)
                 self.cases.save_findings({
                     "case_id": case_id, "parts": parts, "score": breakdown.total, "tier": tier,
                     "priority": priority(tier, breakdown, self.settings.case_threshold, str(case.get("trigger") or "")),
                     "first_occurred_at": first.isoformat(), "last_occurred_at": last.isoformat(),
-                    "updated_at": now_iso(),
+                    "updated_at": now_iso(), "pending_history": entry,
                 }, expected_version=int(case.get("version") or 0))
-                rules = Counter(s.rule for s in new)
-                clients = sorted({s.client_id for s in new})
-                listed_ids = new_ids[:MAX_HISTORY_IDS]
-                more = f" (the first {len(listed_ids)} listed)" if len(new_ids) > len(listed_ids) else ""
-                self.cases.append_history(
-                    case_id, state="joined", actor="accesswatch",
-                    note=(f"{len(new)} finding(s) joined{more}: "
-                          + ", ".join(f"{rule} x{n}" for rule, n in sorted(rules.items()))
-                          + f"; {len(clients)} client(s); score now {breakdown.total:.2f}"),
-                    finding_ids=listed_ids)
+                self.cases.append_pending(case_id, entry)
                 result.joined[case_id] += len(new)
-        for finding_id in new_ids:
-            self.findings.set_case(finding_id, case_id)
+        for member in members:
+            self.findings.set_case(str(member["finding_id"]), case_id)
+            result.settled.add(str(member["finding_id"]))
         result.touched.add(case_id)
 
-    def start_executions(self, result: RoutingResult) -> None:
-        """Start the workflow of every touched case that has none yet (once: named after the case)."""
+    def finish(self, result: RoutingResult) -> None:
+        """For every case this run touched: complete a history entry an interrupted join left parked, take
+        the findings the case lists out of its user's ledger (an attempt that died after creating the case
+        left them there), and start its workflow if it has none yet (once: named after the case)."""
         for case_id in sorted(result.touched):
             case = self.cases.get(case_id)
-            if case is not None and not case.get("execution_arn"):
+            if case is None:
+                continue
+            if case.get("pending_history"):
+                self.cases.flush_history(case)
+            self.take_from_ledger(str(case["user_id"]), set(case.get("finding_ids") or []))
+            if not case.get("execution_arn"):
                 # History first: the execution's first step may run (elsewhere) before start returns.
                 self.cases.record_opened(case)
                 arn = self.executions.start(self.case_state_machine_arn, case_id, {"case_id": case_id})
                 self.cases.update(case_id, execution_arn=arn)
 
+    start_executions = finish
+
+
+def _order(item: Mapping[str, Any]) -> tuple[datetime, str]:
+    return datetime.fromisoformat(_at(item)), str(item["finding_id"])
+
+
+def unique_entries(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    unique = {str(e["f"]): dict(e) for e in entries}
+    return sorted(unique.values(), key=lambda e: (datetime.fromisoformat(str(e["t"])), str(e["f"])))
+
 
 def prune(entries: list[dict[str, Any]], settings: ScoringSettings) -> list[dict[str, Any]]:
     """Entries within the window and two weeks more of the newest one, oldest first, each once."""
-    if not entries:
+    ordered = unique_entries(entries)
+    if not ordered:
         return []
-    unique = {str(e["f"]): e for e in entries}
-    newest = max(datetime.fromisoformat(str(e["t"])) for e in unique.values())
-    keep_from = newest - settings.window - timedelta(days=LEDGER_KEEP_EXTRA_DAYS)
-    kept = sorted((e for e in unique.values() if datetime.fromisoformat(str(e["t"])) > keep_from),
-                  key=lambda e: (datetime.fromisoformat(str(e["t"])), str(e["f"])))
+    keep_from = datetime.fromisoformat(str(ordered[-1]["t"])) - settings.window - timedelta(days=LEDGER_KEEP_EXTRA_DAYS)
+    kept = [e for e in ordered if datetime.fromisoformat(str(e["t"])) > keep_from]
     return kept[-MAX_LEDGER_ENTRIES:]

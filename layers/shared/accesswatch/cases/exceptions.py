@@ -41,14 +41,7 @@ def new_exception(*, user_id: str | None, client_id: str | None, rule: str | Non
         if tier != "accumulate":
             raise ExceptionError(f"{rule} is a {tier}-tier rule: only accumulate-tier findings can be suppressed "
                                  "(every immediate-tier finding goes to a case)")
-    try:
-        expires = date.fromisoformat(expires_on)
-    except ValueError:
-        raise ExceptionError(f"--expires {expires_on!r} is not a date (YYYY-MM-DD)") from None
-    if expires < today:
-        raise ExceptionError(f"--expires {expires_on} is in the past")
-    if expires > today + timedelta(days=MAX_DAYS):
-        raise ExceptionError(f"--expires {expires_on} is more than {MAX_DAYS} days away; exceptions are reviewed yearly")
+    expires = check_expiry(expires_on, today)
     if not reason.strip():
         raise ExceptionError("--reason must say why (it is kept with the exception)")
     if not actor.strip():
@@ -62,6 +55,19 @@ def new_exception(*, user_id: str | None, client_id: str | None, rule: str | Non
         if value:
             item[key] = value
     return item
+
+
+def check_expiry(expires_on: str, today: date) -> date:
+    """The expiry date, if it is a date from today to a year away; ExceptionError otherwise."""
+    try:
+        expires = date.fromisoformat(expires_on)
+    except ValueError:
+        raise ExceptionError(f"--expires {expires_on!r} is not a date (YYYY-MM-DD)") from None
+    if expires < today:
+        raise ExceptionError(f"--expires {expires_on} is in the past")
+    if expires > today + timedelta(days=MAX_DAYS):
+        raise ExceptionError(f"--expires {expires_on} is more than {MAX_DAYS} days away; exceptions are reviewed yearly")
+    return expires
 
 
 def is_active(exception: Mapping[str, Any], today: date) -> bool:

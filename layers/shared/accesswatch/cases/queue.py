@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from accesswatch.cases.assign import MAX_ATTEMPTS, CaseRouter, RoutingResult, case_id_for
+from accesswatch.cases.assign import CLAIM_WAITS_S, MAX_ATTEMPTS, CaseRouter, RoutingResult, case_id_for
 from accesswatch.cases.scoring import crosses
 from accesswatch.dal.cases import UNDECIDED, ConcurrentUpdate
 from accesswatch.dal.risk import entry_as_finding
@@ -58,30 +58,47 @@ def drain(router: CaseRouter, *, day: date) -> DrainResult:
 
 
 def _settle_queued(router: CaseRouter, user_id: str, day: str, cap: int, result: RoutingResult) -> str:
-    for _attempt in range(MAX_ATTEMPTS):
+    waited = 0
+    for _attempt in range(MAX_ATTEMPTS + len(CLAIM_WAITS_S)):
         try:
             ledger = router.risk.ledger(user_id)
+            crossing = crosses(router.score_entries(ledger.entries), router.settings)
+            ours = case_id_for(user_id, min(crossing.finding_ids)) if crossing else None
             pointer = router.cases.open_pointer(user_id)
             if pointer is not None:
-                case = router.cases.get(str(pointer["case_id"]))
-                if case is not None and case.get("status") not in UNDECIDED:
-                    router.cases.release_user(user_id, str(pointer["case_id"]))
+                case_id = str(pointer["case_id"])
+                case = router.cases.get(case_id)
+                if case is None:
+                    if case_id == ours and crossing is not None:
+                        # our claim, left by a drain that died before creating the case (its budget is
+                        # not taken again: at worst one case more than the budget that day)
+                        router.create_case(user_id, case_id, "threshold", [], result, carry_from=crossing.window_start)
+                        router.risk.dequeue(user_id)
+                        return "opened"
+                    waited = router.wait_for_claim(user_id, pointer, waited)
+                    continue
+                if case.get("status") not in UNDECIDED:
+                    router.cases.release_user(user_id, case_id)
                     continue
                 members = [entry_as_finding(e) for e in ledger.entries]
                 if members:
-                    router.add_to_case(user_id, str(pointer["case_id"]), str(pointer.get("trigger") or "immediate"),
-                                       case, members, result)
+                    router.add_to_case(user_id, case, members, result)
                     router.take_from_ledger(user_id, {m["finding_id"] for m in members})
                 router.risk.dequeue(user_id)
-                return "joined"
-            crossing = crosses(router.score_entries(ledger.entries), router.settings)
-            if crossing is None:
+                return "joined" if members else "dropped"
+            if crossing is None or ours is None:
                 router.risk.dequeue(user_id)
                 return "dropped"
+            # Claim first, then the budget: a claim lost to a concurrent drain or detection costs no budget.
+            router.cases.claim_user(user_id, ours, "threshold")
             if not router.risk.take_budget(day, cap):
+                router.cases.release_user(user_id, ours)
                 return "waiting"
-            router.open_case(user_id, case_id_for(user_id, min(crossing.finding_ids)), "threshold", [], result,
-                             carry_from=crossing.window_start)
+            try:
+                router.create_case(user_id, ours, "threshold", [], result, carry_from=crossing.window_start)
+            except ConcurrentUpdate:
+                router.risk.give_back_budget(day)
+                raise
             router.risk.dequeue(user_id)
             return "opened"
         except ConcurrentUpdate:
@@ -98,33 +115,43 @@ def draw(candidates: list[str], k: int, seed: str, week: str) -> list[str]:
 
 
 def random_review(router: CaseRouter, *, week: str) -> dict[str, Any]:
-    """Draw the week's users below the threshold and open a review case for each (once per week)."""
+    """Draw the week's users below the threshold and open a review case for each (once per week).
+
+    The draw is recorded before the cases open and marked done after: a run that dies in between is
+    finished by the next one (the same users; a user's review case is opened once, named after the week)."""
     start, end = nz_week_bounds(week)
-    queued = {str(r["sk"]) for r in router.risk.queued()}
-    open_users = {str(p["pk"]).removeprefix("USER#") for p in router.cases.open_pointers()}
-    in_week: dict[str, list[dict[str, Any]]] = {}
-    for ledger in router.risk.ledgers():
-        if ledger.user_id in queued or ledger.user_id in open_users:
-            continue
-        entries = [e for e in ledger.entries if start <= datetime.fromisoformat(str(e["t"])) < end]
-        if len(entries) >= 2:
-            in_week[ledger.user_id] = entries
-    seed = router.settings.case_random_seed
-    picks = draw(list(in_week), router.settings.case_random_reviews, seed, week)
-    earlier = router.risk.record_draw(week, picks, len(in_week), seed)
-    if earlier is not None:
+    earlier = router.risk.draw(week)
+    if earlier is not None and earlier.get("status", "done") == "done":
         return {"week": week, "drawn": earlier.get("users", []), "candidates": earlier.get("candidates", 0),
                 "opened": 0, "already_drawn": True}
+    if earlier is None:
+        queued = {str(r["sk"]) for r in router.risk.queued()}
+        open_users = {str(p["pk"]).removeprefix("USER#") for p in router.cases.open_pointers()}
+        candidates = []
+        for ledger in router.risk.ledgers():
+            if ledger.user_id in queued or ledger.user_id in open_users:
+                continue
+            in_week = [e for e in ledger.entries if start <= datetime.fromisoformat(str(e["t"])) < end]
+            if len(in_week) >= 2:
+                candidates.append(ledger.user_id)
+        seed = router.settings.case_random_seed
+        picks = draw(candidates, router.settings.case_random_reviews, seed, week)
+        earlier = router.risk.record_draw(week, picks, len(candidates), seed) or router.risk.draw(week) or {}
+    picks = list(earlier.get("users") or [])
     result = RoutingResult()
     for user_id in picks:
-        entries = in_week[user_id]
-        first = min(entries, key=lambda e: (str(e["t"]), str(e["f"])))
+        case_id = case_id_for(user_id, f"review:{week}")
+        pointer = router.cases.open_pointer(user_id)
         try:
-            router.open_case(user_id, case_id_for(user_id, f"review:{week}:{first['f']}"), "random_review", [],
-                             result, carry_from=start - timedelta(microseconds=1))
+            if pointer is not None and str(pointer["case_id"]) == case_id:
+                if router.cases.get(case_id) is None:  # claimed by a run that died before creating it
+                    router.create_case(user_id, case_id, "random_review", [], result,
+                                       carry_from=start - timedelta(microseconds=1))
+                continue
+            router.open_case(user_id, case_id, "random_review", [], result, carry_from=start - timedelta(microseconds=1))
         except ConcurrentUpdate:
             continue  # the user got a case meanwhile: the review is moot
-    router.start_executions(result)
-    return {"week": week, "drawn": picks, "candidates": len(in_week), "opened": len(result.opened),
-            "already_drawn": False}
-
+    router.finish(result)
+    router.risk.finish_draw(week)
+    return {"week": week, "drawn": picks, "candidates": int(earlier.get("candidates", 0)),
+            "opened": len(result.opened), "already_drawn": False}

@@ -287,26 +287,42 @@ class Crossing:
         return len(self.finding_ids)
 
 
-def strongest_window(entries: Sequence[Scored], window: timedelta) -> Crossing | None:
+def strongest_window(entries: Sequence[Scored], window: timedelta, *,
+                     ends_from: datetime | None = None) -> Crossing | None:
     """The rolling window (``window`` long, ending at one of the findings) with the highest score.
 
     Event time, not processing time: a backfill of old logs scores as the days were lived. A window is
-    (end - window, end]; ties keep the earliest window."""
+    (end - window, end]; ties keep the earliest window. Only windows ending at or after ``ends_from``
+    are considered when it is given (the windows a newly added finding can change).
+
+    Adding a finding never lowers a total (each further finding of a client or further client weighs no
+    more than the one before it), so only the maximal windows are scored: a window whose successor
+    starts at the same finding is contained in it."""
     ordered = sorted(entries, key=lambda e: (e.occurred_at_utc, e.finding_id))
-    best: Crossing | None = None
+    n = len(ordered)
+    stops: list[tuple[int, int]] = []  # (start, stop) of each window, ending at a distinct instant
     start = 0
-    for end, last in enumerate(ordered):
-        while ordered[start].occurred_at_utc <= last.occurred_at_utc - window:
-            start += 1
-        # findings at the same instant as ``last`` but later in the order belong to this window too
+    end = 0
+    while end < n:
         stop = end + 1
-        while stop < len(ordered) and ordered[stop].occurred_at_utc == last.occurred_at_utc:
+        while stop < n and ordered[stop].occurred_at_utc == ordered[end].occurred_at_utc:
             stop += 1
-        members = ordered[start:stop]
+        last = ordered[stop - 1].occurred_at_utc
+        while ordered[start].occurred_at_utc <= last - window:
+            start += 1
+        stops.append((start, stop))
+        end = stop
+    best: Crossing | None = None
+    for k, (first, stop) in enumerate(stops):
+        end_at = ordered[stop - 1].occurred_at_utc
+        if ends_from is not None and end_at < ends_from:
+            continue
+        if k + 1 < len(stops) and stops[k + 1][0] == first:
+            continue  # contained in the next window, which scores at least as much
+        members = ordered[first:stop]
         score = combine(members).total
         if best is None or score > best.score + 1e-9:
-            best = Crossing(score, last.occurred_at_utc - window, last.occurred_at_utc,
-                            tuple(m.finding_id for m in members))
+            best = Crossing(score, end_at - window, end_at, tuple(m.finding_id for m in members))
     return best
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,12 +163,18 @@ class CaseService:
     def precision(self) -> list[RulePrecision]:
         return rule_precision(self.cases.scan_cases())
 
+    def rule_counts(self) -> dict[str, tuple[int, int]]:
+        """rule -> (founded, unfounded) as detection reads them to scale the weights."""
+        return self.cases.rule_stats()
+
     # ------------------------------------------------------------------ acting
     def decide(self, case_id: str, *, decision: str, er_type: str | None, note: str, actor: str,
-               reason: str | None = None, unfounded_rules: Mapping[str, str] | None = None) -> dict[str, Any]:
+               reason: str | None = None, unfounded_rules: Mapping[str, str] | None = None,
+               founded_rules: Sequence[str] | None = None) -> dict[str, Any]:
         case = self.get(case_id)
         token, output = decision_output(case, decision=decision, er_type=er_type, note=note, actor=actor,
-                                        vocabulary=self.vocabulary, reason=reason, unfounded_rules=unfounded_rules)
+                                        vocabulary=self.vocabulary, reason=reason, unfounded_rules=unfounded_rules,
+                                        founded_rules=founded_rules)
         return self._complete(case_id, token, output, WAITING_FOR_DECISION)
 
     def record_outcome(self, case_id: str, *, outcome: str, note: str, actor: str) -> dict[str, Any]:

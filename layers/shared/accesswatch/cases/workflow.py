@@ -232,11 +232,26 @@ class CaseWorkflow:
                 attrs["decision_reason"] = reason
             extra = {"decision": decision, **({"er_type": er_type} if er_type else {}),
                      **({"reason": reason} if reason else {})}
-            done = self._advance(case, expected={INVESTIGATING}, status=DECIDED, attrs=attrs, actor=actor, note=note,
-                                 extra=extra)
-            recorded = done or {"decision": decision, "rule_decisions": verdicts}
-            self._after_decision(case, recorded.get("rule_decisions") or verdicts)
-            return {"accepted": True, "decision": recorded.get("decision")}
+            history = {"state": DECIDED, "actor": actor, "note": note, **extra}
+            # Only at the version read: findings that joined while the person decided must have a verdict.
+            if self.store.transition(case["case_id"], expected={INVESTIGATING}, status=DECIDED, attrs=attrs,
+                                     history=history, version=int(case.get("version") or 0)):
+                self._after_decision(case, verdicts)
+                return {"accepted": True, "decision": decision}
+            fresh = self._get(case["case_id"])
+            if reached(str(fresh.get("status", "")), DECIDED):  # a retry after the decision was recorded
+                self._after_decision(fresh, fresh.get("rule_decisions") or {})
+                return {"accepted": True, "decision": fresh.get("decision")}
+            unjudged = sorted(set(fresh.get("rules") or []) - set(verdicts))
+            problem = (f"findings of {', '.join(unjudged)} joined the case while it was decided: decide again"
+                       if unjudged else None)
+            if problem is None:  # joined findings of rules already judged: the verdicts stand
+                case = fresh
+                if self.store.transition(case["case_id"], expected={INVESTIGATING}, status=DECIDED, attrs=attrs,
+                                         history=history, version=int(case.get("version") or 0)):
+                    self._after_decision(case, verdicts)
+                    return {"accepted": True, "decision": decision}
+                problem = "the case changed while it was decided: decide again"
         if reached(str(case.get("status", "")), DECIDED):
             self._after_decision(case, case.get("rule_decisions") or {})
             return {"accepted": True, "decision": case.get("decision")}  # a retry after the decision was recorded

@@ -5,7 +5,8 @@ Keys (``pk`` / ``sk``):
 
 - ``CASE#<id>`` / ``CASE``: the case; ``CASE#<id>`` / ``HIST#<time>#<n>``: a history entry (never updated);
 - ``USER#<user>`` / ``OPEN``: the user's open (undecided) case: at most one per user (data contract v2);
-- ``RULESTATS`` / ``<rule>``: founded and unfounded decisions of the rule (they scale its weight).
+- ``RULESTATS`` / ``<rule>``: the cases founded and unfounded for the rule (string sets of case ids; they
+  scale its weight).
 
 A case item keeps its findings as ``parts``, one text ``finding_id|rule|client_id|score`` each (the score
 the finding had when it joined), from which ``finding_ids``, ``client_ids`` and the score breakdown derive.
@@ -30,9 +31,11 @@ from accesswatch.dal.ledger import _plain, now_iso
 from accesswatch.dal.paging import items
 
 # A case item keeps up to INLINE_PARTS parts; beyond that, chunks of CHUNK_PARTS in items of their own
-# (``CASE#<id>`` / ``PARTS#<version>#<n>``), so that a user with thousands of findings never hits
-# DynamoDB's 400 KB item limit. Chunks are keyed by the case version that wrote them: a writer that
-# loses the conditional write leaves only orphan chunks of a version no case item names.
+# (``CASE#<id>`` / ``PARTS#<version>#<writer>#<n>``), so that a user with thousands of findings never hits
+# DynamoDB's 400 KB item limit. Chunks are keyed by the version and a token of the writer, which the case
+# item names (``part_chunks_key``): a writer that loses the conditional write leaves only orphan chunks no
+# case item names. Chunks two versions old are dropped (a reader of the previous version may still be
+# reading its chunks).
 INLINE_PARTS = 2500
 CHUNK_PARTS = 2500
 
@@ -108,11 +111,13 @@ class CaseStore:
             parts = list(fields["parts"])
             overflow = parts[INLINE_PARTS:]
             chunks = [overflow[i:i + CHUNK_PARTS] for i in range(0, len(overflow), CHUNK_PARTS)]
+            prefix = f"PARTS#{version:06d}#{uuid.uuid4().hex[:12]}#"
             for n, chunk in enumerate(chunks):
-                self.table.put_item(Item={"pk": f"CASE#{case_id}", "sk": f"PARTS#{version:06d}#{n:04d}",
+                self.table.put_item(Item={"pk": f"CASE#{case_id}", "sk": f"{prefix}{n:04d}",
                                           "case_id": case_id, "parts": chunk})
             fields["parts"] = parts[:INLINE_PARTS]
             fields["part_chunks"] = len(chunks)
+            fields["part_chunks_key"] = prefix
         try:
             if expected_version is None:
                 self.table.put_item(Item={**self.case_key(case_id), **fields},
@@ -138,50 +143,48 @@ class CaseStore:
             if _conditional_failed(exc):
                 raise ConcurrentUpdate(case_id) from None
             raise
-        if expected_version is not None:
-            self._drop_chunks(case_id, expected_version)
+        if expected_version is not None and int(fields.get("part_chunks") or 0):
+            self._drop_chunks(case_id, before_version=version - 1)
 
-    def _chunk_items(self, case_id: str, version: int) -> list[dict[str, Any]]:
+    def _chunk_items(self, case_id: str, prefix: str) -> list[dict[str, Any]]:
         return [_plain(i) for i in items(self.table.query, ConsistentRead=True,
                                          KeyConditionExpression=Key("pk").eq(f"CASE#{case_id}")
-                                         & Key("sk").begins_with(f"PARTS#{version:06d}#"))]
+                                         & Key("sk").begins_with(prefix))]
 
-    def _drop_chunks(self, case_id: str, version: int) -> None:
-        """The chunks of a version the case has moved past (nothing reads them any more)."""
-        for chunk in self._chunk_items(case_id, version):
-            self.table.delete_item(Key={"pk": chunk["pk"], "sk": chunk["sk"]})
+    def _drop_chunks(self, case_id: str, *, before_version: int) -> None:
+        """Chunks of versions older than ``before_version`` (and orphans of writers that lost)."""
+        for chunk in self._chunk_items(case_id, "PARTS#"):
+            if int(str(chunk["sk"]).split("#")[1]) < before_version:
+                self.table.delete_item(Key={"pk": chunk["pk"], "sk": chunk["sk"]})
 
     def _whole(self, item: dict[str, Any]) -> dict[str, Any]:
         """A case item with the parts its chunks hold, as one case."""
         if int(item.get("part_chunks") or 0):
-            chunks = sorted(self._chunk_items(str(item["case_id"]), int(item["version"])), key=lambda c: c["sk"])
+            chunks = sorted(self._chunk_items(str(item["case_id"]), str(item["part_chunks_key"])),
+                            key=lambda c: c["sk"])
             item = {**item, "parts": list(item.get("parts") or []) + [p for c in chunks for p in c["parts"]]}
         return _case(item)
 
     # ------------------------------------------------------------------ per-rule decisions
     def count_rule_decisions(self, case_id: str, rule_decisions: Mapping[str, str]) -> bool:
-        """Add a decided case's per-rule verdicts to the rules' counts, once per case."""
-        try:
-            self.table.update_item(Key=self.case_key(case_id), UpdateExpression="SET rule_stats_counted = :t",
-                                   ConditionExpression="attribute_exists(pk) AND attribute_not_exists(rule_stats_counted)",
-                                   ExpressionAttributeValues={":t": now_iso()})
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
+        """Add a decided case's per-rule verdicts to the rules' counts. Each rule's item holds the ids of the
+        cases founded and unfounded for it as string sets, so adding is idempotent: a retry or a concurrent
+        duplicate neither loses nor doubles a verdict. Returns whether any verdict was new."""
+        new = False
         for rule, verdict in sorted(rule_decisions.items()):
-            column = "founded" if verdict == "founded" else "unfounded"
-            self.table.update_item(Key={"pk": "RULESTATS", "sk": rule},
-                                   UpdateExpression=f"ADD {column} :one SET updated_at = :now",
-                                   ExpressionAttributeValues={":one": 1, ":now": now_iso()})
-        return True
+            column = "founded_cases" if verdict == "founded" else "unfounded_cases"
+            old = self.table.update_item(
+                Key={"pk": "RULESTATS", "sk": rule}, UpdateExpression=f"ADD {column} :case SET updated_at = :now",
+                ExpressionAttributeValues={":case": {case_id}, ":now": now_iso()}, ReturnValues="ALL_OLD",
+            ).get("Attributes", {})
+            new = new or case_id not in set(old.get(column) or ())
+        return new
 
     def rule_stats(self) -> dict[str, tuple[int, int]]:
         """rule -> (founded, unfounded), from per-rule decisions."""
         out: dict[str, tuple[int, int]] = {}
         for item in items(self.table.query, KeyConditionExpression=Key("pk").eq("RULESTATS")):
-            item = _plain(item)
-            out[str(item["sk"])] = (int(item.get("founded", 0)), int(item.get("unfounded", 0)))
+            out[str(item["sk"])] = (len(item.get("founded_cases") or ()), len(item.get("unfounded_cases") or ()))
         return out
 
     # ------------------------------------------------------------------ cases
@@ -233,7 +236,7 @@ class CaseStore:
 
     def transition(self, case_id: str, *, expected: Collection[str], status: str | None = None,
                    attrs: Mapping[str, Any] | None = None, history: Mapping[str, Any] | None = None,
-                   guard: tuple[str, Any] | None = None) -> bool:
+                   guard: tuple[str, Any] | None = None, version: int | None = None) -> bool:
         """One state change of a case and its history entry (state, actor, note).
 
         The case item moves only while its status is one of ``expected`` (and, with
@@ -264,6 +267,10 @@ class CaseStore:
             names["#guard"] = guard[0]
             placeholders[":guard"] = guard[1]
             condition += " AND (attribute_not_exists(#guard) OR #guard <> :guard)"
+        if version is not None:  # and no finding joined since the case was read
+            names["#version"] = "version"
+            placeholders[":version"] = version
+            condition += " AND #version = :version"
         try:
             self.table.update_item(
                 Key=self.case_key(case_id),
@@ -276,16 +283,16 @@ class CaseStore:
                 return False
             raise
         if entry is not None:
-            self._append_pending(case_id, entry)
+            self.append_pending(case_id, entry)
         return True
 
     def flush_history(self, case: Mapping[str, Any]) -> None:
         """Append the history entry a partial state change left parked on the case item, if any."""
         entry = case.get("pending_history")
         if isinstance(entry, Mapping) and entry.get("sk"):
-            self._append_pending(str(case["case_id"]), dict(entry))
+            self.append_pending(str(case["case_id"]), dict(entry))
 
-    def _append_pending(self, case_id: str, entry: dict[str, Any]) -> None:
+    def append_pending(self, case_id: str, entry: dict[str, Any]) -> None:
         try:
             self.table.put_item(Item=entry, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
@@ -357,6 +364,7 @@ def _case(item: dict[str, Any]) -> dict[str, Any]:
     case.pop("pk", None)
     case.pop("sk", None)
     case.pop("part_chunks", None)
+    case.pop("part_chunks_key", None)
     parts = [split_part(p) for p in case.get("parts") or []]
     case["finding_ids"] = [p[0] for p in parts]
     case["client_ids"] = sorted({p[2] for p in parts})

@@ -64,14 +64,22 @@ class FindingStore:
             ExpressionAttributeValues={":c": case_id},
         )
 
-    def set_suppressed(self, finding_id: str, exception_id: str) -> None:
-        """The finding matched an active exception: recorded and counted, not routed."""
-        self.table.update_item(
-            Key={"finding_id": finding_id},
-            UpdateExpression="SET suppressed_by = :e, suppressed_at = :t",
-            ConditionExpression="attribute_exists(finding_id) AND attribute_not_exists(case_id)",
-            ExpressionAttributeValues={":e": exception_id, ":t": now_iso()},
-        )
+    def set_suppressed(self, finding_id: str, exception_id: str) -> bool:
+        """The finding matched an active exception: recorded and counted, not routed. False when it was
+        suppressed or routed already (a retry, or a concurrent invocation): count it only once."""
+        try:
+            self.table.update_item(
+                Key={"finding_id": finding_id},
+                UpdateExpression="SET suppressed_by = :e, suppressed_at = :t",
+                ConditionExpression="attribute_exists(finding_id) AND attribute_not_exists(case_id) "
+                                    "AND attribute_not_exists(suppressed_by)",
+                ExpressionAttributeValues={":e": exception_id, ":t": now_iso()},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def scan(self) -> Iterator[dict[str, Any]]:
         for item in items(self.table.scan):

@@ -107,8 +107,20 @@ class RiskStore:
         self.table.delete_item(Key={"pk": "QUEUE", "sk": user_id})
 
     # ------------------------------------------------------------------ budget
+    def give_back_budget(self, day: str) -> None:
+        """Undo ``take_budget`` when the case could not be opened after all."""
+        try:
+            self.table.update_item(Key={"pk": "BUDGET", "sk": day}, UpdateExpression="ADD opened :minus",
+                                   ConditionExpression="opened > :zero",
+                                   ExpressionAttributeValues={":minus": -1, ":zero": 0})
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
     def take_budget(self, day: str, cap: int) -> bool:
         """One more accumulate-tier case for the NZ day ``day``, if fewer than ``cap`` opened yet."""
+        if cap <= 0:
+            return False
         try:
             self.table.update_item(
                 Key={"pk": "BUDGET", "sk": day}, UpdateExpression="ADD opened :one SET updated_at = :now",
@@ -128,7 +140,7 @@ class RiskStore:
     def record_draw(self, week: str, users: Iterable[str], candidates: int, seed: str) -> dict[str, Any] | None:
         """Record the week's draw once; returns the earlier draw if the week was drawn already."""
         item = {"pk": "REVIEW", "sk": week, "users": sorted(users), "candidates": candidates, "seed": seed,
-                "drawn_at": now_iso()}
+                "drawn_at": now_iso(), "status": "drawing"}
         try:
             self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
@@ -136,6 +148,12 @@ class RiskStore:
                 return self.draw(week)
             raise
         return None
+
+    def finish_draw(self, week: str) -> None:
+        """Every drawn user has their review case: the week is done."""
+        self.table.update_item(Key={"pk": "REVIEW", "sk": week}, UpdateExpression="SET #s = :done, done_at = :now",
+                               ExpressionAttributeNames={"#s": "status"},
+                               ExpressionAttributeValues={":done": "done", ":now": now_iso()})
 
     def draw(self, week: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": "REVIEW", "sk": week}, ConsistentRead=True).get("Item")

@@ -209,36 +209,61 @@ def _after(case: dict[str, Any]) -> str:
 
 def cmd_decide(args: argparse.Namespace) -> int:
     from accesswatch.cases.actions import CaseActionError
-    from accesswatch.cases.exceptions import ExceptionError
+    from accesswatch.cases.exceptions import ExceptionError, check_expiry
 
     unfounded_rules = _unfounded_rules(args.unfounded_rule or [])
+    founded_rules = ["*"] if args.all_rules_founded else [_rule_id(r) for r in args.founded_rule or []]
     if args.exception and not (args.decision == "unfounded" and args.reason == "rule_too_broad"
                                or "rule_too_broad" in unfounded_rules.values()):
         raise CliError("--exception needs a rule_too_broad verdict (--reason rule_too_broad, or "
                        "--unfounded-rule RULE=rule_too_broad)")
-    if args.exception and not args.expires:
-        raise CliError("--exception needs --expires YYYY-MM-DD")
+    if args.exception:
+        if not args.expires:
+            raise CliError("--exception needs --expires YYYY-MM-DD")
+        try:  # checked before the decision is sent, so that a bad date leaves nothing half done
+            check_expiry(args.expires, _today())
+        except ExceptionError as exc:
+            raise CliError(str(exc)) from None
     dep = deployment(args)
     service = case_service(dep)
     actor = args.actor or default_actor()
+    if args.exception:
+        before = service.get(args.case_id)
+        broad = [r for r, reason in unfounded_rules.items() if reason == "rule_too_broad"] or [
+            r for r in before.get("rules") or [] if tier_of(r) == "accumulate"]
+        if not broad:
+            raise CliError(f"case {args.case_id} has no accumulate-tier rule to make an exception for (only "
+                           "accumulate-tier findings can be suppressed); decide without --exception")
     try:
         case = service.decide(args.case_id, decision=args.decision, er_type=args.er_type, note=args.note,
-                              actor=actor, reason=args.reason, unfounded_rules=unfounded_rules)
+                              actor=actor, reason=args.reason, unfounded_rules=unfounded_rules,
+                              founded_rules=founded_rules)
     except CaseActionError as exc:
         raise CliError(str(exc)) from None
     kind = f" ({case.get('er_type')})" if args.decision == "founded" else f" ({args.reason})"
     print(f"{case['case_id']}: decided {args.decision}{kind}; {_after(case)}")
+    for rule, verdict in sorted((case.get("rule_decisions") or {}).items()):
+        why = f" ({verdict.get('reason')})" if verdict.get("reason") else ""
+        print(f"  {rule}: {verdict.get('decision')}{why}")
     if args.exception:
-        broad = [r for r, reason in unfounded_rules.items() if reason == "rule_too_broad"] or [
-            r for r in case.get("rules") or [] if tier_of(r) == "accumulate"]
         try:
             for rule in broad:
-                made = add_exception(dep, case=case, scope=args.exception, rule=rule, expires=args.expires,
-                                     reason=args.note or f"{rule} too broad (case {case['case_id']})", actor=actor)
-                print(f"exception {made['exception_id']}: {describe_scope(made)} suppressed until {made['expires_on']}")
+                for made in add_exception(dep, case=case, scope=args.exception, rule=rule, expires=args.expires,
+                                          reason=args.note or f"{rule} too broad (case {case['case_id']})",
+                                          actor=actor):
+                    print(f"exception {made['exception_id']}: {describe_scope(made)} suppressed until "
+                          f"{made['expires_on']}")
         except ExceptionError as exc:
             raise CliError(f"decision recorded, but no exception made: {exc}") from None
     return 0
+
+
+def _today() -> Any:
+    from datetime import UTC, datetime
+
+    from accesswatch.quarters import nz_date
+
+    return nz_date(datetime.now(UTC))
 
 
 def cmd_outcome(args: argparse.Namespace) -> int:
@@ -261,8 +286,7 @@ def cmd_precision(args: argparse.Namespace) -> int:
     service = case_service(dep)
     rows = service.precision()
     scoring = deployed_scoring(dep)
-    stats = {r.rule: (r.founded, r.unfounded) for r in rows}
-    in_force = precision_weights(scoring, stats)
+    in_force = precision_weights(scoring, service.rule_counts())  # as detection reads them
     weights = {r.rule: {"weight": in_force.get(r.rule, 0.0),
                         "flagged": flagged_for_demotion(r.founded, r.unfounded,
                                                         scoring.case_precision_min_decisions)} for r in rows}
@@ -363,6 +387,11 @@ def register(sub: Any) -> None:
     decide.add_argument("--reason", choices=("legitimate_work", "rule_too_broad", "duplicate"),
                         help="unfounded only (required): legitimate_work (an explanation the data lacked), "
                              "rule_too_broad, duplicate")
+    decide.add_argument("--founded-rule", action="append", metavar="RULE",
+                        help="founded only, repeatable: a rule of the case whose findings were inappropriate "
+                             "(a case of several rules needs a verdict on each)")
+    decide.add_argument("--all-rules-founded", action="store_true",
+                        help="founded only: every rule not named by --unfounded-rule was inappropriate")
     decide.add_argument("--unfounded-rule", action="append", metavar="RULE=REASON",
                         help="founded only, repeatable: a rule of the case whose findings were not inappropriate, "
                              "and why (e.g. SENSITIVE_LOOKUP=legitimate_work); precision credits only founded rules")

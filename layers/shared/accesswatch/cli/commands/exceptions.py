@@ -43,16 +43,13 @@ def create(dep: Deployment, **fields: Any) -> dict[str, Any]:
 
 
 def add_exception(dep: Deployment, *, case: Mapping[str, Any], scope: str, rule: str, expires: str, reason: str,
-                  actor: str) -> dict[str, Any]:
-    """The exception a ``rule_too_broad`` verdict on ``case`` asks for (scope: user, client, user+client, rule).
+                  actor: str) -> list[dict[str, Any]]:
+    """The exceptions a ``rule_too_broad`` verdict on ``case`` asks for (scope: user, client, user+client, rule).
     A client scope on a case of several clients makes one exception per client."""
     clients: list[str | None] = list(case.get("client_ids") or []) if "client" in scope else [None]
     user = str(case["user_id"]) if "user" in scope else None
-    made: dict[str, Any] = {}
-    for client in clients:
-        made = create(dep, user_id=user, client_id=client, rule=rule, expires_on=expires, reason=reason,
-                      actor=actor, case_id=str(case["case_id"]))
-    return made
+    return [create(dep, user_id=user, client_id=client, rule=rule, expires_on=expires, reason=reason, actor=actor,
+                   case_id=str(case["case_id"])) for client in clients]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
