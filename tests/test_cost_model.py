@@ -328,5 +328,18 @@ def test_backfill_case_lines_scale_with_the_backfill_cases_not_with_years():
     per_case = sum(i.per_year for i in yearly.items if i.per_case)
     other_case = sum(i.per_year for i in yearly.items if not i.per_case and (
         i.item.startswith("CasesTable") or "CaseQueue" in i.item))
+    # the backfill's own detect time (24 partitions at 3 GB) and findings writes (20k findings, 2 WRU, 4 items:
+    # 1.5 writes each with cases, 1 without)
+    detect = 24 * (plan["detect_seconds_per_partition"] - without["detect_seconds_per_partition"]) * 3 \
+        * PRICES.lambda_gb_second
+    writes = 20_000 * (1.5 - 1) * 2 * 4 * PRICES.dynamodb_write_request_unit
     assert plan["one_off_usd"] - without["one_off_usd"] == pytest.approx(
-        per_case * plan["cases"] / CASES + other_case * 2)
+        per_case * plan["cases"] / CASES + other_case * 2 + detect + writes)
+    # without cases, a partition (a third of a 250k-event file): 83,333 events at 1M/s x 0.5, the index load,
+    # 5 MB / 3 of Parquet at 1 MB/s, 833 findings put 4 at a time at 10 ms; with cases, also 833 x (0.5 settles
+    # x 4 calls + 0.5 case_id) calls at 10 ms
+    partition = 250_000 / 3
+    assert without["detect_seconds_per_partition"] == pytest.approx(
+        partition / 500_000 + 0.5 + 5 / 3 + partition * 0.01 / 4 * 0.01)
+    assert plan["detect_seconds_per_partition"] - without["detect_seconds_per_partition"] == pytest.approx(
+        partition * 0.01 * (0.5 * 4 + 0.5) * 0.01)

@@ -546,11 +546,15 @@ def backfill_plan(years: float = 3.0, *, with_cases: bool = False, workload: Wor
         stages["case status writes (hot GSI key per status)"] = cases * 3 / lim.dynamodb_partition_wru_per_s
     excluded = {"storage", "point-in-time", "customer-managed key", "requests"}
     case_scale = cases / (yearly.cases.per_year * years) if yearly.cases.per_year else 0.0
-    one_off = 0.0
+    # The detect function's time and the findings' writes are the backfill's own (with or without cases),
+    # not the yearly lines (which always route).
+    partitions = files * partitions_per_file
+    one_off = (partitions * detect_partition_s * t.memory_mb["DetectFunction"] / 1024 * p.lambda_gb_second
+               + findings * finding_wru * (1 + t.gsi_count.get("FindingsTable", 0)) * p.dynamodb_write_request_unit)
     for i in yearly.items:
         if i.service in ("S3", "DynamoDB") and any(i.item.startswith(x) for x in excluded):
             continue  # storage is the yearly bill, not the backfill's
-        if i.service in ("KMS", "Athena"):
+        if i.service in ("KMS", "Athena") or i.item in ("DetectFunction duration", "FindingsTable writes"):
             continue
         if not with_cases and (i.per_case or i.item.startswith("CasesTable") or "CaseQueue" in i.item):
             continue
@@ -558,7 +562,7 @@ def backfill_plan(years: float = 3.0, *, with_cases: bool = False, workload: Wor
     bottleneck = max(stages, key=lambda k: stages[k])
     return {
         "years": years, "with_cases": with_cases, "events": events, "files": files,
-        "partitions": files * partitions_per_file, "findings": findings, "cases": cases,
+        "partitions": partitions, "findings": findings, "cases": cases,
         "immediate_cases": immediate, "threshold_cases": threshold,
         "ingest_seconds_per_file": ingest_file_s, "detect_seconds_per_partition": detect_partition_s,
         "stage_hours": {k: v / 3600 for k, v in stages.items()},
