@@ -109,8 +109,10 @@ def test_no_notification_or_log_line_carries_personal_information(small_world: P
         assert len(cases) >= 6
         fraud, other, unfounded = cases[0]["case_id"], cases[1]["case_id"], cases[2]["case_id"]
         decide(service, fraud, decision="founded", er_type="fraud_or_dishonesty", note="cross-checked",
+               founded_rules=["*"],
                actor="inv.one")
-        decide(service, other, decision="founded", er_type="inappropriate_access", note="", actor="inv.two")
+        decide(service, other, decision="founded", er_type="inappropriate_access", note="", actor="inv.two",
+               founded_rules=["*"])
         decide(service, unfounded, decision="unfounded", er_type=None, note="on the roster", actor="inv.one",
                reason="legitimate_work")
         service.record_outcome(fraud, outcome="dismissal", note="panel", actor="er.one")

@@ -199,9 +199,10 @@ class CaseService:
         while True:
             case = self.get(case_id)
             status = case.get("status")
-            resting = status in CLOSED or (
+            # Resting, and its history written (a step parks its entry on the case, then appends it).
+            resting = (status in CLOSED or (
                 status in (WAITING_FOR_DECISION, WAITING_FOR_OUTCOME)
-                and case.get("task_token") and case.get("task_token") != token)
+                and case.get("task_token") and case.get("task_token") != token)) and not case.get("pending_history")
             if resting or time.monotonic() > deadline:
                 break
             time.sleep(_SETTLE_POLL_S)
