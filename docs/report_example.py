@@ -17,13 +17,13 @@ import tempfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from accesswatch.cli.commands.footprint import footprint, write_footprint
-from accesswatch.cli.commands.report import write_report
-from accesswatch.cli.local import run_world
 from accesswatch.dal.cases import CaseStore
-from accesswatch.local.runtime import EmbeddedAws
 from accesswatch.quarters import Period
-from accesswatch.synth import generate
+from accesswatch_tools.cli.commands.footprint import footprint, write_footprint
+from accesswatch_tools.cli.commands.report import write_report
+from accesswatch_tools.cli.local import run_world
+from accesswatch_tools.embedded.runtime import EmbeddedAws
+from accesswatch_tools.world import generate
 
 DOCS = Path(__file__).parent
 

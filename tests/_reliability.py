@@ -10,22 +10,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from accesswatch.cli.commands.verify import verify
-from accesswatch.cli.local import log_files, upload
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
 from accesswatch.detect import detect
-from accesswatch.local.runtime import ACCOUNT_ID, REGION
 from accesswatch.reference.index import ReferenceIndex
-from accesswatch.scoring import score
+from accesswatch_tools.cli.commands.verify import verify
+from accesswatch_tools.cli.local import log_files, upload
+from accesswatch_tools.embedded.runtime import ACCOUNT_ID, REGION
+from accesswatch_tools.truth import score
 
 Wrapper = Callable[[str, Callable[..., Any]], Callable[..., Any]]
 
 
 def tiny_world(out: Path) -> Path:
-    from accesswatch.synth import generate
+    from accesswatch_tools.world import generate
 
     generate(out, staff=20, clients=600, days=2, seed=11)
     return out
@@ -54,7 +54,7 @@ def wrap(logical_id: str, inner: Callable[[Callable[..., Any]], Callable[..., An
 
 def explain(aws: Any) -> list[str]:
     """Why executions failed and which invocations errored: for assertion messages."""
-    from accesswatch.cli.deployment import executions
+    from accesswatch_tools.cli.deployment import executions
 
     sfn = aws.client("stepfunctions")
     out = []

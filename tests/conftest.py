@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from accesswatch.local.template import PROJECT_ROOT
+from accesswatch_tools.embedded.template import PROJECT_ROOT
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def root() -> Path:
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small world to the contract (planted violations of every rule, truth labels)."""
-    from accesswatch.synth import generate
+    from accesswatch_tools.world import generate
 
     out = tmp_path_factory.mktemp("world")
     generate(out, staff=40, clients=1500, days=3, seed=11)
@@ -28,7 +28,7 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def aws() -> Iterator[object]:
     """A fresh embedded deployment of template.yaml."""
-    from accesswatch.local.runtime import EmbeddedAws
+    from accesswatch_tools.embedded.runtime import EmbeddedAws
 
     with EmbeddedAws() as runtime:
         yield runtime

@@ -13,13 +13,13 @@ import polars as pl
 import pytest
 from _reliability import assert_sound, tiny_world
 
-from accesswatch.cli.export import collect_quarantine
-from accesswatch.cli.local import export_all, reference_files, settle, upload
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.ingest.pipeline import ingest_stream
-from accesswatch.local.runtime import EmbeddedAws
+from accesswatch_tools.cli.export import collect_quarantine
+from accesswatch_tools.cli.local import export_all, reference_files, settle, upload
+from accesswatch_tools.embedded.runtime import EmbeddedAws
 
 pytestmark = pytest.mark.e2e
 

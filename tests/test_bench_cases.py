@@ -10,18 +10,18 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from accesswatch.bench.runner import cases_summary, nz_day_of, run_stage
-from accesswatch.bench.stages import item_kind, template_scoring_environment
 from accesswatch.cases.scoring import ScoringSettings
-from accesswatch.local.template import load_template
 from accesswatch.rules import TIER_OF
+from accesswatch_tools.bench.runner import cases_summary, nz_day_of, run_stage
+from accesswatch_tools.bench.stages import item_kind, template_scoring_environment
+from accesswatch_tools.embedded.template import load_template
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from accesswatch.synth import generate
+    from accesswatch_tools.world import generate
 
     root = tmp_path_factory.mktemp("bench-cases")
     generate(root / "world", staff=300, clients=4_000, days=1, seed=5, events_per_user_day=80)

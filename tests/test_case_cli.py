@@ -23,7 +23,7 @@ def cli(tmp_path: Path) -> Iterator[Any]:
     env.pop("AWS_PROFILE", None)
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "accesswatch.cli.main", *args], env=env, cwd=tmp_path,
+        done = subprocess.run([sys.executable, "-m", "accesswatch_tools.cli.main", *args], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=900, check=False)
         if ok:
             assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])

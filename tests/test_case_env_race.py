@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from accesswatch.local.runtime import EmbeddedAws
+from accesswatch_tools.embedded.runtime import EmbeddedAws
 
 pytestmark = pytest.mark.e2e
 

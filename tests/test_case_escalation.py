@@ -20,9 +20,9 @@ from test_case_workflow import (
 )
 
 from accesswatch.cases.actions import CaseActionError
-from accesswatch.cli.commands.cases import case_service
 from accesswatch.dal.cases import CaseStore
-from accesswatch.local.runtime import ACCOUNT_ID, REGION, EmbeddedAws
+from accesswatch_tools.cli.commands.cases import case_service
+from accesswatch_tools.embedded.runtime import ACCOUNT_ID, REGION, EmbeddedAws
 
 pytestmark = pytest.mark.e2e
 

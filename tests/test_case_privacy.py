@@ -25,9 +25,9 @@ from moto.logs.models import logs_backends
 from moto.sns.models import sns_backends
 
 from accesswatch.cases.actions import CaseActionError
-from accesswatch.cli.commands.cases import case_service
-from accesswatch.cli.local import run_world
-from accesswatch.local.runtime import ACCOUNT_ID, REGION, EmbeddedAws
+from accesswatch_tools.cli.commands.cases import case_service
+from accesswatch_tools.cli.local import run_world
+from accesswatch_tools.embedded.runtime import ACCOUNT_ID, REGION, EmbeddedAws
 
 pytestmark = pytest.mark.e2e
 

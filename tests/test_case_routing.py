@@ -25,10 +25,10 @@ from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.exceptions import ExceptionStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.risk import RiskStore
-from accesswatch.local.runtime import EmbeddedAws
 from accesswatch.quarters import nz_date, nz_week
 from accesswatch.rules import RULES_BY_ID
 from accesswatch.services.detect import case_router
+from accesswatch_tools.embedded.runtime import EmbeddedAws
 
 pytestmark = pytest.mark.e2e
 

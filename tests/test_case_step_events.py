@@ -16,7 +16,7 @@ import pytest
 
 from accesswatch.cases.workflow import CaseWorkflow
 from accesswatch.dal.cases import CaseStore
-from accesswatch.local.runtime import EmbeddedAws
+from accesswatch_tools.embedded.runtime import EmbeddedAws
 
 pytestmark = pytest.mark.e2e
 

@@ -20,13 +20,13 @@ from accesswatch.cases.actions import CaseActionError
 from accesswatch.cases.assign import case_id_for
 from accesswatch.cases.scoring import ScoringSettings
 from accesswatch.cases.vocabulary import DEFAULT_ER_TYPES, DEFAULT_OUTCOMES, DEFAULT_POLICE_REFERRAL_TYPES
-from accesswatch.cli.commands.cases import case_service
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.findings import FindingStore
-from accesswatch.local.runtime import EmbeddedAws
 from accesswatch.rules import RULES_BY_ID
 from accesswatch.services.detect import case_router
+from accesswatch_tools.cli.commands.cases import case_service
+from accesswatch_tools.embedded.runtime import EmbeddedAws
 
 pytestmark = pytest.mark.e2e
 

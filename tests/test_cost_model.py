@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from accesswatch.bench.cost import (
+from accesswatch_tools.bench.cost import (
     CASE_LAMBDA_STATES,
     CASE_PATH_FOUNDED,
     CASE_PATH_UNFOUNDED,
@@ -25,7 +25,7 @@ from accesswatch.bench.cost import (
     measured_from_results,
     render,
 )
-from accesswatch.local.template import PROJECT_ROOT, load_template
+from accesswatch_tools.embedded.template import PROJECT_ROOT, load_template
 
 TEMPLATE = Template(
     memory_mb={"IngestFunction": 2048, "DetectFunction": 3072, "CaseStepFunction": 512, "CaseQueueFunction": 1024,
@@ -238,7 +238,7 @@ def test_the_latest_results_reproduce_the_measured_day():
 
 def test_runner_cost_inputs_from_a_cases_stage():
     """What the runner hands the cost model: cases per event by tier, routing calls by what they scale with."""
-    from accesswatch.bench.runner import cases_summary, cost_inputs
+    from accesswatch_tools.bench.runner import cases_summary, cost_inputs
 
     cases_day = {
         "mode": "per_user", "wall_s": 10.0, "events": 1_000_000, "findings": 20_000, "live_findings": 10_000,
@@ -287,7 +287,7 @@ def test_runner_cost_inputs_from_a_cases_stage():
 
 
 def test_backfill_plan_by_hand():
-    from accesswatch.bench.cost import BackfillLimits, backfill_plan
+    from accesswatch_tools.bench.cost import BackfillLimits, backfill_plan
 
     limits = BackfillLimits(ingest_concurrency=2, detect_concurrency=4, dynamodb_table_wru_per_s=100,
                             dynamodb_partition_wru_per_s=10, concurrent_quarters=2, step_functions_transitions_per_s=5)
@@ -319,7 +319,7 @@ def test_backfill_plan_by_hand():
 
 
 def test_backfill_case_lines_scale_with_the_backfill_cases_not_with_years():
-    from accesswatch.bench.cost import backfill_plan
+    from accesswatch_tools.bench.cost import backfill_plan
 
     yearly = estimate(WORKLOAD, MEASURED, PRICES, TEMPLATE)
     plan = backfill_plan(2, with_cases=True, workload=WORKLOAD, measured=MEASURED, prices=PRICES, template=TEMPLATE)

@@ -18,7 +18,7 @@ from accesswatch.detect import detect
 from accesswatch.ingest.pipeline import ingest_stream, read_table
 from accesswatch.reference.index import build_index
 from accesswatch.reference.validate import validate_snapshot
-from accesswatch.synth import generate
+from accesswatch_tools.world import generate
 
 
 def _chunks(path: Path):

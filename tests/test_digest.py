@@ -322,7 +322,7 @@ def stack() -> Iterator[Any]:
     from accesswatch.dal.cases import CaseStore
     from accesswatch.dal.findings import FindingStore
     from accesswatch.dal.risk import RiskStore
-    from accesswatch.local.runtime import EmbeddedAws
+    from accesswatch_tools.embedded.runtime import EmbeddedAws
 
     with EmbeddedAws() as aws:
         s3 = aws.client("s3")
@@ -390,7 +390,7 @@ def test_the_function_sends_one_message_per_manager_and_writes_the_file(stack: A
 
 
 def open_sample(name: str) -> str:
-    from accesswatch.local.template import PROJECT_ROOT
+    from accesswatch_tools.embedded.template import PROJECT_ROOT
 
     return (PROJECT_ROOT / "events" / name).read_text()
 
@@ -412,8 +412,8 @@ def test_the_function_rejects_a_bad_week_and_does_not_publish_an_unfinished_one(
 
 @pytest.mark.e2e
 def test_the_cli_prints_the_same_digest(stack: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    from accesswatch.cli import main as cli_main
-    from accesswatch.cli.commands import digest as command
+    from accesswatch_tools.cli import main as cli_main
+    from accesswatch_tools.cli.commands import digest as command
 
     monkeypatch.setattr(command, "deployment", lambda args: stack)
 
@@ -450,7 +450,7 @@ def test_the_cli_prints_the_same_digest(stack: Any, monkeypatch: pytest.MonkeyPa
 
 
 def test_the_cli_says_what_is_wrong_with_a_week(capsys: pytest.CaptureFixture[str]):
-    from accesswatch.cli import main as cli_main
+    from accesswatch_tools.cli import main as cli_main
 
     for week, says in (("2025-W54", "is not an ISO week (YYYY-Www, e.g. 2025-W14)"),
                        ("14", "is not an ISO week"), ("2999-W01", "has not started yet")):

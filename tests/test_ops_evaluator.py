@@ -8,18 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accesswatch.ops import mathexpr
-from accesswatch.ops.definitions import DefinitionError, load_alarm
-from accesswatch.ops.emf import EmfError, parse_emf, parse_emf_record
-from accesswatch.ops.evaluate import (
+from accesswatch_tools.alarms import mathexpr
+from accesswatch_tools.alarms.definitions import DefinitionError, load_alarm
+from accesswatch_tools.alarms.emf import EmfError, parse_emf, parse_emf_record
+from accesswatch_tools.alarms.evaluate import (
     State,
     candidate_ends,
     evaluate_at,
     simulate,
     window_end,
 )
-from accesswatch.ops.intrinsics import ResolveError, deployment_resolver, symbolic_resolver
-from accesswatch.ops.series import Aggregate, MetricKey, Series, metric_data
+from accesswatch_tools.alarms.intrinsics import ResolveError, deployment_resolver, symbolic_resolver
+from accesswatch_tools.alarms.series import Aggregate, MetricKey, Series, metric_data
 
 T0 = 1_750_000_000.0 - (1_750_000_000.0 % 3600)  # an hour boundary
 KEY = MetricKey.of("AccessWatch", "FilesRejected", {"service": "ingest"})

@@ -3,7 +3,7 @@
 The system runs a small world cleanly first (every alarm in its healthy state), then faults are
 injected the way they happen in production: a truncated .gz access log, a partition whose
 detection keeps failing, a message left in a dead-letter queue. After each, the template's alarms
-are evaluated over the metrics the functions really published (accesswatch.local.metrics).
+are evaluated over the metrics the functions really published (accesswatch_tools.embedded.metrics).
 
 One test, in phases, on one runtime: the runtime captures handler output by redirecting
 sys.stdout, which pytest's per-test output capture would undo for a runtime shared across tests.
@@ -21,18 +21,18 @@ from typing import Any
 
 import pytest
 
-from accesswatch.cli.commands.alarms import alarm_rows, render
-from accesswatch.cli.deployment import wait_for_executions
-from accesswatch.cli.local import run_world, upload
 from accesswatch.dal.ledger import Ledger
-from accesswatch.local.metrics import (
+from accesswatch_tools.alarms.evaluate import AlarmStatus, State
+from accesswatch_tools.alarms.series import MetricKey
+from accesswatch_tools.cli.commands.alarms import alarm_rows, render
+from accesswatch_tools.cli.deployment import wait_for_executions
+from accesswatch_tools.cli.local import run_world, upload
+from accesswatch_tools.embedded.metrics import (
     evaluate_local_alarms,
     publish_invocation_metrics,
     publish_service_metrics,
 )
-from accesswatch.local.runtime import EmbeddedAws, Invocation
-from accesswatch.ops.evaluate import AlarmStatus, State
-from accesswatch.ops.series import MetricKey
+from accesswatch_tools.embedded.runtime import EmbeddedAws, Invocation
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +69,7 @@ class System:
 
 
 def run_faults(tmp_path: Path) -> Iterator[System]:
-    from accesswatch.synth import generate
+    from accesswatch_tools.world import generate
 
     world = tmp_path / "world"
     generate(world, staff=25, clients=500, days=2, seed=5)

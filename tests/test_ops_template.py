@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from accesswatch.local.template import load_template, resources_of_type
-from accesswatch.ops.definitions import alarm_resources, load_alarms
-from accesswatch.ops.intrinsics import symbolic_resolver
+from accesswatch_tools.alarms.definitions import alarm_resources, load_alarms
+from accesswatch_tools.alarms.intrinsics import symbolic_resolver
+from accesswatch_tools.embedded.template import load_template, resources_of_type
 
 TEMPLATE = load_template()
 ALARMS = alarm_resources(TEMPLATE)

@@ -31,11 +31,11 @@ from typing import Any
 
 import pytest
 
-from accesswatch.cli.commands.alarms import alarm_rows
-from accesswatch.cli.local import run_world, upload
-from accesswatch.local.metrics import publish_invocation_metrics
-from accesswatch.local.runtime import EmbeddedAws, Invocation
-from accesswatch.local.template import PROJECT_ROOT
+from accesswatch_tools.cli.commands.alarms import alarm_rows
+from accesswatch_tools.cli.local import run_world, upload
+from accesswatch_tools.embedded.metrics import publish_invocation_metrics
+from accesswatch_tools.embedded.runtime import EmbeddedAws, Invocation
+from accesswatch_tools.embedded.template import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -278,9 +278,9 @@ def world_weeks(findings_jsonl: Path) -> list[str]:
 def run_digests(aws: EmbeddedAws, weeks: list[str], captured: Captured) -> None:
     """The digest function for each week (as its schedule runs it), its files, and the CLI's rendering."""
     from accesswatch.cases.digest import Week
-    from accesswatch.cli.commands.digest import digest_sources, render
     from accesswatch.dal.digests import digest_key
     from accesswatch.services.digest import produce
+    from accesswatch_tools.cli.commands.digest import digest_sources, render
 
     s3 = aws.client("s3")
     for week in weeks:
@@ -295,7 +295,7 @@ def run_digests(aws: EmbeddedAws, weeks: list[str], captured: Captured) -> None:
 
 
 def run_and_capture(tmp_path: Path) -> Iterator[tuple[Captured, Catalogue, EmbeddedAws]]:
-    from accesswatch.synth import generate
+    from accesswatch_tools.world import generate
 
     world = tmp_path / "world"
     generate(world, staff=30, clients=600, days=2, seed=13)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from accesswatch.cli.commands.verify import verify
-from accesswatch.cli.local import log_files, run_world, upload
 from accesswatch.contract import FINDING_EXPORT_FIELDS
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
-from accesswatch.local.template import function_specs, load_template
-from accesswatch.scoring import score
+from accesswatch_tools.cli.commands.verify import verify
+from accesswatch_tools.cli.local import log_files, run_world, upload
+from accesswatch_tools.embedded.template import function_specs, load_template
+from accesswatch_tools.truth import score
 
 pytestmark = pytest.mark.e2e
 

@@ -15,12 +15,12 @@ import pytest
 from _reliability import assert_sound, explain, logs_subset, tiny_world, wrap
 
 from accesswatch.cases import assign
-from accesswatch.cli.commands.redrive import redrive
-from accesswatch.cli.commands.verify import verify
-from accesswatch.cli.deployment import executions
-from accesswatch.cli.local import run_world
 from accesswatch.dal.ledger import Ledger
-from accesswatch.local.runtime import EmbeddedAws
+from accesswatch_tools.cli.commands.redrive import redrive
+from accesswatch_tools.cli.commands.verify import verify
+from accesswatch_tools.cli.deployment import executions
+from accesswatch_tools.cli.local import run_world
+from accesswatch_tools.embedded.runtime import EmbeddedAws
 
 pytestmark = pytest.mark.e2e
 

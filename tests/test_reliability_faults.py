@@ -23,15 +23,15 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.sns.exceptions import SNSException
 from moto.sns.models import SNSBackend
 
-from accesswatch.cli.commands.redrive import redrive
-from accesswatch.cli.commands.verify import verify
-from accesswatch.cli.deployment import executions
-from accesswatch.cli.local import reference_files, run_world, settle, upload
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
-from accesswatch.local.runtime import EmbeddedAws
-from accesswatch.local.template import load_template
+from accesswatch_tools.cli.commands.redrive import redrive
+from accesswatch_tools.cli.commands.verify import verify
+from accesswatch_tools.cli.deployment import executions
+from accesswatch_tools.cli.local import reference_files, run_world, settle, upload
+from accesswatch_tools.embedded.runtime import EmbeddedAws
+from accesswatch_tools.embedded.template import load_template
 
 pytestmark = pytest.mark.e2e
 

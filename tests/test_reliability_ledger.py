@@ -96,7 +96,7 @@ def test_release_of_waiting_files_leaves_a_fast_detection_outcome_in_place():
 
 
 def test_redrive_names_a_file_that_failed_before_its_ledger_item_was_written():
-    from accesswatch.cli.commands.redrive import redrive_ingests
+    from accesswatch_tools.cli.commands.redrive import redrive_ingests
 
     class NoAws:
         def client(self, service: str) -> Any:

@@ -13,7 +13,6 @@ import polars as pl
 import pytest
 from _reliability import assert_sound, tiny_world, wrap
 
-from accesswatch.cli.local import reference_files, settle, upload
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import Ledger
@@ -21,6 +20,7 @@ from accesswatch.dal.objects import CuratedLayout, ObjectStore
 from accesswatch.detect import detect
 from accesswatch.ingest.pipeline import ingest_stream
 from accesswatch.reference.index import ReferenceIndex
+from accesswatch_tools.cli.local import reference_files, settle, upload
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +71,7 @@ def test_reference_replaced_mid_run(tmp_path: Path):
             return handler(event, context)
         return wrapped
 
-    from accesswatch.local.runtime import EmbeddedAws
+    from accesswatch_tools.embedded.runtime import EmbeddedAws
 
     with EmbeddedAws(parameters={"PartitionRows": "70"}, handler_wrapper=wrap("DetectFunction", inner)) as aws:
         def upload_bytes(data: bytes, key: str) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from accesswatch.cli.commands.replay import replay
-from accesswatch.cli.local import run_world, upload
 from accesswatch.dal.findings import FindingStore
 from accesswatch.services.replay import plan_replay
+from accesswatch_tools.cli.commands.replay import replay
+from accesswatch_tools.cli.local import run_world, upload
 
 pytestmark = pytest.mark.e2e
 

@@ -14,13 +14,13 @@ import polars as pl
 import pytest
 from _oia_attacker import attack_release
 
-from accesswatch.cli.commands.footprint import footprint, write_footprint
-from accesswatch.cli.commands.report import write_report
-from accesswatch.cli.local import run_world
 from accesswatch.dal.cases import CaseStore
 from accesswatch.quarters import Period, nz_date, quarter_end
 from accesswatch.reports.model import WITHHELD
 from accesswatch.rules import CATALOG, TIER_OF
+from accesswatch_tools.cli.commands.footprint import footprint, write_footprint
+from accesswatch_tools.cli.commands.report import write_report
+from accesswatch_tools.cli.local import run_world
 
 pytestmark = pytest.mark.e2e
 

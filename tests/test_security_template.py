@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from accesswatch.local.template import TEMPLATE_PATH, load_template, resources_of_type
+from accesswatch_tools.embedded.template import TEMPLATE_PATH, load_template, resources_of_type
 
 TEMPLATE = load_template()
 RES = TEMPLATE["Resources"]

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from accesswatch.contract import ACTIONS, CONTRACT_RULES, EVENT_FIELDS, REFERENCE_FIELDS, ReferenceKind
-from accesswatch.synth import SynthSummary, generate
-from accesswatch.synth.text import fold_key
+from accesswatch_tools.world import SynthSummary, generate
+from accesswatch_tools.world.text import fold_key
 
 SMALL = dict(staff=40, clients=1500, days=4, seed=11, events_per_user_day=12, start=date(2025, 4, 4))
 CLIENT_ID = re.compile(r"^0\d{8}$")

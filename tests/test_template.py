@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from accesswatch.local.template import (
+from accesswatch_tools.embedded.template import (
     asl_placeholders,
     function_specs,
     load_template,

@@ -19,16 +19,16 @@ import polars as pl
 import pytest
 from _reliability import logs_subset, tiny_world
 
-from accesswatch.cli.commands.verify import verify
-from accesswatch.cli.export import export_finding
-from accesswatch.cli.local import run_world
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.findings import finding_id
-from accesswatch.local.runtime import EmbeddedAws
-from accesswatch.verify import Observed, Partition, check
+from accesswatch_tools.cli.commands.verify import verify
+from accesswatch_tools.cli.export import export_finding
+from accesswatch_tools.cli.local import run_world
+from accesswatch_tools.embedded.runtime import EmbeddedAws
+from accesswatch_tools.verify import Observed, Partition, check
 
 INGEST = "a" * 32
 KEY = "access-logs/cms/day 1.csv"
@@ -302,7 +302,7 @@ def test_cli_verify_passes_after_demo_on_the_local_endpoint(tmp_path: Path):
     env = {**os.environ, "ACCESSWATCH_STATE_DIR": str(tmp_path / "state")}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "accesswatch.cli.main", *args], env=env, text=True,
+        return subprocess.run([sys.executable, "-m", "accesswatch_tools.cli.main", *args], env=env, text=True,
                               capture_output=True, timeout=900, check=False)
 
     try:

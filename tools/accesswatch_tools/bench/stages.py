@@ -1,0 +1,792 @@
+"""The measured stages. Each runs in a fresh interpreter (``python -m accesswatch_tools.bench.stages STAGE ARGS``)
+so that its peak RSS (``ru_maxrss``) is its own; it prints one ``RESULT {json}`` line.
+
+- ``ceiling``: decompress and split lines, nothing else: what this machine can do at best;
+- ``ingest``: :func:`ingest_stream` as the ingest function runs it (partitions encoded to Parquet);
+- ``index``: the reference index compiled from the snapshots (the reference function's work);
+- ``detect``: the index loaded from bytes, then the rule catalog over the partitions;
+- ``pipeline``: ingest and detect in one process (each partition detected as it fills);
+- ``e2e``: the whole system on the embedded runtime (template.yaml on in-process moto), as
+  ``accesswatch run --in-process`` runs it, counting every AWS API call.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import resource
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MAX_BYTES = 1 << 40  # no gzip-bomb cap while benchmarking: the inputs are ours
+
+
+def stage(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    STAGES[fn.__name__] = fn
+    return fn
+
+
+class Clock:
+    """Wall and CPU seconds of a block (CPU includes every thread: polars runs on all cores)."""
+
+    def __enter__(self) -> Clock:
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        self.cpu = time.process_time() - self.cpu0
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+
+
+def log_files(paths: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out.extend(sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p])
+    return out
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    from accesswatch.ingest.source import read_chunks
+
+    with path.open("rb") as handle:
+        yield from read_chunks(handle)
+
+
+# ------------------------------------------------------------------------------------ inputs
+@stage
+def synth(args: dict[str, Any]) -> dict[str, Any]:
+    from accesswatch_tools.bench.data import ministry_day
+
+    with Clock() as clock:
+        summary = ministry_day(Path(args["out"]), events=int(args["events"]), seed=int(args.get("seed", 8)))
+    return {"wall_s": clock.wall, "events": summary["events"], "lines": summary["lines"],
+            "users": summary["staff"], "service_accounts": summary["service_accounts"],
+            "clients": summary["clients"], "truth": summary["truth"], "files": summary["files"]}
+
+
+@stage
+def make_csv(args: dict[str, Any]) -> dict[str, Any]:
+    from accesswatch_tools.bench.data import day_ids, gzip_csv
+
+    users, clients = day_ids(Path(args["day"]))
+    with Clock() as clock:
+        made = gzip_csv(Path(args["out"]), lines=int(args["lines"]), users=users, clients=clients)
+    return {**made, "wall_s": clock.wall}
+
+
+# ------------------------------------------------------------------------------------ ceiling
+@stage
+def ceiling(args: dict[str, Any]) -> dict[str, Any]:
+    """Decompress (as ingest does, incrementally) and split into lines; count them."""
+    from accesswatch.ingest.source import decompressed
+
+    files = log_files(args["inputs"])
+    lines = size = 0
+    with Clock() as clock:
+        for path in files:
+            tail = b""
+            for chunk in decompressed(_chunks(path), None, MAX_BYTES):
+                size += len(chunk)
+                parts = (tail + chunk).split(b"\n")
+                tail = parts.pop()
+                lines += len(parts)
+            lines += 1 if tail else 0
+    return {"files": len(files), "lines": lines, "bytes": size, "compressed_bytes": sum(p.stat().st_size for p in files),
+            "wall_s": clock.wall, "cpu_s": clock.cpu, "lines_per_s": lines / clock.wall}
+
+
+# ------------------------------------------------------------------------------------ ingest
+def _ingest_files(files: list[Path], sink: Callable[..., None], partition_rows: int,
+                  current: dict[str, int] | None = None) -> dict[str, int]:
+    from accesswatch.ingest.pipeline import ingest_stream
+
+    totals: Counter[str] = Counter()
+    for number, path in enumerate(files):
+        if current is not None:
+            current["file"] = number
+        report = ingest_stream(_chunks(path), key=f"access-logs/cms/{path.name}", system="cms",
+                               partition_rows=partition_rows, max_decompressed_bytes=MAX_BYTES, sink=sink)
+        if report.rejected_reason is not None:
+            raise RuntimeError(f"{path.name} rejected: {report.rejected_reason}")
+        totals.update(lines_read=report.lines_read, accepted=report.accepted, quarantined=report.quarantined,
+                      partitions=report.partitions)
+    return dict(totals)
+
+
+def _parquet(frame: Any) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", statistics=True)  # as ObjectStore.put_parquet
+    return buffer.getvalue()
+
+
+@stage
+def ingest(args: dict[str, Any]) -> dict[str, Any]:
+    """ingest_stream over the files; every partition encoded to Parquet (kept on disk if ``keep`` is given)."""
+    files = log_files(args["inputs"])
+    keep = Path(args["keep"]) if args.get("keep") else None
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+    written = {"bytes": 0, "partitions": 0}
+
+    def sink(system: str, day: Any, frame: Any, seq: int) -> None:
+        data = _parquet(frame)
+        written["bytes"] += len(data)
+        written["partitions"] += 1
+        if keep is not None:  # named by file (in order), then partition: the cases stage groups by file
+            (keep / f"f{current['file']:03d}-{system}-{day}-{written['partitions']:05d}.parquet").write_bytes(data)
+
+    current = {"file": 0}
+    with Clock() as clock:
+        totals = _ingest_files(files, sink, int(args.get("partition_rows", 250_000)), current)
+    out = {"files": len(files), **totals, "wall_s": clock.wall, "cpu_s": clock.cpu,
+           "events_per_s": totals["accepted"] / clock.wall, "parquet_bytes": written["bytes"],
+           "input_bytes": sum(p.stat().st_size for p in files)}
+    if keep is not None:  # what a footprint query reads: the client_id column alone (after the clock)
+        import polars as pl
+
+        out["client_id_parquet_bytes"] = sum(len(_parquet(pl.read_parquet(f, columns=["client_id"])))
+                                             for f in keep.glob("*.parquet"))
+    return out
+
+
+# ------------------------------------------------------------------------------------ detect
+def reference_index(reference_dir: Path) -> tuple[Any, dict[str, float]]:
+    """Read, validate and compile the snapshots as the reference function does (without S3)."""
+    import polars as pl
+
+    from accesswatch.contract import REFERENCE_FIELDS, ReferenceKind
+    from accesswatch.ingest.pipeline import read_table
+    from accesswatch.ingest.records import LINE_COLUMN
+    from accesswatch.reference import ReferenceIndex, build_index, cross_validate, validate_snapshot
+
+    frames: dict[ReferenceKind, pl.DataFrame] = {}
+    times: dict[str, float] = {}
+    with Clock() as read:
+        for path in sorted(reference_dir.iterdir()):
+            kind = ReferenceKind(path.name.split(".", 1)[0])
+            table = read_table(_chunks(path), key=f"reference/{path.name}", fields=REFERENCE_FIELDS[kind],
+                               max_decompressed_bytes=MAX_BYTES)
+            rows = table.rows.drop(LINE_COLUMN) if LINE_COLUMN in table.rows.columns else table.rows
+            validate_snapshot(kind, rows)
+            frames[kind] = rows
+        cross_validate(frames)
+    times["reference_read_validate_s"] = read.wall
+    with Clock() as build:
+        index = build_index(frames, "bench")
+    times["index_build_s"] = build.wall
+    data = index.to_bytes()
+    with Clock() as load:
+        index = ReferenceIndex.from_bytes(data)
+    times["index_load_s"] = load.wall
+    times["index_bytes"] = len(data)
+    return index, times
+
+
+@stage
+def index(args: dict[str, Any]) -> dict[str, Any]:
+    """The reference function's work: snapshots read, validated and compiled; the index written to a file."""
+    built, times = reference_index(Path(args["reference"]))
+    Path(args["out"]).write_bytes(built.to_bytes())
+    return times
+
+
+def load_index(path: Path) -> tuple[Any, float]:
+    """The index as the detect function loads it (from bytes), and the seconds that took."""
+    from accesswatch.reference import ReferenceIndex
+
+    data = path.read_bytes()
+    with Clock() as load:
+        loaded = ReferenceIndex.from_bytes(data)
+    return loaded, load.wall
+
+
+@stage
+def detect(args: dict[str, Any]) -> dict[str, Any]:
+    """The rule catalog (as the detect function runs it) over every kept partition."""
+    import polars as pl
+
+    from accesswatch.detect import detect as run_detect
+
+    index, load_s = load_index(Path(args["index"]))
+    times = {"index_load_s": load_s}
+    partitions = sorted(Path(args["partitions"]).glob("*.parquet"))
+    events = findings = live = 0
+    by_rule: Counter[str] = Counter()
+    read_s = 0.0
+    with Clock() as clock:
+        for path in partitions:
+            started = time.perf_counter()
+            frame = pl.read_parquet(io.BytesIO(path.read_bytes()))
+            read_s += time.perf_counter() - started
+            found = run_detect(frame, index)
+            events += frame.height
+            findings += found.height
+            live += int((found["rule_status"] == "live").sum())
+            by_rule.update(found["rule"].to_list())
+    detect_s = clock.wall - read_s
+    return {**times, "partitions": len(partitions), "events": events, "findings": findings, "live_findings": live,
+            "by_rule": dict(sorted(by_rule.items())), "wall_s": clock.wall, "cpu_s": clock.cpu,
+            "parquet_read_s": read_s, "detect_s": detect_s, "events_per_s": events / detect_s,
+            "events_per_s_with_read": events / clock.wall}
+
+
+# ------------------------------------------------------------------------------------ pipeline
+@stage
+def pipeline(args: dict[str, Any]) -> dict[str, Any]:
+    """Ingest and detect in one process: each partition is encoded, decoded and detected as it fills."""
+    import polars as pl
+
+    from accesswatch.detect import detect as run_detect
+
+    index, load_s = load_index(Path(args["index"]))
+    times = {"index_load_s": load_s}
+    files = log_files(args["inputs"])
+    found = {"findings": 0}
+
+    def sink(system: str, day: Any, frame: Any, seq: int) -> None:
+        events = pl.read_parquet(io.BytesIO(_parquet(frame)))
+        found["findings"] += run_detect(events, index).height
+
+    with Clock() as clock:
+        totals = _ingest_files(files, sink, int(args.get("partition_rows", 250_000)))
+    return {**times, "files": len(files), **totals, "findings": found["findings"], "wall_s": clock.wall,
+            "cpu_s": clock.cpu, "events_per_s": totals["accepted"] / clock.wall}
+
+
+# ------------------------------------------------------------------------------------ e2e
+class ApiCounter:
+    """Every AWS API call made in this process (handlers, the CLI and moto's Step Functions tasks)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.tables: Counter[str] = Counter()
+        self.label = ""  # who is calling now (a handler, a phase): DynamoDB calls are also counted by label
+        self.by_label: Counter[str] = Counter()  # "label|table|operation"
+        self.kinds: Counter[str] = Counter()  # "label|table|item kind|operation" (kind: the pk/sk prefixes)
+
+    def install(self) -> Callable[[], None]:
+        import botocore.client
+
+        original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
+        counter = self
+
+        def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(client, operation, params)
+            finally:
+                service = client.meta.service_model.service_name
+                key = f"{service}:{operation}"
+                counter.calls[key] += 1
+                counter.seconds[key] += time.perf_counter() - started
+                table = params.get("TableName") if service == "dynamodb" else None
+                if table:
+                    counter.tables[f"{table}:{operation}"] += 1
+                    counter.by_label[f"{counter.label}|{table}|{operation}"] += 1
+                    counter.kinds[f"{counter.label}|{table}|{item_kind(params)}|{operation}"] += 1
+
+        botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign,attr-defined]
+
+        def restore() -> None:
+            botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign,attr-defined]
+
+        return restore
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict):  # a low-level client's attribute value ({"S": ...})
+        value = value.get("S", "")
+    return value if isinstance(value, str) else ""
+
+
+def item_kind(params: dict[str, Any]) -> str:
+    """What an item is, from its key: the cases table's ``pk``/``sk`` prefixes (``CASE#/HIST#``,
+    ``USER#/OPEN``, ``RISK#/LEDGER``, ``QUEUE/``, ...); other tables' items are all of one kind."""
+    key = params.get("Key") or params.get("Item") or {}
+    if "pk" not in key:
+        return "query" if params.get("KeyConditionExpression") is not None else "item"
+    pk, sk = _text(key.get("pk")), _text(key.get("sk"))
+    if "#" not in pk:  # QUEUE/<user>, BUDGET/<day>, REVIEW/<week>, RULESTATS/<rule>: the sk is a value
+        return f"{pk}/*"
+    return f"{pk.split('#', 1)[0]}#/{sk.split('#', 1)[0]}{'#' if '#' in sk else ''}"
+
+
+DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+DYNAMODB_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
+
+
+@stage
+def e2e(args: dict[str, Any]) -> dict[str, Any]:
+    """The world through the embedded runtime, as ``accesswatch run --in-process`` does it."""
+    from accesswatch_tools.cli.local import run_world
+    from accesswatch_tools.embedded.runtime import EmbeddedAws
+
+    world = Path(args["world"])
+    out = Path(args["out"])
+    api = ApiCounter()
+    restore = api.install()
+    handler_s: defaultdict[str, float] = defaultdict(float)
+    handler_n: Counter[str] = Counter()
+
+    def timed(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        def run(event: Any, context: Any) -> Any:
+            started = time.perf_counter()
+            caller, api.label = api.label, name  # handlers run one at a time (the runtime's lock)
+            try:
+                return handler(event, context)
+            finally:
+                api.label = caller
+                handler_s[name] += time.perf_counter() - started
+                handler_n[name] += 1
+        return run
+
+    try:
+        with Clock() as start:
+            aws = EmbeddedAws(handler_wrapper=timed).__enter__()
+        try:
+            with Clock() as clock:
+                outcome = run_world(aws, world / "reference", world / "logs", out, timeout_s=float(args.get(
+                    "timeout_s", 3600)))
+            table_names = {aws.resource_name(t): t for t in ("FindingsTable", "CasesTable", "LedgerTable",
+                                                               "IdempotencyTable")}
+            items = _item_sizes(aws, table_names) if args.get("item_sizes", True) else {}
+        finally:
+            aws.__exit__(None, None, None)
+    finally:
+        restore()
+    summary = outcome.summary
+    totals = summary["totals"]
+    writes_by_table: Counter[str] = Counter()
+    reads_by_table: Counter[str] = Counter()
+    for key, n in api.tables.items():
+        table, operation = key.rsplit(":", 1)
+        logical = table_names.get(table, table)
+        if operation in DYNAMODB_WRITES:
+            writes_by_table[logical] += n
+        elif operation in DYNAMODB_READS:
+            reads_by_table[logical] += n
+    return {
+        "startup_s": start.wall, "wall_s": clock.wall, "cpu_s": clock.cpu,
+        "dynamodb_by_handler": _by_label(api, table_names),
+        "events": totals["accepted"], "lines": totals["lines_read"], "files": totals["files"],
+        "findings": totals["findings"], "cases": totals["cases"],
+        "findings_by_rule": summary.get("findings_by_rule", {}), "executions": summary.get("executions", {}),
+        "problems": outcome.problems[:20],
+        "api_calls": dict(api.calls.most_common()), "api_seconds": {k: round(v, 3) for k, v in api.seconds.items()},
+        "dynamodb_writes": sum(writes_by_table.values()), "dynamodb_reads": sum(reads_by_table.values()),
+        "dynamodb_writes_by_table": dict(writes_by_table), "dynamodb_reads_by_table": dict(reads_by_table),
+        "handler_seconds": {k: round(v, 3) for k, v in handler_s.items()}, "handler_invocations": dict(handler_n),
+        "item_bytes": items, "phases": args.get("phases", {}),
+        "events_per_s": totals["accepted"] / clock.wall if clock.wall else 0.0,
+    }
+
+
+def _by_label(api: ApiCounter, table_names: dict[str, str]) -> dict[str, dict[str, dict[str, int]]]:
+    """DynamoDB calls by caller (handler or phase): {label: {"writes"|"reads": {logical table: n}}}."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for key, n in sorted(api.by_label.items()):
+        label, table, operation = key.split("|")
+        kind = "writes" if operation in DYNAMODB_WRITES else "reads" if operation in DYNAMODB_READS else "other"
+        tables = out.setdefault(label or "-", {}).setdefault(kind, {})
+        logical = table_names.get(table, table)
+        tables[logical] = tables.get(logical, 0) + n
+    return out
+
+
+def _item_sizes(aws: Any, table_names: dict[str, str]) -> dict[str, float]:
+    """Mean item size per table, roughly as DynamoDB counts it (names plus values), over up to 2,000 items."""
+    client = aws.client("dynamodb")
+    sizes: dict[str, float] = {}
+    for physical, logical in table_names.items():
+        page = client.scan(TableName=physical, Limit=2000)
+        items = page.get("Items", [])
+        if items:
+            sizes[logical] = sum(_item_size(i) for i in items) / len(items)
+    return sizes
+
+
+def _item_size(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + len(json.dumps(value, separators=(",", ":")).encode()) - 8
+               for name, value in item.items())
+
+
+# ------------------------------------------------------------------------------------ cases
+class _RecordedExecutions:
+    """Stands in for ``dal.executions.Executions``: records the case executions the router would start
+    (named after the case, so a second start of one name is the same execution) and starts none."""
+
+    def __init__(self) -> None:
+        self.starts: list[str] = []
+
+    def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+        self.starts.append(name)
+        return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+
+    def send_success(self, token: str, output: dict[str, Any]) -> None:  # pragma: no cover - not used here
+        raise NotImplementedError
+
+
+class _LocalPartitions:
+    """Stands in for ``dal.objects.ObjectStore`` where detection reads its partition (a local file)."""
+
+    def __init__(self, paths: dict[str, Path]) -> None:
+        self.paths = paths
+
+    def get_parquet(self, bucket: str, key: str) -> Any:
+        import polars as pl
+
+        return pl.read_parquet(io.BytesIO(self.paths[key].read_bytes()))
+
+
+def template_scoring_environment() -> dict[str, str]:
+    """The detect function's ``CASE_*`` variables as deployed with the template's parameter defaults."""
+    from accesswatch_tools.embedded.template import load_template
+
+    template = load_template()
+    parameters = template.get("Parameters", {})
+    variables = template["Resources"]["DetectFunction"]["Properties"]["Environment"]["Variables"]
+    out: dict[str, str] = {}
+    for name, value in variables.items():
+        if not name.startswith("CASE_") or name == "CASE_STATE_MACHINE_ARN":
+            continue
+        if isinstance(value, dict) and "Ref" in value:
+            value = parameters.get(value["Ref"], {}).get("Default", "")
+        out[name] = str(value)
+    return out
+
+
+def _timed(totals: dict[str, float], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*a: Any, **k: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            totals[name] += time.perf_counter() - started
+    return run
+
+
+@stage
+def cases(args: dict[str, Any]) -> dict[str, Any]:
+    """The day's cases from the real routing code, on DynamoDB tables made from template.yaml.
+
+    The tables are those of the embedded runtime (template.yaml on in-process moto); the router is
+    ``services.detect.case_router`` (``CaseRouter`` with the weights in force) and the queue is
+    ``cases.queue.drain``, with the template's default ``Case*`` parameters. Case executions are recorded
+    by name, not started (a case execution publishes one notification, in its ``Notify`` state; a
+    finding that joins a case starts nothing and publishes nothing). Two modes:
+
+    - ``per_user`` (default; the whole day in minutes): the rules over every partition, the day's findings
+      written to the findings table in batches (set-up, not counted as the system's calls: the detect
+      function writes each with one conditional put), then ``CaseRouter.route`` once over the day's
+      findings, which settles each user once with all of the day's findings, then one ``drain``;
+    - ``per_partition`` (as deployed, ~10x the calls): every partition through
+      ``services.detect.detect_partition`` (rules, ``FindingStore.put_all``, ``route``), file by file in
+      delivery order, and ``drain`` after each file as the detection state machine's ``OpenQueuedCases``.
+    """
+    import polars as pl
+
+    import accesswatch.services.detect as detect_service
+    from accesswatch.cases.assign import CaseRouter
+    from accesswatch.cases.exceptions import active
+    from accesswatch.cases.queue import drain
+    from accesswatch.cases.scoring import ScoringSettings
+    from accesswatch.config import DetectSettings
+    from accesswatch.dal.cases import CaseStore
+    from accesswatch.dal.exceptions import ExceptionStore
+    from accesswatch.dal.findings import FindingStore
+    from accesswatch.dal.ledger import now_iso
+    from accesswatch.reference.index import ReferenceIndex
+    from accesswatch.rules import TIER_OF
+    from accesswatch_tools.embedded.runtime import EmbeddedAws
+
+    mode = str(args.get("mode", "per_user"))
+    if mode not in ("per_user", "per_partition"):
+        raise ValueError(f"mode {mode!r}: per_user or per_partition")
+    day = date.fromisoformat(str(args["day"]))
+    scoring_env = template_scoring_environment()
+    scoring = ScoringSettings.from_env(scoring_env)
+    index_bytes = Path(args["index"]).read_bytes()
+    index = ReferenceIndex.from_bytes(index_bytes)
+    by_file: dict[str, list[Path]] = defaultdict(list)
+    for path in sorted(Path(args["partitions"]).glob("*.parquet")):
+        by_file[path.name.split("-", 1)[0]].append(path)
+    keys = {f"curated/{path.name}": path for paths in by_file.values() for path in paths}
+    api = ApiCounter()
+    restore = api.install()
+    phase_s: defaultdict[str, float] = defaultdict(float)
+    # Timers around the real functions (this process only).
+    detect_service.detect = _timed(phase_s, "rules", detect_service.detect)  # type: ignore[attr-defined]
+    FindingStore.put_all = _timed(phase_s, "findings_put", FindingStore.put_all)  # type: ignore[method-assign]
+    timed_route = _timed(phase_s, "route", CaseRouter.route)
+    queued_users: set[str] = set()
+    routed: list[dict[str, int]] = []
+
+    def route(self: CaseRouter, *a: Any, **k: Any) -> Any:
+        result = timed_route(self, *a, **k)
+        queued_users.update(result.queued)
+        routed.append(result.counts())
+        return result
+
+    CaseRouter.route = route  # type: ignore[method-assign]
+    settles: set[tuple[str, str]] = set()  # (user, partition) pairs with routed findings: route's unit when deployed
+    pairs: set[tuple[str, str]] = set()  # (user, client) pairs with routed findings: a case each before contract v2
+    immediate_ids: set[str] = set()  # every immediate-tier finding must end in exactly one case
+    original_items = detect_service.finding_items
+
+    def finding_items(found: Any, partition_key: str) -> list[dict[str, Any]]:
+        made = original_items(found, partition_key)
+        routed_ = [i for i in made if i["tier"] != "record"]
+        immediate_ids.update(str(i["finding_id"]) for i in routed_ if i["tier"] == "immediate")
+        settles.update((str(i["user_id"]), partition_key) for i in routed_)
+        pairs.update((str(i["user_id"]), str(i["client_id"])) for i in routed_)
+        return made
+
+    detect_service.finding_items = finding_items  # type: ignore[assignment]
+    drains: list[dict[str, Any]] = []
+    by_rule: Counter[str] = Counter()
+    findings_total = events = duplicates = 0
+    try:
+        with Clock() as start:
+            aws = EmbeddedAws().__enter__()
+        try:
+            dynamodb = aws.resource("dynamodb")
+            names = {aws.resource_name(t): t for t in ("FindingsTable", "CasesTable")}
+            findings = FindingStore(aws.resource_name("FindingsTable"), dynamodb)
+            case_store = CaseStore(aws.resource_name("CasesTable"), dynamodb)
+            executions = _RecordedExecutions()
+            arn = str(aws.outputs.get("CaseStateMachineArn") or "arn:aws:states:::stateMachine:CaseStateMachine")
+            settings = DetectSettings.model_validate({
+                "raw_bucket": "raw", "curated_bucket": "curated", "findings_table": aws.resource_name("FindingsTable"),
+                "cases_table": aws.resource_name("CasesTable"), "ledger_table": "ledger", "idempotency_table": "idem",
+                "case_state_machine_arn": arn})
+
+            def router() -> CaseRouter:
+                return detect_service.case_router(cases=case_store, findings=findings, executions=executions,  # type: ignore[arg-type]
+                                                  case_state_machine_arn=arn, scoring=scoring)
+
+            def drain_now(file_number: int) -> None:
+                api.label = "drain"
+                with Clock() as drained:
+                    drains.append({**drain(router(), day=day).as_dict(), "file": file_number})
+                phase_s["drain"] += drained.wall
+
+            with Clock() as clock:
+                if mode == "per_partition":
+                    store = _LocalPartitions(keys)
+                    indexes = detect_service.IndexCache(lambda _snapshot: index_bytes)
+                    for file_number, (_file, paths) in enumerate(sorted(by_file.items())):
+                        for path in paths:
+                            api.label = "detect"
+                            key = f"curated/{path.name}"
+                            rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+                            outcome = detect_service.detect_partition(
+                                {"bucket": "curated", "key": key, "rows": rows, "system": "cms",
+                                 "nz_date": day.isoformat()}, index.snapshot_id, settings=settings,
+                                store=store, indexes=indexes, findings=findings, cases=case_store,  # type: ignore[arg-type]
+                                executions=executions, scoring=scoring)  # type: ignore[arg-type]
+                            by_rule.update(outcome["by_rule"])
+                            findings_total += int(outcome["findings"])
+                            events += int(outcome["events"])
+                        drain_now(file_number)
+                        sys.stderr.write(f"cases: file {file_number + 1}/{len(by_file)} done at"
+                                         f" {time.perf_counter() - clock.wall0:.0f}s\n")
+                else:
+                    stored: list[dict[str, Any]] = []
+                    for path in (p for paths in by_file.values() for p in paths):
+                        frame = pl.read_parquet(io.BytesIO(path.read_bytes()))
+                        found = detect_service.detect(frame, index)
+                        events += frame.height
+                        stored.extend(detect_service.finding_items(found, f"curated/{path.name}"))
+                    findings_total = len(stored)
+                    by_rule.update(str(i["rule"]) for i in stored)
+                    # A duplicate delivery in a later partition gives the same finding again: deployed, its put
+                    # returns the stored item (cased or ledgered already); here it is stored and routed once.
+                    unique = {str(i["finding_id"]): i for i in reversed(stored)}
+                    duplicates = len(stored) - len(unique)
+                    stored = [i for i in stored if unique.get(str(i["finding_id"])) is i]
+                    # Set-up: the findings as put_if_new stores them, in batches (the routed ones only:
+                    # routing never touches a recorded-only finding).
+                    api.label = "setup"
+                    with Clock() as setup:
+                        detected_at = now_iso()
+                        with findings.table.batch_writer() as batch:
+                            for item in stored:
+                                item.update(detected_at=detected_at, confirmed_snapshot_id=item["snapshot_id"])
+                                if item["tier"] != "record":
+                                    batch.put_item(Item=item)
+                    phase_s["setup_batch_put"] = setup.wall
+                    sys.stderr.write(f"cases: {len(stored):,} findings detected and stored at"
+                                     f" {time.perf_counter() - clock.wall0:.0f}s; routing\n")
+                    api.label = "route"
+                    exceptions = active(ExceptionStore(case_store).all(), day)
+                    router().route(stored, exceptions=exceptions)
+                    drain_now(0)
+            api.label = "inspect"
+            state = _case_state(case_store)
+        finally:
+            aws.__exit__(None, None, None)
+    finally:
+        restore()
+    cased_immediate = state.pop("immediate_finding_ids_in_cases")
+    immediate_findings = len(immediate_ids)  # distinct: a duplicate delivery is the same finding
+    live = sum(n for rule, n in by_rule.items() if TIER_OF.get(rule, "record") != "record")
+    by_phase = _by_label(api, names)
+    # The system's own routing calls (not set-up, not inspection), by what they scale with: a user's
+    # pointer and risk ledger are read (and the ledger written) once per user and partition with routed
+    # findings; a finding that enters a case gets its case_id; the rest (case items, pointer claims, the
+    # queue and the budget) come with the cases opened.
+    routing: dict[str, Counter[str]] = {"per_settle": Counter(), "per_case": Counter(), "per_finding": Counter()}
+    kinds: Counter[str] = Counter()
+    for key, n in api.kinds.items():
+        label, table, kind, operation = key.split("|")
+        logical = names.get(table, table)
+        kinds[f"{label}|{logical}|{kind}|{operation}"] += n
+        if label not in ("detect", "route", "drain"):
+            continue
+        rw = "writes" if operation in DYNAMODB_WRITES else "reads" if operation in DYNAMODB_READS else "other"
+        if logical == "FindingsTable":
+            if not (label == "detect" and operation == "PutItem"):  # the findings' own puts: not routing
+                routing["per_finding"][f"FindingsTable {rw}"] += n
+        elif kind == "RISK#/LEDGER" or (kind == "USER#/OPEN" and operation == "GetItem"):
+            routing["per_settle"][f"{logical} {rw}"] += n
+        else:
+            routing["per_case"][f"{logical} {rw}"] += n
+    started = executions.starts
+    opened = sum(r["cases_opened"] for r in routed)
+    from_queue = sum(int(d["opened"]) for d in drains)
+    users = len({u for u, _ in settles})
+    return {
+        "mode": mode,
+        "what": (f"{mode}: " + ("CaseRouter.route once over the day's findings (each user settled once) then "
+                                "cases.queue.drain" if mode == "per_user" else
+                                "services.detect.detect_partition per partition, cases.queue.drain after each file")
+                 + ", on the FindingsTable and CasesTable of template.yaml (embedded runtime, in-process moto),"
+                 " template's default Case* parameters; case executions recorded by name, not started;"
+                 " notifications = case executions (one Notify state each; joins publish nothing)"),
+        "day": day.isoformat(), "scoring": scoring.model_dump(mode="json"), "scoring_environment": scoring_env,
+        "startup_s": start.wall, "wall_s": clock.wall, "cpu_s": clock.cpu,
+        "phase_s": {k: round(v, 3) for k, v in phase_s.items()},
+        "files": len(by_file), "partitions": sum(len(v) for v in by_file.values()),
+        "events": events, "findings": findings_total, "duplicate_findings": duplicates, "live_findings": live,
+        "immediate_findings": immediate_findings,
+        "accumulate_findings": sum(n for rule, n in by_rule.items() if TIER_OF.get(rule) == "accumulate"),
+        "immediate_findings_not_in_a_case": len(immediate_ids - cased_immediate),
+        "by_rule": dict(sorted(by_rule.items())),
+        "users_routed": users, "user_partition_settles": len(settles), "user_client_pairs": len(pairs),
+        "cases_opened_immediate": opened, "cases_opened_threshold": from_queue, "cases_opened": opened + from_queue,
+        "findings_joined": sum(r["findings_joined"] for r in routed),
+        "findings_ledgered": sum(r["findings_ledgered"] for r in routed),
+        "findings_suppressed": sum(r["findings_suppressed"] for r in routed),
+        "users_queued": len(queued_users),
+        "queue_joined": sum(int(d["joined"]) for d in drains), "queue_dropped": sum(int(d["dropped"]) for d in drains),
+        "queue_waiting_at_end": drains[-1]["waiting"] if drains else 0,
+        "budget": scoring.case_daily_budget, "budget_used": drains[-1]["budget_used"] if drains else 0,
+        "drains": drains,
+        "execution_starts": len(started), "executions": len(set(started)), "notifications": len(set(started)),
+        **state,
+        "routing_dynamodb_calls": {k: dict(v) for k, v in routing.items()},
+        "dynamodb_by_phase": by_phase, "dynamodb_by_item_kind": dict(sorted(kinds.items())),
+        "api_calls": dict(api.calls.most_common()),
+    }
+
+
+def _case_state(cases: Any) -> dict[str, Any]:
+    """What the cases table holds at the end: cases by trigger, the contract's checks, item sizes by kind."""
+    from accesswatch.dal.cases import split_part
+    from accesswatch.dal.paging import items
+    from accesswatch.rules import TIER_OF
+
+    immediate_rules = {r for r, t in TIER_OF.items() if t == "immediate"}
+
+    by_trigger: Counter[str] = Counter()
+    open_per_user: Counter[str] = Counter()
+    finding_cases: defaultdict[str, set[str]] = defaultdict(set)
+    listed_twice = 0
+    sizes: defaultdict[str, list[int]] = defaultdict(list)
+    staging_in_case = lone_accumulate = 0
+    immediate_ids: set[str] = set()
+    findings_per_case: list[int] = []
+    users_in_ledger = 0
+    for item in items(cases.table.scan):
+        kind = item_kind({"Key": {"pk": item["pk"], "sk": item["sk"]}})
+        sizes[kind].append(_plain_item_size(item))
+        if kind == "RISK#/LEDGER" and item.get("entries"):
+            users_in_ledger += 1
+        if kind != "CASE#/CASE":
+            continue
+        by_trigger[str(item.get("trigger"))] += 1
+        if item.get("status") in ("opened", "triaged", "notified", "investigating"):
+            open_per_user[str(item["user_id"])] += 1
+        parts = [split_part(str(p)) for p in item.get("parts") or []]
+        findings_per_case.append(len(parts))
+        rules = {rule for _f, rule, _c, _s in parts}
+        staging_in_case += sum(1 for _f, rule, _c, _s in parts if _is_staging(rule))
+        if len(parts) == 1 and not rules & immediate_rules and item.get("trigger") != "random_review":
+            lone_accumulate += 1
+        listed_twice += len(parts) - len({finding_id for finding_id, _r, _c, _s in parts})
+        for finding_id, rule, _c, _s in parts:
+            if str(item["case_id"]) in finding_cases[finding_id]:
+                continue
+            finding_cases[finding_id].add(str(item["case_id"]))
+            if rule in immediate_rules:
+                immediate_ids.add(finding_id)
+    findings_per_case.sort()
+    return {
+        "cases_by_trigger": dict(by_trigger), "users_with_open_case": len(open_per_user),
+        "users_with_more_than_one_open_case": sum(1 for n in open_per_user.values() if n > 1),
+        "findings_in_more_than_one_case": sum(1 for cases_ in finding_cases.values() if len(cases_) > 1),
+        "findings_listed_twice_in_a_case": listed_twice,
+        "findings_in_cases": len(finding_cases), "immediate_findings_in_cases": len(immediate_ids),
+        "immediate_finding_ids_in_cases": immediate_ids,
+        "staging_findings_in_cases": staging_in_case, "cases_from_one_accumulate_finding": lone_accumulate,
+        "findings_per_case": {"median": findings_per_case[len(findings_per_case) // 2] if findings_per_case else 0,
+                              "max": findings_per_case[-1] if findings_per_case else 0},
+        "users_in_ledger": users_in_ledger,
+        "items_by_kind": {k: len(v) for k, v in sorted(sizes.items())},
+        "item_bytes_by_kind": {k: round(sum(v) / len(v), 1) for k, v in sorted(sizes.items())},
+    }
+
+
+def _plain_item_size(item: dict[str, Any]) -> int:
+    """An item read through the resource layer (plain values), sized roughly as DynamoDB counts it."""
+    return sum(len(name.encode()) + len(json.dumps(value, separators=(",", ":"), default=str).encode())
+               - (2 if isinstance(value, str) else 0) for name, value in item.items())
+
+
+def _is_staging(rule: str) -> bool:
+    from accesswatch.rules import RULES_BY_ID
+
+    found = RULES_BY_ID.get(rule)
+    return found is None or found.status != "live"
+
+
+PHASE = re.compile(r"^(?P<label>[a-z ]+?)\s+\d+/\d+ done in (?P<s>[0-9.]+)s", re.MULTILINE)
+
+
+def phases_of(stderr: str) -> dict[str, float]:
+    """run_world's progress lines ('ingesting logs 13/13 done in 42.0s') as {phase: seconds}."""
+    return {m["label"].strip(): float(m["s"]) for m in PHASE.finditer(stderr.replace("\r", "\n"))}
+
+
+def main(argv: list[str]) -> int:
+    name, args = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
+    result = STAGES[name](args)
+    result["peak_rss_mb"] = peak_rss_mb()
+    print("RESULT " + json.dumps(result, default=str), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

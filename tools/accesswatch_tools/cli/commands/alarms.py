@@ -1,0 +1,92 @@
+"""``accesswatch alarms``: name, state, reason and last change of every alarm in the template.
+
+On a deployed stack (``--stack``) the states are CloudWatch's own (``describe_alarms``). On the
+embedded runtime (the local endpoint, the default) moto stores metric data but neither creates
+nor evaluates alarms, so the template's alarm definitions are evaluated here over the metrics the
+functions really published there (see ``accesswatch_tools.embedded.metrics`` and docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+from accesswatch_tools.alarms.definitions import alarm_resources
+from accesswatch_tools.cli.context import add_target_options, deployment
+from accesswatch_tools.cli.deployment import AwsStack
+
+_ORDER = {"ALARM": 0, "INSUFFICIENT_DATA": 1, "OK": 2}
+
+
+def aws_alarm_rows(stack: AwsStack) -> list[dict[str, str]]:
+    """The template's alarms as CloudWatch reports them on a deployed stack."""
+    names = {}
+    for logical_id in alarm_resources(stack.template):
+        names[logical_id] = stack.physical.get(logical_id, "")
+    cloudwatch = stack.client("cloudwatch")
+    found: dict[str, dict[str, Any]] = {}
+    wanted = [n for n in names.values() if n]
+    for i in range(0, len(wanted), 100):
+        for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=wanted[i : i + 100]):
+            for alarm in page.get("MetricAlarms", []):
+                found[alarm["AlarmName"]] = alarm
+    rows = []
+    for logical_id, name in names.items():
+        alarm = found.get(name)
+        if alarm is None:
+            rows.append({"name": name or logical_id, "logical_id": logical_id, "state": "NOT_DEPLOYED",
+                         "reason": "the stack has no such alarm (deploy the current template)", "last_change": ""})
+            continue
+        rows.append({"name": name, "logical_id": logical_id, "state": alarm["StateValue"],
+                     "reason": alarm.get("StateReason", ""),
+                     "last_change": alarm["StateUpdatedTimestamp"].strftime("%Y-%m-%dT%H:%M:%SZ")})
+    return rows
+
+
+def local_alarm_rows(target: Any) -> list[dict[str, str]]:
+    """The template's alarms evaluated over the embedded runtime's published metrics."""
+    from accesswatch_tools.embedded.metrics import evaluate_local_alarms
+
+    return [status.as_dict() for status in evaluate_local_alarms(target)]
+
+
+def alarm_rows(target: Any) -> list[dict[str, str]]:
+    rows = aws_alarm_rows(target) if isinstance(target, AwsStack) else local_alarm_rows(target)
+    return sorted(rows, key=lambda r: _ORDER.get(r["state"], -1))  # stable: template order within a state
+
+
+def render(rows: Sequence[dict[str, str]], width: int | None = None) -> str:
+    width = width or shutil.get_terminal_size((160, 20)).columns
+    name_w = max([len(r["name"]) for r in rows] + [4])
+    state_w = max([len(r["state"]) for r in rows] + [5])
+    lines = [f"{'STATE':<{state_w}}  {'LAST CHANGE':<20}  {'NAME':<{name_w}}  REASON"]
+    room = max(40, width - state_w - name_w - 26)
+    for r in rows:
+        reason = r["reason"] if len(r["reason"]) <= room else r["reason"][: room - 3] + "..."
+        lines.append(f"{r['state']:<{state_w}}  {r['last_change']:<20}  {r['name']:<{name_w}}  {reason}")
+    counts = {s: sum(1 for r in rows if r["state"] == s) for s in ("ALARM", "INSUFFICIENT_DATA", "OK")}
+    lines.append(f"{len(rows)} alarms: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    return "\n".join(lines)
+
+
+def cmd_alarms(args: argparse.Namespace) -> int:
+    rows = alarm_rows(deployment(args))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(render(rows))
+    return 0
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "alarms",
+        help="name, state, reason and last change of every alarm (CloudWatch on AWS; evaluated locally otherwise)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per alarm instead of a table")
+    add_target_options(parser)
+    parser.set_defaults(func=cmd_alarms)

@@ -1,0 +1,68 @@
+"""``bench``: performance at ministry scale on this machine, and ``bench --cost``: what it costs on AWS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from accesswatch_tools.cli.context import CliError
+from accesswatch_tools.embedded.template import PROJECT_ROOT
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.cost:
+        return _cost(out, args.json)
+    from accesswatch_tools.bench import runner
+
+    try:
+        results = runner.run(events=args.events, csv_lines=args.csv_lines, e2e_events=args.e2e_events,
+                             work=Path(args.work), out=out, fresh=args.fresh, day_e2e=not args.no_day_e2e,
+                             cases_mode=args.cases_mode,
+                             docs=None if args.no_docs else PROJECT_ROOT / "docs" / "performance.md")
+    except runner.StageFailed as failed:
+        raise CliError(str(failed)) from None
+    print(runner.table(results))
+    print(f"results: {results['path']} ({results['total_s']:.0f} s in all)")
+    return 0
+
+
+def _cost(out: Path, as_json: bool) -> int:
+    from accesswatch_tools.bench import cost
+
+    results = cost.latest_results(out)
+    measured = cost.measured_from_results(results) if results else cost.Measured()
+    report = cost.estimate(measured=measured)
+    plans = [cost.backfill_plan(3, with_cases=cases, measured=measured) for cases in (False, True)]
+    if as_json:
+        print(json.dumps({**report.as_dict(), "backfill": plans}, indent=2, default=str))
+    else:
+        sys.stdout.write(cost.render(report))
+        for plan in plans:
+            sys.stdout.write("\n" + cost.render_backfill(plan))
+    return 0
+
+
+def register(sub: Any) -> None:
+    bench = sub.add_parser("bench", help="benchmark a ministry-scale day on this machine (or --cost: the AWS bill)")
+    bench.add_argument("--events", type=int, default=5_000_000, help="events in the synthetic day (default 5M)")
+    bench.add_argument("--csv-lines", type=int, default=2_000_000, help="lines of the large gzip CSV (default 2M)")
+    bench.add_argument("--e2e-events", type=int, default=20_000,
+                       help="events of the slice run end to end through the embedded runtime (default 20k)")
+    bench.add_argument("--no-day-e2e", action="store_true",
+                       help="skip ingesting the whole day through the embedded runtime")
+    bench.add_argument("--cases-mode", choices=("per_user", "per_partition"), default="per_user",
+                       help="how the day's findings reach the real router: once per user for the whole day (default,"
+                            " minutes) or partition by partition with the queue drained after each file, as deployed"
+                            " (about ten times the DynamoDB calls)")
+    bench.add_argument("--out", default=str(PROJECT_ROOT / "bench" / "results"), help="results directory")
+    bench.add_argument("--work", default="/tmp/accesswatch-bench", help="inputs (kept between runs)")
+    bench.add_argument("--fresh", action="store_true", help="make the inputs again")
+    bench.add_argument("--no-docs", action="store_true", help="do not rewrite the table in docs/performance.md")
+    bench.add_argument("--cost", action="store_true",
+                       help="print the AWS cost model (per million events, per year) from the latest results")
+    bench.add_argument("--json", action="store_true", help="with --cost: the estimate as JSON")
+    bench.set_defaults(func=cmd_bench)

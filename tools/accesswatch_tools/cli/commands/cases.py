@@ -1,0 +1,436 @@
+"""``cases list|show|decide|outcome|precision|queue|drain|review``: people act on cases (local endpoint or
+--stack); ``exceptions list|add|revoke``: what ``rule_too_broad`` decisions suppress."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from accesswatch.rules import tier_of
+from accesswatch_tools.cli.commands.exceptions import add_exception, describe_scope
+from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.cli.deployment import Deployment
+
+ACTOR_ENV = "ACCESSWATCH_ACTOR"
+SHOWN_GROUPS = 15
+STATUSES = ("opened", "triaged", "notified", "investigating", "decided", "closed_unfounded", "er_case",
+            "awaiting_outcome", "outcome_recorded", "closed_founded")
+
+
+def _rule_id(text: str) -> str:
+    """A rule id as the catalog spells it (upper case); a clear error for one it does not know."""
+    from accesswatch.rules import RULES_BY_ID
+
+    rule = text.strip().upper()
+    if rule not in RULES_BY_ID:
+        raise CliError(f"unknown rule {text!r}; rules: {', '.join(sorted(RULES_BY_ID))}")
+    return rule
+
+
+def _unfounded_rules(values: Sequence[str]) -> dict[str, str]:
+    from accesswatch.cases.vocabulary import UNFOUNDED_REASONS
+
+    out: dict[str, str] = {}
+    for value in values:
+        rule, sep, reason = value.partition("=")
+        if not sep or reason not in UNFOUNDED_REASONS:
+            raise CliError(f"--unfounded-rule {value!r}: write RULE=REASON, REASON one of {', '.join(UNFOUNDED_REASONS)}")
+        out[_rule_id(rule)] = reason
+    return out
+
+
+def deployed_scoring(dep: Deployment) -> Any:
+    """The scoring settings the deployed detect function runs with (from its environment)."""
+    from accesswatch.cases.scoring import ScoringSettings
+
+    config = dep.client("lambda").get_function_configuration(FunctionName=dep.resource_name("DetectFunction"))
+    return ScoringSettings.from_env(dict(config.get("Environment", {}).get("Variables", {})))
+
+
+def invoke_case_queue(dep: Deployment, payload: dict[str, Any]) -> dict[str, Any]:
+    """Run the deployed case-queue function (as its schedule does) and return its result."""
+    response = dep.client("lambda").invoke(FunctionName=dep.resource_name("CaseQueueFunction"),
+                                           Payload=json.dumps(payload).encode())
+    body = json.loads(response["Payload"].read() or b"{}")
+    if response.get("FunctionError"):
+        raise CliError(f"the case-queue function failed: {body.get('errorType', 'error')}: "
+                       f"{str(body.get('errorMessage', ''))[:300]}")
+    return dict(body)
+
+
+def case_service(dep: Deployment) -> Any:
+    """A CaseService over ``dep``: the same code for the local endpoint, an in-process runtime and AWS."""
+    from accesswatch.cases.service import CaseService
+    from accesswatch.dal.cases import CaseStore, CaseTasks, deployed_vocabulary
+    from accesswatch.dal.findings import FindingStore
+
+    dynamodb = dep.resource("dynamodb")
+    return CaseService(
+        cases=CaseStore(dep.resource_name("CasesTable"), dynamodb),
+        findings=FindingStore(dep.resource_name("FindingsTable"), dynamodb),
+        tasks=CaseTasks(dep.client("stepfunctions")),
+        load_vocabulary=lambda: deployed_vocabulary(dep.client("lambda"), dep.resource_name("CaseStepFunction")),
+    )
+
+
+def default_actor() -> str:
+    if os.environ.get(ACTOR_ENV):
+        return os.environ[ACTOR_ENV]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry): say so
+        raise CliError(f"who is acting? pass --actor or set ${ACTOR_ENV}") from None
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+
+
+def _rules_cell(rules: Sequence[str], width: int = 40) -> str:
+    """The case's rules, shortened to ``width`` characters with a count of the rest."""
+    shown: list[str] = []
+    for i, rule in enumerate(rules):
+        rest = len(rules) - i - 1
+        if len(",".join([*shown, rule])) + (len(f",+{rest}") if rest else 0) > width and shown:
+            return ",".join(shown) + f",+{len(rules) - i}"
+        shown.append(rule)
+    return ",".join(shown)
+
+
+def render_list(cases: Sequence[dict[str, Any]]) -> list[str]:
+    rows = [(c["case_id"], c.get("status", ""), c.get("priority") or "-", f"{float(c.get('score') or 0):.1f}",
+             c.get("tier", "") + ("/review" if c.get("trigger") == "random_review" else ""), c.get("user_id", ""),
+             str(len(c.get("client_ids") or [])), _rules_cell(c.get("rules") or []), str(c.get("finding_count", 0)),
+             str(c.get("opened_at", ""))[:19]) for c in cases]
+    lines = _table(rows, ("CASE", "STATUS", "PRIORITY", "SCORE", "TIER", "USER", "CLIENTS", "RULES", "FINDINGS",
+                          "OPENED (UTC)"))
+    return [*lines, f"{len(cases)} case(s), ranked by priority and score"]
+
+
+def render_show(shown: dict[str, Any]) -> list[str]:
+    lines = [f"case {shown['case_id']}"]
+    keys = ("status", "priority", "score", "tier", "trigger", "user_id", "rules", "finding_count", "opened_at",
+            "first_occurred_at", "last_occurred_at", "decision_due_at", "escalations", "decision", "decision_reason",
+            "decided_at", "decided_by", "decision_note", "er_type", "er_opened_at", "outcome", "outcome_at",
+            "outcome_by", "outcome_note", "police_referral", "police_referred_at", "closed_at", "execution_status")
+    for key in keys:
+        value = shown.get(key)
+        if key == "score" and value is not None:
+            value = f"{float(value):.2f}"
+        if value not in (None, "", []):
+            lines.append(f"  {key + ':':<18} {','.join(value) if isinstance(value, list) else value}")
+    clients = shown.get("client_ids") or []
+    lines.append(f"  {'clients:':<18} {len(clients)}: {', '.join(clients[:12])}{' ...' if len(clients) > 12 else ''}")
+    for rule, verdict in sorted((shown.get("rule_decisions") or {}).items()):
+        reason = f" ({verdict.get('reason')})" if verdict.get("reason") else ""
+        lines.append(f"  {'rule decision:':<18} {rule} {verdict.get('decision')}{reason}")
+    breakdown = shown.get("score_breakdown") or {}
+    lines.append(f"score {breakdown.get('total', 0):.2f}, by rule: "
+                 + ", ".join(f"{rule} {points:.2f}" for rule, points in (breakdown.get("by_rule") or {}).items()))
+    groups = breakdown.get("by_client_and_rule") or []
+    lines.append(f"by client and rule ({len(groups)}), strongest first:")
+    for g in groups[:SHOWN_GROUPS]:
+        lines.append(f"  client {g['client_id']:<12} {g['rule']:<20} {g['findings']:>4} finding(s)  {g['points']:6.2f} points")
+    if len(groups) > SHOWN_GROUPS:
+        lines.append(f"  ... {len(groups) - SHOWN_GROUPS} more (--json has them all)")
+    total, shown_n = shown.get("findings_total", len(shown["findings"])), len(shown["findings"])
+    lines.append(f"findings, strongest first ({shown_n} of {total}):")
+    for f in shown["findings"]:
+        mods = f" [{', '.join(f['modifiers'])}]" if f.get("modifiers") else ""
+        lines.append(f"  {f.get('occurred_at')}  {f.get('rule')} ({f.get('severity')})  client {f.get('client_id')}  "
+                     f"{f.get('points', 0):.2f} points{mods}  {f.get('finding_id')}")
+        lines.append(f"      {f.get('explanation')}")
+    if shown_n < total:
+        lines.append(f"  ... {total - shown_n} more: accesswatch cases show {shown['case_id']} --all")
+    lines.append(f"history ({len(shown['history'])}):")
+    for h in shown["history"]:
+        detail = ", ".join(str(h[k]) for k in ("decision", "er_type", "reason", "outcome") if h.get(k))
+        state = f"{h['state']} ({detail})" if detail else h["state"]
+        note = f": {h['note']}" if h.get("note") else ""
+        lines.append(f"  {h['at']}  {state} by {h['actor']}{note}")
+    return lines
+
+
+def render_precision(rows: Sequence[Any], weights: dict[str, Any] | None = None) -> list[str]:
+    weights = weights or {}
+    table = [(r.rule, str(r.founded), str(r.unfounded), str(r.undecided),
+              "-" if r.precision is None else f"{r.precision:.2f}",
+              *((f"{weights[r.rule]['weight']:.2f}", "demote?" if weights[r.rule]["flagged"] else "")
+                if r.rule in weights else ("-", ""))) for r in rows]
+    return _table(table, ("RULE", "FOUNDED", "UNFOUNDED", "UNDECIDED", "PRECISION", "WEIGHT", "FLAG"))
+
+
+def _print(lines: Sequence[str]) -> None:
+    print("\n".join(lines))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from accesswatch.cases.service import CaseFilter, case_record
+
+    rule = _rule_id(args.rule) if args.rule else None
+    cases = case_service(deployment(args)).find(
+        CaseFilter(status=args.status, user=args.user, rule=rule, priority=args.priority, tier=args.tier,
+                   client=args.client))
+    if args.json:
+        for case in cases:
+            print(json.dumps(case_record(case), ensure_ascii=False))
+    else:
+        _print(render_list(cases))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from accesswatch.cases.actions import CaseActionError
+
+    try:
+        shown = case_service(deployment(args)).show(args.case_id, limit=None if args.all else args.limit)
+    except CaseActionError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
+    else:
+        _print(render_show(shown))
+    return 0
+
+
+def _after(case: dict[str, Any]) -> str:
+    status = case.get("status")
+    if status == "awaiting_outcome":
+        return "now awaiting the ER outcome (`accesswatch cases outcome`)"
+    if status == "investigating":
+        return "still awaiting a decision (the last one was not accepted: see `accesswatch cases show`)"
+    return f"now {status}"
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from accesswatch.cases.actions import CaseActionError
+    from accesswatch.cases.exceptions import ExceptionError, check_expiry
+
+    unfounded_rules = _unfounded_rules(args.unfounded_rule or [])
+    founded_rules = ["*"] if args.all_rules_founded else [_rule_id(r) for r in args.founded_rule or []]
+    if args.exception and not (args.decision == "unfounded" and args.reason == "rule_too_broad"
+                               or "rule_too_broad" in unfounded_rules.values()):
+        raise CliError("--exception needs a rule_too_broad verdict (--reason rule_too_broad, or "
+                       "--unfounded-rule RULE=rule_too_broad)")
+    if args.exception:
+        if not args.expires:
+            raise CliError("--exception needs --expires YYYY-MM-DD")
+        try:  # checked before the decision is sent, so that a bad date leaves nothing half done
+            check_expiry(args.expires, _today())
+        except ExceptionError as exc:
+            raise CliError(str(exc)) from None
+    dep = deployment(args)
+    service = case_service(dep)
+    actor = args.actor or default_actor()
+    if args.exception:
+        before = service.get(args.case_id)
+        broad = [r for r, reason in unfounded_rules.items() if reason == "rule_too_broad"] or [
+            r for r in before.get("rules") or [] if tier_of(r) == "accumulate"]
+        if not broad:
+            raise CliError(f"case {args.case_id} has no accumulate-tier rule to make an exception for (only "
+                           "accumulate-tier findings can be suppressed); decide without --exception")
+    try:
+        case = service.decide(args.case_id, decision=args.decision, er_type=args.er_type, note=args.note,
+                              actor=actor, reason=args.reason, unfounded_rules=unfounded_rules,
+                              founded_rules=founded_rules)
+    except CaseActionError as exc:
+        raise CliError(str(exc)) from None
+    kind = f" ({case.get('er_type')})" if args.decision == "founded" else f" ({args.reason})"
+    print(f"{case['case_id']}: decided {args.decision}{kind}; {_after(case)}")
+    for rule, verdict in sorted((case.get("rule_decisions") or {}).items()):
+        why = f" ({verdict.get('reason')})" if verdict.get("reason") else ""
+        print(f"  {rule}: {verdict.get('decision')}{why}")
+    if args.exception:
+        try:
+            for rule in broad:
+                for made in add_exception(dep, case=case, scope=args.exception, rule=rule, expires=args.expires,
+                                          reason=args.note or f"{rule} too broad (case {case['case_id']})",
+                                          actor=actor):
+                    print(f"exception {made['exception_id']}: {describe_scope(made)} suppressed until "
+                          f"{made['expires_on']}")
+        except ExceptionError as exc:
+            raise CliError(f"decision recorded, but no exception made: {exc}") from None
+    return 0
+
+
+def _today() -> Any:
+    from datetime import UTC, datetime
+
+    from accesswatch.quarters import nz_date
+
+    return nz_date(datetime.now(UTC))
+
+
+def cmd_outcome(args: argparse.Namespace) -> int:
+    from accesswatch.cases.actions import CaseActionError
+
+    try:
+        case = case_service(deployment(args)).record_outcome(args.case_id, outcome=args.outcome, note=args.note,
+                                                             actor=args.actor or default_actor())
+    except CaseActionError as exc:
+        raise CliError(str(exc)) from None
+    referral = "; referred to the Police" if case.get("police_referral") else ""
+    print(f"{case['case_id']}: outcome {args.outcome}{referral}; {_after(case)}")
+    return 0
+
+
+def cmd_precision(args: argparse.Namespace) -> int:
+    from accesswatch.cases.scoring import DEMOTION_PRECISION, flagged_for_demotion, precision_weights
+
+    dep = deployment(args)
+    service = case_service(dep)
+    rows = service.precision()
+    scoring = deployed_scoring(dep)
+    in_force = precision_weights(scoring, service.rule_counts())  # as detection reads them
+    weights = {r.rule: {"weight": in_force.get(r.rule, 0.0),
+                        "flagged": flagged_for_demotion(r.founded, r.unfounded,
+                                                        scoring.case_precision_min_decisions)} for r in rows}
+    if args.json:
+        for row in rows:
+            print(json.dumps({**row.as_dict(), "weight": round(weights[row.rule]["weight"], 4),
+                              "flagged_for_demotion": weights[row.rule]["flagged"]}))
+    else:
+        _print(render_precision(rows, weights))
+        print(f"weights scale with precision once a rule has {scoring.case_precision_min_decisions} decisions; "
+              f"under {DEMOTION_PRECISION:.0%} precision a rule is flagged for demotion to staging")
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from accesswatch.dal.cases import CaseStore
+    from accesswatch.dal.risk import RiskStore
+    from accesswatch.quarters import nz_date
+
+    dep = deployment(args)
+    risk = RiskStore(CaseStore(dep.resource_name("CasesTable"), dep.resource("dynamodb")))
+    scoring = deployed_scoring(dep)
+    queued = risk.queued()
+    day = nz_date(datetime.now(UTC)).isoformat()
+    used = risk.budget_used(day)
+    if args.json:
+        print(json.dumps({"day": day, "budget": scoring.case_daily_budget, "budget_used": used,
+                          "queued": [{k: q.get(k) for k in ("sk", "score", "findings", "queued_at", "window_end")}
+                                     for q in queued]}, default=str))
+        return 0
+    rows = [(str(q["sk"]), f"{float(q.get('score', 0)):.2f}", str(q.get("findings", "")), str(q.get("queued_at", ""))[:19])
+            for q in queued]
+    _print(_table(rows, ("USER", "SCORE", "FINDINGS", "QUEUED (UTC)")))
+    print(f"{len(queued)} user(s) queued above the threshold {scoring.case_threshold:g}; budget for NZ day {day}: "
+          f"{used} of {scoring.case_daily_budget} accumulate-tier cases opened")
+    return 0
+
+
+def cmd_drain(args: argparse.Namespace) -> int:
+    result = invoke_case_queue(deployment(args), {"action": "drain", "source": "cli"})
+    print(f"NZ day {result['day']}: {result['opened']} case(s) opened, {result['joined']} joined an open case, "
+          f"{result['dropped']} no longer above the threshold, {result['waiting']} waiting for the next day's budget "
+          f"({result['budget_used']} of {result['budget']} used)")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from accesswatch.quarters import nz_week_bounds
+
+    payload: dict[str, Any] = {"action": "random_review", "source": "cli"}
+    if args.week:
+        try:
+            nz_week_bounds(args.week)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        payload["week"] = args.week
+    result = invoke_case_queue(deployment(args), payload)
+    if result.get("already_drawn"):
+        print(f"week {result['week']} was drawn already: {', '.join(result['drawn']) or 'nobody'} "
+              f"(of {result['candidates']} candidate(s)); nothing new opened")
+    else:
+        print(f"week {result['week']}: drew {', '.join(result['drawn']) or 'nobody'} from {result['candidates']} "
+              f"candidate(s) below the threshold; {result['opened']} review case(s) opened")
+    return 0
+
+
+def register(sub: Any) -> None:
+    cases = sub.add_parser("cases", help="list, show, decide and close cases (local endpoint or --stack)")
+    actions = cases.add_subparsers(dest="cases_command", required=True)
+
+    listing = actions.add_parser("list", help="cases ranked: open first, then by priority and score")
+    listing.add_argument("--status", choices=STATUSES, metavar="STATUS", help=f"one of {', '.join(STATUSES)}")
+    listing.add_argument("--user", help="staff user id")
+    listing.add_argument("--client", help="client id (cases with a finding on that client)")
+    listing.add_argument("--rule", help="rule id, e.g. SELF_RECORD (any case)")
+    listing.add_argument("--priority", choices=("critical", "high", "medium", "low"))
+    listing.add_argument("--tier", choices=("immediate", "accumulate"))
+    listing.add_argument("--json", action="store_true", help="one JSON object per case (as OUT/cases.jsonl)")
+    add_target_options(listing)
+    listing.set_defaults(func=cmd_list)
+
+    show = actions.add_parser("show", help="a case: its score broken down, its findings strongest first (with "
+                                           "their explanations, grouped by client and rule) and its history")
+    show.add_argument("case_id")
+    show.add_argument("--limit", type=int, default=20, help="findings to show, strongest first (default 20)")
+    show.add_argument("--all", action="store_true", help="show every finding")
+    show.add_argument("--json", action="store_true")
+    add_target_options(show)
+    show.set_defaults(func=cmd_show)
+
+    decide = actions.add_parser("decide", help="record the investigator's decision on a case awaiting one")
+    decide.add_argument("case_id")
+    decide.add_argument("--decision", required=True, choices=("founded", "unfounded"))
+    decide.add_argument("--er-type", help="founded only: the Employment Relations case type "
+                                          "(the deployment's CaseErTypes, e.g. conflict_of_interest)")
+    decide.add_argument("--reason", choices=("legitimate_work", "rule_too_broad", "duplicate"),
+                        help="unfounded only (required): legitimate_work (an explanation the data lacked), "
+                             "rule_too_broad, duplicate")
+    decide.add_argument("--founded-rule", action="append", metavar="RULE",
+                        help="founded only, repeatable: a rule of the case whose findings were inappropriate "
+                             "(a case of several rules needs a verdict on each)")
+    decide.add_argument("--all-rules-founded", action="store_true",
+                        help="founded only: every rule not named by --unfounded-rule was inappropriate")
+    decide.add_argument("--unfounded-rule", action="append", metavar="RULE=REASON",
+                        help="founded only, repeatable: a rule of the case whose findings were not inappropriate, "
+                             "and why (e.g. SENSITIVE_LOOKUP=legitimate_work); precision credits only founded rules")
+    decide.add_argument("--exception", choices=("user", "client", "user+client", "rule"),
+                        help="with a rule_too_broad verdict: suppress that rule's future findings for this user, "
+                             "the case's clients, both, or everyone (needs --expires)")
+    decide.add_argument("--expires", help="the exception's last day (YYYY-MM-DD, NZ date)")
+    decide.add_argument("--note", default="", help="kept in the case history")
+    decide.add_argument("--actor", default=None, help=f"who decides (default ${ACTOR_ENV} or your login)")
+    add_target_options(decide)
+    decide.set_defaults(func=cmd_decide)
+
+    outcome = actions.add_parser("outcome", help="record the outcome of a case's Employment Relations case")
+    outcome.add_argument("case_id")
+    outcome.add_argument("--outcome", required=True,
+                         help="the deployment's CaseOutcomes, e.g. written_warning, dismissal")
+    outcome.add_argument("--note", default="", help="kept in the case history")
+    outcome.add_argument("--actor", default=None, help=f"who records it (default ${ACTOR_ENV} or your login)")
+    add_target_options(outcome)
+    outcome.set_defaults(func=cmd_outcome)
+
+    precision = actions.add_parser("precision", help="per-rule precision from decisions: founded/(founded+unfounded)")
+    precision.add_argument("--json", action="store_true")
+    add_target_options(precision)
+    precision.set_defaults(func=cmd_precision)
+
+    queue = actions.add_parser("queue", help="users whose risk score crossed the threshold, waiting for a case, "
+                                             "and today's budget")
+    queue.add_argument("--json", action="store_true")
+    add_target_options(queue)
+    queue.set_defaults(func=cmd_queue)
+
+    drain_cmd = actions.add_parser("drain", help="open queued cases within today's budget now (as after every "
+                                                 "detection and the daily schedule)")
+    add_target_options(drain_cmd)
+    drain_cmd.set_defaults(func=cmd_drain)
+
+    review = actions.add_parser("review", help="draw the week's random review from users below the threshold "
+                                               "(as the weekly schedule does; once per week, reproducible)")
+    review.add_argument("--week", help="ISO week YYYY-Www (default: the last complete week in New Zealand)")
+    add_target_options(review)
+    review.set_defaults(func=cmd_review)

@@ -1,0 +1,131 @@
+"""``exceptions list|add|revoke``: scopes whose accumulate-tier findings are recorded but not routed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.cli.deployment import Deployment
+
+
+def exception_store(dep: Deployment) -> Any:
+    from accesswatch.dal.cases import CaseStore
+    from accesswatch.dal.exceptions import ExceptionStore
+
+    return ExceptionStore(CaseStore(dep.resource_name("CasesTable"), dep.resource("dynamodb")))
+
+
+def describe_scope(exception: Mapping[str, Any]) -> str:
+    parts = [f"{key.removesuffix('_id')} {exception[key]}" for key in ("rule", "user_id", "client_id")
+             if exception.get(key)]
+    return ", ".join(parts)
+
+
+def _today() -> Any:
+    from accesswatch.quarters import nz_date
+
+    return nz_date(datetime.now(UTC))
+
+
+def create(dep: Deployment, **fields: Any) -> dict[str, Any]:
+    """Check and store one exception (ExceptionError says what is wrong)."""
+    from accesswatch.cases.exceptions import ExceptionError, new_exception
+    from accesswatch.dal.ledger import now_iso
+
+    item = new_exception(today=_today(), created_at=now_iso(), **fields)
+    if not exception_store(dep).add(item):
+        raise ExceptionError(f"exception {item['exception_id']} exists already")
+    return item
+
+
+def add_exception(dep: Deployment, *, case: Mapping[str, Any], scope: str, rule: str, expires: str, reason: str,
+                  actor: str) -> list[dict[str, Any]]:
+    """The exceptions a ``rule_too_broad`` verdict on ``case`` asks for (scope: user, client, user+client, rule).
+    A client scope on a case of several clients makes one exception per client."""
+    clients: list[str | None] = list(case.get("client_ids") or []) if "client" in scope else [None]
+    user = str(case["user_id"]) if "user" in scope else None
+    return [create(dep, user_id=user, client_id=client, rule=rule, expires_on=expires, reason=reason, actor=actor,
+                   case_id=str(case["case_id"])) for client in clients]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from accesswatch.cases.exceptions import is_active
+
+    today = _today()
+    rows = exception_store(deployment(args)).all()
+    if not args.all:
+        rows = [r for r in rows if is_active(r, today)]
+    if args.json:
+        for row in rows:
+            print(json.dumps({**row, "active": is_active(row, today)}, default=str))
+        return 0
+    table = [(r["exception_id"], r.get("rule") or "*", r.get("user_id") or "*", r.get("client_id") or "*",
+              r["expires_on"], "active" if is_active(r, today) else ("revoked" if r.get("revoked_at") else "expired"),
+              str(r.get("suppressed", 0)), r.get("created_by", ""), r.get("case_id") or "-") for r in rows]
+    header = ("EXCEPTION", "RULE", "USER", "CLIENT", "EXPIRES", "STATE", "SUPPRESSED", "BY", "CASE")
+    widths = [max(len(str(x[i])) for x in [header, *table]) for i in range(len(header))]
+    for row in [header, *table]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    print(f"{len(rows)} exception(s){'' if args.all else ' in force (--all shows revoked and expired ones)'}")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from accesswatch.cases.exceptions import ExceptionError
+    from accesswatch_tools.cli.commands.cases import _rule_id, default_actor
+
+    try:
+        item = create(deployment(args), user_id=args.user, client_id=args.client,
+                      rule=_rule_id(args.rule) if args.rule else None, expires_on=args.expires, reason=args.reason,
+                      actor=args.actor or default_actor(), case_id=args.case)
+    except ExceptionError as exc:
+        raise CliError(str(exc)) from None
+    print(f"exception {item['exception_id']}: {describe_scope(item)} suppressed from routing until "
+          f"{item['expires_on']} (findings are still recorded and counted)")
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from accesswatch_tools.cli.commands.cases import default_actor
+
+    store = exception_store(deployment(args))
+    if store.get(args.exception_id) is None:
+        raise CliError(f"no exception {args.exception_id} (see `accesswatch exceptions list --all`)")
+    if not store.revoke(args.exception_id, actor=args.actor or default_actor(), note=args.note):
+        raise CliError(f"exception {args.exception_id} was revoked already")
+    print(f"exception {args.exception_id} revoked: matching findings are routed again from now on")
+    return 0
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("exceptions", help="what rule_too_broad decisions suppress from routing "
+                                               "(local endpoint or --stack)")
+    actions = parser.add_subparsers(dest="exceptions_command", required=True)
+
+    listing = actions.add_parser("list", help="exceptions in force (scope, expiry, who, how many suppressed)")
+    listing.add_argument("--all", action="store_true", help="revoked and expired ones too")
+    listing.add_argument("--json", action="store_true")
+    add_target_options(listing)
+    listing.set_defaults(func=cmd_list)
+
+    add = actions.add_parser("add", help="suppress an accumulate-tier scope from routing until a date")
+    add.add_argument("--rule", help="an accumulate-tier rule id, e.g. SENSITIVE_LOOKUP")
+    add.add_argument("--user", help="staff user id")
+    add.add_argument("--client", help="client id")
+    add.add_argument("--expires", required=True, help="last day in force, YYYY-MM-DD (NZ date, at most a year away)")
+    add.add_argument("--reason", required=True, help="why (kept with the exception)")
+    add.add_argument("--case", help="the case whose decision this follows")
+    add.add_argument("--actor", default=None, help="who makes it (default $ACCESSWATCH_ACTOR or your login)")
+    add_target_options(add)
+    add.set_defaults(func=cmd_add)
+
+    revoke = actions.add_parser("revoke", help="end an exception now (it is kept, marked revoked)")
+    revoke.add_argument("exception_id")
+    revoke.add_argument("--note", default="", help="why (kept with the exception)")
+    revoke.add_argument("--actor", default=None, help="who revokes it (default $ACCESSWATCH_ACTOR or your login)")
+    add_target_options(revoke)
+    revoke.set_defaults(func=cmd_revoke)

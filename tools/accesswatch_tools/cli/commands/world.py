@@ -1,0 +1,122 @@
+"""``synth``, ``run`` and ``demo``: make a world and put it through the system."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from accesswatch_tools.cli.context import CliError, add_target_options, deployment, state_dir
+from accesswatch_tools.cli.progress import Progress
+
+
+def _synth(out: Path, args: argparse.Namespace) -> Any:
+    from accesswatch_tools.world import generate
+
+    bar = Progress("synthesising", 1)
+    summary = generate(out, staff=args.staff, clients=args.clients, days=args.days, seed=args.seed,
+                       progress=bar.update)
+    bar.close()
+    return summary
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    summary = _synth(Path(args.out), args)
+    print(json.dumps(summary.model_dump(mode="json"), indent=2, default=str))
+    return 0
+
+
+def _run(args: argparse.Namespace, reference: Path, logs: Path, out: Path, system: str) -> int:
+    from accesswatch_tools.cli.local import run_world
+
+    for path, what in ((reference, "--reference"), (logs, "--logs")):
+        if not path.is_dir():
+            raise CliError(f"{what} {path} is not a directory")
+    if args.in_process:
+        from accesswatch_tools.embedded.runtime import EmbeddedAws
+
+        with EmbeddedAws() as aws:
+            outcome = run_world(aws, reference, logs, out, system=system)
+    else:
+        if args.fresh and not args.stack:
+            from accesswatch_tools.embedded import server
+
+            server.stop(state_dir(args))
+        outcome = run_world(deployment(args, start_local=True), reference, logs, out, system=system)
+    print_summary(outcome.summary, out)
+    if not outcome.ok:
+        for problem in outcome.problems:
+            print(f"accesswatch: system failure: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run(args, Path(args.reference), Path(args.logs), Path(args.out), args.system)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    world = out / "world"
+    _synth(world, args)
+    return _run(args, world / "reference", world / "logs", out, "cms")
+
+
+def print_summary(summary: dict[str, Any], out: Path) -> None:
+    totals = summary["totals"]
+    rows: list[tuple[str, Any]] = [
+        ("log files", totals["files"]),
+        ("lines read", totals["lines_read"]),
+        ("events accepted", totals["accepted"]),
+        ("lines quarantined", totals["quarantined"]),
+        ("files rejected", totals["rejected_files"]),
+        ("findings", totals["findings"]),
+    ]
+    rows += [(f"  {rule}", n) for rule, n in summary["findings_by_rule"].items()]
+    rows.append(("findings routed", ""))
+    rows += [(f"  {route}", n) for route, n in summary.get("findings_by_route", {}).items()]
+    rows.append(("cases (one per staff member)", totals["cases"]))
+    rows += [(f"  {status}", n) for status, n in summary["cases_by_status"].items()]
+    rows += [(f"  opened by {trigger}", n) for trigger, n in summary.get("cases_by_trigger", {}).items() if trigger]
+    width = max(len(r[0]) for r in rows)
+    print(f"accesswatch: reference snapshot {summary.get('snapshot_id')}, {summary.get('elapsed_s')} s")
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value:>10}")
+    print(f"outputs in {out}/: findings.jsonl cases.jsonl quarantine.jsonl summary.json")
+
+
+def _world_options(parser: argparse.ArgumentParser, *, staff: int = 300, clients: int = 20000, days: int = 14) -> None:
+    parser.add_argument("--staff", type=int, default=staff, help=f"staff rows incl. service accounts ({staff})")
+    parser.add_argument("--clients", type=int, default=clients, help=f"client records ({clients})")
+    parser.add_argument("--days", type=int, default=days, help=f"days of access logs ({days})")
+    parser.add_argument("--seed", type=int, default=7)
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    add_target_options(parser)
+    parser.add_argument("--fresh", action="store_true", help="restart the local endpoint with empty state first")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run on a throw-away runtime in this process (nothing kept afterwards)")
+
+
+def register(sub: Any) -> None:
+    synth = sub.add_parser("synth", help="write a synthetic world (reference data, logs, truth) to the contract")
+    synth.add_argument("--out", required=True)
+    _world_options(synth)
+    synth.set_defaults(func=cmd_synth)
+
+    run = sub.add_parser("run", help="run reference snapshots, then logs, through the system and export results")
+    run.add_argument("--reference", required=True)
+    run.add_argument("--logs", required=True)
+    run.add_argument("--out", required=True)
+    run.add_argument("--system", default="cms", help="system of log files at the top of --logs (default cms)")
+    _run_options(run)
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="synthesise a world and run it into ./demo-out")
+    demo.add_argument("--out", default="demo-out")
+    _world_options(demo, staff=120, clients=6000, days=7)
+    _run_options(demo)
+    demo.set_defaults(func=cmd_demo)

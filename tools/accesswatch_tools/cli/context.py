@@ -1,0 +1,42 @@
+"""Choosing the deployment a command acts on, and the shared options for it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from accesswatch_tools.cli.deployment import AwsStack, Deployment
+
+
+class CliError(Exception):
+    """A user-facing failure: one line, non-zero exit."""
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("target")
+    group.add_argument("--stack", default=None,
+                       help="act on this deployed CloudFormation stack (real AWS) instead of the local endpoint")
+    group.add_argument("--region", default=None, help="AWS region of --stack")
+    group.add_argument("--state-dir", default=None,
+                       help="local endpoint state directory (default $ACCESSWATCH_STATE_DIR or ./.accesswatch)")
+
+
+def state_dir(args: argparse.Namespace) -> Path:
+    from accesswatch_tools.embedded.server import state_dir_from_env
+
+    return Path(args.state_dir) if getattr(args, "state_dir", None) else state_dir_from_env()
+
+
+def deployment(args: argparse.Namespace, *, start_local: bool = False) -> Deployment:
+    """The deployed stack when --stack is given, else the local endpoint (started if asked)."""
+    if getattr(args, "stack", None):
+        return AwsStack(args.stack, args.region)
+    from accesswatch_tools.embedded import server
+
+    directory = state_dir(args)
+    try:
+        if start_local:
+            server.start(directory)
+        return server.connect(directory)  # type: ignore[no-any-return]
+    except server.EndpointError as exc:
+        raise CliError(str(exc)) from None

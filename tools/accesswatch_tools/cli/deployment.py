@@ -1,0 +1,120 @@
+"""Where the CLI's commands act: the local endpoint (default), an in-process runtime, or AWS.
+
+All three give boto3 clients and the physical names of the template's resources; everything
+the CLI does goes through this, so the same command code serves local and deployed systems.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from accesswatch_tools.embedded.template import TEMPLATE_PATH, load_template
+
+
+class Deployment(Protocol):
+    template: dict[str, Any]
+
+    def client(self, service: str) -> Any: ...
+
+    def resource(self, service: str) -> Any: ...
+
+    def resource_name(self, logical_id: str) -> str: ...
+
+    def invocation_failures(self) -> list[dict[str, str]]: ...
+
+
+class LocalEndpoint:
+    """The embedded runtime running in the ``accesswatch local serve`` process, over loopback HTTP."""
+
+    def __init__(self, url: str, physical: dict[str, str], state_dir: Path, region: str) -> None:
+        self.url = url
+        self.physical = physical
+        self.state_dir = state_dir
+        self.region = region
+        self.template = load_template(TEMPLATE_PATH)
+
+    def _session(self) -> Any:
+        import boto3
+
+        return boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106
+                                     region_name=self.region)
+
+    def _config(self) -> Any:
+        from botocore.config import Config
+
+        # An upload returns when the function it triggers has finished (the embedded runtime delivers
+        # S3 notifications synchronously): allow for a large file, and never resend an upload.
+        return Config(read_timeout=1800, connect_timeout=10, retries={"max_attempts": 1, "mode": "standard"})
+
+    def client(self, service: str) -> Any:
+        return self._session().client(service, endpoint_url=self.url, config=self._config())
+
+    def resource(self, service: str) -> Any:
+        return self._session().resource(service, endpoint_url=self.url, config=self._config())
+
+    def resource_name(self, logical_id: str) -> str:
+        try:
+            return self.physical[logical_id]
+        except KeyError:
+            raise KeyError(f"template has no resource {logical_id}") from None
+
+    def invocation_failures(self) -> list[dict[str, str]]:
+        path = self.state_dir / "invocation-failures.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+class AwsStack:
+    """A stack deployed with ``sam deploy``: physical names from CloudFormation."""
+
+    def __init__(self, stack_name: str, region: str | None = None) -> None:
+        import boto3
+
+        self.session = boto3.session.Session(region_name=region)
+        self.template = load_template(TEMPLATE_PATH)
+        cfn = self.session.client("cloudformation")
+        self.physical = {}
+        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
+            for summary in page["StackResourceSummaries"]:
+                self.physical[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service)
+
+    def resource(self, service: str) -> Any:
+        return self.session.resource(service)
+
+    def resource_name(self, logical_id: str) -> str:
+        return self.physical[logical_id]
+
+    def invocation_failures(self) -> list[dict[str, str]]:
+        return []  # on AWS, failed invocations show in CloudWatch metrics and alarms
+
+
+def executions(deployment: Deployment, logical_id: str) -> list[dict[str, Any]]:
+    sfn = deployment.client("stepfunctions")
+    arn = deployment.resource_name(logical_id)
+    result: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
+        result.extend(page["executions"])
+    return result
+
+
+def wait_for_executions(deployment: Deployment, logical_id: str, *, timeout_s: float = 600.0,
+                        settled: Callable[[dict[str, Any]], bool] | None = None,
+                        poll_s: float = 0.05) -> list[dict[str, Any]]:
+    """Poll until no execution of the state machine is running (or ``settled`` says it may stay)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = executions(deployment, logical_id)
+        pending = [e for e in found if e["status"] == "RUNNING" and not (settled and settled(e))]
+        if not pending:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(pending)} {logical_id} executions still running after {timeout_s:.0f}s")
+        time.sleep(poll_s)

@@ -1,0 +1,551 @@
+"""The embedded AWS runtime: template.yaml deployed to in-process moto, handlers run in-process.
+
+What it does, in order (docs/local-runtime.md says why each adapter exists):
+
+1. reads ``template.yaml`` and packages it as ``sam package`` would: every local ``CodeUri`` and
+   ``ContentUri`` is zipped to an artifacts bucket, every ``DefinitionUri`` is inlined;
+2. transforms it with aws-sam-translator and creates the stack in moto's CloudFormation;
+3. substitutes ``DefinitionSubstitutions`` into the ASL text itself (moto ignores the property)
+   and sends state machines to moto's *executing* Step Functions backend;
+4. applies the raw bucket's notification configuration, which moto's CloudFormation ignores;
+5. replaces moto's one Lambda invocation seam (``LambdaFunction._invoke_lambda``) so that every
+   invocation, from ``lambda.invoke``, Step Functions or an S3 notification, runs the handler the
+   template names, in this process, with the function's environment from the template.
+
+Nothing here knows which functions, tables or state machines exist: all of it comes from the template.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from unittest import mock
+
+from accesswatch_tools.embedded.metrics import publish_invocation_metrics
+from accesswatch_tools.embedded.template import (
+    TEMPLATE_PATH,
+    FunctionSpec,
+    function_specs,
+    load_template,
+    split_asl,
+    state_machine_files,
+)
+
+REGION = "ap-southeast-2"
+ACCOUNT_ID = "123456789012"
+STACK_NAME = "accesswatch"
+ARTIFACTS_BUCKET = "accesswatch-local-artifacts"
+
+# Parameter values the embedded runtime deploys with (the rest keep the template's defaults).
+LOCAL_PARAMETERS: dict[str, str] = {
+    "Stage": "local",
+    "RetryIntervalSeconds": "1",
+    "DetectMaxConcurrency": "1",
+}
+
+
+class RuntimeFailure(RuntimeError):
+    """The embedded runtime itself could not be set up."""
+
+
+@dataclass
+class Invocation:
+    """One Lambda invocation as the embedded runtime ran it."""
+
+    function: str  # logical id from the template
+    request_id: str
+    started: float
+    duration_s: float
+    errored: bool
+    error_type: str | None = None
+    error_message: str | None = None
+    trace: str | None = None  # kept in memory for tests and debugging; never logged
+    logs: str = ""  # what the handler wrote (also stored in the Logs backend)
+
+
+@dataclass
+class _LambdaContext:
+    """The attributes of the Lambda context object that handlers and powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    timeout_s: int
+    started: float = field(default_factory=time.monotonic)
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
+
+
+class _InvocationOutput(io.TextIOBase):
+    """sys.stdout stand-in: handler output goes to the invocation's buffer, the rest passes through.
+
+    powertools' Logger binds the stream it finds at construction; binding this proxy lets each
+    invocation's log lines be captured (and stored in the Logs backend) whichever thread runs it.
+    """
+
+    def __init__(self, passthrough: Any) -> None:
+        self._passthrough = passthrough
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[io.StringIO]:
+        buffer = io.StringIO()
+        previous = getattr(self._local, "buffer", None)
+        self._local.buffer = buffer
+        try:
+            yield buffer
+        finally:
+            self._local.buffer = previous
+
+    def write(self, text: str) -> int:
+        buffer = getattr(self._local, "buffer", None)
+        return (buffer or self._passthrough).write(text)
+
+    def flush(self) -> None:
+        buffer = getattr(self._local, "buffer", None)
+        (buffer or self._passthrough).flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def passing_through_to(self, stream: Any) -> None:
+        """Where output outside an invocation goes (the stdout of whoever started the runtime)."""
+        if stream is not self:
+            self._passthrough = stream
+
+
+# One per process: a logger created by one runtime must still be captured by the next.
+_OUTPUT = _InvocationOutput(sys.stdout)
+
+
+def _capture_powertools_loggers(output: _InvocationOutput) -> None:
+    """Point every powertools logger's stream at ``output``.
+
+    A powertools Logger configures the process-wide ``logging`` logger of its service once, binding
+    whatever stdout was then (another runtime's, or a test's capture); later Loggers of the same
+    service reuse it. Rebinding makes each invocation's lines land in that invocation's logs.
+    """
+    import logging as _logging
+
+    from aws_lambda_powertools.logging.formatter import BasePowertoolsFormatter
+
+    loggers = [_logging.getLogger(name) for name in list(_logging.root.manager.loggerDict)]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if (isinstance(handler, _logging.StreamHandler)
+                    and isinstance(handler.formatter, BasePowertoolsFormatter)
+                    and handler.stream is not output):
+                handler.setStream(output)  # type: ignore[arg-type]
+
+
+def _cached_asl_parser() -> Any:
+    """moto parses a state machine's ASL (an ANTLR grammar, ~50 ms) for every execution it starts,
+    Distributed Map children included. The parsed program is immutable (executions keep their state
+    in their own environment; an inline Map already runs one program on many threads), so parse
+    each definition once."""
+    import functools
+
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original = AmazonStateLanguageParser.parse
+    cached = functools.lru_cache(maxsize=64)(original)
+    return mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(cached))
+
+
+@contextlib.contextmanager
+def _function_environment(values: dict[str, str]) -> Iterator[None]:
+    """A function's environment variables for one invocation; afterwards only what it changed is undone.
+
+    Not ``mock.patch.dict(os.environ, ...)``: that clears os.environ on exit and refills it, and a
+    thread reading the environment meanwhile finds variables missing. Step Functions tasks run on
+    their own threads: botocore creating a task's client then raised ``KeyError: 'REQUESTS_CA_BUNDLE'``,
+    which the state machine saw as ``States.Runtime`` and sent the case to the dead-letter queue
+    (tests/test_case_env_race.py). Here every other variable stays in place throughout.
+    """
+    before = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key in list(os.environ):
+            if key not in before:
+                del os.environ[key]
+        for key, value in before.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _serialised_dynamodb() -> Iterator[None]:
+    """One DynamoDB request at a time. moto's tables are plain dicts: a read that serialises or copies
+    an item while another thread adds attributes to it fails with ``RuntimeError: dictionary changed
+    size during iteration`` (``run`` querying the status index while cases are triaged, the CLI
+    reading a case while its workflow moves it on). DynamoDB triggers no functions here, so a request
+    never waits on the invocation lock while holding this one."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    lock = threading.RLock()
+
+    def call_action(handler: Any) -> Any:
+        with lock:
+            return original(handler)
+
+    with mock.patch.object(DynamoHandler, "call_action", call_action):
+        yield
+
+
+@contextlib.contextmanager
+def _cached_task_clients() -> Iterator[None]:
+    """moto's Step Functions creates a new boto3 client for every task it runs (~10 ms each);
+    boto3 clients are thread-safe, so one per (service, region) serves every task."""
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def cached(region: str, service: str, state_credentials: Any = None) -> Any:
+        with lock:
+            if (region, service) not in clients:
+                clients[(region, service)] = original(region, service, state_credentials)
+            return clients[(region, service)]
+
+    patched = [m for name, m in list(sys.modules.items())
+               if name.startswith("moto.stepfunctions.parser") and getattr(m, "boto_client_for", None) is original]
+    for module in patched:
+        module.boto_client_for = cached  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module in patched:
+            module.boto_client_for = original  # type: ignore[attr-defined]
+
+
+def _zip_dir(directory: Path) -> bytes:
+    payload = io.BytesIO()
+    with zipfile.ZipFile(payload, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(directory).as_posix())
+    return payload.getvalue()
+
+
+class EmbeddedAws:
+    """The stack of ``template.yaml`` running on in-process moto. Use as a context manager."""
+
+    def __init__(
+        self,
+        template_path: Path = TEMPLATE_PATH,
+        parameters: dict[str, str] | None = None,
+        handler_wrapper: Callable[[str, Callable[..., Any]], Callable[..., Any]] | None = None,
+        on_invocation: Callable[[Invocation], None] | None = None,
+    ) -> None:
+        self.template_path = template_path
+        self.root = template_path.parent
+        self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
+        self.template = load_template(template_path)
+        self.functions: dict[str, FunctionSpec] = function_specs(self.template, self.root)
+        self.invocations: list[Invocation] = []
+        self.outputs: dict[str, str] = {}
+        self.physical: dict[str, str] = {}  # logical id -> physical id
+        self._by_function_name: dict[str, str] = {}  # physical function name -> logical id
+        self._modules: dict[str, ModuleType] = {}
+        self._lock = threading.RLock()
+        self._exit = contextlib.ExitStack()
+        self._handler_wrapper = handler_wrapper
+        self._on_invocation = on_invocation
+        self._clients: dict[str, Any] = {}
+        self._stdout_proxy: _InvocationOutput | None = None
+
+    # -------------------------------------------------------------- lifecycle
+    def __enter__(self) -> EmbeddedAws:
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exit.close()
+
+    def _start(self) -> None:
+        from moto import mock_aws
+
+        # moto says, for every stack, which resource types it skips; docs/local-runtime.md lists them.
+        self._exit.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
+
+        env = {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credentials
+            "AWS_SECURITY_TOKEN": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "MOTO_ACCOUNT_ID": ACCOUNT_ID,
+        }
+        self._exit.enter_context(mock.patch.dict(os.environ, env))
+        for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+            if var in os.environ:
+                self._exit.enter_context(mock.patch.dict(os.environ, {var: ""}))
+                del os.environ[var]
+        self._exit.enter_context(
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "core": {"reset_boto3_session": True}})
+        )
+        self._patch_moto()
+        self._stdout_proxy = _OUTPUT
+        _OUTPUT.passing_through_to(sys.stdout)
+        self._exit.enter_context(contextlib.redirect_stdout(self._stdout_proxy))  # type: ignore[type-var]
+        _capture_powertools_loggers(_OUTPUT)
+        packaged = self._package()
+        cfn_template = self._transform(packaged)
+        self._create_stack(cfn_template)
+        self._apply_bucket_notifications(cfn_template)
+
+    # -------------------------------------------------------------- boto3
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            import boto3
+
+            self._clients[service] = boto3.client(service, region_name=REGION)
+        return self._clients[service]
+
+    def resource(self, service: str) -> Any:
+        import boto3
+
+        return boto3.resource(service, region_name=REGION)
+
+    def invocation_failures(self) -> list[dict[str, str]]:
+        return [{"function": i.function, "error_type": i.error_type or ""} for i in self.invocations if i.errored]
+
+    def resource_name(self, logical_id: str) -> str:
+        try:
+            return self.physical[logical_id]
+        except KeyError:
+            raise KeyError(f"template has no resource {logical_id}") from None
+
+    # -------------------------------------------------------------- packaging (as `sam package`)
+    def _package(self) -> dict[str, Any]:
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=ARTIFACTS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        template = copy.deepcopy(self.template)
+        for name, res in template["Resources"].items():
+            props = res.get("Properties", {})
+            for prop in ("CodeUri", "ContentUri"):
+                if isinstance(props.get(prop), str) and not props[prop].startswith("s3://"):
+                    key = f"{name}/{uuid.uuid4().hex}.zip"
+                    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=_zip_dir(self.root / props[prop]))
+                    props[prop] = f"s3://{ARTIFACTS_BUCKET}/{key}"
+            if res.get("Type") == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
+                # Inlined after the transform, with the substitutions (see _inline_definitions).
+                del props["DefinitionUri"]
+                props["Definition"] = {"StartAt": "Placeholder", "States": {"Placeholder": {"Type": "Succeed"}}}
+        return template
+
+    def _transform(self, template: dict[str, Any]) -> dict[str, Any]:
+        from samtranslator.translator.transform import transform
+
+        class _NoManagedPolicies:
+            """The template names no AWS managed policies by name, only policy templates."""
+
+            def load(self) -> dict[str, str]:
+                return {}
+
+        cfn = transform(template, self.parameters, _NoManagedPolicies())  # type: ignore[arg-type]
+        self._inline_definitions(cfn)
+        return cfn
+
+    def _inline_definitions(self, cfn: dict[str, Any]) -> None:
+        """DefinitionUri + DefinitionSubstitutions -> DefinitionString as Fn::Join (moto ignores the latter)."""
+        for name, path in state_machine_files(self.template, self.root).items():
+            sam_props = self.template["Resources"][name]["Properties"]
+            substitutions = sam_props.get("DefinitionSubstitutions", {})
+            pieces: list[Any] = []
+            for part in split_asl(path.read_text(encoding="utf-8")):
+                if isinstance(part, tuple):
+                    if part[0] not in substitutions:
+                        raise RuntimeFailure(f"{path.name}: no DefinitionSubstitutions entry for ${{{part[0]}}}")
+                    pieces.append(substitutions[part[0]])
+                else:
+                    pieces.append(part)
+            props = cfn["Resources"][name]["Properties"]
+            props.pop("Definition", None)
+            props.pop("DefinitionSubstitutions", None)
+            props["DefinitionString"] = {"Fn::Join": ["", pieces]}
+
+    # -------------------------------------------------------------- stack
+    def _create_stack(self, cfn: dict[str, Any]) -> None:
+        cloudformation = self.client("cloudformation")
+        cloudformation.create_stack(
+            StackName=STACK_NAME,
+            TemplateBody=json.dumps(cfn),
+            Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in self.parameters.items()
+                        if k in cfn.get("Parameters", {})],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        stack = cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise RuntimeFailure(f"stack creation ended in {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+        paginator = cloudformation.get_paginator("list_stack_resources")
+        for page in paginator.paginate(StackName=STACK_NAME):
+            for summary in page["StackResourceSummaries"]:
+                self.physical[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        for logical_id in self.functions:
+            self._by_function_name[self.physical[logical_id]] = logical_id
+
+    def _apply_bucket_notifications(self, cfn: dict[str, Any]) -> None:
+        """moto's CloudFormation ignores NotificationConfiguration: apply what the template says."""
+        s3 = self.client("s3")
+        lambda_client = self.client("lambda")
+        for name, res in cfn["Resources"].items():
+            if res["Type"] != "AWS::S3::Bucket":
+                continue
+            config = res.get("Properties", {}).get("NotificationConfiguration")
+            if not config:
+                continue
+            lambda_configs = []
+            for entry in config.get("LambdaConfigurations", []):
+                function = entry["Function"]
+                logical = function["Fn::GetAtt"][0] if isinstance(function, dict) else function
+                arn = lambda_client.get_function(FunctionName=self.physical[logical])["Configuration"]["FunctionArn"]
+                item: dict[str, Any] = {"LambdaFunctionArn": arn, "Events": [entry["Event"]]}
+                if "Filter" in entry:
+                    item["Filter"] = {"Key": {"FilterRules": entry["Filter"]["S3Key"]["Rules"]}}
+                lambda_configs.append(item)
+            s3.put_bucket_notification_configuration(
+                Bucket=self.physical[name],
+                NotificationConfiguration={"LambdaFunctionConfigurations": lambda_configs},
+            )
+
+    # -------------------------------------------------------------- moto seams
+    def _patch_moto(self) -> None:
+        from moto.awslambda.models import LambdaFunction
+        from moto.stepfunctions.models import StateMachine
+
+        runtime = self
+
+        def invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
+            return runtime._invoke(function, event)
+
+        def create_state_machine(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                                 region_name: str, **kwargs: Any) -> Any:
+            # moto's CloudFormation creates state machines in the backend that does not execute.
+            from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+            props = cloudformation_json["Properties"]
+            backend = stepfunctions_parser_backends[account_id][region_name]
+            return backend.create_state_machine(
+                name=props.get("StateMachineName", resource_name),
+                definition=props.get("DefinitionString", ""),
+                roleArn=props.get("RoleArn", ""),
+                sm_type=props.get("StateMachineType", "STANDARD"),
+            )
+
+        self._exit.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
+        self._exit.enter_context(_cached_asl_parser())
+        self._exit.enter_context(_cached_task_clients())
+        self._exit.enter_context(_serialised_dynamodb())
+        self._exit.enter_context(
+            mock.patch.object(StateMachine, "create_from_cloudformation_json", classmethod(create_state_machine))
+        )
+
+    def _handler(self, logical_id: str, env: dict[str, str]) -> Callable[..., Any]:
+        module = self._modules.get(logical_id)
+        if module is None:
+            spec = self.functions[logical_id]
+            module_name = f"accesswatch_fn_{logical_id}"
+            loader_spec = importlib.util.spec_from_file_location(module_name, spec.module_file)
+            if loader_spec is None or loader_spec.loader is None:
+                raise RuntimeFailure(f"cannot load handler module {spec.module_file}")
+            module = importlib.util.module_from_spec(loader_spec)
+            # Cold start: the module reads its configuration from this function's environment.
+            loader_spec.loader.exec_module(module)
+            self._modules[logical_id] = module
+            _capture_powertools_loggers(_OUTPUT)
+        handler = getattr(module, self.functions[logical_id].attribute)
+        if self._handler_wrapper is not None:
+            handler = self._handler_wrapper(logical_id, handler)
+        return handler
+
+    def _invoke(self, function: Any, event: Any) -> tuple[str, bool, str]:
+        logical_id = self._by_function_name.get(function.function_name)
+        if logical_id is None:
+            return json.dumps({"errorMessage": f"no handler for {function.function_name}",
+                               "errorType": "ResourceNotFound"}), True, ""
+        if isinstance(event, str | bytes):
+            event = json.loads(event or "{}")
+        request_id = str(uuid.uuid4())
+        env = {
+            **{k: str(v) for k, v in function.environment_vars.items()},
+            "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "_X_AMZN_TRACE_ID": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
+            # No X-Ray daemon here: powertools' Tracer becomes a no-op (docs/local-runtime.md).
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        context = _LambdaContext(
+            function_name=function.function_name,
+            memory_limit_in_mb=int(function.memory_size),
+            invoked_function_arn=function.function_arn,
+            aws_request_id=request_id,
+            timeout_s=int(function.timeout),
+            log_group_name=function.logs_group_name,
+        )
+        assert self._stdout_proxy is not None
+        function.logs_backend.ensure_log_group(function.logs_group_name)
+        started = time.monotonic()
+        # One invocation at a time: handlers share this process's environment variables.
+        with self._lock, _function_environment(env), self._stdout_proxy.capture() as output:
+            try:
+                result = self._handler(logical_id, env)(event, context)
+                payload, errored = json.dumps(result, default=str), False
+                record = Invocation(logical_id, request_id, started, time.monotonic() - started, False)
+            # The Lambda service boundary: whatever a handler raises becomes a function error
+            # that Step Functions retries or catches by its errorType, exactly as on AWS.
+            except Exception as exc:  # noqa: BLE001
+                payload = json.dumps({
+                    "errorMessage": str(exc),
+                    "errorType": type(exc).__name__,
+                    "stackTrace": traceback.format_exception(exc)[-3:],
+                })
+                errored = True
+                record = Invocation(logical_id, request_id, started, time.monotonic() - started, True,
+                                    type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
+                output.write(json.dumps({"level": "ERROR", "message": "invocation failed",
+                                         "errorType": type(exc).__name__, "function": logical_id}) + "\n")
+        logs = output.getvalue()
+        record.logs = logs
+        self.invocations.append(record)
+        # The metrics the handler emitted (EMF) and those Lambda itself records (AWS/Lambda) go to
+        # CloudWatch, where `accesswatch alarms` evaluates the template's alarms over them.
+        publish_invocation_metrics(record, self.client("cloudwatch"), function.function_name)
+        if self._on_invocation is not None:
+            self._on_invocation(record)
+        function.save_logs(logs)
+        return payload, errored, logs

@@ -1,0 +1,119 @@
+"""Reading template.yaml and the state-machine definitions it names.
+
+CloudFormation YAML uses short-form intrinsic tags (``!Ref``, ``!GetAtt`` ...); they are read
+into their long JSON form so that the SAM translator, moto and the tests all see one shape.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that understands CloudFormation's short-form intrinsic functions."""
+
+
+def _intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The template as a dict, intrinsic functions in long form."""
+    with path.open(encoding="utf-8") as handle:
+        data = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    if not isinstance(data, dict) or "Resources" not in data:
+        raise ValueError(f"{path} is not a CloudFormation/SAM template")
+    return data
+
+
+def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: res for name, res in template["Resources"].items() if res.get("Type") == resource_type
+    }
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """Where a function's code lives and how it is entered, as the template says."""
+
+    logical_id: str
+    code_dir: Path
+    handler: str  # "module.attribute"
+
+    @property
+    def module_file(self) -> Path:
+        module = self.handler.rsplit(".", 1)[0]
+        return self.code_dir / (module.replace(".", "/") + ".py")
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+def function_specs(template: dict[str, Any], root: Path = PROJECT_ROOT) -> dict[str, FunctionSpec]:
+    globals_fn = template.get("Globals", {}).get("Function", {})
+    specs = {}
+    for name, res in resources_of_type(template, "AWS::Serverless::Function").items():
+        props = res["Properties"]
+        handler = props.get("Handler", globals_fn.get("Handler"))
+        specs[name] = FunctionSpec(name, root / props["CodeUri"], handler)
+    return specs
+
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def state_machine_files(template: dict[str, Any], root: Path = PROJECT_ROOT) -> dict[str, Path]:
+    return {
+        name: root / res["Properties"]["DefinitionUri"]
+        for name, res in resources_of_type(template, "AWS::Serverless::StateMachine").items()
+        if isinstance(res["Properties"].get("DefinitionUri"), str)
+    }
+
+
+def asl_placeholders(text: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(text))
+
+
+def split_asl(text: str) -> list[str | tuple[str]]:
+    """The ASL text as literal pieces and ``(name,)`` placeholders, in order."""
+    parts: list[str | tuple[str]] = []
+    pos = 0
+    for match in _PLACEHOLDER.finditer(text):
+        parts.append(text[pos : match.start()])
+        parts.append((match.group(1),))
+        pos = match.end()
+    parts.append(text[pos:])
+    return parts
+
+
+def render_asl(text: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Substitute plain values into an ASL text and parse it (tests and the CLI use this)."""
+    missing = asl_placeholders(text) - set(values)
+    if missing:
+        raise KeyError(f"no value for ASL placeholders {sorted(missing)}")
+    rendered = "".join(
+        str(values[p[0]]) if isinstance(p, tuple) else p for p in split_asl(text)
+    )
+    return json.loads(rendered)
