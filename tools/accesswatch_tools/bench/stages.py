@@ -6,6 +6,8 @@ so that its peak RSS (``ru_maxrss``) is its own; it prints one ``RESULT {json}``
 - ``index``: the reference index compiled from the snapshots (the reference function's work);
 - ``detect``: the index loaded from bytes, then the rule catalog over the partitions;
 - ``pipeline``: ingest and detect in one process (each partition detected as it fills);
+- ``cases``: the day's cases, case executions and notifications from the real router and case queue
+  on the template's DynamoDB tables (in-process moto), executions recorded, not started;
 - ``e2e``: the whole system on the embedded runtime (template.yaml on in-process moto), as
   ``accesswatch run --in-process`` runs it, counting every AWS API call.
 """
