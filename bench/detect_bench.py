@@ -17,8 +17,9 @@ import time
 
 import polars as pl
 
-from accesswatch.contract import EVENT_SCHEMA, NZ_TZ_NAME, REFERENCE_FIELDS, ReferenceKind
+from accesswatch.contract import EVENT_SCHEMA, REFERENCE_FIELDS, ReferenceKind
 from accesswatch.detect import detect
+from accesswatch.quarters import NZ_TZ_NAME
 from accesswatch.reference import ReferenceIndex, build_index, cross_validate, validate_snapshot
 from accesswatch.rules import CATALOG, LIVE_RULES
 

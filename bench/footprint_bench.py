@@ -27,9 +27,10 @@ from pathlib import Path
 
 import polars as pl
 
-from accesswatch.contract import EVENT_SCHEMA, NZ_TZ_NAME
+from accesswatch.contract import EVENT_SCHEMA
 from accesswatch.dal.partitions import PartitionStore
 from accesswatch.footprint import build_footprint
+from accesswatch.quarters import NZ_TZ_NAME
 from accesswatch.services.footprint import PartitionEvents
 
 ACTIONS = ["view", "view", "view", "search", "update", "print", "export"]

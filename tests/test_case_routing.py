@@ -27,7 +27,7 @@ from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.risk import RiskStore
 from accesswatch.quarters import nz_date, nz_week
 from accesswatch.rules import RULES_BY_ID
-from accesswatch.services.detect import case_router
+from accesswatch.services.routing import case_router
 from accesswatch_tools.embedded.runtime import EmbeddedAws
 
 pytestmark = pytest.mark.e2e

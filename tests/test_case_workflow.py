@@ -24,7 +24,7 @@ from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.findings import FindingStore
 from accesswatch.rules import RULES_BY_ID
-from accesswatch.services.detect import case_router
+from accesswatch.services.routing import case_router
 from accesswatch_tools.cli.commands.cases import case_service
 from accesswatch_tools.embedded.runtime import EmbeddedAws
 

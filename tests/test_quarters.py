@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accesswatch.contract import NZ
 from accesswatch.quarters import (
+    NZ,
     Period,
     last_complete_quarter,
     nz_date,

@@ -20,11 +20,11 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accesswatch.contract import EVENT_FIELDS, NZ_TZ_NAME
+from accesswatch.contract import EVENT_FIELDS
 from accesswatch.ingest.events import parse_timestamps
 from accesswatch.ingest.pipeline import FileReport, ingest_stream
 from accesswatch.normalise import normalise_address, normalise_addresses, normalise_name, normalise_names
-from accesswatch.quarters import nz_date, quarter_end, quarter_of
+from accesswatch.quarters import NZ_TZ_NAME, nz_date, quarter_end, quarter_of
 
 # Field text: anything but NUL (a NUL early in a file means binary) and surrogates; no surrounding
 # whitespace (fields are trimmed by design).

@@ -256,7 +256,7 @@ def test_log_formats(world) -> None:
 
 
 def test_offsets_are_correct_nz_offsets(world) -> None:
-    from accesswatch.contract import NZ
+    from accesswatch.quarters import NZ
 
     out, _, _ = world
     for stamp in (e["occurred_at"] or "" for e in _events(out).values()):

@@ -18,7 +18,7 @@ from accesswatch.dal.findings import FindingStore
 from accesswatch.notifications import CaseQueueRequest
 from accesswatch.observability import observability
 from accesswatch.quarters import nz_date, previous_nz_week
-from accesswatch.services.detect import case_router
+from accesswatch.services.routing import case_router
 
 SETTINGS = CaseQueueSettings.from_env()
 SCORING = ScoringSettings.from_env()

@@ -12,7 +12,7 @@ from accesswatch.config import StorageSettings
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.notifications import DetectionOutcome
 from accesswatch.observability import observability
-from accesswatch.services.detect import summarise_partitions
+from accesswatch.services.detection_outcome import summarise_partitions
 
 SETTINGS = StorageSettings.from_env()
 logger, metrics, tracer = observability("detection-outcome")

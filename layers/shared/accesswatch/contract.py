@@ -8,12 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Final
-from zoneinfo import ZoneInfo
 
 import polars as pl
-
-NZ: Final = ZoneInfo("Pacific/Auckland")
-NZ_TZ_NAME: Final = "Pacific/Auckland"
 
 # --- access logs -------------------------------------------------------------------------
 REQUIRED_EVENT_FIELDS: Final = ("event_id", "occurred_at", "user_id", "client_id", "action")

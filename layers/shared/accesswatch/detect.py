@@ -7,8 +7,9 @@ from typing import Final
 
 import polars as pl
 
-from accesswatch.contract import EVENT_SCHEMA, NZ_TZ_NAME
+from accesswatch.contract import EVENT_SCHEMA
 from accesswatch.findings import finding_ids
+from accesswatch.quarters import NZ_TZ_NAME
 from accesswatch.reference.index import ReferenceIndex
 from accesswatch.rules import CATALOG
 from accesswatch.rules.base import ROW, Rule, prepare

@@ -18,7 +18,8 @@ from typing import Any, Final
 
 import polars as pl
 
-from accesswatch.contract import EVENT_SCHEMA, NZ_TZ_NAME
+from accesswatch.contract import EVENT_SCHEMA
+from accesswatch.quarters import NZ_TZ_NAME
 
 # The event columns a footprint reads (from Parquet or from Athena).
 EVENT_COLUMNS: Final = ("system", "event_id", "occurred_at", "occurred_at_utc", "nz_date", "user_id", "client_id",

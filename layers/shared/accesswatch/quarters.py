@@ -11,8 +11,12 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
 
-from accesswatch.contract import NZ
+# New Zealand time, in which quarters, days and working hours are reckoned (data contract, "General").
+NZ_TZ_NAME: Final = "Pacific/Auckland"
+NZ: Final = ZoneInfo(NZ_TZ_NAME)
 
 
 def nz_date(instant: datetime) -> date:

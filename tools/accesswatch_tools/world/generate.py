@@ -12,7 +12,9 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from accesswatch.contract import CONTRACT_RULES, EVENT_FIELDS, NZ, REFERENCE_FIELDS, ReferenceKind
+from accesswatch.contract import CONTRACT_RULES, EVENT_FIELDS, REFERENCE_FIELDS, ReferenceKind
+from accesswatch.quarters import NZ
+
 from .files import Format, TextSink, write_table
 from .model import SynthSummary
 from .oracle import Oracle, rules_of

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from accesswatch.contract import SENSITIVE_SCREENS
+
 from .world import (
     COLLEAGUE,
     DECLARED,

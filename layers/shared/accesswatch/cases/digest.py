@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from accesswatch.contract import NZ
-from accesswatch.quarters import nz_date, nz_week, nz_week_bounds
+from accesswatch.quarters import NZ, nz_date, nz_week, nz_week_bounds
 from accesswatch.rules import tier_of
 
 UNASSIGNED: Final = "unassigned"

@@ -28,12 +28,10 @@ from accesswatch.cases.vocabulary import (
 )
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.ledger import now_iso
-from accesswatch.rules import CATALOG
 
 # The defaults, for code that only needs the words (reports use their own copy of the list).
 ER_TYPES = DEFAULT_ER_TYPES
 OUTCOMES = DEFAULT_OUTCOMES
-SEVERITY_OF = {rule.id: rule.severity.value for rule in CATALOG}
 SYSTEM_ACTOR = "accesswatch"
 
 OPENED = "opened"
@@ -88,14 +86,12 @@ def triage(case: Mapping[str, Any]) -> dict[str, Any]:
     ``cases.scoring.priority``), the route, and ids and counts only.
 
     Every case goes to Internal Integrity: a lone accumulate-tier finding never becomes a case (it reaches
-    team managers through the weekly digest instead)."""
-    rules = sorted(case.get("rules") or [])
-    count = int(case.get("finding_count", 0))
-    severities = {SEVERITY_OF.get(r, "medium") for r in rules}
-    fallback = "high" if "high" in severities else "medium"
-    return {"priority": str(case.get("priority") or fallback), "route": "integrity", "rules": rules,
-            "finding_count": count, "tier": str(case.get("tier") or ("immediate" if "high" in severities
-                                                                        else "accumulate")),
+    team managers through the weekly digest instead). No rule catalog is needed here (the case-step
+    function loads no detection code)."""
+    tier = str(case.get("tier") or "accumulate")
+    return {"priority": str(case.get("priority") or ("high" if tier == "immediate" else "medium")),
+            "route": "integrity", "rules": sorted(case.get("rules") or []),
+            "finding_count": int(case.get("finding_count", 0)), "tier": tier,
             "score": round(float(case.get("score") or 0), 2), "clients": len(case.get("client_ids") or []),
             "trigger": str(case.get("trigger") or "")}
 

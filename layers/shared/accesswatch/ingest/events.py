@@ -12,8 +12,9 @@ from typing import Any
 
 import polars as pl
 
-from accesswatch.contract import ACTIONS, EVENT_FIELDS, EVENT_SCHEMA, NZ_TZ_NAME, REQUIRED_EVENT_FIELDS
+from accesswatch.contract import ACTIONS, EVENT_FIELDS, EVENT_SCHEMA, REQUIRED_EVENT_FIELDS
 from accesswatch.ingest.records import EXTRA_COLUMN, LINE_COLUMN
+from accesswatch.quarters import NZ_TZ_NAME
 
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=2)

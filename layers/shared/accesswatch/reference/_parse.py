@@ -6,7 +6,7 @@ from typing import Final
 
 import polars as pl
 
-from accesswatch.contract import NZ_TZ_NAME
+from accesswatch.quarters import NZ_TZ_NAME
 
 UTC_US: Final = pl.Datetime("us", "UTC")
 _OFFSET_FORMATS: Final = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z")

@@ -14,7 +14,8 @@ from typing import Any, ClassVar, Final, Literal
 
 import polars as pl
 
-from accesswatch.contract import EVENT_SCHEMA, NZ_TZ_NAME, ReferenceKind, Severity
+from accesswatch.contract import EVENT_SCHEMA, ReferenceKind, Severity
+from accesswatch.quarters import NZ_TZ_NAME
 from accesswatch.reference._parse import to_instant
 from accesswatch.reference.index import ReferenceIndex
 

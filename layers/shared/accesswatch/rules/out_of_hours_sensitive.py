@@ -6,7 +6,8 @@ from typing import Final
 
 import polars as pl
 
-from accesswatch.contract import NZ_TZ_NAME, SENSITIVE_SCREENS, Severity
+from accesswatch.contract import SENSITIVE_SCREENS, Severity
+from accesswatch.quarters import NZ_TZ_NAME
 from accesswatch.reference.index import ReferenceIndex
 from accesswatch.rules.base import Rule, Sample, json_object
 from accesswatch.rules.samples import ev

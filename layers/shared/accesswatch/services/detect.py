@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import polars as pl
 
-from accesswatch.cases.assign import CaseRouter
 from accesswatch.cases.exceptions import active
-from accesswatch.cases.scoring import ScoringSettings, precision_weights
+from accesswatch.cases.scoring import ScoringSettings
 from accesswatch.config import DetectSettings
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.exceptions import ExceptionStore
@@ -19,11 +17,11 @@ from accesswatch.dal.executions import Executions
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import now_iso
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
-from accesswatch.dal.risk import RiskStore
 from accesswatch.detect import detect
 from accesswatch.quarters import nz_date, parse_instant, quarter_end
 from accesswatch.reference.index import ReferenceIndex
 from accesswatch.rules import TIER_OF
+from accesswatch.services.routing import case_router
 
 
 class IndexCache:
@@ -70,14 +68,6 @@ def finding_items(found: pl.DataFrame, partition_key: str) -> list[dict[str, Any
     return items
 
 
-def case_router(*, cases: CaseStore, findings: FindingStore, executions: Executions, case_state_machine_arn: str,
-                scoring: ScoringSettings) -> CaseRouter:
-    """The router with the rule weights in force now (configured, scaled by decided precision)."""
-    return CaseRouter(cases=cases, risk=RiskStore(cases), findings=findings, executions=executions,
-                      case_state_machine_arn=case_state_machine_arn, settings=scoring,
-                      weights=precision_weights(scoring, cases.rule_stats()))
-
-
 def detect_partition(partition: dict[str, Any], snapshot_id: str, *, settings: DetectSettings, store: ObjectStore,
                      indexes: IndexCache, findings: FindingStore, cases: CaseStore,
                      executions: Executions, scoring: ScoringSettings) -> dict[str, Any]:
@@ -102,22 +92,4 @@ def detect_partition(partition: dict[str, Any], snapshot_id: str, *, settings: D
         "new_findings": sum(1 for written, _ in results if written),
         "by_rule": dict(sorted(by_rule.items())),
         **case_counts,
-    }
-
-
-def summarise_partitions(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The detection outcome of a file from its partitions' results (the Map state's output)."""
-    by_rule: Counter[str] = Counter()
-    for r in results:
-        by_rule.update(r.get("by_rule", {}))
-    return {
-        "partitions": len(results),
-        "events_detected": sum(int(r.get("events", 0)) for r in results),
-        "findings": sum(int(r.get("findings", 0)) for r in results),
-        "new_findings": sum(int(r.get("new_findings", 0)) for r in results),
-        "cases_opened": sum(int(r.get("cases_opened", 0)) for r in results),
-        "findings_joined": sum(int(r.get("findings_joined", 0)) for r in results),
-        "findings_ledgered": sum(int(r.get("findings_ledgered", 0)) for r in results),
-        "findings_suppressed": sum(int(r.get("findings_suppressed", 0)) for r in results),
-        "findings_by_rule": json.dumps(dict(sorted(by_rule.items()))),
     }
