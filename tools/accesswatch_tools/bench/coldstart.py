@@ -64,17 +64,23 @@ def function_environment(template: dict[str, Any], logical_id: str) -> dict[str,
     return env
 
 
-def measure(logical_id: str, template: dict[str, Any] | None = None, python: str = sys.executable) -> ColdStart:
+def measure(logical_id: str, template: dict[str, Any] | None = None, python: str = sys.executable,
+            layer: Path | None = None) -> ColdStart:
+    """Import the function's handler in a fresh interpreter. With ``layer`` (a built layer's ``python/``
+    directory) the child sees nothing but the standard library, the layer and the code, as on Lambda;
+    without it, the layer's package from the source tree and this interpreter's site-packages."""
     template = template or load_template()
     spec = function_specs(template)[logical_id]
     module, attribute = spec.handler.rsplit(".", 1)
     env = {
         "PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "ap-southeast-2", "AWS_REGION": "ap-southeast-2",
         "AWS_ACCESS_KEY_ID": "cold-start", "AWS_SECRET_ACCESS_KEY": "cold-start",  # noqa: S105 - never used
-        "POWERTOOLS_TRACE_DISABLED": "1", "PYTHONPATH": os.pathsep.join([str(spec.code_dir), str(LAYER_DIR)]),
-        "PYTHONNOUSERSITE": "1", **function_environment(template, logical_id),
+        "POWERTOOLS_TRACE_DISABLED": "1", "PYTHONNOUSERSITE": "1",
+        "PYTHONPATH": os.pathsep.join([str(spec.code_dir), str(layer or LAYER_DIR)]),
+        **function_environment(template, logical_id),
     }
-    done = subprocess.run([python, "-s", "-c", _CHILD.format(module=module, attribute=attribute)],
+    flags = ["-S"] if layer else ["-s"]
+    done = subprocess.run([python, *flags, "-c", _CHILD.format(module=module, attribute=attribute)],
                           env=env, cwd=spec.code_dir, capture_output=True, text=True, timeout=300, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{logical_id}: importing {spec.handler} failed: {done.stderr.strip()[-800:]}")
@@ -83,9 +89,9 @@ def measure(logical_id: str, template: dict[str, Any] | None = None, python: str
                      tuple(sorted(set(report["modules"]))))
 
 
-def measure_all(python: str = sys.executable) -> list[ColdStart]:
+def measure_all(python: str = sys.executable, layer: Path | None = None) -> list[ColdStart]:
     template = load_template()
-    return [measure(name, template, python) for name in sorted(function_specs(template))]
+    return [measure(name, template, python, layer) for name in sorted(function_specs(template))]
 
 
 def layer_size(python: str, out: Path) -> dict[str, Any]:
@@ -115,17 +121,20 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="accesswatch bench --cold-start")
     parser.add_argument("--python", default=sys.executable, help="interpreter to import with (Lambda: 3.12)")
-    parser.add_argument("--layer", metavar="DIR", help="also build the layer into DIR and measure it")
+    parser.add_argument("--layer", metavar="DIR", help="build the layer into DIR (as sam build does), measure its "
+                                                      "size, and import the handlers from it alone")
     args = parser.parse_args(argv)
-    rows = measure_all(args.python)
+    layer = None
+    if args.layer:
+        print(json.dumps({"layer": layer_size(args.python, Path(args.layer))}, indent=2))
+        layer = Path(args.layer) / "python"
+    rows = measure_all(args.python, layer)
     print(f"cold-start imports with {args.python} ({subprocess.run([args.python, '--version'], capture_output=True, text=True, check=False).stdout.strip()})")
     print(f"{'FUNCTION':<26} {'IMPORT (s)':>10} {'PEAK RSS (MiB)':>15}  POLARS  FORBIDDEN")
     for row in rows:
         bad = [m for m in FORBIDDEN if row.loads(m)]
         print(f"{row.function:<26} {row.seconds:>10.2f} {row.peak_rss_mib:>15.0f}  {'yes' if row.loads('polars') else 'no':<6}  "
               f"{', '.join(bad) or '-'}")
-    if args.layer:
-        print(json.dumps(layer_size(args.python, Path(args.layer)), indent=2))
     return 0
 
 
