@@ -6,10 +6,10 @@ import json
 
 import polars as pl
 import pytest
+from support.rule_samples import WORLD, snapshot_frames, world_index
 
 from accesswatch.contract import REFERENCE_FIELDS, ReferenceKind
 from accesswatch.reference import ReferenceIndex, build_index, cross_validate, validate_snapshot
-from accesswatch.rules.samples import WORLD, snapshot_frames, world_index
 
 K = ReferenceKind
 

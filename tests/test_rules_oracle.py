@@ -7,13 +7,13 @@ import random
 
 import polars as pl
 import pytest
+from support.rule_samples import snapshot_frames
 
 from accesswatch.contract import SENSITIVE_SCREENS, ReferenceKind
 from accesswatch.detect import detect
 from accesswatch.normalise import normalise_address, normalise_name
 from accesswatch.reference import build_index
 from accesswatch.rules import LIVE_RULES, events_frame
-from accesswatch.rules.samples import snapshot_frames
 
 K = ReferenceKind
 FAMS = ["Hēmi", "HEMI", "hemi ", "O'Brien", "OBrien", "Smith-Jones", "smith jones", "Ngata"]

@@ -8,9 +8,11 @@ Tables (all identifiers ``pl.String``):
 - ``persons``: one row per staff ``user_id`` (first row wins on duplicates): ``is_service``,
   ``is_sau`` (team is the Staff Assistance Unit), ``status``, ``start_date``, ``end_date``, ``team`` and
   ``manager_user_id`` (the weekly digest goes to each team's manager; ids and team names, no personal data).
-- ``conflicts``: the static (user_id, client_id) conflict pairs of SELF_RECORD, RELATIVE_RECORD,
-  HOUSEHOLD_RECORD and DECLARED_ASSOCIATE, one row per (user_id, client_id, rule), with the
-  explanation and the evidence (JSON text) already written.
+- ``conflicts``: the static (user_id, client_id) conflict pairs of the pair rules (SELF_RECORD,
+  RELATIVE_RECORD, HOUSEHOLD_RECORD, DECLARED_ASSOCIATE), one row per (user_id, client_id, rule), with
+  the explanation and the evidence (JSON text) already written. Each pair rule builds its own pairs
+  (``Rule.links``, in its rule module) from the prepared frames of a ``LinkContext``; this module
+  prepares the frames and calls the hook of every rule in the catalog that has one.
 - ``owners``: client_id -> owner_user_id for every person account's own record(s), with ``match``;
   COLLEAGUE_RECORD joins events on client_id, then drops the rows where the owner is the user.
 - ``assignments``: user_id, client_id, valid_from, valid_to (``pl.Date``; null = open).
@@ -26,37 +28,23 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import polars as pl
 
 from accesswatch.contract import REFERENCE_FIELDS, ReferenceKind
-from accesswatch.normalise import normalise_address, normalise_name, normalise_series
+from accesswatch.normalise import normalise_name, normalise_series
 from accesswatch.reference._parse import blank_to_null, enum_value, to_date, to_instant, to_nz_date
+
+if TYPE_CHECKING:
+    from accesswatch.rules.base import Rule
 
 FORMAT_VERSION: Final = 1
 # Teams whose members may open colleagues' records (compared after normalise_name).
 SAU_TEAMS: Final = frozenset({"staff assistance unit", "sau"})
 _SAU_KEYS: Final = frozenset(normalise_name(t) for t in SAU_TEAMS)
-
-# relationships row (client_id, related_client_id, relationship) reads:
-# "related_client_id is the <relationship> of client_id" (e.g. parent: the related client is the
-# client's parent). The inverse names the relationship seen from the related client's side.
-INVERSE_RELATIONSHIP: Final[dict[str, str]] = {
-    "parent": "child",
-    "child": "parent",
-    "grandparent": "grandchild",
-    "grandchild": "grandparent",
-    "partner": "partner",
-    "sibling": "sibling",
-    "other_whanau": "other_whanau",
-    "household": "household",
-}
-_PHRASES: Final[dict[str, str]] = {
-    "other_whanau": "other whānau (extended family) of",
-    "household": "a member of the same household as",
-}
 
 TABLES: Final = ("persons", "conflicts", "owners", "assignments", "watchlist")
 
@@ -65,6 +53,28 @@ CONFLICT_SCHEMA: Final = pl.Schema(
     {"user_id": _S, "client_id": _S, "rule": _S, "explanation": _S, "evidence": _S}
 )
 OWNER_SCHEMA: Final = pl.Schema({"client_id": _S, "owner_user_id": _S, "match": _S})
+# What a rule's ``links`` hook returns; the index adds the rule id.
+LINK_COLUMNS: Final = ("user_id", "client_id", "explanation", "evidence")
+
+
+@dataclass(frozen=True)
+class LinkContext:
+    """The prepared reference frames a pair rule's ``links`` hook builds its pairs from.
+
+    - ``staff``: every staff column (String, blank keys null, first row per user_id) plus ``row``,
+      ``is_service``, ``is_sau`` and ``dob`` (ISO date text or null).
+    - ``clients``: every client column (first row per client_id) plus ``row`` and ``dob``.
+    - ``own``: (user_id, own_client_id, match) for person accounts; match ``staff.client_id`` or
+      ``name_dob`` (the linked match first when both hold).
+    - ``relationships``: the snapshot (blank ids null) plus ``row`` (1-based).
+    - ``declarations``: the rows with both ids present (blank ids null) plus ``row`` (1-based).
+    """
+
+    staff: pl.DataFrame
+    clients: pl.DataFrame
+    own: pl.DataFrame
+    relationships: pl.DataFrame
+    declarations: pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -131,10 +141,6 @@ def _frame(snapshots: dict[ReferenceKind, pl.DataFrame], kind: ReferenceKind) ->
     return df.select(pl.col(c).cast(pl.String) for c in fields).with_row_index("row", offset=1)
 
 
-def _json(*pairs: tuple[str, pl.Expr]) -> pl.Expr:
-    return pl.struct([e.alias(k) for k, e in pairs]).struct.json_encode()
-
-
 def _own_records(staff: pl.DataFrame, clients: pl.DataFrame) -> pl.DataFrame:
     """(user_id, own_client_id, match) for person accounts."""
     persons = staff.filter(~pl.col("is_service"))
@@ -164,76 +170,28 @@ def _own_records(staff: pl.DataFrame, clients: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _relatives(own: pl.DataFrame, rel: pl.DataFrame) -> pl.DataFrame:
-    rel = rel.filter(pl.col("client_id").is_not_null() & pl.col("related_client_id").is_not_null())
-    rel = rel.with_columns(
-        pl.col("relationship").alias("raw_relationship"),
-        enum_value(pl.col("relationship")).alias("r"),
-    )
-    # own record on the client_id side: the accessed client is the related one
-    fwd = own.join(rel, left_on="own_client_id", right_on="client_id", how="inner").select(
-        "user_id",
-        pl.col("related_client_id").alias("client_id"),
-        "own_client_id",
-        "match",
-        pl.col("r").alias("seen"),
-        pl.struct(
-            pl.col("own_client_id").alias("client_id"),
-            pl.col("related_client_id"),
-            pl.col("raw_relationship").alias("relationship"),
-        ).alias("row_given"),
-        "row",
-    )
-    # own record on the related_client_id side: the accessed client is client_id, the inverse relation
-    bwd = own.join(rel, left_on="own_client_id", right_on="related_client_id", how="inner").select(
-        "user_id",
-        pl.col("client_id"),
-        "own_client_id",
-        "match",
-        pl.col("r").replace_strict(INVERSE_RELATIONSHIP, default=None, return_dtype=pl.String).alias("seen"),
-        pl.struct(
-            pl.col("client_id"),
-            pl.col("own_client_id").alias("related_client_id"),
-            pl.col("raw_relationship").alias("relationship"),
-        ).alias("row_given"),
-        "row",
-    )
-    both = (
-        pl.concat([fwd, bwd])
-        .sort("user_id", "client_id", pl.col("match") != "staff.client_id", "row")
-        .unique(["user_id", "client_id"], keep="first", maintain_order=True)
-    )
-    phrase = (
-        pl.col("seen")
-        .replace_strict(_PHRASES, default=None, return_dtype=pl.String)
-        .fill_null(pl.lit("the ") + pl.col("seen").str.replace_all("_", " ") + pl.lit(" of"))
-    )
-    explanation = (
-        pl.when(pl.col("seen").is_not_null())
-        .then(
-            pl.lit("client is ") + phrase + pl.lit(" the user's own client record ") + pl.col("own_client_id")
-        )
-        .otherwise(pl.lit("client is related to the user's own client record ") + pl.col("own_client_id"))
-    )
-    return both.select(
-        "user_id",
-        "client_id",
-        pl.lit("RELATIVE_RECORD").alias("rule"),
-        explanation.alias("explanation"),
-        _json(
-            ("own_client_id", pl.col("own_client_id")),
-            ("own_record_match", pl.col("match")),
-            ("relationship", pl.col("seen")),
-            ("relationships_row", pl.col("row")),
-            ("row_given", pl.col("row_given")),
-        ).alias("evidence"),
-    )
+def _links(context: LinkContext, rules: Sequence[Rule] | None) -> list[tuple[str, pl.DataFrame]]:
+    """(rule id, pairs) for every rule with a ``links`` hook, in catalog order."""
+    if rules is None:
+        # imported here: the rule modules import this module (``ReferenceIndex``, ``LinkContext``)
+        from accesswatch.rules import CATALOG
+
+        rules = CATALOG
+    out = []
+    for rule in rules:
+        pairs = rule.links(context)
+        if pairs is not None:
+            out.append((rule.id, pairs.select(LINK_COLUMNS)))
+    return out
 
 
-def build_index(snapshots: dict[ReferenceKind, pl.DataFrame], snapshot_id: str) -> ReferenceIndex:
+def build_index(
+    snapshots: dict[ReferenceKind, pl.DataFrame], snapshot_id: str, rules: Sequence[Rule] | None = None
+) -> ReferenceIndex:
     """Build the index. ``staff`` and ``clients`` are required; other kinds may be missing.
 
     Blank keys are ignored, on duplicate ``staff.user_id`` / ``clients.client_id`` the first row wins.
+    ``rules`` whose ``links`` hook returns pairs fill the ``conflicts`` table (default: the catalog).
     """
     snaps = {ReferenceKind(k): v for k, v in snapshots.items()}
     for required in (ReferenceKind.STAFF, ReferenceKind.CLIENTS):
@@ -277,86 +235,24 @@ def build_index(snapshots: dict[ReferenceKind, pl.DataFrame], snapshot_id: str) 
 
     own = _own_records(staff, clients)
 
-    self_pairs = own.select(
-        "user_id",
-        pl.col("own_client_id").alias("client_id"),
-        pl.lit("SELF_RECORD").alias("rule"),
-        pl.when(pl.col("match") == "staff.client_id")
-        .then(pl.lit("client record is the user's own (linked from the staff record)"))
-        .otherwise(
-            pl.lit("client record is the user's own (same name and date of birth as the staff record)")
-        )
-        .alias("explanation"),
-        _json(("own_client_id", pl.col("own_client_id")), ("match", pl.col("match"))).alias("evidence"),
-    )
-
     relationships = _frame(snaps, ReferenceKind.RELATIONSHIPS).with_columns(
         blank_to_null(pl.col("client_id")).alias("client_id"),
         blank_to_null(pl.col("related_client_id")).alias("related_client_id"),
     )
-    relative_pairs = _relatives(own, relationships)
-
-    # household: same normalised address, client not one of the user's own records
-    housed = staff.filter(~pl.col("is_service"))
-    housed = housed.with_columns(normalise_series(housed["address"], normalise_address).alias("addr")).filter(
-        pl.col("addr") != ""
-    )
-    caddr = clients.select("client_id", "address").filter(pl.col("address").is_not_null())
-    caddr = caddr.with_columns(normalise_series(caddr["address"], normalise_address).alias("addr"))
-    household_pairs = (
-        housed.select("user_id", "addr")
-        .join(caddr.select("client_id", "addr").filter(pl.col("addr") != ""), on="addr", how="inner")
-        .join(
-            own.select("user_id", pl.col("own_client_id").alias("client_id")),
-            on=["user_id", "client_id"],
-            how="anti",
-        )
-        .unique(["user_id", "client_id"], keep="first", maintain_order=True)
-        .select(
-            "user_id",
-            "client_id",
-            pl.lit("HOUSEHOLD_RECORD").alias("rule"),
-            pl.lit("client lives at the user's address (normalised address match)").alias("explanation"),
-            _json(("match", pl.lit("normalised_address"))).alias("evidence"),
-        )
-    )
-
     declarations = (
         _frame(snaps, ReferenceKind.DECLARATIONS)
         .with_columns(ids)
         .filter(pl.col("user_id").is_not_null() & pl.col("client_id").is_not_null())
     )
-    declared_pairs = (
-        declarations.group_by("user_id", "client_id", maintain_order=True)
-        .agg(
-            enum_value(pl.col("nature")).first().alias("nature"),
-            blank_to_null(pl.col("declared_at")).first().alias("declared_at"),
-            pl.col("row").first().alias("row"),
-            pl.len().alias("n"),
-        )
-        .select(
-            "user_id",
-            "client_id",
-            pl.lit("DECLARED_ASSOCIATE").alias("rule"),
-            (
-                pl.lit("user declared a conflict of interest with this client")
-                + pl.when(pl.col("nature").is_not_null())
-                .then(pl.lit(" (") + pl.col("nature") + pl.lit(")"))
-                .otherwise(pl.lit(""))
-            ).alias("explanation"),
-            _json(
-                ("nature", pl.col("nature")),
-                ("declared_at", pl.col("declared_at")),
-                ("declarations_row", pl.col("row")),
-                ("declarations", pl.col("n")),
-            ).alias("evidence"),
-        )
+    context = LinkContext(
+        staff=staff, clients=clients, own=own, relationships=relationships, declarations=declarations
     )
-
+    linked = _links(context, rules)
     conflicts = pl.concat(
-        [
-            df.select(CONFLICT_SCHEMA.names()).cast(CONFLICT_SCHEMA)
-            for df in (self_pairs, relative_pairs, household_pairs, declared_pairs)
+        [pl.DataFrame(schema=CONFLICT_SCHEMA)]
+        + [
+            df.with_columns(pl.lit(rule_id).alias("rule")).select(CONFLICT_SCHEMA.names()).cast(CONFLICT_SCHEMA)
+            for rule_id, df in linked
         ]
     ).sort("user_id", "client_id", "rule")
 
@@ -402,8 +298,8 @@ def build_index(snapshots: dict[ReferenceKind, pl.DataFrame], snapshot_id: str) 
         "assignments": assignments.height,
         "watchlist": watchlist.height,
     }
-    for rule in ("SELF_RECORD", "RELATIVE_RECORD", "HOUSEHOLD_RECORD", "DECLARED_ASSOCIATE"):
-        counts[f"conflicts.{rule}"] = conflicts.filter(pl.col("rule") == rule).height
+    for rule_id, df in linked:
+        counts[f"conflicts.{rule_id}"] = df.height
     return ReferenceIndex(
         snapshot_id=snapshot_id,
         persons=persons,

@@ -4,6 +4,8 @@ A rule is a polars plan over a partition of events (``EVENT_SCHEMA`` plus a row 
 ``_row``) and the reference index. ``Rule.plan`` returns the matching event rows (all event
 columns) with ``explanation`` and ``evidence``; it may return an event more than once, the base
 class keeps the first row per event and drops service accounts, which never raise findings.
+A rule whose matches are static (user_id, client_id) pairs builds them in ``Rule.links``, which
+the reference index builder calls once per set of snapshots (see ``rules._pairs``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import polars as pl
 from accesswatch.contract import EVENT_SCHEMA, ReferenceKind, Severity
 from accesswatch.quarters import NZ_TZ_NAME
 from accesswatch.reference._parse import to_instant
-from accesswatch.reference.index import ReferenceIndex
+from accesswatch.reference.index import LinkContext, ReferenceIndex
 
 ROW: Final = "_row"
 RuleStatus = Literal["live", "staging"]
@@ -62,12 +64,24 @@ def not_covered(cands: pl.LazyFrame, index: ReferenceIndex) -> pl.LazyFrame:
 
 
 class Rule(ABC):
-    """One detection rule. Subclasses set the class attributes and implement ``plan``."""
+    """One detection rule. Subclasses set the class attributes and implement ``plan``.
+
+    Every concrete subclass defined in a module of ``accesswatch.rules`` is in the catalog: the live
+    rules (the contract's) in the contract's order, then the staging rules by id.
+    """
 
     id: ClassVar[str]
     severity: ClassVar[Severity]
     status: ClassVar[RuleStatus]
     description: ClassVar[str]
+
+    def links(self, context: LinkContext) -> pl.DataFrame | None:
+        """The static pairs this rule fires on, built once per set of snapshots, or None (the default).
+
+        Columns ``user_id``, ``client_id``, ``explanation``, ``evidence`` (JSON text): the reference
+        index stores them in its ``conflicts`` table under this rule's id.
+        """
+        return None
 
     @abstractmethod
     def plan(self, events: pl.LazyFrame, index: ReferenceIndex) -> pl.LazyFrame:
@@ -104,12 +118,27 @@ class Rule(ABC):
 # --- sample cases ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Sample:
-    """A small case for a rule: reference rows, events, and the event ids the rule must report."""
+    """A small case for a rule: events, the event ids the rule must report, and reference rows.
+
+    Plain data: the tests run a sample against the shared sample world (``tests/support``, the
+    people and clients ``ev`` names), with ``reference``'s rows added to its snapshots.
+    """
 
     name: str
     events: tuple[dict[str, Any], ...]
     expect: frozenset[str]
     reference: dict[ReferenceKind, tuple[dict[str, str | None], ...]] = field(default_factory=dict)
+
+
+def ev(event_id: str, user_id: str, client_id: str, **kw: Any) -> dict[str, Any]:
+    """A sample event, by default mid-March 2025 NZ time, a ``summary`` view."""
+    return {
+        "event_id": event_id,
+        "user_id": user_id,
+        "client_id": client_id,
+        "occurred_at": kw.pop("occurred_at", "2025-03-15T10:00:00+13:00"),
+        **kw,
+    }
 
 
 def events_frame(rows: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> pl.DataFrame:

@@ -8,8 +8,7 @@ import polars as pl
 
 from accesswatch.contract import Severity
 from accesswatch.reference.index import SAU_TEAMS, ReferenceIndex
-from accesswatch.rules.base import ROW, Rule, Sample, json_object
-from accesswatch.rules.samples import ev
+from accesswatch.rules.base import ROW, Rule, Sample, ev, json_object
 
 __all__ = ["SAU_TEAMS", "ColleagueRecord", "POSITIVE", "NEGATIVE"]
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Final
 
+import polars as pl
+
 from accesswatch.contract import Severity
+from accesswatch.reference._parse import blank_to_null, enum_value
+from accesswatch.reference.index import LinkContext
 from accesswatch.rules._pairs import ConflictPairRule
-from accesswatch.rules.base import Sample
-from accesswatch.rules.samples import ev
+from accesswatch.rules.base import Sample, ev, json_object
 
 
 class DeclaredAssociate(ConflictPairRule):
@@ -19,6 +22,25 @@ class DeclaredAssociate(ConflictPairRule):
     severity = Severity.HIGH
     status = "live"
     description = "the user declared a conflict of interest with the client"
+
+    def links(self, context: LinkContext) -> pl.DataFrame:
+        nature = pl.col("nature")
+        explanation = pl.lit("user declared a conflict of interest with this client") + pl.when(
+            nature.is_not_null()
+        ).then(pl.lit(" (") + nature + pl.lit(")")).otherwise(pl.lit(""))
+        evidence = json_object(
+            ("nature", nature),
+            ("declared_at", pl.col("declared_at")),
+            ("declarations_row", pl.col("row")),
+            ("declarations", pl.col("n")),
+        )
+        first = context.declarations.group_by("user_id", "client_id", maintain_order=True).agg(
+            enum_value(nature).first().alias("nature"),
+            blank_to_null(pl.col("declared_at")).first().alias("declared_at"),
+            pl.col("row").first().alias("row"),
+            pl.len().alias("n"),
+        )
+        return first.select("user_id", "client_id", explanation.alias("explanation"), evidence.alias("evidence"))
 
 
 POSITIVE: Final = (

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Final
 
+import polars as pl
+
 from accesswatch.contract import ReferenceKind, Severity
+from accesswatch.normalise import normalise_address, normalise_series
+from accesswatch.reference.index import LinkContext
 from accesswatch.rules._pairs import ConflictPairRule
-from accesswatch.rules.base import Sample
-from accesswatch.rules.samples import WORLD, ev
+from accesswatch.rules.base import Sample, ev, json_object
 
 
 class HouseholdRecord(ConflictPairRule):
@@ -19,6 +22,30 @@ class HouseholdRecord(ConflictPairRule):
     severity = Severity.HIGH
     status = "live"
     description = "the client, not the user, lives at the user's normalised address"
+
+    def links(self, context: LinkContext) -> pl.DataFrame:
+        housed = context.staff.filter(~pl.col("is_service"))
+        housed = housed.with_columns(
+            normalise_series(housed["address"], normalise_address).alias("addr")
+        ).filter(pl.col("addr") != "")
+        caddr = context.clients.select("client_id", "address").filter(pl.col("address").is_not_null())
+        caddr = caddr.with_columns(normalise_series(caddr["address"], normalise_address).alias("addr"))
+        return (
+            housed.select("user_id", "addr")
+            .join(caddr.select("client_id", "addr").filter(pl.col("addr") != ""), on="addr", how="inner")
+            .join(
+                context.own.select("user_id", pl.col("own_client_id").alias("client_id")),
+                on=["user_id", "client_id"],
+                how="anti",
+            )
+            .unique(["user_id", "client_id"], keep="first", maintain_order=True)
+            .select(
+                "user_id",
+                "client_id",
+                pl.lit("client lives at the user's address (normalised address match)").alias("explanation"),
+                json_object(("match", pl.lit("normalised_address"))).alias("evidence"),
+            )
+        )
 
 
 POSITIVE: Final = (
@@ -32,9 +59,8 @@ NEGATIVE: Final = (
         (ev("n3", "u.x", "000990"),),
         frozenset(),
         reference={
-            ReferenceKind.STAFF: WORLD[ReferenceKind.STAFF]
-            + ({"user_id": "u.x", "address": "  ", "account_type": "person"},),
-            ReferenceKind.CLIENTS: WORLD[ReferenceKind.CLIENTS] + ({"client_id": "000990", "address": ""},),
+            ReferenceKind.STAFF: ({"user_id": "u.x", "address": "  ", "account_type": "person"},),
+            ReferenceKind.CLIENTS: ({"client_id": "000990", "address": ""},),
         },
     ),
 )

@@ -9,8 +9,7 @@ import polars as pl
 from accesswatch.contract import SENSITIVE_SCREENS, Severity
 from accesswatch.quarters import NZ_TZ_NAME
 from accesswatch.reference.index import ReferenceIndex
-from accesswatch.rules.base import Rule, Sample, json_object
-from accesswatch.rules.samples import ev
+from accesswatch.rules.base import Rule, Sample, ev, json_object
 
 WORK_START_HOUR: Final = 7  # inclusive, NZ local time
 WORK_END_HOUR: Final = 19  # exclusive

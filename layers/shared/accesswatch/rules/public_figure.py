@@ -8,8 +8,7 @@ import polars as pl
 
 from accesswatch.contract import Severity
 from accesswatch.reference.index import ReferenceIndex
-from accesswatch.rules.base import Rule, Sample, json_object, not_covered
-from accesswatch.rules.samples import ev
+from accesswatch.rules.base import Rule, Sample, ev, json_object, not_covered
 
 
 class PublicFigure(Rule):

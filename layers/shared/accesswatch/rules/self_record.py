@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
+import polars as pl
+
 from accesswatch.contract import ReferenceKind, Severity
+from accesswatch.reference.index import LinkContext
 from accesswatch.rules._pairs import ConflictPairRule
-from accesswatch.rules.base import Sample
-from accesswatch.rules.samples import ev
+from accesswatch.rules.base import Sample, ev, json_object
 
 
 class SelfRecord(ConflictPairRule):
@@ -21,6 +23,21 @@ class SelfRecord(ConflictPairRule):
     description = (
         "the client is the user's own record (linked from the staff record, or same name and date of birth)"
     )
+
+    def links(self, context: LinkContext) -> pl.DataFrame:
+        return context.own.select(
+            "user_id",
+            pl.col("own_client_id").alias("client_id"),
+            pl.when(pl.col("match") == "staff.client_id")
+            .then(pl.lit("client record is the user's own (linked from the staff record)"))
+            .otherwise(
+                pl.lit("client record is the user's own (same name and date of birth as the staff record)")
+            )
+            .alias("explanation"),
+            json_object(("own_client_id", pl.col("own_client_id")), ("match", pl.col("match"))).alias(
+                "evidence"
+            ),
+        )
 
 
 POSITIVE: Final = (

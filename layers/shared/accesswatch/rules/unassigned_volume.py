@@ -8,8 +8,7 @@ import polars as pl
 
 from accesswatch.contract import Severity
 from accesswatch.reference.index import ReferenceIndex
-from accesswatch.rules.base import ROW, Rule, Sample, json_object, not_covered
-from accesswatch.rules.samples import ev
+from accesswatch.rules.base import ROW, Rule, Sample, ev, json_object, not_covered
 
 THRESHOLD: Final = 50  # fires when a user opens more than this many distinct unassigned clients in a NZ day
 

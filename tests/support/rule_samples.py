@@ -1,4 +1,8 @@
-"""A small reference world shared by the rules' sample cases (fictional people only).
+"""The sample world: a small reference world the rules' sample cases run against (fictional people only).
+
+Test support, not runtime code: the rule modules keep their samples as plain data (``Sample``, ``ev``)
+and this module builds the frames and the index they run on. ``run_sample`` is what
+``tests/test_rules.py`` runs for every rule's POSITIVE and NEGATIVE samples.
 
 Staff
 - ``u.alice``: linked own record 000100 and a name/DOB duplicate 000101; lives at
@@ -15,12 +19,16 @@ round), 000120 lives at ``Unit 2 12 Rata St`` (Alice's housemate), 000121 at ``3
 
 from __future__ import annotations
 
-from typing import Any, Final
+import json
+import sys
+from collections.abc import Sequence
+from typing import Final
 
 import polars as pl
 
 from accesswatch.contract import REFERENCE_FIELDS, ReferenceKind
 from accesswatch.reference.index import ReferenceIndex, build_index
+from accesswatch.rules import Rule, Sample, events_frame
 
 _K = ReferenceKind
 
@@ -297,16 +305,45 @@ def snapshot_frames(
 
 def world_index(
     overrides: dict[ReferenceKind, tuple[dict[str, str | None], ...]] | None = None,
+    rules: Sequence[Rule] | None = None,
 ) -> ReferenceIndex:
-    return build_index(snapshot_frames(overrides), snapshot_id="samples")
+    """The index of WORLD with whole kinds replaced by ``overrides`` (pair links of ``rules``, default the catalog)."""
+    return build_index(snapshot_frames(overrides), snapshot_id="samples", rules=rules)
 
 
-def ev(event_id: str, user_id: str, client_id: str, **kw: Any) -> dict[str, Any]:
-    """A sample event, by default mid-March 2025 NZ time, a ``summary`` view."""
-    return {
-        "event_id": event_id,
-        "user_id": user_id,
-        "client_id": client_id,
-        "occurred_at": kw.pop("occurred_at", "2025-03-15T10:00:00+13:00"),
-        **kw,
+def with_rows(
+    extra: dict[ReferenceKind, tuple[dict[str, str | None], ...]],
+) -> dict[ReferenceKind, tuple[dict[str, str | None], ...]]:
+    """Overrides that add ``extra``'s rows to WORLD's (a sample's ``reference``)."""
+    return {kind: WORLD.get(kind, ()) + rows for kind, rows in extra.items()}
+
+
+def samples_of(rule: Rule) -> dict[str, tuple[Sample, ...]]:
+    """The rule module's POSITIVE and NEGATIVE samples."""
+    module = sys.modules[type(rule).__module__]
+    return {group: tuple(getattr(module, group, ())) for group in ("POSITIVE", "NEGATIVE")}
+
+
+PERSONAL_VALUES: Final = sorted(
+    {
+        str(v)
+        for kind in (_K.STAFF, _K.CLIENTS)
+        for row in WORLD[kind]
+        for f, v in row.items()
+        if f in ("family_name", "given_names", "date_of_birth", "address") and v and len(str(v).strip()) > 3
     }
+)
+
+
+def run_sample(rule: Rule, sample: Sample, rules: Sequence[Rule] | None = None) -> None:
+    """Assert that ``rule`` reports exactly ``sample.expect`` on the sample world plus the sample's rows,
+    with JSON-object evidence and no personal data in evidence or explanation."""
+    index = world_index(with_rows(sample.reference), rules=rules)
+    got = rule.evaluate(events_frame(sample.events), index)
+    assert got.columns == ["event_id", "system", "explanation", "evidence"]
+    assert set(got["event_id"]) == set(sample.expect), sample.name
+    assert got.height == len(sample.expect), sample.name
+    for evidence, explanation in zip(got["evidence"], got["explanation"], strict=True):
+        assert isinstance(json.loads(evidence), dict)
+        for value in PERSONAL_VALUES:
+            assert value not in evidence and value not in explanation
