@@ -96,13 +96,16 @@ def test_release_of_waiting_files_leaves_a_fast_detection_outcome_in_place():
 
 
 def test_redrive_names_a_file_that_failed_before_its_ledger_item_was_written():
-    from accesswatch_tools.cli.commands.redrive import redrive_ingests
+    from accesswatch.services.redrive import Redrive
 
-    class NoAws:
-        def client(self, service: str) -> Any:
-            raise AssertionError(f"nothing to invoke, yet {service} was asked for")
+    class Refuses:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"nothing to do, yet {name} was called")
 
     ledger = MemoryLedger(None)
     ledger.items["x"] = {"pk": "FILE#x", "status": "failed", "reason": "KeyError while ingesting"}
-    actions, left = redrive_ingests(NoAws(), ledger, dry_run=False)  # type: ignore[arg-type]
+    service = Redrive(ledger=ledger, cases=Refuses(), executions=Refuses(), functions=Refuses(),  # type: ignore[arg-type]
+                      dead_letters=Refuses(), detection_state_machine_arn="arn:d", case_state_machine_arn="arn:c",
+                      ingest_function="ingest", reference_function="reference")
+    actions, left = service.ingests(dry_run=False)
     assert actions == [] and len(left) == 1 and left[0].startswith("file FILE#x failed before its ledger item")
