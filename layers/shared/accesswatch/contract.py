@@ -1,4 +1,4 @@
-"""The data contract (../shared/spec/data-contract.md, version 1) as constants and types.
+"""The data contract (version 2, binding; kept by the Ministry beside this repository) as constants and types.
 
 Everything that names a field, an action, a screen, a rule id or a reference snapshot
 comes from here, so that parsing, detection, synthesis and export agree.
