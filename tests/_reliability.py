@@ -14,10 +14,10 @@ from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
-from accesswatch.detect import detect
+from accesswatch.detection import detect
 from accesswatch.reference.index import ReferenceIndex
 from accesswatch_tools.cli.commands.verify import verify
-from accesswatch_tools.cli.local import log_files, upload
+from accesswatch_tools.cli.world_run import log_files, upload
 from accesswatch_tools.embedded.runtime import ACCOUNT_ID, REGION
 from accesswatch_tools.truth import score
 

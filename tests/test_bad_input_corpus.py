@@ -18,7 +18,7 @@ from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.ingest.pipeline import ingest_stream
 from accesswatch_tools.cli.export import collect_quarantine
-from accesswatch_tools.cli.local import export_all, reference_files, settle, upload
+from accesswatch_tools.cli.world_run import export_all, reference_files, settle, upload
 from accesswatch_tools.embedded.runtime import EmbeddedAws
 
 pytestmark = pytest.mark.e2e

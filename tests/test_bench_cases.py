@@ -36,7 +36,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def expected(day: dict[str, Path]) -> dict[str, int]:
     """What the contract makes of the day's findings, counted without DynamoDB: every user with an
     immediate-tier finding has one case (nothing is decided within the day)."""
-    from accesswatch.detect import detect
+    from accesswatch.detection import detect
     from accesswatch.reference import ReferenceIndex
 
     index = ReferenceIndex.from_bytes(day["index"].read_bytes())

@@ -222,7 +222,7 @@ def test_a_document_from_before_per_user_cases_keeps_the_default_case_inputs():
 
 def test_the_latest_results_reproduce_the_measured_day():
     """The model's cases per working day are the cases stage's, scaled from its day to 5M events."""
-    results = latest_results(PROJECT_ROOT / "bench" / "results")
+    results = latest_results(PROJECT_ROOT / "benchmarks" / "results")
     assert results is not None
     day = results["stages"].get("cases_day")
     if day is None:

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from accesswatch.contract import CONTRACT_RULES, REFERENCE_FIELDS, ReferenceKind
-from accesswatch.detect import detect
+from accesswatch.detection import detect
 from accesswatch.ingest.pipeline import ingest_stream, read_table
 from accesswatch.reference.index import build_index
 from accesswatch.reference.validate import validate_snapshot

@@ -26,7 +26,7 @@ from accesswatch_tools.alarms.evaluate import AlarmStatus, State
 from accesswatch_tools.alarms.series import MetricKey
 from accesswatch_tools.cli.commands.alarms import alarm_rows, render
 from accesswatch_tools.cli.deployment import wait_for_executions
-from accesswatch_tools.cli.local import run_world, upload
+from accesswatch_tools.cli.world_run import run_world, upload
 from accesswatch_tools.embedded.metrics import (
     evaluate_local_alarms,
     publish_invocation_metrics,

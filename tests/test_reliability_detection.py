@@ -19,7 +19,7 @@ from accesswatch.dal.ledger import Ledger
 from accesswatch_tools.cli.commands.redrive import redrive
 from accesswatch_tools.cli.commands.verify import verify
 from accesswatch_tools.cli.deployment import executions
-from accesswatch_tools.cli.local import run_world
+from accesswatch_tools.cli.world_run import run_world
 from accesswatch_tools.embedded.runtime import EmbeddedAws
 
 pytestmark = pytest.mark.e2e

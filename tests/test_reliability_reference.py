@@ -17,10 +17,10 @@ from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
-from accesswatch.detect import detect
+from accesswatch.detection import detect
 from accesswatch.ingest.pipeline import ingest_stream
 from accesswatch.reference.index import ReferenceIndex
-from accesswatch_tools.cli.local import reference_files, settle, upload
+from accesswatch_tools.cli.world_run import reference_files, settle, upload
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import pytest
 from support.rule_samples import run_sample, samples_of, world_index
 
 from accesswatch import rules
-from accesswatch.detect import detect
+from accesswatch.detection import detect
 from accesswatch.rules import CATALOG, events_frame
 from accesswatch.rules.base import ev
 

@@ -9,7 +9,7 @@ import pytest
 from support.rule_samples import WORLD, run_sample, samples_of, world_index
 
 from accesswatch.contract import CONTRACT_RULES, ReferenceKind, Severity
-from accesswatch.detect import FINDING_SCHEMA, detect
+from accesswatch.detection import FINDING_SCHEMA, detect
 from accesswatch.findings import finding_id
 from accesswatch.rules import CATALOG, LIVE_RULES, RULES_BY_ID, Rule, Sample, events_frame
 from accesswatch.rules.base import ev

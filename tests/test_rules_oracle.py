@@ -10,7 +10,7 @@ import pytest
 from support.rule_samples import snapshot_frames
 
 from accesswatch.contract import SENSITIVE_SCREENS, ReferenceKind
-from accesswatch.detect import detect
+from accesswatch.detection import detect
 from accesswatch.normalise import normalise_address, normalise_name
 from accesswatch.reference import build_index
 from accesswatch.rules import LIVE_RULES, events_frame

@@ -17,7 +17,7 @@ from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.notifications import DetectRequest
 from accesswatch.observability import observability
-from accesswatch.services.detect import IndexCache, detect_partition, index_loader
+from accesswatch.services.partition_detection import IndexCache, detect_partition, index_loader
 
 SETTINGS = DetectSettings.from_env()
 SCORING = ScoringSettings.from_env()

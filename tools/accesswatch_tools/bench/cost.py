@@ -2,7 +2,7 @@
 
 Every unit price is in :class:`UnitPrices` and every assumption about the workload in
 :class:`Workload`; what was measured on the benchmark machine is in :class:`Measured` (filled from a
-``bench/results/*.json`` file when there is one). :func:`estimate` is plain arithmetic over the three,
+``benchmarks/results/*.json`` file when there is one). :func:`estimate` is plain arithmetic over the three,
 line by line, so that each figure can be checked by hand (``tests/test_cost_model.py`` does).
 
 Prices are USD on-demand list prices for ap-southeast-2 (Sydney) without free tiers, as published

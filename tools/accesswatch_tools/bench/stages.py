@@ -218,7 +218,7 @@ def detect(args: dict[str, Any]) -> dict[str, Any]:
     """The rule catalog (as the detect function runs it) over every kept partition."""
     import polars as pl
 
-    from accesswatch.detect import detect as run_detect
+    from accesswatch.detection import detect as run_detect
 
     index, load_s = load_index(Path(args["index"]))
     times = {"index_load_s": load_s}
@@ -249,7 +249,7 @@ def pipeline(args: dict[str, Any]) -> dict[str, Any]:
     """Ingest and detect in one process: each partition is encoded, decoded and detected as it fills."""
     import polars as pl
 
-    from accesswatch.detect import detect as run_detect
+    from accesswatch.detection import detect as run_detect
 
     index, load_s = load_index(Path(args["index"]))
     times = {"index_load_s": load_s}
@@ -332,7 +332,7 @@ DYNAMODB_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "Transac
 @stage
 def e2e(args: dict[str, Any]) -> dict[str, Any]:
     """The world through the embedded runtime, as ``accesswatch run --in-process`` does it."""
-    from accesswatch_tools.cli.local import run_world
+    from accesswatch_tools.cli.world_run import run_world
     from accesswatch_tools.embedded.runtime import EmbeddedAws
 
     world = Path(args["world"])
@@ -499,7 +499,7 @@ def cases(args: dict[str, Any]) -> dict[str, Any]:
     """
     import polars as pl
 
-    import accesswatch.services.detect as detect_service
+    import accesswatch.services.partition_detection as detect_service
     from accesswatch.cases.assign import CaseRouter
     from accesswatch.cases.exceptions import active
     from accesswatch.cases.queue import drain

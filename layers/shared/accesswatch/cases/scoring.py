@@ -49,7 +49,7 @@ DEFAULT_RULE_WEIGHTS: dict[str, float] = {
 # A rule the table does not name (a new rule) weighs this much until configured.
 FALLBACK_WEIGHT = 1.0
 
-# Modifier -> multiplier. Detection decides which apply to a finding (accesswatch.detect).
+# Modifier -> multiplier. Detection decides which apply to a finding (accesswatch.detection).
 MODIFIERS: dict[str, str] = {
     "ird_number_screen": "the IRD number screen was opened",
     "date_of_birth_screen": "the date-of-birth screen was opened",

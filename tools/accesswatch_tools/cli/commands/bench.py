@@ -16,6 +16,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.cost:
         return _cost(out, args.json)
+    if args.cold_start:
+        from accesswatch_tools.bench import coldstart
+
+        return coldstart.main([*(["--python", args.python] if args.python else []),
+                               *(["--layer", args.layer] if args.layer else [])])
     from accesswatch_tools.bench import runner
 
     try:
@@ -58,11 +63,16 @@ def register(sub: Any) -> None:
                        help="how the day's findings reach the real router: once per user for the whole day (default,"
                             " minutes) or partition by partition with the queue drained after each file, as deployed"
                             " (about ten times the DynamoDB calls)")
-    bench.add_argument("--out", default=str(PROJECT_ROOT / "bench" / "results"), help="results directory")
+    bench.add_argument("--out", default=str(PROJECT_ROOT / "benchmarks" / "results"), help="results directory")
     bench.add_argument("--work", default="/tmp/accesswatch-bench", help="inputs (kept between runs)")
     bench.add_argument("--fresh", action="store_true", help="make the inputs again")
     bench.add_argument("--no-docs", action="store_true", help="do not rewrite the table in docs/performance.md")
     bench.add_argument("--cost", action="store_true",
                        help="print the AWS cost model (per million events, per year) from the latest results")
     bench.add_argument("--json", action="store_true", help="with --cost: the estimate as JSON")
+    bench.add_argument("--cold-start", action="store_true",
+                       help="import every handler in a fresh interpreter: import time, peak RSS, polars or not")
+    bench.add_argument("--python", help="with --cold-start: the interpreter (Lambda's runtime is Python 3.12)")
+    bench.add_argument("--layer", metavar="DIR",
+                       help="with --cold-start: build the layer into DIR as sam build does, measure it, import from it")
     bench.set_defaults(func=cmd_bench)

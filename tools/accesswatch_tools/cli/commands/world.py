@@ -29,7 +29,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, reference: Path, logs: Path, out: Path, system: str) -> int:
-    from accesswatch_tools.cli.local import run_world
+    from accesswatch_tools.cli.world_run import run_world
 
     for path, what in ((reference, "--reference"), (logs, "--logs")):
         if not path.is_dir():

@@ -1,7 +1,7 @@
 """Detection benchmark: index build/load for 500k clients and 10k staff, then events/s over a
 1M-row partition (~1% findings), for the seven contract rules and for the whole catalog.
 
-    .venv/bin/python bench/detect_bench.py [--clients 500000] [--staff 10000] [--events 1000000]
+    .venv/bin/python benchmarks/detect_bench.py [--clients 500000] [--staff 10000] [--events 1000000]
 
 All data is generated in-script (fictional, seeded). Prints a Markdown report.
 """
@@ -18,7 +18,7 @@ import time
 import polars as pl
 
 from accesswatch.contract import EVENT_SCHEMA, REFERENCE_FIELDS, ReferenceKind
-from accesswatch.detect import detect
+from accesswatch.detection import detect
 from accesswatch.quarters import NZ_TZ_NAME
 from accesswatch.reference import ReferenceIndex, build_index, cross_validate, validate_snapshot
 from accesswatch.rules import CATALOG, LIVE_RULES

@@ -17,7 +17,7 @@ from accesswatch.dal.executions import Executions
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import now_iso
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
-from accesswatch.detect import detect
+from accesswatch.detection import detect
 from accesswatch.quarters import nz_date, parse_instant, quarter_end
 from accesswatch.reference.index import ReferenceIndex
 from accesswatch.rules import TIER_OF

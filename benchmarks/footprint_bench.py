@@ -1,6 +1,6 @@
 """Footprint benchmark: one client's accesses over a year of curated partitions.
 
-    .venv/bin/python bench/footprint_bench.py [--days 365] [--events-per-day 50000] [--clients 500000]
+    .venv/bin/python benchmarks/footprint_bench.py [--days 365] [--events-per-day 50000] [--clients 500000]
 
 Writes a year of synthetic partitions (one system, one Parquet object per NZ day, the layout and
 schema ingestion writes) into in-process moto S3, then answers footprints through the same code the
