@@ -2,7 +2,7 @@
 
 Test support, not runtime code: the rule modules keep their samples as plain data (``Sample``, ``ev``)
 and this module builds the frames and the index they run on. ``run_sample`` is what
-``tests/test_rules.py`` runs for every rule's POSITIVE and NEGATIVE samples.
+``tests/unit/rules/test_rules.py`` runs for every rule's POSITIVE and NEGATIVE samples.
 
 Staff
 - ``u.alice``: linked own record 000100 and a name/DOB duplicate 000101; lives at

@@ -93,7 +93,7 @@ class Severity(StrEnum):
 
 # The data contract's rules, in its order: the binding interface, so a literal on purpose. The catalog
 # itself is derived from the rule modules (``accesswatch.rules``), whose live rules must be exactly
-# these (tests/test_rules.py); this module stays the light one the short functions load, without
+# these (tests/unit/rules/test_rules.py); this module stays the light one the short functions load, without
 # importing the rules or polars.
 CONTRACT_RULES: Final = (
     "SELF_RECORD",

@@ -55,24 +55,31 @@ def footprint_sql(database: str, table: str, client_id: str, start: date, end: d
         if c in ("nz_date", "occurred_at_utc") else quote_identifier(c)
         for c in EVENT_COLUMNS
     )
-    where = ["nz_date BETWEEN CAST(? AS date) AND CAST(? AS date)", "client_id = ?"]
-    parameters = [sql_string(start.isoformat()), sql_string(end.isoformat()), sql_string(client_id)]
-    if systems:
-        where.append("system IN (" + ", ".join("?" for _ in systems) + ")")
-        parameters += [sql_string(s) for s in systems]
+    where, parameters = _period_filter(start, end, systems, client_id=client_id)
     sql = (f"SELECT {columns} FROM {quote_identifier(database)}.{quote_identifier(table)} "
            f"WHERE {' AND '.join(where)} ORDER BY occurred_at_utc, system, event_id")
     return sql, parameters
 
 
-def distinct_users_sql(database: str, table: str, start: date, end: date,
-                       systems: Sequence[str] | None = None) -> tuple[str, list[str]]:
-    """(user_id, nz_date) pairs for the unique-users table, from Athena."""
+def _period_filter(start: date, end: date, systems: Sequence[str] | None,
+                   client_id: str | None = None) -> tuple[list[str], list[str]]:
+    """WHERE clauses and their parameters for New Zealand dates start..end, the client if given, and the
+    systems if given."""
     where = ["nz_date BETWEEN CAST(? AS date) AND CAST(? AS date)"]
     parameters = [sql_string(start.isoformat()), sql_string(end.isoformat())]
+    if client_id is not None:
+        where.append("client_id = ?")
+        parameters.append(sql_string(client_id))
     if systems:
         where.append("system IN (" + ", ".join("?" for _ in systems) + ")")
         parameters += [sql_string(s) for s in systems]
+    return where, parameters
+
+
+def distinct_users_sql(database: str, table: str, start: date, end: date,
+                       systems: Sequence[str] | None = None) -> tuple[str, list[str]]:
+    """(user_id, nz_date) pairs for the unique-users table, from Athena."""
+    where, parameters = _period_filter(start, end, systems)
     sql = (f"SELECT DISTINCT user_id, CAST(nz_date AS varchar) AS nz_date "
            f"FROM {quote_identifier(database)}.{quote_identifier(table)} WHERE {' AND '.join(where)}")
     return sql, parameters

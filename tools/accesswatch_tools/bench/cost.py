@@ -3,7 +3,7 @@
 Every unit price is in :class:`UnitPrices` and every assumption about the workload in
 :class:`Workload`; what was measured on the benchmark machine is in :class:`Measured` (filled from a
 ``benchmarks/results/*.json`` file when there is one). :func:`estimate` is plain arithmetic over the three,
-line by line, so that each figure can be checked by hand (``tests/test_cost_model.py`` does).
+line by line, so that each figure can be checked by hand (``tests/unit/tools/test_cost_model.py`` does).
 
 Prices are USD on-demand list prices for ap-southeast-2 (Sydney) without free tiers, as published
 on the AWS pricing pages at ``PRICES_AS_OF``; they were not re-read when the benchmark ran (the

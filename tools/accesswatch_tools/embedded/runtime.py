@@ -182,7 +182,7 @@ def _function_environment(values: dict[str, str]) -> Iterator[None]:
     thread reading the environment meanwhile finds variables missing. Step Functions tasks run on
     their own threads: botocore creating a task's client then raised ``KeyError: 'REQUESTS_CA_BUNDLE'``,
     which the state machine saw as ``States.Runtime`` and sent the case to the dead-letter queue
-    (tests/test_case_env_race.py). Here every other variable stays in place throughout.
+    (tests/e2e/test_case_env_race.py). Here every other variable stays in place throughout.
     """
     before = dict(os.environ)
     os.environ.update(values)

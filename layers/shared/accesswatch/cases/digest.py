@@ -16,7 +16,7 @@ no manager (not in the staff snapshot, no manager, their own manager, or no team
 ``unassigned`` group, each with the reason.
 
 Ids, team names and counts only: never a name, an address, a date of birth or an IRD number (the digest
-reads none; ``tests/test_pii.py`` scans the messages and the file).
+reads none; ``tests/e2e/test_pii.py`` scans the messages and the file).
 """
 
 from __future__ import annotations

@@ -181,16 +181,23 @@ class CaseWorkflow:
         deadline = payload.get("deadline_seconds")
         if deadline is not None:
             attrs["decision_due_at"] = _later(at, int(deadline))
-        if case.get("status") == INVESTIGATING:
-            # Back after an escalation or a rejected decision: a new token, no new history entry.
-            if not self.store.transition(case["case_id"], expected={INVESTIGATING}, attrs=attrs):
-                raise InvalidTransition(f"case {case['case_id']} left {INVESTIGATING} while awaiting a decision")
+        # Back after an escalation or a rejected decision: a new token, no new history entry.
+        return self._hold_token(case, payload, attrs, waiting=INVESTIGATING, after=NOTIFIED,
+                                note="awaiting an investigator's decision")
+
+    def _hold_token(self, case: dict[str, Any], payload: dict[str, Any], attrs: dict[str, Any], *, waiting: str,
+                    after: str, note: str) -> dict[str, Any]:
+        """Store the task token a person completes: moving the case from ``after`` to ``waiting`` (with its
+        history entry), or, when it waits already (a new token after an escalation or a rejection), only the
+        token."""
+        if case.get("status") == waiting:
+            if not self.store.transition(case["case_id"], expected={waiting}, attrs=attrs):
+                raise InvalidTransition(f"case {case['case_id']} left {waiting} while it waited")
         else:
-            done = self._advance(case, expected={NOTIFIED}, status=INVESTIGATING, attrs=attrs,
-                                 note="awaiting an investigator's decision")
+            done = self._advance(case, expected={after}, status=waiting, attrs=attrs, note=note)
             if done is not None and done.get("task_token") != payload["task_token"]:
-                self.store.transition(case["case_id"], expected={INVESTIGATING}, attrs=attrs)
-        return {"status": INVESTIGATING}
+                self.store.transition(case["case_id"], expected={waiting}, attrs=attrs)
+        return {"status": waiting}
 
     def _escalate(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         entry = self._entry(payload, "escalate")
@@ -282,15 +289,8 @@ class CaseWorkflow:
 
     def _await_outcome(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         attrs = {"task_token": payload["task_token"], "waiting_since": now_iso()}
-        if case.get("status") == AWAITING_OUTCOME:
-            if not self.store.transition(case["case_id"], expected={AWAITING_OUTCOME}, attrs=attrs):
-                raise InvalidTransition(f"case {case['case_id']} left {AWAITING_OUTCOME} while awaiting an outcome")
-        else:
-            done = self._advance(case, expected={ER_CASE}, status=AWAITING_OUTCOME, attrs=attrs,
-                                 note="awaiting the Employment Relations outcome")
-            if done is not None and done.get("task_token") != payload["task_token"]:
-                self.store.transition(case["case_id"], expected={AWAITING_OUTCOME}, attrs=attrs)
-        return {"status": AWAITING_OUTCOME}
+        return self._hold_token(case, payload, attrs, waiting=AWAITING_OUTCOME, after=ER_CASE,
+                                note="awaiting the Employment Relations outcome")
 
     def _record_outcome(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         sent = payload.get("outcome")

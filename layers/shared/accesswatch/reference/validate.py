@@ -7,7 +7,7 @@ data row in the snapshot (the first data row is 1, whatever the file format).
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import polars as pl
 from pydantic import BaseModel, Field
@@ -84,6 +84,13 @@ class ValidationReport(BaseModel):
         return {i.code for i in self.issues}
 
 
+def _warn(report: ValidationReport, kind: ReferenceKind, code: str, column: str, count: int, rows: list[int],
+          message: str, **extra: Any) -> None:
+    """A warning about ``count`` rows (line numbers ``rows``) of one column of the snapshot."""
+    report.issues.append(ValidationIssue(kind=kind.value, code=code, level="warning", column=column, count=count,
+                                         rows=rows, message=message, **extra))
+
+
 def _rows(df: pl.DataFrame, mask: pl.Expr) -> tuple[int, list[int]]:
     hit = df.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row"), mask.alias("m")).filter("m")
     return hit.height, hit["row"].head(MAX_LISTED).to_list()
@@ -119,17 +126,7 @@ def validate_snapshot(kind: ReferenceKind, df: pl.DataFrame) -> ValidationReport
     for col in key_fields:
         n, rows = _rows(df, blank_to_null(pl.col(col)).is_null())
         if n:
-            report.issues.append(
-                ValidationIssue(
-                    kind=kind.value,
-                    code="blank_key",
-                    level="warning",
-                    column=col,
-                    count=n,
-                    rows=rows,
-                    message=f"{n} row(s) with blank {col}: ignored",
-                )
-            )
+            _warn(report, kind, "blank_key", col, n, rows, f"{n} row(s) with blank {col}: ignored")
 
     key = UNIQUE_KEYS.get(kind)
     if key is not None:
@@ -139,18 +136,7 @@ def validate_snapshot(kind: ReferenceKind, df: pl.DataFrame) -> ValidationReport
             ids = (
                 df.select(k.alias("k")).filter(pl.col("k").is_not_null() & pl.col("k").is_duplicated())["k"]
             ).unique(maintain_order=True)
-            report.issues.append(
-                ValidationIssue(
-                    kind=kind.value,
-                    code="duplicate_key",
-                    level="warning",
-                    column=key,
-                    count=n,
-                    rows=rows,
-                    ids=ids.head(MAX_LISTED).to_list(),
-                    message=f"{ids.len()} {key} value(s) on more than one row: the first row is used",
-                )
-            )
+            _warn(report, kind, "duplicate_key", key, n, rows, f"{ids.len()} {key} value(s) on more than one row: the first row is used", ids=ids.head(MAX_LISTED).to_list())
         report.counts[f"distinct_{key}"] = df.select(k.drop_nulls().n_unique()).item()
 
     for col, allowed in ENUM_FIELDS.get(kind, {}).items():
@@ -159,33 +145,12 @@ def validate_snapshot(kind: ReferenceKind, df: pl.DataFrame) -> ValidationReport
         n, rows = _rows(df, bad)
         if n:
             values = df.filter(bad).select(v.alias("v"))["v"].unique(maintain_order=True)
-            report.issues.append(
-                ValidationIssue(
-                    kind=kind.value,
-                    code="bad_enum",
-                    level="warning",
-                    column=col,
-                    count=n,
-                    rows=rows,
-                    values=[s[:40] for s in values.head(MAX_LISTED).to_list()],
-                    message=f"{n} row(s) with a {col} outside {sorted(allowed)}",
-                )
-            )
+            _warn(report, kind, "bad_enum", col, n, rows, f"{n} row(s) with a {col} outside {sorted(allowed)}", values=[s[:40] for s in values.head(MAX_LISTED).to_list()])
 
     for col, timestamps in DATE_FIELDS.get(kind, ()):
         n, rows = _rows(df, is_unparseable_when_present(pl.col(col), timestamps=timestamps))
         if n:
-            report.issues.append(
-                ValidationIssue(
-                    kind=kind.value,
-                    code="bad_date",
-                    level="warning",
-                    column=col,
-                    count=n,
-                    rows=rows,
-                    message=f"{n} row(s) with an unparseable {col}: treated as blank",
-                )
-            )
+            _warn(report, kind, "bad_date", col, n, rows, f"{n} row(s) with an unparseable {col}: treated as blank")
     return report
 
 

@@ -2,7 +2,7 @@
 
 Every concrete ``Rule`` subclass defined in a module of this package is in ``CATALOG`` (one
 instance each): the live rules in the data contract's order (``contract.CONTRACT_RULES``; the live
-rules must be exactly the contract's, ``tests/test_rules.py`` checks it), then the staging rules by
+rules must be exactly the contract's, ``tests/unit/rules/test_rules.py`` checks it), then the staging rules by
 id. Rule ids are stable. Each rule module keeps its ``POSITIVE`` and ``NEGATIVE`` sample cases
 beside the rule, as plain data the tests run against the sample world (``tests/support``).
 """

@@ -126,7 +126,7 @@ def _service_of_functions() -> dict[str, str]:
     return services
 
 
-TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_accesswatch_alarm_metrics_are_published_by_the_service_they_name():

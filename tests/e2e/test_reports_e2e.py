@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from _oia_attacker import attack_release
+from support.oia_attacker import attack_release
 
 from accesswatch.dal.cases import CaseStore
 from accesswatch.quarters import Period, nz_date, quarter_end

@@ -1,7 +1,7 @@
 """Small counts are withheld, and no withheld count can be worked out from what is published.
 
 The audit inside accesswatch (max-flow over the release's network) is checked against an
-independent attacker (linear programmes over the relations a reader knows, tests/_oia_attacker.py),
+independent attacker (linear programmes over the relations a reader knows, tests/support/oia_attacker.py),
 first cell by cell on random tables, then on whole releases.
 """
 
@@ -12,9 +12,9 @@ from datetime import date
 from typing import Any
 
 import pytest
-from _oia_attacker import Attack, attack_release
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.oia_attacker import Attack, attack_release
 
 from accesswatch.quarters import Period
 from accesswatch.reports.build import ReportInputs, build_report

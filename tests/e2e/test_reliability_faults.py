@@ -17,11 +17,18 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from _reliability import assert_sound, explain, logs_subset, sns_case_notifications, tiny_world, upload_logs
 from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
 from moto.dynamodb.responses import DynamoHandler
 from moto.sns.exceptions import SNSException
 from moto.sns.models import SNSBackend
+from support.reliability import (
+    assert_sound,
+    explain,
+    logs_subset,
+    sns_case_notifications,
+    tiny_world,
+    upload_logs,
+)
 
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.ledger import Ledger

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from _reliability import assert_sound, tiny_world, wrap
+from support.reliability import assert_sound, tiny_world, wrap
 
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore

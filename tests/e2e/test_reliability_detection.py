@@ -12,7 +12,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from _reliability import assert_sound, explain, logs_subset, tiny_world, wrap
+from support.reliability import assert_sound, explain, logs_subset, tiny_world, wrap
 
 from accesswatch.cases import assign
 from accesswatch.dal.ledger import Ledger

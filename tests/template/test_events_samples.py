@@ -12,7 +12,7 @@ import pytest
 from accesswatch.dal.ledger import Ledger
 from accesswatch.notifications import DetectionOutcome, DetectRequest, S3Notification
 
-EVENTS = Path(__file__).parents[1] / "events"
+EVENTS = Path(__file__).parents[2] / "events"
 LOG = b"event_id,occurred_at,user_id,client_id,action\ne1,2025-04-01T09:00:00Z,u1,000001,view\n"
 LOG_JSONL = b'{"event_id": "e1", "occurred_at": "2025-04-01T09:00:00Z", "user_id": "u1", "client_id": "000001", "action": "view"}\n'
 

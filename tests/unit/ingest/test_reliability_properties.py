@@ -6,8 +6,8 @@
   and with ``accesswatch.quarters``, whatever the offset (the ingest path and the reports must agree
   on the day and the quarter of every event);
 - normalisation: the vectorised forms equal the scalar ones on any input.
-(tests/test_quarters.py holds the quarter arithmetic's own properties, tests/test_normalise.py the
-normalisers' invariances, tests/test_ingest_parsing.py conservation over arbitrary lines.)
+(tests/unit/reports/test_quarters.py holds the quarter arithmetic's own properties, tests/unit/rules/test_normalise.py the
+normalisers' invariances, tests/unit/ingest/test_ingest_parsing.py conservation over arbitrary lines.)
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def test_layer_requirements_match_project_dependencies(root: Path):
     assert sorted(project) == sorted(layer)
 
 
-@pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].joinpath("events").glob("*.json")),
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[2].joinpath("events").glob("*.json")),
                          ids=lambda p: p.name)
 def test_sample_events_are_json(path: Path):
     json.loads(path.read_text())

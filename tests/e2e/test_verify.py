@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from _reliability import logs_subset, tiny_world
+from support.reliability import logs_subset, tiny_world
 
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore

@@ -18,7 +18,7 @@ from accesswatch.rules.base import ev
 
 # A throwaway pair rule, written as a new file would be: attributes, a links hook, samples.
 PROBE = '''
-"""PROBE_DECLARED (staging): a pair rule written by tests/test_rule_discovery.py."""
+"""PROBE_DECLARED (staging): a pair rule written by tests/unit/rules/test_rule_discovery.py."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_a_rule_id_defined_twice_is_refused(probe_folder: Path, monkeypatch: pyt
 
 
 def test_the_readme_example_rule_is_one_file(probe_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     section = readme.split("## Adding a rule", 1)[1].split("\n## ", 1)[0]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     _add_module(probe_folder, "late_night_view", code, monkeypatch)

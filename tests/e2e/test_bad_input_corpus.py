@@ -1,4 +1,4 @@
-"""A bad-input corpus uploaded through the embedded runtime, beyond tests/test_ingest_parsing.py's:
+"""A bad-input corpus uploaded through the embedded runtime, beyond tests/unit/ingest/test_ingest_parsing.py's:
 every file and line gets its clear reason, conservation holds, no function crashes, values that look
 like spreadsheet formulas or hold control characters stay data all the way to the exports."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from _reliability import assert_sound, tiny_world
+from support.reliability import assert_sound, tiny_world
 
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.ledger import Ledger
