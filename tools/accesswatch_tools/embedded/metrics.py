@@ -241,7 +241,7 @@ class StackInfo:
 
 def stack_info(deployment: Any) -> StackInfo:
     """The embedded runtime's stack, through the CloudFormation API (works through the local endpoint)."""
-    from accesswatch_tools.embedded.runtime import STACK_NAME
+    from accesswatch_tools.embedded.template import STACK_NAME
 
     cloudformation = deployment.client("cloudformation")
     stack = cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"][0]

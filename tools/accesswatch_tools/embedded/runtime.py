@@ -40,6 +40,7 @@ from unittest import mock
 
 from accesswatch_tools.embedded.metrics import publish_invocation_metrics
 from accesswatch_tools.embedded.template import (
+    STACK_NAME,
     TEMPLATE_PATH,
     FunctionSpec,
     function_specs,
@@ -50,7 +51,6 @@ from accesswatch_tools.embedded.template import (
 
 REGION = "ap-southeast-2"
 ACCOUNT_ID = "123456789012"
-STACK_NAME = "accesswatch"
 ARTIFACTS_BUCKET = "accesswatch-local-artifacts"
 
 # Parameter values the embedded runtime deploys with (the rest keep the template's defaults).

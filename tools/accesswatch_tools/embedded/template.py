@@ -16,6 +16,7 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
+STACK_NAME = "accesswatch"  # the embedded runtime's stack
 
 
 class _CfnLoader(yaml.SafeLoader):

@@ -26,7 +26,6 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from accesswatch.cases.vocabulary import CaseVocabulary
 from accesswatch.dal.ledger import _plain, now_iso
 from accesswatch.dal.paging import items
 
@@ -402,8 +401,3 @@ class CaseTasks:
                 return None
             raise
 
-
-def deployed_vocabulary(lambda_client: Any, function_name: str) -> CaseVocabulary:
-    """The ER types and outcomes the deployed case-step function accepts (from its environment)."""
-    config = lambda_client.get_function_configuration(FunctionName=function_name)
-    return CaseVocabulary.from_mapping(config.get("Environment", {}).get("Variables", {}))

@@ -46,9 +46,9 @@ def _unfounded_rules(values: Sequence[str]) -> dict[str, str]:
 def deployed_scoring(dep: Deployment) -> Any:
     """The scoring settings the deployed detect function runs with (from its environment)."""
     from accesswatch.cases.scoring import ScoringSettings
+    from accesswatch.dal.functions import Functions
 
-    config = dep.client("lambda").get_function_configuration(FunctionName=dep.resource_name("DetectFunction"))
-    return ScoringSettings.from_env(dict(config.get("Environment", {}).get("Variables", {})))
+    return ScoringSettings.from_env(Functions(dep.client("lambda")).environment(dep.resource_name("DetectFunction")))
 
 
 def invoke_case_queue(dep: Deployment, payload: dict[str, Any]) -> dict[str, Any]:
@@ -65,15 +65,18 @@ def invoke_case_queue(dep: Deployment, payload: dict[str, Any]) -> dict[str, Any
 def case_service(dep: Deployment) -> Any:
     """A CaseService over ``dep``: the same code for the local endpoint, an in-process runtime and AWS."""
     from accesswatch.cases.service import CaseService
-    from accesswatch.dal.cases import CaseStore, CaseTasks, deployed_vocabulary
+    from accesswatch.cases.vocabulary import CaseVocabulary
+    from accesswatch.dal.cases import CaseStore, CaseTasks
     from accesswatch.dal.findings import FindingStore
+    from accesswatch.dal.functions import Functions
 
     dynamodb = dep.resource("dynamodb")
     return CaseService(
         cases=CaseStore(dep.resource_name("CasesTable"), dynamodb),
         findings=FindingStore(dep.resource_name("FindingsTable"), dynamodb),
         tasks=CaseTasks(dep.client("stepfunctions")),
-        load_vocabulary=lambda: deployed_vocabulary(dep.client("lambda"), dep.resource_name("CaseStepFunction")),
+        load_vocabulary=lambda: CaseVocabulary.from_mapping(
+            Functions(dep.client("lambda")).environment(dep.resource_name("CaseStepFunction"))),
     )
 
 
