@@ -222,7 +222,7 @@ def main() -> None:
     gen_s = time.perf_counter() - t0
 
     t_val, _ = _timed(lambda: ([validate_snapshot(k, v) for k, v in ref.items()], cross_validate(ref)))
-    t_build, index = _timed(lambda: build_index(ref, "bench"))
+    t_build, index = _timed(lambda: build_index(ref, "bench", rules=CATALOG))
     blob = index.to_bytes()
     t_load, loaded = _timed(lambda: ReferenceIndex.from_bytes(blob), repeat=args.repeat)
 

@@ -30,6 +30,7 @@ from accesswatch.cases.digest import (
 )
 from accesswatch.contract import REFERENCE_FIELDS, ReferenceKind
 from accesswatch.quarters import nz_date, nz_week, quarter_end
+from accesswatch.rules import CATALOG
 
 WEEK = "2025-W14"
 GENERATED = datetime(2025, 4, 7, 8, 0, tzinfo=UTC)  # the Monday after, 20:00 NZST
@@ -507,7 +508,7 @@ def test_teams_come_from_the_index_else_the_staff_snapshot_else_nowhere():
 
     staff = _staff_frame()
     clients = pl.DataFrame([{f: "" for f in REFERENCE_FIELDS[ReferenceKind.CLIENTS]} | {"client_id": "000100"}])
-    index = build_index({ReferenceKind.STAFF: staff, ReferenceKind.CLIENTS: clients}, "snap-new")
+    index = build_index({ReferenceKind.STAFF: staff, ReferenceKind.CLIENTS: clients}, "snap-new", rules=CATALOG)
     snapshot = io.BytesIO()
     staff.write_parquet(snapshot)
     pointer = {"snapshot_id": "snap-new", "kinds": {"staff": {"key": "reference/snapshots/staff/d1.parquet"}}}

@@ -18,6 +18,7 @@ from accesswatch.detection import detect
 from accesswatch.ingest.pipeline import ingest_stream, read_table
 from accesswatch.reference.index import build_index
 from accesswatch.reference.validate import validate_snapshot
+from accesswatch.rules import CATALOG
 from accesswatch_tools.world import generate
 
 
@@ -36,7 +37,7 @@ def _findings(world: Path) -> set[tuple[str, str, str]]:
         assert not table.rejected
         assert validate_snapshot(kind, table.rows.drop("__line")).usable
         snapshots[kind] = table.rows.drop("__line")
-    index = build_index(snapshots, "test")
+    index = build_index(snapshots, "test", rules=CATALOG)
     found: set[tuple[str, str, str]] = set()
     for path in sorted((world / "logs").iterdir()):
         parts: list[pl.DataFrame] = []

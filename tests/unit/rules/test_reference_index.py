@@ -10,6 +10,7 @@ from support.rule_samples import WORLD, snapshot_frames, world_index
 
 from accesswatch.contract import REFERENCE_FIELDS, ReferenceKind
 from accesswatch.reference import ReferenceIndex, build_index, cross_validate, validate_snapshot
+from accesswatch.rules import CATALOG
 
 K = ReferenceKind
 
@@ -125,8 +126,8 @@ def test_index_rejects_unknown_format() -> None:
 def test_index_requires_staff_and_clients_only() -> None:
     frames = snapshot_frames()
     with pytest.raises(ValueError):
-        build_index({K.STAFF: frames[K.STAFF]}, "x")
-    idx = build_index({K.STAFF: frames[K.STAFF], K.CLIENTS: frames[K.CLIENTS]}, "x")
+        build_index({K.STAFF: frames[K.STAFF]}, "x", rules=CATALOG)
+    idx = build_index({K.STAFF: frames[K.STAFF], K.CLIENTS: frames[K.CLIENTS]}, "x", rules=CATALOG)
     assert idx.assignments.height == 0 and idx.watchlist.height == 0
     assert set(idx.conflicts["rule"]) == {"SELF_RECORD", "HOUSEHOLD_RECORD"}
 
@@ -135,7 +136,7 @@ def test_index_tolerates_unknown_and_missing_optional_columns() -> None:
     frames = snapshot_frames()
     frames[K.CLIENTS] = frames[K.CLIENTS].with_columns(pl.lit("x").alias("favourite_colour")).drop("flags")
     frames[K.STAFF] = frames[K.STAFF].drop("site")
-    idx = build_index(frames, "x")
+    idx = build_index(frames, "x", rules=CATALOG)
     assert idx.counts["clients"] == len(WORLD[K.CLIENTS])
 
 

@@ -13,7 +13,7 @@ from accesswatch.contract import SENSITIVE_SCREENS, ReferenceKind
 from accesswatch.detection import detect
 from accesswatch.normalise import normalise_address, normalise_name
 from accesswatch.reference import build_index
-from accesswatch.rules import LIVE_RULES, events_frame
+from accesswatch.rules import CATALOG, LIVE_RULES, events_frame
 
 K = ReferenceKind
 FAMS = ["Hēmi", "HEMI", "hemi ", "O'Brien", "OBrien", "Smith-Jones", "smith jones", "Ngata"]
@@ -195,7 +195,7 @@ def _oracle(world, events: pl.DataFrame) -> set[tuple[str, str]]:  # type: ignor
 def test_detect_matches_naive_oracle(seed: int) -> None:
     rng = random.Random(seed)
     world = _world(rng)
-    index = build_index(snapshot_frames(world), f"oracle-{seed}")
+    index = build_index(snapshot_frames(world), f"oracle-{seed}", rules=CATALOG)
     times = [
         "2025-03-31T23:30:00+13:00",
         "2025-03-31T11:30:00Z",

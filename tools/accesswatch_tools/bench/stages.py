@@ -171,6 +171,7 @@ def reference_index(reference_dir: Path) -> tuple[Any, dict[str, float]]:
     from accesswatch.ingest.pipeline import read_table
     from accesswatch.ingest.records import LINE_COLUMN
     from accesswatch.reference import ReferenceIndex, build_index, cross_validate, validate_snapshot
+    from accesswatch.rules import CATALOG
 
     frames: dict[ReferenceKind, pl.DataFrame] = {}
     times: dict[str, float] = {}
@@ -185,7 +186,7 @@ def reference_index(reference_dir: Path) -> tuple[Any, dict[str, float]]:
         cross_validate(frames)
     times["reference_read_validate_s"] = read.wall
     with Clock() as build:
-        index = build_index(frames, "bench")
+        index = build_index(frames, "bench", rules=CATALOG)
     times["index_build_s"] = build.wall
     data = index.to_bytes()
     with Clock() as load:

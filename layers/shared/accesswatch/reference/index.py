@@ -30,7 +30,7 @@ import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import ClassVar, Final, Protocol
 
 import polars as pl
 
@@ -38,8 +38,14 @@ from accesswatch.contract import REFERENCE_FIELDS, ReferenceKind
 from accesswatch.normalise import normalise_name, normalise_series
 from accesswatch.reference._parse import blank_to_null, enum_value, to_date, to_instant, to_nz_date
 
-if TYPE_CHECKING:
-    from accesswatch.rules.base import Rule
+
+class LinkingRule(Protocol):
+    """What the index builder needs of a rule: its id and its ``links`` hook (the rules import this module;
+    this module imports no rule)."""
+
+    id: ClassVar[str]
+
+    def links(self, context: LinkContext) -> pl.DataFrame | None: ...
 
 FORMAT_VERSION: Final = 1
 # Teams whose members may open colleagues' records (compared after normalise_name).
@@ -170,13 +176,8 @@ def _own_records(staff: pl.DataFrame, clients: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _links(context: LinkContext, rules: Sequence[Rule] | None) -> list[tuple[str, pl.DataFrame]]:
+def _links(context: LinkContext, rules: Sequence[LinkingRule]) -> list[tuple[str, pl.DataFrame]]:
     """(rule id, pairs) for every rule with a ``links`` hook, in catalog order."""
-    if rules is None:
-        # imported here: the rule modules import this module (``ReferenceIndex``, ``LinkContext``)
-        from accesswatch.rules import CATALOG
-
-        rules = CATALOG
     out = []
     for rule in rules:
         pairs = rule.links(context)
@@ -186,12 +187,13 @@ def _links(context: LinkContext, rules: Sequence[Rule] | None) -> list[tuple[str
 
 
 def build_index(
-    snapshots: dict[ReferenceKind, pl.DataFrame], snapshot_id: str, rules: Sequence[Rule] | None = None
+    snapshots: dict[ReferenceKind, pl.DataFrame], snapshot_id: str, *, rules: Sequence[LinkingRule]
 ) -> ReferenceIndex:
     """Build the index. ``staff`` and ``clients`` are required; other kinds may be missing.
 
     Blank keys are ignored, on duplicate ``staff.user_id`` / ``clients.client_id`` the first row wins.
-    ``rules`` whose ``links`` hook returns pairs fill the ``conflicts`` table (default: the catalog).
+    ``rules`` (the catalog, passed by the caller: the rule modules import this module, not the other way
+    round) whose ``links`` hook returns pairs fill the ``conflicts`` table.
     """
     snaps = {ReferenceKind(k): v for k, v in snapshots.items()}
     for required in (ReferenceKind.STAFF, ReferenceKind.CLIENTS):

@@ -24,6 +24,7 @@ from accesswatch.ingest.records import LINE_COLUMN
 from accesswatch.ingest.source import FileRejected
 from accesswatch.reference.index import build_index
 from accesswatch.reference.validate import cross_validate, validate_snapshot
+from accesswatch.rules import CATALOG
 from accesswatch.services.files import SourceObject, reference_kind_of
 from accesswatch.services.ingest import start_detection
 
@@ -110,7 +111,7 @@ def compile_index(kinds: dict[str, dict[str, str]], *, settings: ReferenceSettin
         }
         store.put_json(settings.curated_bucket, f"reference/reports/cross/{snapshot_id}.json",
                        cross_validate(frames).model_dump(mode="json"))
-        store.put_bytes(settings.curated_bucket, index_key, build_index(frames, snapshot_id).to_bytes())
+        store.put_bytes(settings.curated_bucket, index_key, build_index(frames, snapshot_id, rules=CATALOG).to_bytes())
     published = ledger.publish_index(snapshot_id, {k: v["digest"] for k, v in kinds.items()})
     return snapshot_id if published else None
 
