@@ -308,7 +308,9 @@ def world_index(
     rules: Sequence[Rule] | None = None,
 ) -> ReferenceIndex:
     """The index of WORLD with whole kinds replaced by ``overrides`` (pair links of ``rules``, default the catalog)."""
-    return build_index(snapshot_frames(overrides), snapshot_id="samples", rules=rules)
+    from accesswatch.rules import CATALOG
+
+    return build_index(snapshot_frames(overrides), snapshot_id="samples", rules=CATALOG if rules is None else rules)
 
 
 def with_rows(
