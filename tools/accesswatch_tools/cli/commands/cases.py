@@ -12,7 +12,7 @@ from typing import Any
 
 from accesswatch.rules import tier_of
 from accesswatch_tools.cli.commands.exceptions import add_exception, describe_scope
-from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.cli.context import CliError, add_target_options, deployment, invoke_deployed
 from accesswatch_tools.cli.deployment import Deployment
 
 ACTOR_ENV = "ACCESSWATCH_ACTOR"
@@ -53,13 +53,7 @@ def deployed_scoring(dep: Deployment) -> Any:
 
 def invoke_case_queue(dep: Deployment, payload: dict[str, Any]) -> dict[str, Any]:
     """Run the deployed case-queue function (as its schedule does) and return its result."""
-    response = dep.client("lambda").invoke(FunctionName=dep.resource_name("CaseQueueFunction"),
-                                           Payload=json.dumps(payload).encode())
-    body = json.loads(response["Payload"].read() or b"{}")
-    if response.get("FunctionError"):
-        raise CliError(f"the case-queue function failed: {body.get('errorType', 'error')}: "
-                       f"{str(body.get('errorMessage', ''))[:300]}")
-    return dict(body)
+    return invoke_deployed(dep, "CaseQueueFunction", payload, "case-queue")
 
 
 def case_service(dep: Deployment) -> Any:

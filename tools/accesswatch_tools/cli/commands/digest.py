@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.cli.context import CliError, add_target_options, deployment, invoke_deployed
 from accesswatch_tools.cli.deployment import Deployment
 
 
@@ -34,13 +34,7 @@ def digest_sources(dep: Deployment) -> Any:
 
 def invoke_digest(dep: Deployment, payload: dict[str, Any]) -> dict[str, Any]:
     """Run the deployed digest function (as its schedule does) and return its result."""
-    response = dep.client("lambda").invoke(FunctionName=dep.resource_name("DigestFunction"),
-                                           Payload=json.dumps(payload).encode())
-    body = json.loads(response["Payload"].read() or b"{}")
-    if response.get("FunctionError"):
-        raise CliError(f"the digest function failed: {body.get('errorType', 'error')}: "
-                       f"{str(body.get('errorMessage', ''))[:300]}")
-    return dict(body)
+    return invoke_deployed(dep, "DigestFunction", payload, "digest")
 
 
 def parse_week(text: str | None, now: datetime) -> Any:
