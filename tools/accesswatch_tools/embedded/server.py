@@ -96,7 +96,7 @@ def read_endpoint(state_dir: Path) -> dict[str, Any] | None:
 
 def connect(state_dir: Path) -> Any:
     """The running endpoint as a Deployment, or EndpointError if none is running."""
-    from accesswatch_tools.cli.deployment import LocalEndpoint
+    from accesswatch_tools.embedded.endpoint import LocalEndpoint
 
     info = read_endpoint(state_dir)
     if info is None:

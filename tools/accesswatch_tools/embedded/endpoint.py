@@ -1,0 +1,52 @@
+"""A client's view of the local endpoint: boto3 clients and resources on loopback, and the physical names
+of the template's resources (the same interface the CLI uses for a deployed stack)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from accesswatch_tools.embedded.template import TEMPLATE_PATH, load_template
+
+
+class LocalEndpoint:
+    """The embedded runtime running in the ``accesswatch local serve`` process, over loopback HTTP."""
+
+    def __init__(self, url: str, physical: dict[str, str], state_dir: Path, region: str) -> None:
+        self.url = url
+        self.physical = physical
+        self.state_dir = state_dir
+        self.region = region
+        self.template = load_template(TEMPLATE_PATH)
+
+    def _session(self) -> Any:
+        import boto3
+
+        return boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106
+                                     region_name=self.region)
+
+    def _config(self) -> Any:
+        from botocore.config import Config
+
+        # An upload returns when the function it triggers has finished (the embedded runtime delivers
+        # S3 notifications synchronously): allow for a large file, and never resend an upload.
+        return Config(read_timeout=1800, connect_timeout=10, retries={"max_attempts": 1, "mode": "standard"})
+
+    def client(self, service: str) -> Any:
+        return self._session().client(service, endpoint_url=self.url, config=self._config())
+
+    def resource(self, service: str) -> Any:
+        return self._session().resource(service, endpoint_url=self.url, config=self._config())
+
+    def resource_name(self, logical_id: str) -> str:
+        try:
+            return self.physical[logical_id]
+        except KeyError:
+            raise KeyError(f"template has no resource {logical_id}") from None
+
+    def invocation_failures(self) -> list[dict[str, str]]:
+        path = self.state_dir / "invocation-failures.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
