@@ -21,8 +21,8 @@ from accesswatch.dal.cases import CaseStore
 from accesswatch.quarters import Period
 from accesswatch_tools.cli.commands.footprint import footprint, write_footprint
 from accesswatch_tools.cli.commands.report import write_report
-from accesswatch_tools.cli.world_run import run_world
 from accesswatch_tools.embedded.runtime import EmbeddedAws
+from accesswatch_tools.operate.world_run import run_world
 from accesswatch_tools.world import generate
 
 DOCS = Path(__file__).parent

@@ -17,9 +17,9 @@ from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.ingest.pipeline import ingest_stream
-from accesswatch_tools.cli.export import collect_quarantine
-from accesswatch_tools.cli.world_run import export_all, reference_files, settle, upload
 from accesswatch_tools.embedded.runtime import EmbeddedAws
+from accesswatch_tools.operate.export import collect_quarantine
+from accesswatch_tools.operate.world_run import export_all, reference_files, settle, upload
 
 pytestmark = pytest.mark.e2e
 

@@ -25,14 +25,14 @@ from accesswatch.dal.ledger import Ledger
 from accesswatch_tools.alarms.evaluate import AlarmStatus, State
 from accesswatch_tools.alarms.series import MetricKey
 from accesswatch_tools.cli.commands.alarms import alarm_rows, render
-from accesswatch_tools.cli.deployment import wait_for_executions
-from accesswatch_tools.cli.world_run import run_world, upload
 from accesswatch_tools.embedded.metrics import (
     evaluate_local_alarms,
     publish_invocation_metrics,
     publish_service_metrics,
 )
 from accesswatch_tools.embedded.runtime import EmbeddedAws, Invocation
+from accesswatch_tools.operate.deployment import wait_for_executions
+from accesswatch_tools.operate.world_run import run_world, upload
 
 pytestmark = pytest.mark.e2e
 

@@ -32,10 +32,10 @@ from typing import Any
 import pytest
 
 from accesswatch_tools.cli.commands.alarms import alarm_rows
-from accesswatch_tools.cli.world_run import run_world, upload
 from accesswatch_tools.embedded.metrics import publish_invocation_metrics
 from accesswatch_tools.embedded.runtime import EmbeddedAws, Invocation
 from accesswatch_tools.embedded.template import PROJECT_ROOT
+from accesswatch_tools.operate.world_run import run_world, upload
 
 pytestmark = pytest.mark.e2e
 

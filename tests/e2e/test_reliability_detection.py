@@ -18,9 +18,9 @@ from accesswatch.cases import assign
 from accesswatch.dal.ledger import Ledger
 from accesswatch_tools.cli.commands.redrive import redrive
 from accesswatch_tools.cli.commands.verify import verify
-from accesswatch_tools.cli.deployment import executions
-from accesswatch_tools.cli.world_run import run_world
 from accesswatch_tools.embedded.runtime import EmbeddedAws
+from accesswatch_tools.operate.deployment import executions
+from accesswatch_tools.operate.world_run import run_world
 
 pytestmark = pytest.mark.e2e
 

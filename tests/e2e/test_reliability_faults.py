@@ -35,10 +35,10 @@ from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch_tools.cli.commands.redrive import redrive
 from accesswatch_tools.cli.commands.verify import verify
-from accesswatch_tools.cli.deployment import executions
-from accesswatch_tools.cli.world_run import reference_files, run_world, settle, upload
 from accesswatch_tools.embedded.runtime import EmbeddedAws
 from accesswatch_tools.embedded.template import load_template
+from accesswatch_tools.operate.deployment import executions
+from accesswatch_tools.operate.world_run import reference_files, run_world, settle, upload
 
 pytestmark = pytest.mark.e2e
 

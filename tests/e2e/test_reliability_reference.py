@@ -20,7 +20,7 @@ from accesswatch.dal.objects import CuratedLayout, ObjectStore
 from accesswatch.detection import detect
 from accesswatch.ingest.pipeline import ingest_stream
 from accesswatch.reference.index import ReferenceIndex
-from accesswatch_tools.cli.world_run import reference_files, settle, upload
+from accesswatch_tools.operate.world_run import reference_files, settle, upload
 
 pytestmark = pytest.mark.e2e
 

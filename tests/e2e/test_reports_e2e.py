@@ -20,7 +20,7 @@ from accesswatch.reports.model import WITHHELD
 from accesswatch.rules import CATALOG, TIER_OF
 from accesswatch_tools.cli.commands.footprint import footprint, write_footprint
 from accesswatch_tools.cli.commands.report import write_report
-from accesswatch_tools.cli.world_run import run_world
+from accesswatch_tools.operate.world_run import run_world
 
 pytestmark = pytest.mark.e2e
 

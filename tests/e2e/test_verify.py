@@ -25,9 +25,9 @@ from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.findings import finding_id
 from accesswatch_tools.cli.commands.verify import verify
-from accesswatch_tools.cli.export import export_finding
-from accesswatch_tools.cli.world_run import run_world
 from accesswatch_tools.embedded.runtime import EmbeddedAws
+from accesswatch_tools.operate.export import export_finding
+from accesswatch_tools.operate.world_run import run_world
 from accesswatch_tools.verify import Observed, Partition, check
 
 INGEST = "a" * 32

@@ -17,8 +17,8 @@ from accesswatch.dal.objects import CuratedLayout, ObjectStore
 from accesswatch.detection import detect
 from accesswatch.reference.index import ReferenceIndex
 from accesswatch_tools.cli.commands.verify import verify
-from accesswatch_tools.cli.world_run import log_files, upload
 from accesswatch_tools.embedded.runtime import ACCOUNT_ID, REGION
+from accesswatch_tools.operate.world_run import log_files, upload
 from accesswatch_tools.truth import score
 
 Wrapper = Callable[[str, Callable[..., Any]], Callable[..., Any]]
@@ -54,7 +54,7 @@ def wrap(logical_id: str, inner: Callable[[Callable[..., Any]], Callable[..., An
 
 def explain(aws: Any) -> list[str]:
     """Why executions failed and which invocations errored: for assertion messages."""
-    from accesswatch_tools.cli.deployment import executions
+    from accesswatch_tools.operate.deployment import executions
 
     sfn = aws.client("stepfunctions")
     out = []

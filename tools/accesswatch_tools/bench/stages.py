@@ -333,8 +333,8 @@ DYNAMODB_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "Transac
 @stage
 def e2e(args: dict[str, Any]) -> dict[str, Any]:
     """The world through the embedded runtime, as ``accesswatch run --in-process`` does it."""
-    from accesswatch_tools.cli.world_run import run_world
     from accesswatch_tools.embedded.runtime import EmbeddedAws
+    from accesswatch_tools.operate.world_run import run_world
 
     world = Path(args["world"])
     out = Path(args["out"])

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from accesswatch_tools.cli.deployment import AwsStack, Deployment
+from accesswatch_tools.operate.deployment import AwsStack, Deployment
 
 
 class CliError(Exception):

@@ -16,7 +16,7 @@ from typing import Any
 
 from accesswatch_tools.alarms.definitions import alarm_resources
 from accesswatch_tools.cli.context import add_target_options, deployment
-from accesswatch_tools.cli.deployment import AwsStack
+from accesswatch_tools.operate.deployment import AwsStack
 
 _ORDER = {"ALARM": 0, "INSUFFICIENT_DATA": 1, "OK": 2}
 

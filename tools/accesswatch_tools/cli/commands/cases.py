@@ -13,7 +13,7 @@ from typing import Any
 from accesswatch.rules import tier_of
 from accesswatch_tools.cli.commands.exceptions import add_exception, describe_scope
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment, invoke_deployed
-from accesswatch_tools.cli.deployment import Deployment
+from accesswatch_tools.operate.deployment import Deployment
 
 ACTOR_ENV = "ACCESSWATCH_ACTOR"
 SHOWN_GROUPS = 15

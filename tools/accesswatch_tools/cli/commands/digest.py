@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment, invoke_deployed
-from accesswatch_tools.cli.deployment import Deployment
+from accesswatch_tools.operate.deployment import Deployment
 
 
 def digest_sources(dep: Deployment) -> Any:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
-from accesswatch_tools.cli.deployment import Deployment
+from accesswatch_tools.operate.deployment import Deployment
 
 
 def exception_store(dep: Deployment) -> Any:

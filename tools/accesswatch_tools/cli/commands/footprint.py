@@ -16,7 +16,7 @@ import polars as pl
 
 from accesswatch.reports.safe import safe_cell
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment, state_dir
-from accesswatch_tools.cli.deployment import Deployment
+from accesswatch_tools.operate.deployment import Deployment
 
 
 def footprint_sources(dep: Deployment, *, engine: str, cache_dir: Path | None = None) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 from accesswatch.services.redrive import Redrive, RedriveReport, RedriveTimeout
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
-from accesswatch_tools.cli.deployment import Deployment
+from accesswatch_tools.operate.deployment import Deployment
 
 
 def redrive_service(aws: Deployment) -> Redrive:

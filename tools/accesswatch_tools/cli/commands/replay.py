@@ -14,7 +14,7 @@ from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.services.replay import compare, plan_replay, start_replay
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
-from accesswatch_tools.cli.deployment import Deployment, wait_for_executions
+from accesswatch_tools.operate.deployment import Deployment, wait_for_executions
 
 
 def replay(aws: Deployment, start: date, end: date, *, timeout_s: float = 3600.0) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 from accesswatch.quarters import Period
 from accesswatch.reports.model import Report
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
-from accesswatch_tools.cli.deployment import Deployment
+from accesswatch_tools.operate.deployment import Deployment
 
 
 def template_threshold(dep: Deployment) -> int:

@@ -22,8 +22,8 @@ from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch_tools.cli.context import add_target_options, deployment
-from accesswatch_tools.cli.deployment import Deployment, executions
-from accesswatch_tools.cli.export import collect_findings, export_finding
+from accesswatch_tools.operate.deployment import Deployment, executions
+from accesswatch_tools.operate.export import collect_findings, export_finding
 from accesswatch_tools.verify import (
     FAILED_EXECUTION_STATES,
     PARTITION_COLUMNS,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment, state_dir
-from accesswatch_tools.cli.progress import Progress
+from accesswatch_tools.operate.progress import Progress
 
 
 def _synth(out: Path, args: argparse.Namespace) -> Any:
@@ -29,7 +29,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, reference: Path, logs: Path, out: Path, system: str) -> int:
-    from accesswatch_tools.cli.world_run import run_world
+    from accesswatch_tools.operate.world_run import run_world
 
     for path, what in ((reference, "--reference"), (logs, "--logs")):
         if not path.is_dir():

@@ -13,8 +13,9 @@ from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import ObjectStore
-from accesswatch_tools.cli.deployment import Deployment, executions, wait_for_executions
-from accesswatch_tools.cli.export import (
+from accesswatch_tools.embedded.template import resources_of_type
+from accesswatch_tools.operate.deployment import Deployment, executions, wait_for_executions
+from accesswatch_tools.operate.export import (
     collect_cases,
     collect_findings,
     collect_quarantine,
@@ -24,8 +25,7 @@ from accesswatch_tools.cli.export import (
     summarise,
     write_jsonl,
 )
-from accesswatch_tools.cli.progress import Progress
-from accesswatch_tools.embedded.template import resources_of_type
+from accesswatch_tools.operate.progress import Progress
 
 # Reference kinds go up in this order so that the index is compiled once, when staff arrives last.
 _REFERENCE_ORDER = ("watchlist", "assignments", "declarations", "relationships", "clients", "staff")
