@@ -340,8 +340,6 @@ class CaseRouter:
                 arn = self.executions.start(self.case_state_machine_arn, case_id, {"case_id": case_id})
                 self.cases.update(case_id, execution_arn=arn)
 
-    start_executions = finish
-
 
 def _order(item: Mapping[str, Any]) -> tuple[datetime, str]:
     return datetime.fromisoformat(_at(item)), str(item["finding_id"])

@@ -53,7 +53,7 @@ def drain(router: CaseRouter, *, day: date) -> DrainResult:
         joined += outcome == "joined"
         dropped += outcome == "dropped"
         waiting += outcome == "waiting"
-    router.start_executions(result)
+    router.finish(result)
     return DrainResult(day.isoformat(), opened, joined, dropped, waiting, cap, router.risk.budget_used(day.isoformat()))
 
 
