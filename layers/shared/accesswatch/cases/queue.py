@@ -35,26 +35,33 @@ class DrainResult:
     waiting: int  # queued users left for the next day's budget
     budget: int
     budget_used: int
+    deferred: int = 0  # queued users another writer held past every attempt: the next drain settles them
 
     def as_dict(self) -> dict[str, Any]:
         return {"day": self.day, "opened": self.opened, "joined": self.joined, "dropped": self.dropped,
-                "waiting": self.waiting, "budget": self.budget, "budget_used": self.budget_used}
+                "waiting": self.waiting, "budget": self.budget, "budget_used": self.budget_used,
+                "deferred": self.deferred}
 
 
 def drain(router: CaseRouter, *, day: date) -> DrainResult:
     """Open queued accumulate-tier cases for the NZ day ``day`` within its budget, highest score first."""
     cap = router.settings.case_daily_budget
     result = RoutingResult()
-    opened = joined = dropped = waiting = 0
+    opened = joined = dropped = waiting = deferred = 0
     for row in router.risk.queued():
         user_id = str(row["sk"])
-        outcome = _settle_queued(router, user_id, day.isoformat(), cap, result)
+        try:
+            outcome = _settle_queued(router, user_id, day.isoformat(), cap, result)
+        except RuntimeError:
+            outcome = "deferred"  # contended past its attempts: still queued, the next drain settles it
         opened += outcome == "opened"
         joined += outcome == "joined"
         dropped += outcome == "dropped"
         waiting += outcome == "waiting"
+        deferred += outcome == "deferred"
     router.finish(result)
-    return DrainResult(day.isoformat(), opened, joined, dropped, waiting, cap, router.risk.budget_used(day.isoformat()))
+    return DrainResult(day.isoformat(), opened, joined, dropped, waiting, cap, router.risk.budget_used(day.isoformat()),
+                       deferred)
 
 
 def _settle_queued(router: CaseRouter, user_id: str, day: str, cap: int, result: RoutingResult) -> str:
