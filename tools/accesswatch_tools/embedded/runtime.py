@@ -176,22 +176,26 @@ def _cached_asl_parser() -> Any:
 
 @contextlib.contextmanager
 def _function_environment(values: dict[str, str]) -> Iterator[None]:
-    """A function's environment variables for one invocation; afterwards only what it changed is undone.
+    """A function's environment variables for one invocation: set, never removed while the runtime runs.
 
-    Not ``mock.patch.dict(os.environ, ...)``: that clears os.environ on exit and refills it, and a
-    thread reading the environment meanwhile finds variables missing. Step Functions tasks run on
-    their own threads: botocore creating a task's client then raised ``KeyError: 'REQUESTS_CA_BUNDLE'``,
-    which the state machine saw as ``States.Runtime`` and sent the case to the dead-letter queue
-    (tests/e2e/test_case_env_race.py). Here every other variable stays in place throughout.
+    Other threads read the environment at any moment, outside the runtime's lock: Step Functions tasks
+    run on their own threads, and botocore, creating a client there, walks ``os.environ.items()`` for
+    proxy settings (``urllib.request.getproxies_environment``). A variable deleted between that walk's
+    listing of the keys and its reading of one raises ``KeyError: '<name>'`` in the task, which Step
+    Functions reports as ``States.Runtime`` (not retried): a case went to the dead-letter queue
+    (``KeyError: 'CASE_ER_TYPES'``, a CaseStep variable removed as its invocation ended) and a file's
+    detection failed. So nothing is deleted: ``mock.patch.dict`` cleared and refilled the whole
+    environment (``KeyError: 'REQUESTS_CA_BUNDLE'``), and removing only the function's own variables
+    afterwards still raced. A variable one function is given stays visible to the others until the
+    runtime closes; that each function starts with only its own template environment is proved in a
+    fresh interpreter per function (tests/template/test_layer_imports.py). Values that existed before
+    the invocation are put back (a set, never a delete). tests/e2e/test_case_env_race.py.
     """
-    before = dict(os.environ)
+    before = {key: os.environ[key] for key in values if key in os.environ}
     os.environ.update(values)
     try:
         yield
     finally:
-        for key in list(os.environ):
-            if key not in before:
-                del os.environ[key]
         for key, value in before.items():
             if os.environ.get(key) != value:
                 os.environ[key] = value
