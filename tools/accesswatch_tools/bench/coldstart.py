@@ -94,25 +94,50 @@ def measure_all(python: str = sys.executable, layer: Path | None = None) -> list
     return [measure(name, template, python, layer) for name in sorted(function_specs(template))]
 
 
-def layer_size(python: str, out: Path) -> dict[str, Any]:
-    """Build the layer as ``sam build`` does (its requirements installed for the runtime's Python into
-    ``python/``, beside a copy of the package) and measure it, unzipped, by top-level package."""
+_SMOKE = r"""
+import datetime, io, json, polars as pl
+frame = pl.DataFrame({"user": ["a", "b", "a"] * 1000, "client": list(range(3000)),
+                      "at": [datetime.datetime(2025, 1, 1)] * 3000})
+counts = frame.lazy().group_by("user").agg(pl.len(), pl.col("client").sum()).sort("user").collect().rows()
+buffer = io.BytesIO()
+frame.write_parquet(buffer)
+buffer.seek(0)
+joined = frame.join(pl.read_parquet(buffer).unique("user"), on="user", how="inner").height
+csv = pl.read_csv(io.BytesIO(b"user,client\na,1\nb,2\n")).height
+print(json.dumps({"counts": counts, "joined": joined, "csv": csv}))
+"""
+_SMOKE_EXPECTED = {"counts": [["a", 2000, 2999000], ["b", 1000, 1499500]], "joined": 3000, "csv": 2}
+
+
+def build_layer(out: Path, python: str = sys.executable) -> Path:
+    """Build the layer exactly as ``sam build`` does: ``make build-SharedLayer`` from layers/shared/Makefile
+    (wheels for the Lambda runtime, the runtime package, stripped shared objects). Returns ``python/``."""
     import shutil
 
-    target = out / "python"
     shutil.rmtree(out, ignore_errors=True)
-    target.mkdir(parents=True)
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--target", str(target), "-r",
-                    str(LAYER_DIR / "requirements.txt")], check=True, timeout=1200)
-    shutil.copytree(LAYER_DIR / "accesswatch", target / "accesswatch",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    out.mkdir(parents=True)
+    subprocess.run(["make", "--no-print-directory", "-C", str(LAYER_DIR), "build-SharedLayer",
+                    f"ARTIFACTS_DIR={out.resolve()}", f"PYTHON={python}"], check=True, timeout=1200)
+    return out / "python"
+
+
+def smoke(layer: Path, python: str) -> None:
+    """Run polars' reading, grouping, joining and Parquet writing from the built (stripped) layer alone."""
+    done = subprocess.run([python, "-S", "-c", _SMOKE], env={"PYTHONPATH": str(layer), "PATH": os.environ.get("PATH", "")},
+                          capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode != 0 or json.loads(done.stdout.strip().splitlines()[-1]) != _SMOKE_EXPECTED:
+        raise RuntimeError(f"the built layer's polars does not work: {done.stderr.strip()[-800:] or done.stdout[-400:]}")
+
+
+def layer_size(layer: Path) -> dict[str, Any]:
+    """The built layer, unzipped, by top-level package (what counts against Lambda's 250 MiB)."""
     sizes: dict[str, int] = {}
-    for entry in target.iterdir():
+    for entry in layer.iterdir():
         files = [entry] if entry.is_file() else [p for p in entry.rglob("*") if p.is_file()]
         name = entry.name.split("-")[0].split(".")[0].lower()
         sizes[name] = sizes.get(name, 0) + sum(p.stat().st_size for p in files)
     total = sum(sizes.values())
-    return {"total_mib": round(total / 2**20, 1), "limit_mib": 250,
+    return {"total_mib": round(total / 2**20, 1), "limit_mib": 250, "share_of_limit": f"{total / 2**20 / 250:.0%}",
             "by_package_mib": {k: round(v / 2**20, 1) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:12]}}
 
 
@@ -121,13 +146,15 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="accesswatch bench --cold-start")
     parser.add_argument("--python", default=sys.executable, help="interpreter to import with (Lambda: 3.12)")
-    parser.add_argument("--layer", metavar="DIR", help="build the layer into DIR (as sam build does), measure its "
-                                                      "size, and import the handlers from it alone")
+    parser.add_argument("--layer", metavar="DIR", help="build the layer into DIR (as sam build does: "
+                                                      "layers/shared/Makefile), measure its size, run polars from it, "
+                                                      "and import the handlers from it alone")
     args = parser.parse_args(argv)
     layer = None
     if args.layer:
-        print(json.dumps({"layer": layer_size(args.python, Path(args.layer))}, indent=2))
-        layer = Path(args.layer) / "python"
+        layer = build_layer(Path(args.layer))
+        smoke(layer, args.python)
+        print(json.dumps({"layer": layer_size(layer), "polars_smoke": "passed"}, indent=2))
     rows = measure_all(args.python, layer)
     print(f"cold-start imports with {args.python} ({subprocess.run([args.python, '--version'], capture_output=True, text=True, check=False).stdout.strip()})")
     print(f"{'FUNCTION':<26} {'IMPORT (s)':>10} {'PEAK RSS (MiB)':>15}  POLARS  FORBIDDEN")
