@@ -15,7 +15,7 @@ from accesswatch.config import CaseQueueSettings
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.findings import FindingStore
-from accesswatch.notifications import CaseQueueRequest
+from accesswatch.models import CaseQueueRequest
 from accesswatch.observability import observability
 from accesswatch.quarters import nz_date, previous_nz_week
 from accesswatch.services.routing import case_router

@@ -7,23 +7,17 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict
 
 from accesswatch.cases.vocabulary import CaseVocabulary
 from accesswatch.cases.workflow import CaseWorkflow
 from accesswatch.config import StorageSettings
 from accesswatch.dal.cases import CaseStore
+from accesswatch.models import CaseStepRequest
 from accesswatch.observability import observability
 
 SETTINGS = StorageSettings.from_env()
 logger, metrics, tracer = observability("case-step")
 WORKFLOW = CaseWorkflow(CaseStore(SETTINGS.cases_table), CaseVocabulary.from_env())
-
-
-class CaseStepRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    step: str
-    case_id: str
 
 
 @logger.inject_lambda_context(log_event=False)

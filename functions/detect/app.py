@@ -15,7 +15,7 @@ from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.objects import ObjectStore
-from accesswatch.notifications import DetectRequest
+from accesswatch.models import DetectRequest
 from accesswatch.observability import observability
 from accesswatch.services.partition_detection import IndexCache, detect_partition, index_loader
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from accesswatch.config import StorageSettings
 from accesswatch.dal.ledger import FileStatus, Ledger
-from accesswatch.notifications import DetectionOutcome
+from accesswatch.models import DetectionOutcome
 from accesswatch.observability import observability
 from accesswatch.services.detection_outcome import summarise_partitions
 

@@ -16,7 +16,7 @@ from accesswatch.dal.digests import DigestFindings, DigestTopic
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.dal.risk import RiskStore
-from accesswatch.notifications import DigestRequest
+from accesswatch.models import DigestRequest
 from accesswatch.observability import observability
 from accesswatch.quarters import previous_nz_week
 from accesswatch.services.digest import DigestSources, produce, publish

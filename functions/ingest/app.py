@@ -17,7 +17,7 @@ from accesswatch.config import IngestSettings
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import ObjectStore
-from accesswatch.notifications import S3Notification
+from accesswatch.models import S3Notification
 from accesswatch.observability import observability
 from accesswatch.s3_objects import for_each_created_object, marking_failures
 from accesswatch.services.ingest import ingest_object

@@ -16,7 +16,7 @@ from accesswatch.config import ReferenceSettings
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
-from accesswatch.notifications import S3Notification
+from accesswatch.models import S3Notification
 from accesswatch.observability import observability
 from accesswatch.s3_objects import for_each_created_object, marking_failures
 from accesswatch.services.reference import ingest_reference

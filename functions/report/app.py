@@ -15,8 +15,9 @@ from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.dal.partitions import PartitionStore
 from accesswatch.dal.reporting import FindingQueries
+from accesswatch.models import ReportRequest
 from accesswatch.observability import observability
-from accesswatch.services.report import ReportRequest, ReportSources, produce, publish
+from accesswatch.services.report import ReportSources, produce, publish
 
 SETTINGS = ReportSettings.from_env()
 logger, metrics, tracer = observability("report")

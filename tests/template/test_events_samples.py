@@ -10,7 +10,7 @@ from urllib.parse import unquote_plus
 import pytest
 
 from accesswatch.dal.ledger import Ledger
-from accesswatch.notifications import DetectionOutcome, DetectRequest, S3Notification
+from accesswatch.models import DetectionOutcome, DetectRequest, S3Notification
 
 EVENTS = Path(__file__).parents[2] / "events"
 LOG = b"event_id,occurred_at,user_id,client_id,action\ne1,2025-04-01T09:00:00Z,u1,000001,view\n"

@@ -9,8 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from accesswatch.dal.ledger import FileStatus, Ledger
-from accesswatch.notifications import S3Notification, S3Record
-from accesswatch.services.files import SourceObject
+from accesswatch.models import S3Notification, S3Record, SourceObject
 
 
 class ObjectsFailed(RuntimeError):

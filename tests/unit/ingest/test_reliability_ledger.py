@@ -10,7 +10,7 @@ from typing import Any
 
 from accesswatch.config import IngestSettings, ReferenceSettings
 from accesswatch.dal.ledger import FileStatus
-from accesswatch.services.files import SourceObject
+from accesswatch.models import SourceObject
 from accesswatch.services.ingest import ingest_object
 from accesswatch.services.reference import release_waiting_files
 

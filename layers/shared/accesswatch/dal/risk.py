@@ -26,7 +26,7 @@ from accesswatch.dal.paging import items
 
 
 @dataclass
-class Ledger:
+class RiskLedger:
     user_id: str
     entries: list[dict[str, Any]] = field(default_factory=list)
     version: int | None = None  # None: not stored yet
@@ -55,14 +55,14 @@ class RiskStore:
     def ledger_key(user_id: str) -> dict[str, str]:
         return {"pk": f"RISK#{user_id}", "sk": "LEDGER"}
 
-    def ledger(self, user_id: str) -> Ledger:
+    def ledger(self, user_id: str) -> RiskLedger:
         item = self.table.get_item(Key=self.ledger_key(user_id), ConsistentRead=True).get("Item")
         if not item:
-            return Ledger(user_id)
+            return RiskLedger(user_id)
         item = _plain(item)
-        return Ledger(user_id, list(item.get("entries") or []), int(item["version"]))
+        return RiskLedger(user_id, list(item.get("entries") or []), int(item["version"]))
 
-    def save_ledger(self, ledger: Ledger, *, score: float, newest: str) -> None:
+    def save_ledger(self, ledger: RiskLedger, *, score: float, newest: str) -> None:
         """Write the ledger at the version read (ConcurrentUpdate if another writer came first)."""
         item = {**self.ledger_key(ledger.user_id), "user_id": ledger.user_id, "entries": ledger.entries,
                 "version": (ledger.version or 0) + 1, "score": decimal(score), "newest": newest,
@@ -79,12 +79,12 @@ class RiskStore:
             raise
         ledger.version = (ledger.version or 0) + 1
 
-    def ledgers(self) -> Iterator[Ledger]:
+    def ledgers(self) -> Iterator[RiskLedger]:
         """Every user's ledger (a scan: the weekly draw and the digest)."""
         for item in items(self.table.scan, FilterExpression="sk = :s AND begins_with(pk, :p)",
                           ExpressionAttributeValues={":s": "LEDGER", ":p": "RISK#"}):
             item = _plain(item)
-            yield Ledger(str(item["user_id"]), list(item.get("entries") or []), int(item["version"]))
+            yield RiskLedger(str(item["user_id"]), list(item.get("entries") or []), int(item["version"]))
 
     # ------------------------------------------------------------------ queue
     def enqueue(self, user_id: str, score: float, window_end: datetime, findings: int) -> None:

@@ -13,7 +13,7 @@ from accesswatch.dal.executions import Executions
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
 from accesswatch.ingest.pipeline import FileReport, QuarantinedLine, ingest_stream, quarantine_jsonl
-from accesswatch.services.files import SourceObject, system_of
+from accesswatch.models import SourceObject, system_of
 
 
 @dataclass

@@ -22,10 +22,10 @@ from accesswatch.dal.objects import CuratedLayout, ObjectStore
 from accesswatch.ingest.pipeline import read_table
 from accesswatch.ingest.records import LINE_COLUMN
 from accesswatch.ingest.source import FileRejected
+from accesswatch.models import SourceObject, reference_kind_of
 from accesswatch.reference.index import build_index
 from accesswatch.reference.validate import cross_validate, validate_snapshot
 from accesswatch.rules import CATALOG
-from accesswatch.services.files import SourceObject, reference_kind_of
 from accesswatch.services.ingest import start_detection
 
 REQUIRED_KINDS = (ReferenceKind.STAFF, ReferenceKind.CLIENTS)

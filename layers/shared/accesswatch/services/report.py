@@ -15,7 +15,6 @@ from datetime import date, datetime
 from typing import Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accesswatch.cases.scoring import ScoringSettings
 from accesswatch.dal.cases import CaseStore
@@ -23,7 +22,7 @@ from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.dal.partitions import PartitionStore
 from accesswatch.dal.reporting import FindingQueries
-from accesswatch.quarters import Period, last_complete_quarter, quarter_end
+from accesswatch.quarters import Period, quarter_end
 from accesswatch.reports.build import ReportInputs, build_report
 from accesswatch.reports.model import Report
 from accesswatch.reports.render import render_files
@@ -132,31 +131,3 @@ def publish(report: Report, store: ObjectStore, bucket: str) -> list[str]:
         store.put_bytes(bucket, prefix + name, data, CONTENT_TYPES.get(suffix, "application/octet-stream"))
         keys.append(prefix + name)
     return keys
-
-
-def scheduled_period(now: datetime, quarters: int = 4) -> Period:
-    """The ``quarters`` whole New Zealand quarters up to the latest one that has ended at ``now``."""
-    return Period.of_quarters(last_complete_quarter(now), quarters)
-
-
-class ReportRequest(BaseModel):
-    """The report function's input: the schedule's ``{"source": "schedule"}`` or a period on demand."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    source: str = "on_demand"
-    period_from: date | None = Field(default=None, alias="from")
-    period_to: date | None = Field(default=None, alias="to")
-    quarters: int = Field(default=4, ge=1, le=40)
-    systems: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _both_or_neither(self) -> ReportRequest:
-        if (self.period_from is None) != (self.period_to is None):
-            raise ValueError("give both 'from' and 'to', or neither (the last whole quarters)")
-        return self
-
-    def period(self, now: datetime) -> Period:
-        if self.period_from is not None and self.period_to is not None:
-            return Period(self.period_from, self.period_to)
-        return scheduled_period(now, self.quarters)
