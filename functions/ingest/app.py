@@ -6,11 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from accesswatch.config import IngestSettings
@@ -19,7 +14,7 @@ from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.models import S3Notification
 from accesswatch.observability import observability
-from accesswatch.s3_objects import for_each_created_object, marking_failures
+from accesswatch.s3_objects import for_each_created_object, once_per_object
 from accesswatch.services.ingest import ingest_object
 
 SETTINGS = IngestSettings.from_env()
@@ -27,17 +22,8 @@ logger, metrics, tracer = observability("ingest")
 STORE = ObjectStore()
 LEDGER = Ledger(SETTINGS.ledger_table)
 EXECUTIONS = Executions()
-IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="[bucket, key, etag]", expires_after_seconds=30 * 24 * 3600)
-PERSISTENCE = DynamoDBPersistenceLayer(table_name=SETTINGS.idempotency_table)
-
-_ingest = marking_failures(LEDGER, "ingesting", lambda obj: ingest_object(
+IDEMPOTENCY, ingest_once = once_per_object(SETTINGS.idempotency_table, LEDGER, "ingesting", lambda obj: ingest_object(
     obj, settings=SETTINGS, store=STORE, ledger=LEDGER, executions=EXECUTIONS).as_dict())
-
-
-@idempotent_function(data_keyword_argument="source", config=IDEMPOTENCY, persistence_store=PERSISTENCE)
-def ingest_once(source: dict[str, Any]) -> dict[str, Any]:
-    """A re-delivered notification or an identical re-upload returns the first result."""
-    return _ingest(source)
 
 
 @logger.inject_lambda_context(log_event=False)

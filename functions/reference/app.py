@@ -5,11 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from accesswatch.config import ReferenceSettings
@@ -18,7 +13,7 @@ from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.models import S3Notification
 from accesswatch.observability import observability
-from accesswatch.s3_objects import for_each_created_object, marking_failures
+from accesswatch.s3_objects import for_each_created_object, once_per_object
 from accesswatch.services.reference import ingest_reference
 
 SETTINGS = ReferenceSettings.from_env()
@@ -26,16 +21,8 @@ logger, metrics, tracer = observability("reference")
 STORE = ObjectStore()
 LEDGER = Ledger(SETTINGS.ledger_table)
 EXECUTIONS = Executions()
-IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="[bucket, key, etag]", expires_after_seconds=30 * 24 * 3600)
-PERSISTENCE = DynamoDBPersistenceLayer(table_name=SETTINGS.idempotency_table)
-
-_reference = marking_failures(LEDGER, "reading snapshot", lambda obj: ingest_reference(
+IDEMPOTENCY, reference_once = once_per_object(SETTINGS.idempotency_table, LEDGER, "reading snapshot", lambda obj: ingest_reference(
     obj, settings=SETTINGS, store=STORE, ledger=LEDGER, executions=EXECUTIONS).as_dict())
-
-
-@idempotent_function(data_keyword_argument="source", config=IDEMPOTENCY, persistence_store=PERSISTENCE)
-def reference_once(source: dict[str, Any]) -> dict[str, Any]:
-    return _reference(source)
 
 
 @logger.inject_lambda_context(log_event=False)

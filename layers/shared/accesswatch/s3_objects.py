@@ -7,6 +7,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.models import S3Notification, S3Record, SourceObject
@@ -30,6 +35,27 @@ def marking_failures(ledger: Ledger, what: str, process: Callable[[SourceObject]
                                bucket=obj.bucket, key=obj.key, etag=obj.etag)
             raise
     return run
+
+
+# A re-delivered notification or an identical re-upload within this time returns the first result.
+IDEMPOTENCY_SECONDS = 30 * 24 * 3600
+
+
+def once_per_object(idempotency_table: str, ledger: Ledger, what: str,
+                    process: Callable[[SourceObject], dict[str, Any]]
+                    ) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
+    """``process`` made safe to deliver twice: once per (bucket, key, ETag), recorded in the idempotency
+    table, with an unexpected failure marked FAILED in the ledger (``marking_failures``). Returns the
+    idempotency config (the handler registers its Lambda context with it) and ``once(source=...)``."""
+    config = IdempotencyConfig(event_key_jmespath="[bucket, key, etag]", expires_after_seconds=IDEMPOTENCY_SECONDS)
+    persistence = DynamoDBPersistenceLayer(table_name=idempotency_table)
+    run = marking_failures(ledger, what, process)
+
+    @idempotent_function(data_keyword_argument="source", config=config, persistence_store=persistence)
+    def once(source: dict[str, Any]) -> dict[str, Any]:
+        return run(source)
+
+    return config, once
 
 
 def for_each_created_object(notification: S3Notification, process: Callable[[dict[str, Any]], dict[str, Any]], *,

@@ -258,12 +258,18 @@ class CaseWorkflow:
         if reached(str(case.get("status", "")), DECIDED):
             self._after_decision(case, case.get("rule_decisions") or {})
             return {"accepted": True, "decision": case.get("decision")}  # a retry after the decision was recorded
-        entry = self._entry(payload, "record_decision")
-        self.store.transition(case["case_id"], expected={INVESTIGATING}, guard=("last_entry", entry),
-                              attrs={"task_token": "", "last_entry": entry},
-                              history={"state": "decision_rejected", "actor": actor,
-                                       "note": problem or "the case was not waiting for a decision"})
+        self._reject(case, payload, "record_decision", waiting=INVESTIGATING, state="decision_rejected",
+                     actor=actor, note=problem or "the case was not waiting for a decision")
         return {"accepted": False, "decision": "rejected"}
+
+    def _reject(self, case: Mapping[str, Any], payload: dict[str, Any], step: str, *, waiting: str, state: str,
+                actor: str, note: str) -> None:
+        """A response the case cannot take: its token is spent, so the workflow will wait again; the
+        rejection is recorded once (guarded by the step's entry) with its reason."""
+        entry = self._entry(payload, step)
+        self.store.transition(case["case_id"], expected={waiting}, guard=("last_entry", entry),
+                              attrs={"task_token": "", "last_entry": entry},
+                              history={"state": state, "actor": actor, "note": note})
 
     def _after_decision(self, case: Mapping[str, Any], verdicts: Mapping[str, Any]) -> None:
         """A decided case takes no more findings (the user's next finding opens a new case), and its
@@ -307,11 +313,8 @@ class CaseWorkflow:
             return {"accepted": True, "outcome": (done or {"outcome": outcome}).get("outcome")}
         if reached(str(case.get("status", "")), OUTCOME_RECORDED):
             return {"accepted": True, "outcome": case.get("outcome")}
-        entry = self._entry(payload, "record_outcome")
-        self.store.transition(case["case_id"], expected={AWAITING_OUTCOME}, guard=("last_entry", entry),
-                              attrs={"task_token": "", "last_entry": entry},
-                              history={"state": "outcome_rejected", "actor": actor,
-                                       "note": problem or "the case was not waiting for an outcome"})
+        self._reject(case, payload, "record_outcome", waiting=AWAITING_OUTCOME, state="outcome_rejected",
+                     actor=actor, note=problem or "the case was not waiting for an outcome")
         return {"accepted": False, "outcome": "rejected"}
 
     def _refer_to_police(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
