@@ -19,9 +19,9 @@ from pathlib import Path
 
 from accesswatch.dal.cases import CaseStore
 from accesswatch.quarters import Period
-from accesswatch_tools.cli.commands.footprint import footprint, write_footprint
-from accesswatch_tools.cli.commands.report import write_report
 from accesswatch_tools.embedded.runtime import EmbeddedAws
+from accesswatch_tools.operate.footprint import footprint, write_footprint
+from accesswatch_tools.operate.report import write_report
 from accesswatch_tools.operate.world_run import run_world
 from accesswatch_tools.world import generate
 

@@ -21,8 +21,8 @@ from test_case_workflow import (
 
 from accesswatch.cases.actions import CaseActionError
 from accesswatch.dal.cases import CaseStore
-from accesswatch_tools.cli.commands.cases import case_service
 from accesswatch_tools.embedded.runtime import ACCOUNT_ID, REGION, EmbeddedAws
+from accesswatch_tools.operate.cases import case_service
 
 pytestmark = pytest.mark.e2e
 

@@ -25,8 +25,8 @@ from moto.logs.models import logs_backends
 from moto.sns.models import sns_backends
 
 from accesswatch.cases.actions import CaseActionError
-from accesswatch_tools.cli.commands.cases import case_service
 from accesswatch_tools.embedded.runtime import ACCOUNT_ID, REGION, EmbeddedAws
+from accesswatch_tools.operate.cases import case_service
 from accesswatch_tools.operate.world_run import run_world
 
 pytestmark = pytest.mark.e2e

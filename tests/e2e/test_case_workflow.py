@@ -25,8 +25,8 @@ from accesswatch.dal.executions import Executions
 from accesswatch.dal.findings import FindingStore
 from accesswatch.rules import RULES_BY_ID
 from accesswatch.services.routing import case_router
-from accesswatch_tools.cli.commands.cases import case_service
 from accesswatch_tools.embedded.runtime import EmbeddedAws
+from accesswatch_tools.operate.cases import case_service
 
 pytestmark = pytest.mark.e2e
 

@@ -5,13 +5,21 @@ injected the way they happen in production: a truncated .gz access log, a partit
 detection keeps failing, a message left in a dead-letter queue. After each, the template's alarms
 are evaluated over the metrics the functions really published (accesswatch_tools.embedded.metrics).
 
-One test, in phases, on one runtime: the runtime captures handler output by redirecting
-sys.stdout, which pytest's per-test output capture would undo for a runtime shared across tests.
+One runtime for the module (the ``system`` fixture runs the clean world once), one test per scenario.
+The runtime captures handler output by redirecting sys.stdout; pytest's output capture sets sys.stdout
+afresh at every test phase, which undoes that redirect for a runtime shared across tests, and the
+metrics a handler prints would no longer reach its logs. So the fixture's handler wrapper puts the
+runtime's stand-in for stdout back around each invocation (invocations run one at a time).
+
+The scenarios share the runtime but not an order: each checks its own alarms before and after its
+fault, and the clean run's states are read by the fixture before any fault is injected.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,13 +32,14 @@ import pytest
 from accesswatch.dal.ledger import Ledger
 from accesswatch_tools.alarms.evaluate import AlarmStatus, State
 from accesswatch_tools.alarms.series import MetricKey
-from accesswatch_tools.cli.commands.alarms import alarm_rows, render
+from accesswatch_tools.cli.commands.alarms import render
 from accesswatch_tools.embedded.metrics import (
     evaluate_local_alarms,
     publish_invocation_metrics,
     publish_service_metrics,
 )
 from accesswatch_tools.embedded.runtime import EmbeddedAws, Invocation
+from accesswatch_tools.operate.alarms import alarm_rows
 from accesswatch_tools.operate.deployment import wait_for_executions
 from accesswatch_tools.operate.world_run import run_world, upload
 
@@ -53,7 +62,10 @@ class InjectedFault(RuntimeError):
 class System:
     aws: EmbeddedAws
     world: Path
+    stdout: Any  # the runtime's stand-in for sys.stdout (handler output goes to the invocation's logs)
     failing: set[str] = field(default_factory=set)  # logical ids of functions made to raise
+    after_clean_run: dict[str, AlarmStatus] = field(default_factory=dict)
+    rows_after_clean_run: list[dict[str, str]] = field(default_factory=list)  # as the CLI lists them
 
     def states(self) -> dict[str, State]:
         return {s.logical_id: s.state for s in self.statuses().values()}
@@ -68,18 +80,23 @@ class System:
         assert not wrong, wrong
 
 
-def run_faults(tmp_path: Path) -> Iterator[System]:
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     from accesswatch_tools.world import generate
 
+    tmp_path = tmp_path_factory.mktemp("ops-faults")
     world = tmp_path / "world"
     generate(world, staff=25, clients=500, days=2, seed=5)
     holder: dict[str, System] = {}
 
     def wrapper(logical_id: str, handler: Callable[..., Any]) -> Callable[..., Any]:
         def maybe_fail(event: Any, context: Any) -> Any:
-            if logical_id in holder["system"].failing:
+            system = holder["system"]
+            if logical_id in system.failing:
                 raise InjectedFault(f"injected fault in {logical_id}")
-            return handler(event, context)
+            # pytest has set sys.stdout again since the runtime started: print to the runtime's stand-in
+            with contextlib.redirect_stdout(system.stdout):
+                return handler(event, context)
 
         return maybe_fail
 
@@ -88,36 +105,30 @@ def run_faults(tmp_path: Path) -> Iterator[System]:
         publish_invocation_metrics(invocation, aws.client("cloudwatch"), aws.resource_name(invocation.function))
 
     with EmbeddedAws(handler_wrapper=wrapper, on_invocation=publish) as aws:
-        holder["system"] = System(aws, world)
+        system = holder["system"] = System(aws, world, stdout=sys.stdout)  # the runtime has just redirected it
         outcome = run_world(aws, world / "reference", world / "logs", tmp_path / "out")
         assert outcome.ok, outcome.problems
         # every invocation's output was captured: its metrics are there to publish
         assert all('"_aws"' in i.logs for i in aws.invocations), "handler output was not captured"
-        yield holder["system"]
+        system.after_clean_run = system.statuses()
+        system.rows_after_clean_run = alarm_rows(aws)
+        yield system
 
 
-def test_faults_raise_the_right_alarms(tmp_path: Path):
-    for system in run_faults(tmp_path):
-        clean_run_leaves_every_alarm_healthy(system)
-        truncated_gz_raises_the_rejected_files_alarm(system, tmp_path)
-        failing_partition_raises_detect_errors_and_failed_execution_alarms(system)
-        dead_letter_message_raises_the_depth_alarm(system)
-        invocations_are_published_once(system)
-
-
-def clean_run_leaves_every_alarm_healthy(system: System) -> None:
-    statuses = system.statuses()
+def test_a_clean_run_leaves_every_alarm_healthy(system: System) -> None:
+    statuses = system.after_clean_run
     unhealthy = {name: (s.state.value, s.reason) for name, s in statuses.items()
                  if s.state is not State.OK and name not in NOT_OK_WHEN_HEALTHY}
     assert not unhealthy, unhealthy
-    system.expect(dict.fromkeys(NOT_OK_WHEN_HEALTHY, State.INSUFFICIENT_DATA))
+    not_ok = {name: statuses[name].state for name in NOT_OK_WHEN_HEALTHY}
+    assert not_ok == dict.fromkeys(NOT_OK_WHEN_HEALTHY, State.INSUFFICIENT_DATA), not_ok
     # the CLI shows the same, worst first
-    rows = alarm_rows(system.aws)
+    rows = system.rows_after_clean_run
     assert {r["logical_id"] for r in rows} == set(statuses)
     assert f"{len(rows)} alarms: 0 ALARM, {len(NOT_OK_WHEN_HEALTHY)} INSUFFICIENT_DATA" in render(rows)
 
 
-def truncated_gz_raises_the_rejected_files_alarm(system: System, tmp_path: Path) -> None:
+def test_a_truncated_gz_raises_the_rejected_files_alarm(system: System, tmp_path: Path) -> None:
     system.expect({"AccessLogRejectedAlarm": State.OK})
     good = next(p for p in sorted((system.world / "logs").iterdir()) if p.name.endswith(".gz"))
     data = good.read_bytes()
@@ -135,7 +146,7 @@ def truncated_gz_raises_the_rejected_files_alarm(system: System, tmp_path: Path)
     assert "1 of the last 1 datapoint(s) greater than 0" in system.statuses()["AccessLogRejectedAlarm"].reason
 
 
-def failing_partition_raises_detect_errors_and_failed_execution_alarms(system: System) -> None:
+def test_a_failing_partition_raises_detect_errors_and_failed_execution_alarms(system: System) -> None:
     system.expect({"DetectFunctionErrorsAlarm": State.OK, "DetectionStateMachineFailedAlarm": State.OK})
     source = next(p for p in sorted((system.world / "logs").iterdir()) if not p.name.endswith(".gz"))
     system.failing.add("DetectFunction")
@@ -161,7 +172,7 @@ def failing_partition_raises_detect_errors_and_failed_execution_alarms(system: S
     assert sum(p["Sum"] for p in stats["Datapoints"]) == 1
 
 
-def dead_letter_message_raises_the_depth_alarm(system: System) -> None:
+def test_a_dead_letter_message_raises_the_depth_alarm(system: System) -> None:
     system.expect({"IngestDeadLetterQueueDepthAlarm": State.OK})
     sqs = system.aws.client("sqs")
     url = system.aws.resource_name("IngestDeadLetterQueue")
@@ -174,6 +185,6 @@ def dead_letter_message_raises_the_depth_alarm(system: System) -> None:
     assert later["IngestDeadLetterQueueDepthAlarm"].state is State.OK, later["IngestDeadLetterQueueDepthAlarm"].reason
 
 
-def invocations_are_published_once(system: System) -> None:
+def test_invocations_are_published_once(system: System) -> None:
     invocation = system.aws.invocations[-1]
     assert publish_invocation_metrics(invocation, system.aws.client("cloudwatch"), "any") == 0

@@ -31,10 +31,10 @@ from typing import Any
 
 import pytest
 
-from accesswatch_tools.cli.commands.alarms import alarm_rows
 from accesswatch_tools.embedded.metrics import publish_invocation_metrics
 from accesswatch_tools.embedded.runtime import EmbeddedAws, Invocation
 from accesswatch_tools.embedded.template import PROJECT_ROOT
+from accesswatch_tools.operate.alarms import alarm_rows
 from accesswatch_tools.operate.world_run import run_world, upload
 
 pytestmark = pytest.mark.e2e
@@ -280,7 +280,8 @@ def run_digests(aws: EmbeddedAws, weeks: list[str], captured: Captured) -> None:
     from accesswatch.cases.digest import Week
     from accesswatch.dal.digests import digest_key
     from accesswatch.services.digest import produce
-    from accesswatch_tools.cli.commands.digest import digest_sources, render
+    from accesswatch_tools.cli.commands.digest import render
+    from accesswatch_tools.operate.digest import digest_sources
 
     s3 = aws.client("s3")
     for week in weeks:

@@ -10,8 +10,8 @@ import pytest
 from accesswatch.contract import FINDING_EXPORT_FIELDS
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
-from accesswatch_tools.cli.commands.verify import verify
 from accesswatch_tools.embedded.template import function_specs, load_template
+from accesswatch_tools.operate.stored_state import verify
 from accesswatch_tools.operate.world_run import log_files, run_world, upload
 from accesswatch_tools.truth import score
 

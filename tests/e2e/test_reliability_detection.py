@@ -16,10 +16,10 @@ from support.reliability import assert_sound, explain, logs_subset, tiny_world, 
 
 from accesswatch.cases import assign
 from accesswatch.dal.ledger import Ledger
-from accesswatch_tools.cli.commands.redrive import redrive
-from accesswatch_tools.cli.commands.verify import verify
 from accesswatch_tools.embedded.runtime import EmbeddedAws
 from accesswatch_tools.operate.deployment import executions
+from accesswatch_tools.operate.redrive import redrive
+from accesswatch_tools.operate.stored_state import verify
 from accesswatch_tools.operate.world_run import run_world
 
 pytestmark = pytest.mark.e2e

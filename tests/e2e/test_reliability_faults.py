@@ -33,11 +33,11 @@ from support.reliability import (
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import ObjectStore
-from accesswatch_tools.cli.commands.redrive import redrive
-from accesswatch_tools.cli.commands.verify import verify
 from accesswatch_tools.embedded.runtime import EmbeddedAws
 from accesswatch_tools.embedded.template import load_template
 from accesswatch_tools.operate.deployment import executions
+from accesswatch_tools.operate.redrive import redrive
+from accesswatch_tools.operate.stored_state import verify
 from accesswatch_tools.operate.world_run import reference_files, run_world, settle, upload
 
 pytestmark = pytest.mark.e2e

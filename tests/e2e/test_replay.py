@@ -12,7 +12,7 @@ import pytest
 
 from accesswatch.dal.findings import FindingStore
 from accesswatch.services.replay import plan_replay
-from accesswatch_tools.cli.commands.replay import replay
+from accesswatch_tools.operate.replay import replay
 from accesswatch_tools.operate.world_run import run_world, upload
 
 pytestmark = pytest.mark.e2e

@@ -18,8 +18,8 @@ from accesswatch.dal.cases import CaseStore
 from accesswatch.quarters import Period, nz_date, quarter_end
 from accesswatch.reports.model import WITHHELD
 from accesswatch.rules import CATALOG, TIER_OF
-from accesswatch_tools.cli.commands.footprint import footprint, write_footprint
-from accesswatch_tools.cli.commands.report import write_report
+from accesswatch_tools.operate.footprint import footprint, write_footprint
+from accesswatch_tools.operate.report import write_report
 from accesswatch_tools.operate.world_run import run_world
 
 pytestmark = pytest.mark.e2e

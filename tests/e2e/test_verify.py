@@ -24,9 +24,9 @@ from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.findings import finding_id
-from accesswatch_tools.cli.commands.verify import verify
 from accesswatch_tools.embedded.runtime import EmbeddedAws
 from accesswatch_tools.operate.export import export_finding
+from accesswatch_tools.operate.stored_state import verify
 from accesswatch_tools.operate.world_run import run_world
 from accesswatch_tools.verify import Observed, Partition, check
 

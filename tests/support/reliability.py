@@ -16,8 +16,8 @@ from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
 from accesswatch.detection import detect
 from accesswatch.reference.index import ReferenceIndex
-from accesswatch_tools.cli.commands.verify import verify
 from accesswatch_tools.embedded.runtime import ACCOUNT_ID, REGION
+from accesswatch_tools.operate.stored_state import verify
 from accesswatch_tools.operate.world_run import log_files, upload
 from accesswatch_tools.truth import score
 

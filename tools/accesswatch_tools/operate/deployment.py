@@ -13,6 +13,11 @@ from typing import Any, Protocol
 from accesswatch_tools.embedded.template import TEMPLATE_PATH, load_template
 
 
+class OperationError(Exception):
+    """An operation on a deployment that cannot go on, said in one line for a person (the CLI prints it as
+    its own error): a deployed function that raised, nothing to act on, a resource the deployment lacks."""
+
+
 class Deployment(Protocol):
     template: dict[str, Any]
 
@@ -50,6 +55,19 @@ class AwsStack:
 
     def invocation_failures(self) -> list[dict[str, str]]:
         return []  # on AWS, failed invocations show in CloudWatch metrics and alarms
+
+
+def invoke_function(dep: Deployment, logical_id: str, payload: dict[str, Any], what: str) -> dict[str, Any]:
+    """Run a deployed function as its schedule does and return its result; OperationError if it raised."""
+    import json
+
+    response = dep.client("lambda").invoke(FunctionName=dep.resource_name(logical_id),
+                                           Payload=json.dumps(payload).encode())
+    body = json.loads(response["Payload"].read() or b"{}")
+    if response.get("FunctionError"):
+        raise OperationError(f"the {what} function failed: {body.get('errorType', 'error')}: "
+                             f"{str(body.get('errorMessage', ''))[:300]}")
+    return dict(body)
 
 
 def executions(deployment: Deployment, logical_id: str) -> list[dict[str, Any]]:

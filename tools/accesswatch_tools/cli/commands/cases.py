@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from accesswatch.rules import tier_of
-from accesswatch_tools.cli.commands.exceptions import add_exception, describe_scope
-from accesswatch_tools.cli.context import CliError, add_target_options, deployment, invoke_deployed
-from accesswatch_tools.operate.deployment import Deployment
+from accesswatch_tools.cli.commands.exceptions import describe_scope
+from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.operate.case_exceptions import add_exception
+from accesswatch_tools.operate.cases import case_service, deployed_scoring, invoke_case_queue
+from accesswatch_tools.operate.deployment import OperationError
 
 ACTOR_ENV = "ACCESSWATCH_ACTOR"
 SHOWN_GROUPS = 15
@@ -41,37 +43,6 @@ def _unfounded_rules(values: Sequence[str]) -> dict[str, str]:
             raise CliError(f"--unfounded-rule {value!r}: write RULE=REASON, REASON one of {', '.join(UNFOUNDED_REASONS)}")
         out[_rule_id(rule)] = reason
     return out
-
-
-def deployed_scoring(dep: Deployment) -> Any:
-    """The scoring settings the deployed detect function runs with (from its environment)."""
-    from accesswatch.cases.scoring import ScoringSettings
-    from accesswatch.dal.functions import Functions
-
-    return ScoringSettings.from_env(Functions(dep.client("lambda")).environment(dep.resource_name("DetectFunction")))
-
-
-def invoke_case_queue(dep: Deployment, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run the deployed case-queue function (as its schedule does) and return its result."""
-    return invoke_deployed(dep, "CaseQueueFunction", payload, "case-queue")
-
-
-def case_service(dep: Deployment) -> Any:
-    """A CaseService over ``dep``: the same code for the local endpoint, an in-process runtime and AWS."""
-    from accesswatch.cases.service import CaseService
-    from accesswatch.cases.vocabulary import CaseVocabulary
-    from accesswatch.dal.cases import CaseStore, CaseTasks
-    from accesswatch.dal.findings import FindingStore
-    from accesswatch.dal.functions import Functions
-
-    dynamodb = dep.resource("dynamodb")
-    return CaseService(
-        cases=CaseStore(dep.resource_name("CasesTable"), dynamodb),
-        findings=FindingStore(dep.resource_name("FindingsTable"), dynamodb),
-        tasks=CaseTasks(dep.client("stepfunctions")),
-        load_vocabulary=lambda: CaseVocabulary.from_mapping(
-            Functions(dep.client("lambda")).environment(dep.resource_name("CaseStepFunction"))),
-    )
 
 
 def default_actor() -> str:
@@ -325,7 +296,10 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 
 def cmd_drain(args: argparse.Namespace) -> int:
-    result = invoke_case_queue(deployment(args), {"action": "drain", "source": "cli"})
+    try:
+        result = invoke_case_queue(deployment(args), {"action": "drain", "source": "cli"})
+    except OperationError as exc:
+        raise CliError(str(exc)) from None
     print(f"NZ day {result['day']}: {result['opened']} case(s) opened, {result['joined']} joined an open case, "
           f"{result['dropped']} no longer above the threshold, {result['waiting']} waiting for the next day's budget "
           f"({result['budget_used']} of {result['budget']} used)")
@@ -342,7 +316,10 @@ def cmd_review(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(str(exc)) from None
         payload["week"] = args.week
-    result = invoke_case_queue(deployment(args), payload)
+    try:
+        result = invoke_case_queue(deployment(args), payload)
+    except OperationError as exc:
+        raise CliError(str(exc)) from None
     if result.get("already_drawn"):
         print(f"week {result['week']} was drawn already: {', '.join(result['drawn']) or 'nobody'} "
               f"(of {result['candidates']} candidate(s)); nothing new opened")

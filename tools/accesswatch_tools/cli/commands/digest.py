@@ -9,32 +9,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from accesswatch_tools.cli.context import CliError, add_target_options, deployment, invoke_deployed
-from accesswatch_tools.operate.deployment import Deployment
-
-
-def digest_sources(dep: Deployment) -> Any:
-    """The digest's sources on ``dep``: the same code for the local endpoint, an in-process runtime and AWS."""
-    from accesswatch.dal.cases import CaseStore
-    from accesswatch.dal.digests import DigestFindings
-    from accesswatch.dal.ledger import Ledger
-    from accesswatch.dal.objects import ObjectStore
-    from accesswatch.dal.risk import RiskStore
-    from accesswatch.services.digest import DigestSources
-
-    dynamodb = dep.resource("dynamodb")
-    return DigestSources(
-        findings=DigestFindings(dep.resource_name("FindingsTable"), dynamodb),
-        ledger=Ledger(dep.resource_name("LedgerTable"), dynamodb),
-        risk=RiskStore(CaseStore(dep.resource_name("CasesTable"), dynamodb)),
-        store=ObjectStore(dep.client("s3")),
-        curated_bucket=dep.resource_name("CuratedBucket"),
-    )
-
-
-def invoke_digest(dep: Deployment, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run the deployed digest function (as its schedule does) and return its result."""
-    return invoke_deployed(dep, "DigestFunction", payload, "digest")
+from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.operate.deployment import OperationError
+from accesswatch_tools.operate.digest import digest_sources, invoke_digest
 
 
 def parse_week(text: str | None, now: datetime) -> Any:
@@ -123,7 +100,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
     if args.publish:
         if not week.complete_at(now):
             raise CliError(f"week {week.id} has not ended: its digest is published once it has")
-        result = invoke_digest(dep, {"week": week.id, "source": "cli", "republish": bool(args.force)})
+        try:
+            result = invoke_digest(dep, {"week": week.id, "source": "cli", "republish": bool(args.force)})
+        except OperationError as exc:
+            raise CliError(str(exc)) from None
         if args.json:
             print(json.dumps(result, indent=2, sort_keys=True))
         elif result.get("already_published"):

@@ -3,75 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import sys
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from accesswatch.reports.safe import safe_cell
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment, state_dir
-from accesswatch_tools.operate.deployment import Deployment
-
-
-def footprint_sources(dep: Deployment, *, engine: str, cache_dir: Path | None = None) -> Any:
-    from accesswatch.dal.athena import AthenaQueries
-    from accesswatch.dal.ledger import Ledger
-    from accesswatch.dal.objects import ObjectStore
-    from accesswatch.dal.partitions import PartitionStore
-    from accesswatch.dal.reporting import FindingQueries
-    from accesswatch.services.footprint import AthenaEvents, EventSource, FootprintSources, PartitionEvents
-
-    dynamodb = dep.resource("dynamodb")
-    s3 = dep.client("s3")
-    bucket = dep.resource_name("CuratedBucket")
-    events: EventSource
-    if engine == "athena":
-        try:
-            queries = AthenaQueries(dep.client("athena"), dep.resource_name("ReportsWorkGroup"),
-                                    dep.resource_name("EventsDatabase"))
-            table = dep.resource_name("EventsTable")
-        except KeyError as exc:
-            raise CliError(f"the deployment has no Athena resources ({exc}); use --engine partitions") from None
-        events = AthenaEvents(queries, table)
-    else:
-        events = PartitionEvents(PartitionStore(s3, bucket, cache_dir=cache_dir))
-    return FootprintSources(events, FindingQueries(dep.resource_name("FindingsTable"), dynamodb),
-                            Ledger(dep.resource_name("LedgerTable"), dynamodb), ObjectStore(s3), bucket)
-
-
-def footprint(dep: Deployment, client_id: str, start: date, end: date, *, engine: str = "partitions",
-              cache_dir: Path | None = None, systems: Sequence[str] | None = None,
-              with_names: bool = False) -> pl.DataFrame:
-    from accesswatch.services.footprint import client_footprint
-
-    return client_footprint(footprint_sources(dep, engine=engine, cache_dir=cache_dir), client_id, start, end,
-                            systems=systems, with_names=with_names)
-
-
-def write_footprint(frame: pl.DataFrame, out: Path | None) -> None:
-    """CSV (or JSON Lines for .jsonl/.json) with formula-safe text; stdout when ``out`` is None."""
-    rows = frame.to_dicts()
-    if out is not None and out.suffix.lower() in {".jsonl", ".json"}:
-        text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
-    else:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(frame.columns)
-        for r in rows:
-            writer.writerow([("yes" if v else "no") if isinstance(v, bool) else safe_cell("" if v is None else v)
-                             for v in r.values()])
-        text = buffer.getvalue()
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+from accesswatch_tools.operate.deployment import OperationError
+from accesswatch_tools.operate.footprint import footprint, write_footprint
 
 
 def _date(text: str) -> date:
@@ -94,8 +35,11 @@ def cmd_footprint(args: argparse.Namespace) -> int:
         engine = "athena" if args.stack else "partitions"
     cache = None if args.no_cache or args.stack else state_dir(args) / "partition-cache"
     dep = deployment(args)
-    frame = footprint(dep, args.client_id, start, end, engine=engine, cache_dir=cache,
-                      systems=args.system or None, with_names=args.with_staff_names)
+    try:
+        frame = footprint(dep, args.client_id, start, end, engine=engine, cache_dir=cache,
+                          systems=args.system or None, with_names=args.with_staff_names)
+    except OperationError as exc:
+        raise CliError(str(exc)) from None
     write_footprint(frame, Path(args.out) if args.out else None)
     flagged = frame.filter(pl.col("findings") != "").height
     users = frame["user_id"].n_unique() if frame.height else 0
