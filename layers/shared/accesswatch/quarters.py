@@ -25,6 +25,11 @@ def nz_date(instant: datetime) -> date:
     return instant.astimezone(NZ).date()
 
 
+def nz_today() -> date:
+    """Today's date in New Zealand."""
+    return nz_date(datetime.now(UTC))
+
+
 def parse_instant(text: str) -> datetime:
     """An ISO-8601 timestamp with an offset or ``Z`` (the contract's form), as an aware datetime."""
     value = datetime.fromisoformat(text.strip())

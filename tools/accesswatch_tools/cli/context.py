@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from accesswatch_tools.operate.deployment import AwsStack, Deployment
 
@@ -41,16 +40,3 @@ def deployment(args: argparse.Namespace, *, start_local: bool = False) -> Deploy
         return server.connect(directory)  # type: ignore[no-any-return]
     except server.EndpointError as exc:
         raise CliError(str(exc)) from None
-
-
-def invoke_deployed(dep: Deployment, logical_id: str, payload: dict[str, Any], what: str) -> dict[str, Any]:
-    """Run a deployed function as its schedule does and return its result; CliError if it raised."""
-    import json
-
-    response = dep.client("lambda").invoke(FunctionName=dep.resource_name(logical_id),
-                                           Payload=json.dumps(payload).encode())
-    body = json.loads(response["Payload"].read() or b"{}")
-    if response.get("FunctionError"):
-        raise CliError(f"the {what} function failed: {body.get('errorType', 'error')}: "
-                       f"{str(body.get('errorMessage', ''))[:300]}")
-    return dict(body)

@@ -5,9 +5,9 @@ not to be read as a module of error classes)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
+from accesswatch.quarters import nz_today
 from accesswatch_tools.operate.deployment import Deployment
 
 
@@ -18,10 +18,6 @@ def exception_store(dep: Deployment) -> Any:
     return ExceptionStore(CaseStore(dep.resource_name("CasesTable"), dep.resource("dynamodb")))
 
 
-def _today() -> Any:
-    from accesswatch.quarters import nz_date
-
-    return nz_date(datetime.now(UTC))
 
 
 def create(dep: Deployment, **fields: Any) -> dict[str, Any]:
@@ -29,7 +25,7 @@ def create(dep: Deployment, **fields: Any) -> dict[str, Any]:
     from accesswatch.cases.exceptions import ExceptionError, new_exception
     from accesswatch.dal.ledger import now_iso
 
-    item = new_exception(today=_today(), created_at=now_iso(), **fields)
+    item = new_exception(today=nz_today(), created_at=now_iso(), **fields)
     if not exception_store(dep).add(item):
         raise ExceptionError(f"exception {item['exception_id']} exists already")
     return item

@@ -10,6 +10,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from accesswatch.quarters import nz_today
 from accesswatch.rules import tier_of
 from accesswatch_tools.cli.commands.exceptions import describe_scope
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
@@ -189,7 +190,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
         if not args.expires:
             raise CliError("--exception needs --expires YYYY-MM-DD")
         try:  # checked before the decision is sent, so that a bad date leaves nothing half done
-            check_expiry(args.expires, _today())
+            check_expiry(args.expires, nz_today())
         except ExceptionError as exc:
             raise CliError(str(exc)) from None
     dep = deployment(args)
@@ -226,12 +227,6 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return 0
 
 
-def _today() -> Any:
-    from datetime import UTC, datetime
-
-    from accesswatch.quarters import nz_date
-
-    return nz_date(datetime.now(UTC))
 
 
 def cmd_outcome(args: argparse.Namespace) -> int:

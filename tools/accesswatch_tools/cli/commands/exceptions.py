@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
+from accesswatch.quarters import nz_today
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
 from accesswatch_tools.operate.case_exceptions import create, exception_store
 
@@ -18,16 +18,12 @@ def describe_scope(exception: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _today() -> Any:
-    from accesswatch.quarters import nz_date
-
-    return nz_date(datetime.now(UTC))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from accesswatch.cases.exceptions import is_active
 
-    today = _today()
+    today = nz_today()
     rows = exception_store(deployment(args)).all()
     if not args.all:
         rows = [r for r in rows if is_active(r, today)]
