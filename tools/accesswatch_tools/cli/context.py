@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from accesswatch_tools.operate.deployment import AwsStack, Deployment
@@ -36,7 +37,9 @@ def deployment(args: argparse.Namespace, *, start_local: bool = False) -> Deploy
     directory = state_dir(args)
     try:
         if start_local:
-            server.start(directory)
-        return server.connect(directory)  # type: ignore[no-any-return]
+            for note in server.start(directory).notes:
+                print(f"accesswatch: {note}", file=sys.stderr)
+        # A call that finds the endpoint gone mid-command ends the command with one line (a CliError).
+        return server.connect(directory, lost_error=CliError)  # type: ignore[no-any-return]
     except server.EndpointError as exc:
         raise CliError(str(exc)) from None

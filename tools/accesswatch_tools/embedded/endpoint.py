@@ -4,6 +4,7 @@ of the template's resources (the same interface the CLI uses for a deployed stac
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +12,37 @@ from accesswatch_tools.embedded.template import TEMPLATE_PATH, load_template
 
 
 class LocalEndpoint:
-    """The embedded runtime running in the ``accesswatch local serve`` process, over loopback HTTP."""
+    """The embedded runtime running in the endpoint process (``accesswatch_tools.embedded.server``), over
+    loopback HTTP.
 
-    def __init__(self, url: str, physical: dict[str, str], state_dir: Path, region: str) -> None:
+    ``on_connection_error`` is called with the error of any call that could not reach the endpoint
+    (connection refused, reset or closed): it decides what that means (the endpoint died: its state is
+    lost) and raises the one-line error the command shows instead of botocore's."""
+
+    def __init__(self, url: str, physical: dict[str, str], state_dir: Path, region: str, *,
+                 on_connection_error: Callable[[Exception], None] | None = None) -> None:
         self.url = url
         self.physical = physical
         self.state_dir = state_dir
         self.region = region
         self.template = load_template(TEMPLATE_PATH)
+        self._on_connection_error = on_connection_error
+
+    def _after_call_error(self, exception: Exception, **_: Any) -> None:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import HTTPClientError
+
+        if self._on_connection_error is not None and isinstance(exception, BotoConnectionError | HTTPClientError):
+            self._on_connection_error(exception)
 
     def _session(self) -> Any:
         import boto3
 
-        return boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106
-                                     region_name=self.region)
+        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106
+                                        region_name=self.region)
+        # Every client and resource of the session (registered before any is made) reports a lost endpoint.
+        session.events.register("after-call-error", self._after_call_error)
+        return session
 
     def _config(self) -> Any:
         from botocore.config import Config

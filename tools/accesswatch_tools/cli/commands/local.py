@@ -1,33 +1,81 @@
-"""``local start|status|stop``: the background endpoint that keeps the embedded system running."""
+"""``local start|status|stop``: the background endpoint that keeps the embedded system running.
+
+One endpoint per state directory: ``start`` joins the running one (or waits for the one being started),
+``status`` and ``stop`` find every endpoint process of the directory, and each says what it found,
+including an endpoint that crashed (its in-memory state is lost)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
-from accesswatch_tools.cli.context import add_target_options, state_dir
+from accesswatch_tools.cli.context import CliError, add_target_options, state_dir
 from accesswatch_tools.embedded import server
+
+EXIT_NOT_RUNNING = 3
+EXIT_MORE_THAN_ONE = 4
+
+
+def _start(directory: Any) -> int:
+    try:
+        started = server.start(directory)
+    except server.EndpointError as exc:
+        raise CliError(str(exc)) from None
+    for note in started.notes:
+        print(f"accesswatch: {note}", file=sys.stderr)
+    how = "started" if started.started else "already running"
+    print(f"local endpoint {started.info.get('url')} (pid {started.info.get('pid')}, {how}), state in {directory}")
+    return 0
+
+
+def _stop(directory: Any) -> int:
+    stopped = server.stop(directory)
+    if stopped.lost is not None:
+        print(f"accesswatch: {server.lost_message(stopped.lost, directory)}; its record is cleared", file=sys.stderr)
+    for endpoint in stopped.stopped:
+        print(f"stopped local endpoint pid {endpoint.pid} ({endpoint.state}), state in {directory}")
+    if not stopped.stopped:
+        print("no local endpoint was running")
+    return 0
+
+
+def _status(directory: Any) -> int:
+    survey = server.status(directory)
+    if survey.lost is not None:
+        print(f"accesswatch: {server.lost_message(survey.lost, directory)}", file=sys.stderr)
+    if not survey.endpoints:
+        print("no local endpoint is running")
+        return EXIT_NOT_RUNNING
+    usable = survey.usable
+    report: dict[str, Any] = usable.describe() if usable is not None else {}
+    report["state_dir"] = str(directory)
+    report["endpoints"] = [e.describe() for e in survey.endpoints]
+    print(json.dumps(report, indent=2))
+    if survey.strays:
+        pids = ", ".join(str(e.pid) for e in survey.strays)
+        print(f"accesswatch: {len(survey.endpoints)} endpoint processes for one state directory (pid {pids} "
+              "reached by no command); `accesswatch local stop` stops them all", file=sys.stderr)
+        return EXIT_MORE_THAN_ONE
+    return 0 if usable is not None else EXIT_NOT_RUNNING
 
 
 def cmd_local(args: argparse.Namespace) -> int:
     directory = state_dir(args)
     if args.action == "start":
-        info = server.start(directory)
-        print(f"local endpoint {info['url']} (pid {info['pid']}), state in {directory}")
-    elif args.action == "stop":
-        print("stopped" if server.stop(directory) else "no local endpoint was running")
-    else:
-        running = server.status(directory)
-        if running is None:
-            print("no local endpoint is running")
-            return 3
-        print(json.dumps({k: running[k] for k in ("url", "pid", "uptime_s")}, indent=2))
-    return 0
+        return _start(directory)
+    if args.action == "stop":
+        return _stop(directory)
+    return _status(directory)
 
 
 def register(sub: Any) -> None:
-    local = sub.add_parser("local", help="manage the local endpoint (the embedded AWS runtime in the background)")
+    local = sub.add_parser("local", help="manage the local endpoint (the embedded AWS runtime in the background)",
+                           description="start: start the state directory's endpoint, or join the running one; "
+                                       "status: every endpoint process of the directory (exit 0 one running, "
+                                       f"{EXIT_NOT_RUNNING} none, {EXIT_MORE_THAN_ONE} more than one); "
+                                       "stop: stop them all (their in-memory state is discarded)")
     local.add_argument("action", choices=("start", "status", "stop"))
     add_target_options(local)
     local.set_defaults(func=cmd_local)
