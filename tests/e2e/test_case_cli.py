@@ -29,6 +29,11 @@ def cli(tmp_path: Path) -> Iterator[Any]:
             assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
         return done
 
+    def spawn(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "accesswatch_tools.cli.main", *args], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    run.spawn = spawn  # type: ignore[attr-defined]
     try:
         yield run
     finally:
@@ -121,7 +126,9 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
 
     again = cli("cases", "decide", unfounded, "--decision", "unfounded", "--reason", "duplicate", ok=False)
     assert again.returncode == 1
-    assert again.stderr.strip() == (f"accesswatch: case {unfounded} is closed_unfounded, not waiting for a "
+    decided_at = json.loads(cli("cases", "show", unfounded, "--json").stdout)["decided_at"]
+    assert again.stderr.strip() == (f"accesswatch: case {unfounded} already decided by someone.else at {decided_at}: "
+                                    "unfounded (legitimate_work); it is closed_unfounded, not waiting for a "
                                     "decision (it is closed)")
     missing = cli("cases", "show", "CASE-NOPE", ok=False)
     assert missing.returncode == 1 and missing.stderr.strip() == "accesswatch: no case CASE-NOPE"
@@ -166,6 +173,31 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     assert cli("exceptions", "list", "--json").stdout == ""
     assert "revoked already" in cli("exceptions", "revoke", exception_id, ok=False).stderr
     assert "no exception EXC-NOPE" in cli("exceptions", "revoke", "EXC-NOPE", ok=False).stderr
+
+    # Two people decide one case at once, in two processes: one wins, the other is told who did (exit 1); the
+    # history keeps the winner's decision only, and the case goes where it leads.
+    raced = next(c for c in listed[2:] if c["case_id"] != mixed["case_id"])["case_id"]
+    racers = {
+        "inv.founded": ["--decision", "founded", "--er-type", "privacy_breach", "--all-rules-founded",
+                        "--note", "founded note"],
+        "inv.unfounded": ["--decision", "unfounded", "--reason", "legitimate_work", "--note", "unfounded note"],
+    }
+    procs = {who: cli.spawn("cases", "decide", raced, *argv, "--actor", who) for who, argv in racers.items()}
+    done = {who: (p.wait(timeout=900), p.stdout.read() if p.stdout else "", p.stderr.read() if p.stderr else "")
+            for who, p in procs.items()}
+    winners = [who for who, (code, _, _) in done.items() if code == 0]
+    assert len(winners) == 1, done
+    winner = winners[0]
+    loser = next(who for who in done if who != winner)
+    code, out, err = done[loser]
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1, done[loser]
+    assert err.startswith(f"accesswatch: case {raced} already ") and f"decided by {winner}" in err, err
+    shown_raced = json.loads(cli("cases", "show", raced, "--json").stdout)
+    decisions = [h for h in shown_raced["history"] if h["state"] == "decided"]
+    assert [(h["actor"], h["note"]) for h in decisions] == [(winner, f"{winner.split('.')[1]} note")]
+    assert shown_raced["decided_by"] == winner and not any(loser in json.dumps(h) for h in shown_raced["history"])
+    assert shown_raced["status"] == ("awaiting_outcome" if winner == "inv.founded" else "closed_unfounded")
+    assert f"decided {shown_raced['decision']}" in done[winner][1], "it prints what the case records"
 
     # The queue, the drain and the weekly review, as operators run them by hand.
     assert "user(s) queued above the threshold" in cli("cases", "queue").stdout

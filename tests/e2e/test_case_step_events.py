@@ -65,6 +65,19 @@ def fresh_case(store: CaseStore) -> None:
     store.record_opened(store.get(CASE_ID) or {})
 
 
+def claimed(store: CaseStore, event: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The sample as the CLI sends it: the waiting step claimed first, the output naming its claim (the
+    record step refuses an action that is not the one claimed)."""
+    from accesswatch.cases.actions import WAITING_FOR, new_claim
+    from accesswatch.dal.ledger import now_iso
+
+    case = store.get(CASE_ID) or {}
+    claim = new_claim(kind, str(case["task_token"]), event[kind])
+    assert store.claim_action(CASE_ID, waiting=WAITING_FOR[kind], token=str(case["task_token"]), claim=claim,
+                              now=now_iso())
+    return {**event, kind: {**event[kind], "claim_id": claim["claim_id"]}}
+
+
 def run_twice(aws: Any, event: dict[str, Any]) -> dict[str, Any]:
     first, error = invoke(aws, event)
     assert error is None, first
@@ -84,10 +97,10 @@ def test_every_sample_runs_and_a_retried_step_changes_nothing_more(aws: Embedded
     assert run_twice(aws, sample(root, "escalate")) == {"case_id": CASE_ID, "escalations": 1}
     assert not store.get(CASE_ID)["task_token"]
     run_twice(aws, sample(root, "await_decision"))  # waiting again after the escalation
-    assert run_twice(aws, sample(root, "record_decision"))["accepted"] is True
+    assert run_twice(aws, claimed(store, sample(root, "record_decision"), "decision"))["accepted"] is True
     assert run_twice(aws, sample(root, "open_er_case"))["police_referral_required"] is True
     run_twice(aws, sample(root, "await_outcome"))
-    assert run_twice(aws, sample(root, "record_outcome"))["accepted"] is True
+    assert run_twice(aws, claimed(store, sample(root, "record_outcome"), "outcome"))["accepted"] is True
     run_twice(aws, sample(root, "refer_to_police"))
     assert run_twice(aws, sample(root, "close_founded"))["status"] == "closed_founded"
 
@@ -116,6 +129,7 @@ def test_every_sample_runs_and_a_retried_step_changes_nothing_more(aws: Embedded
     run_twice(aws, sample(root, "await_decision"))
     unfounded["decision"]["reason"] = "legitimate_work"
     unfounded["entered_at"] = "2025-04-15T02:00:00.000Z"
+    unfounded = claimed(store, unfounded, "decision")
     assert run_twice(aws, unfounded) == {"case_id": CASE_ID, "accepted": True, "decision": "unfounded"}
     assert store.get(CASE_ID)["rule_decisions"] == {"RELATIVE_RECORD": {"decision": "unfounded",
                                                                         "reason": "legitimate_work"}}

@@ -4,11 +4,25 @@ A decision or an outcome travels from the CLI to the waiting execution as the ta
 (``decision_output`` / ``outcome_output``); the state machine's record step checks it again
 (``decision_problem`` / ``outcome_problem``), so a hand-made ``send-task-success`` cannot put a
 case into a state the workflow does not know.
+
+**Compare-and-set.** Before it sends the task token, the CLI *claims* the case with one conditional
+write (``new_claim``; ``CaseStore.claim_action``): the case must still wait on that step, hold the
+same token, and carry no live claim. Of two people acting at once exactly one claim succeeds; the
+other is told who holds the case (``claimed_message``) or who already decided it (``done_message``)
+and nothing of theirs is sent. The claim names the token it was made for (``token_ref``), its actor
+and time, and the action itself; the output sent carries its ``claim_id``, and the record step
+records the action only if it is exactly the claimed one (``claim_problem``), otherwise it refuses it
+(``decision_rejected`` / ``outcome_rejected``, in the history). A claim stops blocking when the token
+it was made for is no longer the case's (the step was taken, rejected, or escalated), or, if its
+token was never sent (the CLI died between claim and send), ``CLAIM_TTL_SECONDS`` after it was made.
 """
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from accesswatch.cases.vocabulary import DECISIONS, UNFOUNDED_REASONS, CaseVocabulary
@@ -17,6 +31,19 @@ WAITING_FOR_DECISION = "investigating"
 WAITING_FOR_OUTCOME = "awaiting_outcome"
 MAX_NOTE_CHARS = 2000
 MAX_ACTOR_CHARS = 128
+
+# What a claim is for (``claim.kind``) and the fields of the action it fixes: the record step records
+# exactly these, and refuses an output whose fields differ from the claim's.
+DECISION = "decision"
+OUTCOME = "outcome"
+CLAIMED_FIELDS: dict[str, tuple[str, ...]] = {
+    DECISION: ("decision", "er_type", "reason", "rule_decisions", "note", "actor"),
+    OUTCOME: ("outcome", "note", "actor"),
+}
+WAITING_FOR: dict[str, str] = {DECISION: WAITING_FOR_DECISION, OUTCOME: WAITING_FOR_OUTCOME}
+# How long a claim whose token was never sent blocks others: sending takes well under a second, so a
+# claim this old without ``sent_at`` belongs to a CLI that died between claim and send.
+CLAIM_TTL_SECONDS = 120
 
 
 class CaseActionError(ValueError):
@@ -36,15 +63,104 @@ def _check_text(note: str, actor: str) -> None:
         raise CaseActionError(f"--note is longer than {MAX_NOTE_CHARS} characters")
 
 
-def _waiting(case: Mapping[str, Any], status: str, what: str, hint: str) -> str:
+def _waiting(case: Mapping[str, Any], status: str, what: str, hint: str, *, now: str | None = None) -> str:
     case_id = case.get("case_id", "?")
     current = str(case.get("status", ""))
+    kind = DECISION if status == WAITING_FOR_DECISION else OUTCOME
     if current != status:
-        raise CaseActionError(f"case {case_id} is {current or 'without a status'}, not waiting for {what}{hint}")
+        done = done_message(case, kind)
+        prefix = f"{done}; it is" if done else f"case {case_id} is"
+        raise CaseActionError(f"{prefix} {current or 'without a status'}, not waiting for {what}{hint}")
     token = case.get("task_token")
     if not token:
         raise CaseActionError(f"case {case_id} is between steps (not yet holding a task token); try again shortly")
+    claim = live_claim(case, now=now)
+    if claim is not None:
+        raise CaseActionError(claimed_message(case, claim))
     return str(token)
+
+
+# ---------------------------------------------------------------------------------------- claims
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def token_ref(token: str) -> str:
+    """What a claim keeps of the task token it was made for (tokens are long; equality is all it needs)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def new_claim(kind: str, token: str, output: Mapping[str, Any], *, now: datetime | None = None,
+              ttl_s: float = CLAIM_TTL_SECONDS) -> dict[str, Any]:
+    """A claim on the step waiting with ``token``, for the action ``output`` (as ``decision_output`` /
+    ``outcome_output`` made it)."""
+    at = now or datetime.now(UTC)
+    return {"kind": kind, "claim_id": uuid.uuid4().hex, "token_ref": token_ref(token),
+            "actor": str(output.get("actor") or ""), "at": iso(at), "expires_at": iso(at + timedelta(seconds=ttl_s)),
+            "action": {f: output[f] for f in CLAIMED_FIELDS[kind] if f in output}}
+
+
+def live_claim(case: Mapping[str, Any], *, now: str | None = None) -> Mapping[str, Any] | None:
+    """The claim that blocks others from acting on the case now, if any: one made for the token the
+    case holds, either sent (its action is in the workflow's hands) or not yet lapsed."""
+    claim = case.get("claim")
+    token = case.get("task_token")
+    if not isinstance(claim, Mapping) or not token or claim.get("token_ref") != token_ref(str(token)):
+        return None
+    if claim.get("sent_at"):
+        return claim
+    return claim if str(claim.get("expires_at") or "") >= (now or iso(datetime.now(UTC))) else None
+
+
+def _summary(action: Mapping[str, Any], kind: str) -> str:
+    if kind == OUTCOME:
+        return str(action.get("outcome") or "?")
+    detail = action.get("er_type") or action.get("reason") or action.get("decision_reason")
+    return f"{action.get('decision') or '?'}" + (f" ({detail})" if detail else "")
+
+
+def done_message(case: Mapping[str, Any], kind: str) -> str | None:
+    """"case X already decided by A at T: ..." when the case has passed that step, else None."""
+    case_id = case.get("case_id", "?")
+    if kind == DECISION and case.get("decided_by"):
+        return (f"case {case_id} already decided by {case['decided_by']} at {case.get('decided_at')}: "
+                f"{_summary(case, DECISION)}")
+    if kind == OUTCOME and case.get("outcome_by"):
+        return (f"case {case_id} outcome already decided by {case['outcome_by']} at {case.get('outcome_at')}: "
+                f"{_summary(case, OUTCOME)}")
+    return None
+
+
+def claimed_message(case: Mapping[str, Any], claim: Mapping[str, Any]) -> str:
+    kind = str(claim.get("kind") or DECISION)
+    what = "" if kind == DECISION else " outcome"
+    action = claim.get("action") if isinstance(claim.get("action"), Mapping) else {}
+    text = (f"case {case.get('case_id', '?')}{what} already being decided by {claim.get('actor')} "
+            f"(claimed at {claim.get('at')}): {_summary(action or {}, kind)}")
+    if not claim.get("sent_at"):
+        text += f"; if that attempt failed, its claim lapses at {claim.get('expires_at')}: try again then"
+    return text
+
+
+def claim_problem(case: Mapping[str, Any], sent: Mapping[str, Any], kind: str) -> str | None:
+    """Why the record step must refuse ``sent`` (the task output it received): it is not the action the
+    case's claim holds, for the token the case holds. None when it is exactly that."""
+    claim = case.get("claim")
+    actor = sent.get("actor") or "unknown"
+    if not sent.get("claim_id"):
+        return (f"a {kind} sent without a claim (by {actor}) is not accepted: use `accesswatch cases "
+                f"{'decide' if kind == DECISION else 'outcome'}`, which claims the case before it sends")
+    if not isinstance(claim, Mapping) or claim.get("claim_id") != sent.get("claim_id"):
+        holder = (f"the case is claimed by {claim.get('actor')} at {claim.get('at')}" if isinstance(claim, Mapping)
+                  else "the case holds no claim")
+        return f"the {kind} by {actor} is not the claimed one ({holder}): refused"
+    if claim.get("kind") != kind or claim.get("token_ref") != token_ref(str(case.get("task_token") or "")):
+        return f"the {kind} by {actor} was claimed for another step: refused"
+    action = claim.get("action") if isinstance(claim.get("action"), Mapping) else {}
+    differs = [f for f in CLAIMED_FIELDS[kind] if (sent.get(f) or "") != ((action or {}).get(f) or "")]
+    if differs:
+        return f"the {kind} by {actor} differs from the one claimed ({', '.join(differs)}): refused"
+    return None
 
 
 def rule_decisions_for(decision: Any, reason: Any, rules: Sequence[str],
@@ -114,14 +230,15 @@ def outcome_problem(outcome: Any, vocabulary: CaseVocabulary) -> str | None:
 def decision_output(case: Mapping[str, Any], *, decision: str, er_type: str | None, note: str, actor: str,
                     vocabulary: CaseVocabulary, reason: str | None = None,
                     unfounded_rules: Mapping[str, str] | None = None,
-                    founded_rules: Sequence[str] | None = None) -> tuple[str, dict[str, Any]]:
+                    founded_rules: Sequence[str] | None = None,
+                    now: str | None = None) -> tuple[str, dict[str, Any]]:
     """(task token, output) to complete the case's investigation with; CaseActionError if it cannot.
 
     A founded decision on a case of several rules says of each rule whether it was founded
     (``founded_rules``; ``["*"]``: every rule not named unfounded) or not (``unfounded_rules``: rule ->
     reason), so that precision credits only the rules that were right. An unfounded decision covers every
     rule, with ``reason``."""
-    token = _waiting(case, WAITING_FOR_DECISION, "a decision", _hint(case))
+    token = _waiting(case, WAITING_FOR_DECISION, "a decision", _hint(case), now=now)
     basic = decision_problem(decision, er_type, vocabulary, reason=reason)
     if basic:
         raise CaseActionError(basic)
@@ -157,8 +274,8 @@ def decision_output(case: Mapping[str, Any], *, decision: str, er_type: str | No
 
 
 def outcome_output(case: Mapping[str, Any], *, outcome: str, note: str, actor: str,
-                   vocabulary: CaseVocabulary) -> tuple[str, dict[str, Any]]:
-    token = _waiting(case, WAITING_FOR_OUTCOME, "an ER outcome", _hint(case))
+                   vocabulary: CaseVocabulary, now: str | None = None) -> tuple[str, dict[str, Any]]:
+    token = _waiting(case, WAITING_FOR_OUTCOME, "an ER outcome", _hint(case), now=now)
     problem = outcome_problem(outcome, vocabulary)
     if problem:
         raise CaseActionError(problem)

@@ -2,7 +2,13 @@
 
 The CLI builds one of these for the deployment it acts on (the local endpoint or a stack on AWS);
 the calls are the same ordinary AWS calls either way: DynamoDB reads, ``lambda:GetFunctionConfiguration``
-for the accepted words, and ``states:SendTaskSuccess`` with the task token the waiting execution stored.
+for the accepted words, a conditional write that claims the waiting step (``CaseStore.claim_action``), and
+``states:SendTaskSuccess`` with the task token the waiting execution stored.
+
+Acting is compare-and-set: the claim is written before the token is sent, so of two people acting on one
+case at once exactly one sends; the other gets ``CaseActionError`` ("already being decided by ...",
+"already decided by ... at ..."). Success is reported only once the case's history records the action
+made under this very claim (its ``claim_id``), and what is returned is the case as stored then.
 """
 
 from __future__ import annotations
@@ -14,10 +20,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accesswatch.cases.actions import (
+    CLAIM_TTL_SECONDS,
+    DECISION,
+    OUTCOME,
+    WAITING_FOR,
     WAITING_FOR_DECISION,
     WAITING_FOR_OUTCOME,
     CaseActionError,
+    claimed_message,
     decision_output,
+    done_message,
+    live_claim,
+    new_claim,
     outcome_output,
 )
 from accesswatch.cases.assign import scored_parts
@@ -25,8 +39,9 @@ from accesswatch.cases.precision import RulePrecision, rule_precision
 from accesswatch.cases.scoring import combine
 from accesswatch.cases.vocabulary import CaseVocabulary
 from accesswatch.cases.workflow import CLOSED
-from accesswatch.dal.cases import CaseStore, CaseTasks, TaskTokenSpent
+from accesswatch.dal.cases import CaseStore, CaseTasks, TaskNotSent, TaskTokenSpent
 from accesswatch.dal.findings import FindingStore
+from accesswatch.dal.ledger import now_iso
 
 # Where a case rests after a person acted: closed, or waiting on a person again with a new token.
 _SETTLE_POLL_S = 0.1
@@ -106,6 +121,7 @@ class CaseService:
     tasks: CaseTasks
     load_vocabulary: Callable[[], CaseVocabulary]
     settle_timeout_s: float = 60.0
+    claim_ttl_s: float = CLAIM_TTL_SECONDS
     _vocabulary: CaseVocabulary | None = field(default=None, init=False)
 
     @property
@@ -168,34 +184,76 @@ class CaseService:
         return self.cases.rule_stats()
 
     # ------------------------------------------------------------------ acting
+    # A claim attempt that finds the case moved to a new token (an escalation between the read and the
+    # write) reads the case again and tries once more, this many times at most.
+    _CLAIM_ATTEMPTS = 3
+
     def decide(self, case_id: str, *, decision: str, er_type: str | None, note: str, actor: str,
                reason: str | None = None, unfounded_rules: Mapping[str, str] | None = None,
                founded_rules: Sequence[str] | None = None) -> dict[str, Any]:
-        case = self.get(case_id)
-        token, output = decision_output(case, decision=decision, er_type=er_type, note=note, actor=actor,
-                                        vocabulary=self.vocabulary, reason=reason, unfounded_rules=unfounded_rules,
-                                        founded_rules=founded_rules)
-        return self._complete(case_id, token, output, WAITING_FOR_DECISION)
+        def build(case: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+            return decision_output(case, decision=decision, er_type=er_type, note=note, actor=actor,
+                                   vocabulary=self.vocabulary, reason=reason, unfounded_rules=unfounded_rules,
+                                   founded_rules=founded_rules)
+
+        return self._act(case_id, DECISION, build)
 
     def record_outcome(self, case_id: str, *, outcome: str, note: str, actor: str) -> dict[str, Any]:
-        case = self.get(case_id)
-        token, output = outcome_output(case, outcome=outcome, note=note, actor=actor, vocabulary=self.vocabulary)
-        return self._complete(case_id, token, output, WAITING_FOR_OUTCOME)
+        def build(case: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+            return outcome_output(case, outcome=outcome, note=note, actor=actor, vocabulary=self.vocabulary)
 
-    def _complete(self, case_id: str, token: str, output: dict[str, Any], waiting: str) -> dict[str, Any]:
+        return self._act(case_id, OUTCOME, build)
+
+    def _act(self, case_id: str, kind: str,
+             build: Callable[[Mapping[str, Any]], tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        """Check, claim, send, and wait for the workflow to record it (see the module's docstring)."""
+        waiting = WAITING_FOR[kind]
+        for _ in range(self._CLAIM_ATTEMPTS):
+            case = self.get(case_id)
+            token, output = build(case)  # CaseActionError: not waiting, decided, claimed by another, invalid
+            claim = new_claim(kind, token, output, ttl_s=self.claim_ttl_s)
+            if self.cases.claim_action(case_id, waiting=waiting, token=token, claim=claim, now=claim["at"]):
+                break
+            # Lost the compare-and-set: the next read says to whom (or, if the case moved to a new token, tries again).
+        else:
+            raise CaseActionError(f"case {case_id} kept changing while it was claimed; see `accesswatch cases show "
+                                  f"{case_id}` and try again")
+        claim_id = str(claim["claim_id"])
         try:
-            self.tasks.complete(token, output)
+            self.tasks.complete(token, {**output, "claim_id": claim_id})
         except TaskTokenSpent:
-            raise CaseActionError(f"case {case_id} is no longer waiting on that step (its task token is "
-                                  f"spent or expired); see `accesswatch cases show {case_id}`") from None
-        return self._settled(case_id, token, waiting)
+            # On AWS a used token fails (TaskTimedOut, InvalidToken): someone else's action or the deadline took it.
+            self.cases.release_claim(case_id, claim_id)
+            raise CaseActionError(self._spent_message(case_id, kind)) from None
+        except TaskNotSent as exc:
+            # Step Functions answered with an error: nothing was taken, so the claim is released for others at
+            # once. (Any other failure, a lost connection or a killed process, leaves the claim to lapse: whether
+            # the token reached the workflow is unknown.)
+            self.cases.release_claim(case_id, claim_id)
+            raise CaseActionError(f"case {case_id}: the {kind} was not sent ({exc}); nothing changed") from None
+        self.cases.mark_claim_sent(case_id, claim_id, now_iso())
+        return self._settled(case_id, token, waiting, kind, claim_id)
 
-    def _settled(self, case_id: str, token: str, waiting: str) -> dict[str, Any]:
-        """The case once the workflow has taken the step: closed, or waiting on a person again.
+    def _spent_message(self, case_id: str, kind: str) -> str:
+        case = self.get(case_id)
+        done = done_message(case, kind)
+        if done:
+            return f"{done} (it is no longer waiting on that step: its task token is spent)"
+        claim = live_claim(case)
+        if claim is not None:
+            return claimed_message(case, claim)
+        return (f"case {case_id} is no longer waiting on that step (its task token is spent or expired); "
+                f"see `accesswatch cases show {case_id}`")
+
+    def _settled(self, case_id: str, token: str, waiting: str, kind: str, claim_id: str) -> dict[str, Any]:
+        """The case once the workflow has taken the step: closed, or waiting on a person again; returned only
+        if it recorded this very action (the claim ``claim_id``), else CaseActionError.
 
         Waiting again on the same step means what was sent was not taken: the workflow rejected it,
         or the investigation deadline passed as it was sent. Either is an error for the person."""
         deadline = time.monotonic() + self.settle_timeout_s
+        recorded_key = "decision_claim_id" if kind == DECISION else "outcome_claim_id"
+        what = "decision" if kind == DECISION else "outcome"
         while True:
             case = self.get(case_id)
             status = case.get("status")
@@ -206,11 +264,18 @@ class CaseService:
             if resting or time.monotonic() > deadline:
                 break
             time.sleep(_SETTLE_POLL_S)
+        if case.get(recorded_key) == claim_id:
+            if any(h.get("claim_id") == claim_id and h.get("state") in ("decided", "outcome_recorded")
+                   for h in self.cases.history(case_id)):
+                return case
+        elif case.get(recorded_key):  # cannot happen while claims hold; said plainly should it ever
+            raise CaseActionError(done_message(case, kind) or f"case {case_id}: another {what} was recorded")
         if resting and status == waiting:
-            last = (self.cases.history(case_id) or [{}])[-1]
-            what = "decision" if waiting == WAITING_FOR_DECISION else "outcome"
-            if last.get("state", "").endswith("_rejected"):
-                raise CaseActionError(f"case {case_id}: the workflow rejected the {what}: {last.get('note')}")
+            mine = [h for h in self.cases.history(case_id) if h.get("claim_id") == claim_id
+                    and str(h.get("state", "")).endswith("_rejected")]
+            if mine:
+                raise CaseActionError(f"case {case_id}: the workflow rejected the {what}: {mine[-1].get('note')}")
             raise CaseActionError(f"case {case_id}: the {what} was not recorded (the investigation deadline "
                                   f"passed as it was sent); send it again")
-        return case
+        raise CaseActionError(f"case {case_id}: the {what} was sent, but the workflow has not finished recording it "
+                              f"within {self.settle_timeout_s:g}s; see `accesswatch cases show {case_id}`")

@@ -6,9 +6,12 @@ from one status to the next with one conditional update and appends the history 
 returns what it returned the first time and writes nothing more (completing a history entry an
 interrupted attempt left parked on the case).
 
-People act through the CLI (``accesswatch cases decide`` / ``outcome``), which completes the task
-token that ``await_decision`` / ``await_outcome`` stored; ``record_decision`` / ``record_outcome``
-then check what was sent and record it with the person's name and note.
+People act through the CLI (``accesswatch cases decide`` / ``outcome``), which claims the waiting
+step on the case (a conditional write: of two people acting at once one wins) and then completes the
+task token that ``await_decision`` / ``await_outcome`` stored; ``record_decision`` / ``record_outcome``
+then check what was sent, record it with the person's name and note only if it is exactly the claimed
+action (``actions.claim_problem``, in the same conditional update that requires the claim unchanged),
+and otherwise refuse it with a history entry.
 
 Statuses, in order: opened -> triaged -> notified -> investigating -> decided -> closed_unfounded,
 or decided -> er_case -> awaiting_outcome -> outcome_recorded -> closed_founded.
@@ -20,7 +23,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from accesswatch.cases.actions import decision_problem, outcome_problem, rule_decisions_for
+from accesswatch.cases.actions import (
+    DECISION,
+    OUTCOME,
+    claim_problem,
+    decision_problem,
+    outcome_problem,
+    rule_decisions_for,
+)
 from accesswatch.cases.vocabulary import (
     DEFAULT_ER_TYPES,
     DEFAULT_OUTCOMES,
@@ -207,6 +217,7 @@ class CaseWorkflow:
             attrs={"escalations": escalations, "escalated_at": now_iso(), "task_token": "", "last_entry": entry},
             history={"state": "escalated", "actor": SYSTEM_ACTOR,
                      "note": f"investigation deadline passed without a decision (escalation {escalations})"},
+            remove=("claim",),
         )
         if not moved:
             fresh = self._get(case["case_id"])
@@ -222,54 +233,61 @@ class CaseWorkflow:
         reason = sent.get("reason") or None
         actor = str(sent.get("actor") or "unknown")[:128]
         note = str(sent.get("note") or "")[:2000]
-        rules = list(case.get("rules") or [])
-        verdicts = sent.get("rule_decisions") or rule_decisions_for(decision, reason, rules)
-        problem = decision_problem(decision, er_type, self.vocabulary, reason=reason, rule_decisions=verdicts,
-                                   rules=rules)
-        if problem is None and case.get("status") == INVESTIGATING:
+        claim_id = str(sent.get("claim_id") or "")
+        problem: str | None = None
+        # Twice at most: a finding joining between the read and the write changes the version only.
+        for attempt in range(2):
+            if reached(str(case.get("status", "")), DECIDED):  # a retry after the decision was recorded
+                self._after_decision(case, case.get("rule_decisions") or {})
+                return {"accepted": True, "decision": case.get("decision")}
+            if case.get("status") != INVESTIGATING:
+                problem = "the case was not waiting for a decision"
+                break
+            rules = list(case.get("rules") or [])
+            verdicts = sent.get("rule_decisions") or rule_decisions_for(decision, reason, rules)
+            unjudged = sorted(set(rules) - set(verdicts)) if isinstance(verdicts, dict) else []
+            if attempt and unjudged:
+                problem = f"findings of {', '.join(unjudged)} joined the case while it was decided: decide again"
+                break
+            problem = (decision_problem(decision, er_type, self.vocabulary, reason=reason, rule_decisions=verdicts,
+                                        rules=rules)
+                       or claim_problem(case, sent, DECISION))
+            if problem is not None:
+                break
             attrs = {"decision": decision, "decided_at": now_iso(), "decided_by": actor, "decision_note": note,
-                     "task_token": "", "rule_decisions": verdicts}
+                     "task_token": "", "rule_decisions": verdicts, "decision_claim_id": claim_id}
             if er_type:
                 attrs["er_type"] = er_type
             if reason:
                 attrs["decision_reason"] = reason
             extra = {"decision": decision, **({"er_type": er_type} if er_type else {}),
-                     **({"reason": reason} if reason else {})}
+                     **({"reason": reason} if reason else {}), "claim_id": claim_id}
             history = {"state": DECIDED, "actor": actor, "note": note, **extra}
-            # Only at the version read: findings that joined while the person decided must have a verdict.
+            # Only at the version read (findings that joined while the person decided must have a verdict) and
+            # while the case still holds the claim this decision was made under.
             if self.store.transition(case["case_id"], expected={INVESTIGATING}, status=DECIDED, attrs=attrs,
-                                     history=history, version=int(case.get("version") or 0)):
+                                     history=history, version=int(case.get("version") or 0), claim_id=claim_id,
+                                     remove=("claim",)):
                 self._after_decision(case, verdicts)
                 return {"accepted": True, "decision": decision}
-            fresh = self._get(case["case_id"])
-            if reached(str(fresh.get("status", "")), DECIDED):  # a retry after the decision was recorded
-                self._after_decision(fresh, fresh.get("rule_decisions") or {})
-                return {"accepted": True, "decision": fresh.get("decision")}
-            unjudged = sorted(set(fresh.get("rules") or []) - set(verdicts))
-            problem = (f"findings of {', '.join(unjudged)} joined the case while it was decided: decide again"
-                       if unjudged else None)
-            if problem is None:  # joined findings of rules already judged: the verdicts stand
-                case = fresh
-                if self.store.transition(case["case_id"], expected={INVESTIGATING}, status=DECIDED, attrs=attrs,
-                                         history=history, version=int(case.get("version") or 0)):
-                    self._after_decision(case, verdicts)
-                    return {"accepted": True, "decision": decision}
-                problem = "the case changed while it was decided: decide again"
-        if reached(str(case.get("status", "")), DECIDED):
-            self._after_decision(case, case.get("rule_decisions") or {})
-            return {"accepted": True, "decision": case.get("decision")}  # a retry after the decision was recorded
+            case = self._get(case["case_id"])
+        else:
+            problem = "the case changed while it was decided: decide again"
         self._reject(case, payload, "record_decision", waiting=INVESTIGATING, state="decision_rejected",
-                     actor=actor, note=problem or "the case was not waiting for a decision")
+                     actor=actor, note=problem or "the case was not waiting for a decision", claim_id=claim_id)
         return {"accepted": False, "decision": "rejected"}
 
     def _reject(self, case: Mapping[str, Any], payload: dict[str, Any], step: str, *, waiting: str, state: str,
-                actor: str, note: str) -> None:
+                actor: str, note: str, claim_id: str = "") -> None:
         """A response the case cannot take: its token is spent, so the workflow will wait again; the
-        rejection is recorded once (guarded by the step's entry) with its reason."""
+        rejection is recorded once (guarded by the step's entry) with its reason and the claim it came
+        under, and the spent token's claim is removed."""
         entry = self._entry(payload, step)
         self.store.transition(case["case_id"], expected={waiting}, guard=("last_entry", entry),
                               attrs={"task_token": "", "last_entry": entry},
-                              history={"state": state, "actor": actor, "note": note})
+                              history={"state": state, "actor": actor, "note": note,
+                                       **({"claim_id": claim_id} if claim_id else {})},
+                              remove=("claim",))
 
     def _after_decision(self, case: Mapping[str, Any], verdicts: Mapping[str, Any]) -> None:
         """A decided case takes no more findings (the user's next finding opens a new case), and its
@@ -304,17 +322,24 @@ class CaseWorkflow:
         outcome = sent.get("outcome")
         actor = str(sent.get("actor") or "unknown")[:128]
         note = str(sent.get("note") or "")[:2000]
-        problem = outcome_problem(outcome, self.vocabulary)
-        if problem is None and case.get("status") == AWAITING_OUTCOME:
-            done = self._advance(case, expected={AWAITING_OUTCOME}, status=OUTCOME_RECORDED,
-                                 attrs={"outcome": outcome, "outcome_at": now_iso(), "outcome_by": actor,
-                                        "outcome_note": note, "task_token": ""},
-                                 actor=actor, note=note, extra={"outcome": outcome})
-            return {"accepted": True, "outcome": (done or {"outcome": outcome}).get("outcome")}
-        if reached(str(case.get("status", "")), OUTCOME_RECORDED):
+        claim_id = str(sent.get("claim_id") or "")
+        if reached(str(case.get("status", "")), OUTCOME_RECORDED):  # a retry after the outcome was recorded
             return {"accepted": True, "outcome": case.get("outcome")}
+        problem = outcome_problem(outcome, self.vocabulary) or claim_problem(case, sent, OUTCOME)
+        if problem is None and case.get("status") == AWAITING_OUTCOME:
+            history = {"state": OUTCOME_RECORDED, "actor": actor, "note": note, "outcome": outcome,
+                       "claim_id": claim_id}
+            if self.store.transition(case["case_id"], expected={AWAITING_OUTCOME}, status=OUTCOME_RECORDED,
+                                     attrs={"outcome": outcome, "outcome_at": now_iso(), "outcome_by": actor,
+                                            "outcome_note": note, "task_token": "", "outcome_claim_id": claim_id},
+                                     history=history, claim_id=claim_id, remove=("claim",)):
+                return {"accepted": True, "outcome": outcome}
+            fresh = self._get(case["case_id"])
+            if reached(str(fresh.get("status", "")), OUTCOME_RECORDED):
+                return {"accepted": True, "outcome": fresh.get("outcome")}
+            case, problem = fresh, "the case changed while its outcome was recorded: send it again"
         self._reject(case, payload, "record_outcome", waiting=AWAITING_OUTCOME, state="outcome_rejected",
-                     actor=actor, note=problem or "the case was not waiting for an outcome")
+                     actor=actor, note=problem or "the case was not waiting for an outcome", claim_id=claim_id)
         return {"accepted": False, "outcome": "rejected"}
 
     def _refer_to_police(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,8 @@ Keys (``pk`` / ``sk``):
 
 A case item keeps its findings as ``parts``, one text ``finding_id|rule|client_id|score`` each (the score
 the finding had when it joined), from which ``finding_ids``, ``client_ids`` and the score breakdown derive.
-Concurrent writers (two partitions of one user at once) are ordered by the case's ``version``.
+Concurrent writers (two partitions of one user at once) are ordered by the case's ``version``; people acting
+on a waiting case at once, by its ``claim`` (``claim_action``: compare-and-set before the task token is sent).
 """
 
 from __future__ import annotations
@@ -235,7 +236,8 @@ class CaseStore:
 
     def transition(self, case_id: str, *, expected: Collection[str], status: str | None = None,
                    attrs: Mapping[str, Any] | None = None, history: Mapping[str, Any] | None = None,
-                   guard: tuple[str, Any] | None = None, version: int | None = None) -> bool:
+                   guard: tuple[str, Any] | None = None, version: int | None = None,
+                   claim_id: str | None = None, remove: Collection[str] = ()) -> bool:
         """One state change of a case and its history entry (state, actor, note).
 
         The case item moves only while its status is one of ``expected`` (and, with
@@ -244,6 +246,9 @@ class CaseStore:
         history and cleared. A step retried after a partial write finds the case moved and calls
         ``flush_history``, so every state change gets exactly one history entry. (One conditional
         update rather than a transaction: DynamoDB Local and moto copy the whole table per transaction.)
+
+        With ``claim_id``, the case moves only while its ``claim`` is that one (the person's action recorded is
+        the one claimed); ``remove`` names attributes the same update removes (the spent claim).
 
         Returns False, writing nothing, when the case is not in an expected status or the guard holds.
         """
@@ -270,10 +275,19 @@ class CaseStore:
             names["#version"] = "version"
             placeholders[":version"] = version
             condition += " AND #version = :version"
+        if claim_id is not None:
+            names["#claim"] = "claim"
+            names["#claim_id"] = "claim_id"
+            placeholders[":claim_id"] = claim_id
+            condition += " AND #claim.#claim_id = :claim_id"
+        update = "SET " + ", ".join(f"#{k} = :{k}" for k in values)
+        if remove:
+            names.update({f"#{k}": k for k in remove})
+            update += " REMOVE " + ", ".join(f"#{k}" for k in remove)
         try:
             self.table.update_item(
                 Key=self.case_key(case_id),
-                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in values),
+                UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names, ExpressionAttributeValues=placeholders,
             )
@@ -283,6 +297,58 @@ class CaseStore:
             raise
         if entry is not None:
             self.append_pending(case_id, entry)
+        return True
+
+    # ------------------------------------------------------------------ a person's claim on a waiting step
+    def claim_action(self, case_id: str, *, waiting: str, token: str, claim: Mapping[str, Any], now: str) -> bool:
+        """Claim the step the case waits on for one person's action (compare-and-set), before its task token
+        is sent. Succeeds only while the case waits in ``waiting`` holding ``token`` and no live claim is on
+        it: none, one made for another token (a step since taken, rejected or escalated), or one never sent
+        whose ``expires_at`` has passed (its CLI died between claim and send). False when another holds it."""
+        try:
+            self.table.update_item(
+                Key=self.case_key(case_id),
+                UpdateExpression="SET #claim = :claim",
+                ConditionExpression=("#status = :waiting AND #task_token = :token AND (attribute_not_exists(#claim)"
+                                     " OR #claim.#token_ref <> :token_ref"
+                                     " OR (attribute_not_exists(#claim.#sent_at) AND #claim.#expires_at < :now))"),
+                ExpressionAttributeNames={"#claim": "claim", "#status": "status", "#task_token": "task_token",
+                                          "#token_ref": "token_ref", "#sent_at": "sent_at",
+                                          "#expires_at": "expires_at"},
+                ExpressionAttributeValues={":claim": dict(claim), ":waiting": waiting, ":token": token,
+                                           ":token_ref": claim["token_ref"], ":now": now},
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def mark_claim_sent(self, case_id: str, claim_id: str, at: str) -> bool:
+        """The claim's token was sent: from now on the claim never lapses (only a new token ends it). Best
+        effort: the action is already in the workflow's hands, so a failure here (throttling) is not the
+        person's error; the unmarked claim then only lapses as a crashed one would."""
+        try:
+            return self._on_claim(case_id, claim_id, "SET #claim.#sent_at = :at", {":at": at},
+                                  {"#sent_at": "sent_at"})
+        except ClientError:
+            return False
+
+    def release_claim(self, case_id: str, claim_id: str) -> bool:
+        """Give up a claim whose token was not taken (the send failed): others may act at once."""
+        return self._on_claim(case_id, claim_id, "REMOVE #claim", {}, {})
+
+    def _on_claim(self, case_id: str, claim_id: str, update: str, values: dict[str, Any],
+                  names: dict[str, str]) -> bool:
+        try:
+            self.table.update_item(Key=self.case_key(case_id), UpdateExpression=update,
+                                   ConditionExpression="#claim.#claim_id = :claim_id",
+                                   ExpressionAttributeNames={"#claim": "claim", "#claim_id": "claim_id", **names},
+                                   ExpressionAttributeValues={":claim_id": claim_id, **values})
+        except ClientError as exc:
+            if _conditional_failed(exc):  # the claim is gone (the step recorded or rejected it) or another's
+                return False
+            raise
         return True
 
     def flush_history(self, case: Mapping[str, Any]) -> None:
@@ -376,6 +442,11 @@ class TaskTokenSpent(Exception):
     """The task token no longer names a waiting task (completed, timed out, or its execution ended)."""
 
 
+class TaskNotSent(Exception):
+    """Step Functions refused the call for another reason (access, throttling, a bad request): the token
+    was not taken."""
+
+
 _SPENT = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 
 
@@ -389,9 +460,10 @@ class CaseTasks:
         try:
             self.sfn.send_task_success(taskToken=token, output=json.dumps(dict(output)))
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in _SPENT:
-                raise TaskTokenSpent(exc.response["Error"]["Code"]) from None
-            raise
+            error = exc.response["Error"]
+            if error["Code"] in _SPENT:
+                raise TaskTokenSpent(error["Code"]) from None
+            raise TaskNotSent(f"{error.get('Code')}: {error.get('Message', '')}".strip()) from exc
 
     def execution_status(self, execution_arn: str) -> str | None:
         try:

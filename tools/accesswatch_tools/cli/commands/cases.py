@@ -209,8 +209,9 @@ def cmd_decide(args: argparse.Namespace) -> int:
                               founded_rules=founded_rules)
     except CaseActionError as exc:
         raise CliError(str(exc)) from None
-    kind = f" ({case.get('er_type')})" if args.decision == "founded" else f" ({args.reason})"
-    print(f"{case['case_id']}: decided {args.decision}{kind}; {_after(case)}")
+    # What the case records (the service returns it only once it records this very decision).
+    kind = case.get("er_type") if case.get("decision") == "founded" else case.get("decision_reason")
+    print(f"{case['case_id']}: decided {case.get('decision')}{f' ({kind})' if kind else ''}; {_after(case)}")
     for rule, verdict in sorted((case.get("rule_decisions") or {}).items()):
         why = f" ({verdict.get('reason')})" if verdict.get("reason") else ""
         print(f"  {rule}: {verdict.get('decision')}{why}")
@@ -238,7 +239,7 @@ def cmd_outcome(args: argparse.Namespace) -> int:
     except CaseActionError as exc:
         raise CliError(str(exc)) from None
     referral = "; referred to the Police" if case.get("police_referral") else ""
-    print(f"{case['case_id']}: outcome {args.outcome}{referral}; {_after(case)}")
+    print(f"{case['case_id']}: outcome {case.get('outcome')}{referral}; {_after(case)}")
     return 0
 
 
