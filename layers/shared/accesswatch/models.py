@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
@@ -26,22 +26,53 @@ REFERENCE_PREFIX = "reference/"
 
 @dataclass(frozen=True)
 class SourceObject:
+    """One object of an S3 notification: what it is, and which put of it the notification reports."""
+
     bucket: str
     key: str  # URL-decoded
     etag: str
     version_id: str | None = None
     size: int | None = None
+    sequencer: str | None = None  # hex; orders the puts (and deletes) of one key (S3 notifications carry it)
+    event_time: str | None = None  # ISO-8601 UTC, milliseconds: when S3 finished the put (the event's eventTime)
 
     @classmethod
     def from_notification(cls, bucket: str, raw_key: str, etag: str | None, version_id: str | None,
-                          size: int | None) -> SourceObject:
-        return cls(bucket, unquote_plus(raw_key), (etag or "").strip('"'), version_id, size)
+                          size: int | None, sequencer: str | None = None,
+                          event_time: datetime | None = None) -> SourceObject:
+        return cls(bucket, unquote_plus(raw_key), (etag or "").strip('"'), version_id, size, sequencer or None,
+                   utc_iso(event_time) if event_time is not None else None)
 
     @property
     def ingest_id(self) -> str:
         """Stable for the same content at the same key: a re-delivery or identical re-upload maps here."""
         identity = f"{self.bucket}\x1f{self.key}\x1f{self.etag or self.version_id or ''}"
         return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+
+    @property
+    def put(self) -> str | None:
+        """Which put of the key this is: its version id (versioned bucket), else the event's sequencer;
+        None when the notification carries neither (then a put cannot be told from a re-delivery)."""
+        if self.version_id and self.version_id != "null":  # "null": a put while versioning was off
+            return f"v:{self.version_id}"
+        return f"s:{self.sequencer}" if self.sequencer else None
+
+    @property
+    def put_id(self) -> str:
+        """Stable for one put, whatever delivers its notification again; new for every put, even of the same
+        bytes (reference snapshots are identified so: the newest put of a kind is current). Without a version
+        id or sequencer it is ``ingest_id``."""
+        if self.put is None:
+            return self.ingest_id
+        identity = f"{self.bucket}\x1f{self.key}\x1f{self.etag}\x1f{self.put}"
+        return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+
+
+def utc_iso(moment: datetime) -> str:
+    """``2025-04-01T02:15:00.000Z``: UTC, milliseconds (S3's eventTime form); a naive time is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def system_of(key: str) -> str | None:
@@ -96,7 +127,8 @@ class S3Record(_Lenient):
 
     def source(self) -> SourceObject:
         obj = self.s3.object
-        return SourceObject.from_notification(self.s3.bucket.name, obj.key, obj.etag, obj.version_id, obj.size)
+        return SourceObject.from_notification(self.s3.bucket.name, obj.key, obj.etag, obj.version_id, obj.size,
+                                              obj.sequencer, self.event_time)
 
 
 class S3Notification(_Lenient):

@@ -222,6 +222,40 @@ def _serialised_dynamodb() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _s3_events_as_aws_sends_them() -> Iterator[None]:
+    """moto's S3 event records carry no ``versionId`` and no ``sequencer``; AWS's carry both (``versionId``
+    when the bucket is versioned). The reference function tells a new put of the same bytes from a
+    notification delivered again by them, and orders puts by the sequencer: a record here gets the object's
+    version id and a sequencer that grows with every put (hex, upper case, like S3's), the same one for
+    every notification of that put."""
+    from moto.s3 import notifications
+
+    original = notifications._get_s3_event
+    lock = threading.Lock()
+    last = [0]
+
+    def sequencer(key: Any) -> str:
+        with lock:
+            value = getattr(key, "_accesswatch_sequencer", None)
+            if value is None:
+                last[0] = max(last[0] + 1, time.time_ns())
+                value = key._accesswatch_sequencer = f"{last[0]:018X}"
+            return str(value)
+
+    def event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, list[dict[str, Any]]]:
+        body = original(event_name, bucket, key, notification_id)
+        for record in body["Records"]:
+            obj = record["s3"]["object"]
+            if key.version_id and key.version_id != "null":
+                obj["versionId"] = key.version_id
+            obj["sequencer"] = sequencer(key)
+        return body
+
+    with mock.patch.object(notifications, "_get_s3_event", event):
+        yield
+
+
+@contextlib.contextmanager
 def _cached_task_clients() -> Iterator[None]:
     """moto's Step Functions creates a new boto3 client for every task it runs (~10 ms each);
     boto3 clients are thread-safe, so one per (service, region) serves every task."""
@@ -424,12 +458,16 @@ class EmbeddedAws:
             self._by_function_name[self.physical[logical_id]] = logical_id
 
     def _apply_bucket_notifications(self, cfn: dict[str, Any]) -> None:
-        """moto's CloudFormation ignores NotificationConfiguration: apply what the template says."""
+        """moto's CloudFormation ignores NotificationConfiguration and VersioningConfiguration: apply what
+        the template says (a versioned bucket's notifications carry the version id of each put)."""
         s3 = self.client("s3")
         lambda_client = self.client("lambda")
         for name, res in cfn["Resources"].items():
             if res["Type"] != "AWS::S3::Bucket":
                 continue
+            versioning = res.get("Properties", {}).get("VersioningConfiguration", {}).get("Status")
+            if versioning:
+                s3.put_bucket_versioning(Bucket=self.physical[name], VersioningConfiguration={"Status": versioning})
             config = res.get("Properties", {}).get("NotificationConfiguration")
             if not config:
                 continue
@@ -474,6 +512,7 @@ class EmbeddedAws:
         self._exit.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
         self._exit.enter_context(_cached_asl_parser())
         self._exit.enter_context(_cached_task_clients())
+        self._exit.enter_context(_s3_events_as_aws_sends_them())
         self._exit.enter_context(_serialised_dynamodb())
         self._exit.enter_context(
             mock.patch.object(StateMachine, "create_from_cloudformation_json", classmethod(create_state_machine))

@@ -1,7 +1,14 @@
-"""The ingest ledger: one item per source file (and the current reference snapshot pointer)."""
+"""The ingest ledger: one item per source file (and the current reference snapshot pointer).
+
+Reference files have one item per put (``SourceObject.put_id``), with the attributes that order puts
+(``key``, ``version_id``, ``sequencer``, ``uploaded_at``: ``accesswatch.reference.uploads``); the pointer
+``REFERENCE#CURRENT`` holds, per kind, the current snapshot's ``digest``, snapshot ``key``, ``ingest_id``,
+``source_key`` and the same ordering attributes, and the published index's ``snapshot_id``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -13,6 +20,7 @@ from boto3.dynamodb.conditions import Key
 from accesswatch.dal.paging import items
 
 CURRENT_REFERENCE = "REFERENCE#CURRENT"
+_POINTER_ATTEMPTS = 20
 
 
 class FileStatus(StrEnum):
@@ -80,26 +88,53 @@ class Ledger:
         return [_plain(i) for i in items(self.table.scan) if str(i["pk"]).startswith("FILE#")]
 
     # ---------------------------------------------------------------- reference
-    def set_reference_kind(self, kind: str, digest: str, snapshot_key: str) -> dict[str, Any]:
-        """Record the newest snapshot of one kind; returns the whole pointer after the update.
+    def set_reference_kind(self, kind: str, entry: dict[str, Any],
+                           newer: Callable[[dict[str, Any], dict[str, Any]], bool]) -> tuple[dict[str, Any], bool]:
+        """Make ``entry`` (``digest``, ``key`` of the stored snapshot, and what orders it) the current snapshot
+        of ``kind`` unless the current one is newer (``newer(entry, current)`` is false). Returns the whole
+        pointer afterwards and whether ``entry`` is the current snapshot of its kind.
 
-        Each kind is its own map entry, so snapshots of different kinds landing at once never
-        overwrite each other.
+        Each kind is its own map entry, so snapshots of different kinds landing at once never overwrite
+        each other; within a kind the write is a compare-and-set on the entry it replaces, so of two puts
+        processed at once the newer one ends up current whichever writes last.
         """
+        from botocore.exceptions import ClientError
+
         self.table.update_item(
             Key={"pk": CURRENT_REFERENCE},
             UpdateExpression="SET kinds = if_not_exists(kinds, :empty), #status = :status",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":empty": {}, ":status": "reference"},
         )
-        result = self.table.update_item(
-            Key={"pk": CURRENT_REFERENCE},
-            UpdateExpression="SET #kinds.#kind = :value, updated_at = :now",
-            ExpressionAttributeNames={"#kinds": "kinds", "#kind": kind},
-            ExpressionAttributeValues={":value": {"digest": digest, "key": snapshot_key}, ":now": now_iso()},
-            ReturnValues="ALL_NEW",
-        )
-        return dict(_plain(result["Attributes"]))
+        names = {"#kinds": "kinds", "#kind": kind}
+        for _ in range(_POINTER_ATTEMPTS):
+            pointer = self.reference_pointer() or {}
+            current = (pointer.get("kinds") or {}).get(kind)
+            if current is not None and current.get("digest") == entry["digest"]:
+                return pointer, True  # already current: this snapshot again (a re-delivery, a redrive)
+            if current is not None and not newer(entry, current):
+                return pointer, False
+            values: dict[str, Any] = {":value": entry, ":now": now_iso()}
+            if current is None:
+                condition = "attribute_not_exists(#kinds.#kind)"
+            else:
+                condition = "#kinds.#kind.digest = :replaced"
+                values[":replaced"] = current["digest"]
+            try:
+                result = self.table.update_item(
+                    Key={"pk": CURRENT_REFERENCE},
+                    UpdateExpression="SET #kinds.#kind = :value, updated_at = :now",
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    continue  # another snapshot of this kind changed the entry meanwhile: compare again
+                raise
+            return dict(_plain(result["Attributes"])), True
+        raise RuntimeError(f"the current {kind} snapshot kept changing; not set after {_POINTER_ATTEMPTS} attempts")
 
     def reference_pointer(self) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": CURRENT_REFERENCE}, ConsistentRead=True).get("Item")

@@ -23,6 +23,8 @@ csv.field_size_limit(4 * MAX_LINE_BYTES)
 
 LINE_COLUMN = "__line"
 EXTRA_COLUMN = "__extra"
+# A line's length is judged before anything else about it (quoting, field sizes, encoding, JSON).
+LONG_LINE = "line longer than 1 MiB"
 
 
 @dataclass
@@ -116,6 +118,13 @@ def _blank_csv_lines(frame: pl.DataFrame, names: list[str]) -> list[RejectedLine
 
 
 _UNDECODABLE = "\ue000"  # stands in for a line that is not UTF-8, so line numbers stay right
+_UNDECODABLE_LONG = "\ue001"  # the same for such a line over the cap (its length is its first fault)
+
+
+def _longer_than_cap(text: str) -> bool:
+    """Whether ``text`` takes more than ``MAX_LINE_BYTES`` bytes as UTF-8 (encoded only when it might)."""
+    return len(text) > MAX_LINE_BYTES or (4 * len(text) > MAX_LINE_BYTES
+                                          and len(text.encode("utf-8")) > MAX_LINE_BYTES)
 
 
 def _decode_lines(data: bytes) -> str:
@@ -130,7 +139,7 @@ def _decode_lines(data: bytes) -> str:
         try:
             lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            lines.append(_UNDECODABLE)
+            lines.append(_UNDECODABLE_LONG if len(raw.rstrip(b"\r")) > MAX_LINE_BYTES else _UNDECODABLE)
             bad += 1
     if bad * 2 > len(lines):
         raise FileRejected("not UTF-8 text (most lines undecodable)")
@@ -157,17 +166,25 @@ def _parse_csv_slow(block: Block, header: CsvHeader) -> ParsedBlock:
             break
         except csv.Error:
             # Only the line where the bad record starts is quarantined; reading starts again on the
-            # next line. (A stray quote would otherwise make the rest of the block one field.)
-            rejected.append(RejectedLine(block.first_line + start_line, "malformed CSV quoting",
-                                         physical[start_line][:MAX_LINE_BYTES]))
+            # next line. (A stray quote would otherwise make the rest of the block one field.) Its length
+            # is judged first: a line over the cap is quarantined for that, whatever the reader made of
+            # it (a field over the reader's size limit is a csv.Error too).
+            line = physical[start_line]
+            if _longer_than_cap(line):
+                rejected.append(RejectedLine(block.first_line + start_line, LONG_LINE, ""))
+            else:
+                rejected.append(RejectedLine(block.first_line + start_line, "malformed CSV quoting", line))
             base = consumed = start_line + 1
             reader = csv.reader(iter(items[base:]), strict=True)
             continue
         consumed = base + reader.line_num
         line_no = block.first_line + start_line
         raw = "\n".join(physical[start_line:consumed])
-        if len(raw.encode("utf-8")) > MAX_LINE_BYTES:
-            rejected.append(RejectedLine(line_no, "line longer than 1 MiB", ""))
+        if _longer_than_cap(raw):
+            rejected.append(RejectedLine(line_no, LONG_LINE, ""))
+            continue
+        if record == [_UNDECODABLE_LONG]:
+            rejected.append(RejectedLine(line_no, LONG_LINE, ""))
             continue
         if record == [_UNDECODABLE]:
             rejected.append(RejectedLine(line_no, "line is not valid UTF-8", ""))
@@ -314,7 +331,7 @@ def _parse_jsonl_slow(block: Block, fields: tuple[str, ...]) -> ParsedBlock:
         line_no += 1
         raw_bytes = raw_bytes.rstrip(b"\r")
         if len(raw_bytes) > MAX_LINE_BYTES:
-            rejected.append(RejectedLine(current, "line longer than 1 MiB", ""))
+            rejected.append(RejectedLine(current, LONG_LINE, ""))
             continue
         try:
             raw = raw_bytes.decode("utf-8")

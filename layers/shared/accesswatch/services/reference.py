@@ -3,6 +3,12 @@
 The index is compiled once both staff and clients are present, from the newest snapshot of every
 kind; its id is a hash of the snapshots it was built from. Files that were waiting for reference
 data start detection against it as soon as it is published.
+
+Every put of a reference file is a snapshot of its own (``SourceObject.put_id``: the object's version
+id, else the event's sequencer), so putting back an earlier file makes it current again, while a
+notification delivered again is the same put, processed once. The newest put of a kind is current
+whatever order the notifications arrive in (``reference.uploads``): a put older than the current
+one is validated and kept, and its ledger item says which newer put superseded it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from accesswatch.ingest.records import LINE_COLUMN
 from accesswatch.ingest.source import FileRejected
 from accesswatch.models import SourceObject, reference_kind_of
 from accesswatch.reference.index import build_index
+from accesswatch.reference.uploads import Upload, decidable, is_newer
+from accesswatch.reference.uploads import newest as newest_of
 from accesswatch.reference.validate import cross_validate, validate_snapshot
 from accesswatch.rules import CATALOG
 from accesswatch.services.ingest import start_detection
@@ -42,17 +50,34 @@ class ReferenceResult:
     reason: str | None = None
     snapshot_id: str | None = None
     detections_started: list[str] = field(default_factory=list)
+    ingest_id: str | None = None  # this put's ledger item
+    current: bool = False  # whether this put is the current snapshot of its kind
+    superseded_by: str | None = None  # the newer put of the kind that is current instead (its ledger item)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
+def upload_of(source: SourceObject, earlier: dict[str, Any] | None) -> Upload:
+    """What orders this put. A redriven notification (rebuilt from the ledger) lacks the sequencer and
+    event time: the item its first attempt wrote keeps them."""
+    before = Upload.from_item(earlier or {})
+    return Upload(source.key, source.version_id or before.version_id, source.sequencer or before.sequencer,
+                  source.event_time or before.uploaded_at)
+
+
+def newer_entry(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Whether one entry of the current-reference pointer (``Ledger.set_reference_kind``) is a later put."""
+    return is_newer(Upload.from_item(mine, "source_key"), Upload.from_item(theirs, "source_key"))
+
+
 def ingest_reference(source: SourceObject, *, settings: ReferenceSettings, store: ObjectStore, ledger: Ledger,
                      executions: Executions) -> ReferenceResult:
-    ingest_id = source.ingest_id
+    ingest_id = source.put_id
     name = reference_kind_of(source.key)
+    upload = upload_of(source, ledger.get_file(ingest_id))
     ledger.start_file(ingest_id, bucket=source.bucket, key=source.key, etag=source.etag, kind="reference",
-                      reference_kind=name or "")
+                      reference_kind=name or "", **upload.as_item())
     try:
         kind = ReferenceKind(name or "")
     except ValueError:
@@ -84,9 +109,18 @@ def ingest_reference(source: SourceObject, *, settings: ReferenceSettings, store
     ledger.update_file(ingest_id, FileStatus.INGESTED, lines_read=table.lines_read, accepted=rows.height,
                        quarantined=len(table.rejected), reference_digest=digest,
                        validation_errors=len(report.errors), validation_warnings=len(report.warnings))
-    pointer = ledger.set_reference_kind(kind.value, digest, snapshot_key)
-    result = ReferenceResult(source.key, kind.value, "accepted", rows.height, table.lines_read, len(table.rejected))
+    entry = {"digest": digest, "key": snapshot_key, "ingest_id": ingest_id, "source_key": source.key,
+             **upload.as_item()}
+    pointer, current = ledger.set_reference_kind(kind.value, entry, newer=newer_entry)
+    result = ReferenceResult(source.key, kind.value, "accepted", rows.height, table.lines_read, len(table.rejected),
+                             ingest_id=ingest_id, current=current)
     kinds: dict[str, dict[str, str]] = pointer.get("kinds", {})
+    if not current:
+        # An older put delivered after a newer one: kept, never current (its index is not compiled).
+        newer_put = kinds[kind.value]
+        result.superseded_by = str(newer_put.get("ingest_id") or newer_put["digest"])
+        ledger.note_file(ingest_id, superseded_by=result.superseded_by)
+        return result
     if all(k.value in kinds for k in REQUIRED_KINDS):
         result.snapshot_id = compile_index(kinds, settings=settings, store=store, ledger=ledger)
         if result.snapshot_id is not None:
@@ -131,4 +165,51 @@ def release_waiting_files(snapshot_id: str, *, settings: ReferenceSettings, ledg
 
 def _reject(ledger: Ledger, ingest_id: str, key: str, kind: str | None, reason: str) -> ReferenceResult:
     ledger.update_file(ingest_id, FileStatus.REJECTED, reason=reason)
-    return ReferenceResult(key, kind, "rejected", reason=reason)
+    return ReferenceResult(key, kind, "rejected", reason=reason, ingest_id=ingest_id)
+
+
+def stale_reference(pointer: dict[str, Any] | None, files: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(subject, detail) for each way the current reference is not the newest: for ``accesswatch verify``.
+
+    For every kind with an accepted upload (ledger file items of ``kind`` "reference", status
+    ``ingested``), the pointer's entry for that kind must be the newest of them (``reference.uploads``:
+    sequencer within a key, else upload time; a tie that cannot be decided is not a problem); and once
+    staff and clients are present, the published index must be the one built from the pointer's entries.
+    """
+    problems: list[tuple[str, str]] = []
+    kinds: dict[str, dict[str, Any]] = dict((pointer or {}).get("kinds") or {})
+    accepted: dict[str, list[dict[str, Any]]] = {}
+    for item in files:
+        if item.get("kind") == "reference" and item.get("status") == FileStatus.INGESTED.value \
+                and item.get("reference_kind"):
+            accepted.setdefault(str(item["reference_kind"]), []).append(item)
+    for kind, items in sorted(accepted.items()):
+        items.sort(key=lambda i: str(i.get("ingest_id")))
+        newest = newest_of((Upload.from_item(i), i) for i in items)
+        if newest is None:
+            continue
+        entry = kinds.get(kind)
+        if entry is None:
+            problems.append((f"reference {kind}", f"upload {newest['ingest_id']} was accepted but no snapshot of "
+                                                  "this kind is current"))
+            continue
+        current = next((i for i in items if i.get("reference_digest") == entry.get("digest")), None)
+        if current is None:
+            problems.append((f"reference {kind}", f"the current snapshot {entry.get('digest')} is no accepted "
+                                                  "upload of this kind"))
+        elif current is not newest and decidable(Upload.from_item(newest), Upload.from_item(current)):
+            problems.append((f"reference {kind}", f"the current snapshot is upload {current['ingest_id']} "
+                                                  f"({_when(current)}), but upload {newest['ingest_id']} "
+                                                  f"({_when(newest)}) is newer"))
+    if all(k.value in kinds for k in REQUIRED_KINDS):
+        expected = snapshot_id_of(kinds)
+        if (pointer or {}).get("snapshot_id") != expected:
+            problems.append(("reference index", f"the published index is {(pointer or {}).get('snapshot_id')}, "
+                                                f"not {expected}, the one built from the current snapshots"))
+    return problems
+
+
+def _when(item: dict[str, Any]) -> str:
+    upload = Upload.from_item(item)
+    return ", ".join(f"{k} {v}" for k, v in (("key", upload.key), ("uploaded", upload.uploaded_at),
+                                             ("sequencer", upload.sequencer)) if v)
