@@ -47,7 +47,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="FindingsJoined", unit=MetricUnit.Count, value=result["findings_joined"])
     metrics.add_metric(name="FindingsLedgered", unit=MetricUnit.Count, value=result["findings_ledgered"])
     metrics.add_metric(name="FindingsSuppressed", unit=MetricUnit.Count, value=result["findings_suppressed"])
+    # Findings kept under a conflict id (an event_id reused with other content): EventIdConflictAlarm.
+    metrics.add_metric(name="EventIdConflicts", unit=MetricUnit.Count, value=result["event_id_conflicts"])
     logger.info("partition detected", extra={k: result[k] for k in (
         "events", "findings", "new_findings", "cases_opened", "cases_joined", "findings_ledgered", "users_queued",
-        "findings_suppressed", "by_rule")})
+        "findings_suppressed", "event_id_conflicts", "by_rule")})
     return result

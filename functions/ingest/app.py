@@ -37,7 +37,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for record, result in done:
         _metrics(result, record.event_time)
         logger.info("file ingested", extra={"object_key": result["key"], **{k: result[k] for k in (
-            "ingest_id", "status", "lines_read", "accepted", "quarantined", "partitions")}})
+            "ingest_id", "status", "lines_read", "accepted", "quarantined", "conflicts", "partitions")}})
     return {"files": [result for _, result in done]}
 
 
@@ -45,6 +45,8 @@ def _metrics(result: dict[str, Any], event_time: datetime | None) -> None:
     metrics.add_metric(name="FilesIngested", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result["accepted"])
     metrics.add_metric(name="LinesQuarantined", unit=MetricUnit.Count, value=result["quarantined"])
+    # Lines reusing an accepted event_id with other content (quarantined): EventIdConflictAlarm.
+    metrics.add_metric(name="EventIdConflicts", unit=MetricUnit.Count, value=result["conflicts"])
     metrics.add_metric(name="PartitionsWritten", unit=MetricUnit.Count, value=result["partitions"])
     if result["status"] == FileStatus.REJECTED.value:
         metrics.add_metric(name="FilesRejected", unit=MetricUnit.Count, value=1)

@@ -38,12 +38,15 @@ CASE = "CASE-0001"
 
 
 def _rows(*events: tuple[str, int, str, str]) -> pl.DataFrame:
+    """Partition rows (verify's PARTITION_COLUMNS): a view at 09:00 NZ plus the line's minutes."""
     return pl.DataFrame(
         [{"system": "cms", "event_id": e, "nz_date": "2025-04-01", "user_id": u, "client_id": c,
-          "source_key": KEY, "line": line} for e, line, u, c in events],
+          "source_key": KEY, "line": line, "occurred_at_utc": f"2025-03-31T20:{line:02d}:00+00:00",
+          "action": "view", "screen": None, "site": None, "session_id": None} for e, line, u, c in events],
         schema={"system": pl.String, "event_id": pl.String, "nz_date": pl.String, "user_id": pl.String,
-                "client_id": pl.String, "source_key": pl.String, "line": pl.Int64},
-    ).with_columns(pl.col("nz_date").str.to_date())
+                "client_id": pl.String, "source_key": pl.String, "line": pl.Int64, "occurred_at_utc": pl.String,
+                "action": pl.String, "screen": pl.String, "site": pl.String, "session_id": pl.String},
+    ).with_columns(pl.col("nz_date").str.to_date(), pl.col("occurred_at_utc").str.to_datetime(time_zone="UTC"))
 
 
 def clean() -> Observed:
@@ -148,6 +151,10 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
                  f"partitions: {KEY}: manifest lists 2 partitions, 1 are stored"),
     "bad partition key": (lambda o: o.partitions.append(Partition("events/loose.parquet", _rows())),
                           "partitions: events/loose.parquet: key is not"),
+    "event id reused with other content": (
+        lambda o: o.partitions.append(Partition(f"events/system=cms/nz_date=2025-04-01/{'d' * 32}-00000.parquet",
+                                                _rows(("e2", 4, "u9", "000009")))),
+        "partitions: cms/e2: event_id accepted with different content on 2025-04-01"),
     # findings
     "id not derived": (_set("findings.0.rule", "RELATIVE_RECORD"), f"findings: {FID}: id is not derived"),
     "no snapshot": (_set("findings.0.snapshot_id", ""), f"findings: {FID}: names no reference snapshot"),

@@ -194,9 +194,20 @@ def test_expression_parsing():
     node = mathexpr.parse("-q / (a + q) * 2")
     assert mathexpr.references(node) == {"q", "a"}
     assert mathexpr.is_band(mathexpr.parse("ANOMALY_DETECTION_BAND(m1, 3)"))
-    for bad in ("FILL(m1, 0)", "q +", "(q", "q $ a", "ANOMALY_DETECTION_BAND(2, 3)", "METRICS()"):
+    for bad in ("FILL(m1)", "FILL(2, m1)", "FILL(m1, q)", "q +", "(q", "q $ a", "ANOMALY_DETECTION_BAND(2, 3)",
+                "METRICS()"):
         with pytest.raises(mathexpr.ExpressionError):
             mathexpr.parse(bad)
+
+
+def test_fill_gives_a_sum_where_one_operand_has_no_data():
+    node = mathexpr.parse("FILL(a, 0) + FILL(b, 0)")
+    assert mathexpr.references(node) == {"a", "b"}
+    values = {"a": 3.0, "b": None}
+    assert mathexpr.evaluate(node, 3600.0, 3600, lambda qid, _end: values[qid]) == 3.0
+    assert mathexpr.evaluate(mathexpr.parse("a + b"), 3600.0, 3600, lambda qid, _end: values[qid]) is None
+    values = {"a": None, "b": None}
+    assert mathexpr.evaluate(node, 3600.0, 3600, lambda qid, _end: values[qid]) == 0.0
 
 
 def test_definitions_refuse_what_cannot_be_evaluated_faithfully():

@@ -1,6 +1,7 @@
 """The subset of CloudWatch metric math that the template's alarms use, parsed and evaluated.
 
-Supported: numbers, query ids, ``+ - * /``, unary minus, parentheses and
+Supported: numbers, query ids, ``+ - * /``, unary minus, parentheses,
+``FILL(id, number)`` (the query's value, or the number where it has none) and
 ``ANOMALY_DETECTION_BAND(id, width)``. Anything else is refused when the template is read, so
 an alarm the local evaluator cannot evaluate faithfully never passes silently.
 
@@ -63,7 +64,7 @@ class Call:
 
 Node = Num | Ref | Neg | BinOp | Call
 
-FUNCTIONS = {"ANOMALY_DETECTION_BAND"}
+FUNCTIONS = {"ANOMALY_DETECTION_BAND", "FILL"}
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[-+*/(),]))")
 
 
@@ -156,6 +157,9 @@ def parse(text: str) -> Node:
 
 def _check(node: Node) -> None:
     if isinstance(node, Call):
+        if node.function == "FILL" and (len(node.args) != 2 or not isinstance(node.args[0], Ref)
+                                        or not isinstance(node.args[1], Num)):
+            raise ExpressionError("FILL takes a query id and a number")
         if node.function == "ANOMALY_DETECTION_BAND":
             if len(node.args) not in (1, 2) or not isinstance(node.args[0], Ref):
                 raise ExpressionError("ANOMALY_DETECTION_BAND takes a query id and an optional width")
@@ -234,6 +238,11 @@ def evaluate(node: Node, end: float, period: int, lookup: Lookup) -> Value:
         if node.op == "*":
             return left * right
         return left / right if right != 0 else None
+    if node.function == "FILL":
+        value = evaluate(node.args[0], end, period, lookup)
+        fill = node.args[1]
+        assert isinstance(fill, Num)
+        return value if isinstance(value, float) else fill.value
     # ANOMALY_DETECTION_BAND(id, width)
     ref = node.args[0]
     assert isinstance(ref, Ref)

@@ -536,6 +536,25 @@ class EmbeddedAws:
             handler = self._handler_wrapper(logical_id, handler)
         return handler
 
+    @contextlib.contextmanager
+    def _handler_stdout(self) -> Iterator[None]:
+        """The invocation's prints (powertools writes its EMF metrics with ``print``) reach the capture
+        even when someone replaced sys.stdout since the runtime started (pytest does at every test phase,
+        so a runtime shared by a module's tests lost its handlers' metrics). Invocations run one at a
+        time (the caller holds the lock), and other threads' output passes through unchanged."""
+        proxy = self._stdout_proxy
+        current = sys.stdout
+        if proxy is None or current is proxy:
+            yield
+            return
+        proxy.passing_through_to(current)
+        sys.stdout = proxy  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            if sys.stdout is proxy:
+                sys.stdout = current
+
     def _invoke(self, function: Any, event: Any) -> tuple[str, bool, str]:
         logical_id = self._by_function_name.get(function.function_name)
         if logical_id is None:
@@ -564,7 +583,7 @@ class EmbeddedAws:
         function.logs_backend.ensure_log_group(function.logs_group_name)
         started = time.monotonic()
         # One invocation at a time: handlers share this process's environment variables.
-        with self._lock, _function_environment(env), self._stdout_proxy.capture() as output:
+        with self._lock, _function_environment(env), self._handler_stdout(), self._stdout_proxy.capture() as output:
             try:
                 result = self._handler(logical_id, env)(event, context)
                 payload, errored = json.dumps(result, default=str), False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -83,8 +83,8 @@ class ObjectStore:
         self.put_bytes(bucket, key, data, "application/vnd.apache.parquet")
         return len(data)
 
-    def get_parquet(self, bucket: str, key: str) -> pl.DataFrame:
-        return pl.read_parquet(io.BytesIO(self.get_bytes(bucket, key)))
+    def get_parquet(self, bucket: str, key: str, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        return pl.read_parquet(io.BytesIO(self.get_bytes(bucket, key)), columns=list(columns) if columns else None)
 
     def keys(self, bucket: str, prefix: str) -> Iterator[str]:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

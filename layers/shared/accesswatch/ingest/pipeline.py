@@ -19,6 +19,7 @@ import polars as pl
 
 from accesswatch.contract import EVENT_FIELDS, EVENT_SCHEMA
 from accesswatch.ingest.events import missing_required_columns, validate_events
+from accesswatch.ingest.identity import KnownEvents
 from accesswatch.ingest.records import (
     CsvHeader,
     ParsedBlock,
@@ -56,6 +57,7 @@ class FileReport:
     lines_read: int = 0
     accepted: int = 0
     quarantined: int = 0
+    conflicts: int = 0  # of the quarantined: lines reusing an accepted event_id with other content
     rejected_reason: str | None = None
     partitions: int = 0
     quarantine: list[QuarantinedLine] = field(default_factory=list)
@@ -70,12 +72,17 @@ PartitionSink = Callable[[str, date, pl.DataFrame, int], None]
 
 
 class Partitioner:
-    """Buffers events per New Zealand date and emits partitions of at most ``rows`` events."""
+    """Buffers events per New Zealand date and emits partitions of at most ``rows`` events. With
+    ``known``, every partition is first checked for reused event ids (ingest/identity.py): conflicting
+    lines leave the partition and are quarantined in ``report``."""
 
-    def __init__(self, system: str, rows: int, sink: PartitionSink) -> None:
+    def __init__(self, system: str, rows: int, sink: PartitionSink, *, known: KnownEvents | None = None,
+                 report: FileReport | None = None) -> None:
         self.system = system
         self.rows = rows
         self.sink = sink
+        self.known = known
+        self.report = report
         self.buffers: dict[date, list[pl.DataFrame]] = {}
         self.sizes: dict[date, int] = {}
         self.emitted = 0
@@ -101,6 +108,15 @@ class Partitioner:
         self.sizes.clear()
 
     def _emit(self, day: date, frame: pl.DataFrame) -> None:
+        if self.known is not None:
+            frame, conflicts = self.known.admit(self.system, day, frame)
+            if conflicts and self.report is not None:
+                self.report.accepted -= len(conflicts)
+                self.report.quarantined += len(conflicts)
+                self.report.conflicts += len(conflicts)
+                self.report.quarantine.extend(QuarantinedLine(c.line, c.reason, c.raw) for c in conflicts)
+            if frame.is_empty():
+                return
         self.sink(self.system, day, frame, self.emitted)
         self.emitted += 1
 
@@ -114,6 +130,7 @@ def ingest_stream(
     max_decompressed_bytes: int,
     sink: PartitionSink,
     block_bytes: int = 8 * 1024 * 1024,
+    known: KnownEvents | None = None,
 ) -> FileReport:
     """Read, validate and partition one access-log file. Raises nothing for bad content.
 
@@ -123,7 +140,7 @@ def ingest_stream(
     the polars work on a block well under the ingest function's budget, at no cost in speed.
     """
     report = FileReport(key=key)
-    partitioner = Partitioner(system, partition_rows, sink)
+    partitioner = Partitioner(system, partition_rows, sink, known=known, report=report)
     kind = kind_from_key(key)
     try:
         stream = decompressed(chunks, kind.gzipped, max_decompressed_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -12,6 +13,7 @@ from accesswatch.config import IngestSettings
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
+from accesswatch.ingest.identity import KNOWN_COLUMNS, KnownEvents
 from accesswatch.ingest.pipeline import FileReport, QuarantinedLine, ingest_stream, quarantine_jsonl
 from accesswatch.models import SourceObject, system_of
 
@@ -27,6 +29,7 @@ class IngestResult:
     partitions: int
     reason: str | None = None
     execution_arn: str | None = None
+    conflicts: int = 0  # of the quarantined lines: event ids reused with other content (ingest/identity.py)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (v.value if isinstance(v, FileStatus) else v) for k, v in self.__dict__.items()}
@@ -56,14 +59,27 @@ def ingest_object(source: SourceObject, *, settings: IngestSettings, store: Obje
         store.stream(source.bucket, source.key, source.version_id),
         key=source.key, system=system, partition_rows=settings.partition_rows,
         max_decompressed_bytes=settings.max_decompressed_bytes, sink=sink,
+        known=KnownEvents(earlier_events(store, settings.curated_bucket, ingest_id)),
     )
     return _finish(source, report, ingest_id, system, partitions, settings, store, ledger, executions)
+
+
+def earlier_events(store: ObjectStore, bucket: str, ingest_id: str) -> Callable[[str, date], pl.DataFrame]:
+    """The events other files put in a (system, NZ date)'s curated partitions (this file's own, from an
+    earlier attempt, are left out: they are about to be written again)."""
+    def load(system: str, day: date) -> pl.DataFrame:
+        prefix = CuratedLayout.partition(system, day, ingest_id, 0).rsplit("/", 1)[0] + "/"
+        frames = [store.get_parquet(bucket, key, KNOWN_COLUMNS) for key in sorted(store.keys(bucket, prefix))
+                  if not key[len(prefix):].startswith(f"{ingest_id}-")]
+        return pl.concat(frames) if frames else pl.DataFrame()
+    return load
 
 
 def _finish(source: SourceObject, report: FileReport, ingest_id: str, system: str, partitions: list[dict[str, Any]],
             settings: IngestSettings, store: ObjectStore, ledger: Ledger, executions: Executions) -> IngestResult:
     counts: dict[str, Any] = {"lines_read": report.lines_read, "accepted": report.accepted,
-                              "quarantined": report.quarantined, "partitions": len(partitions)}
+                              "quarantined": report.quarantined, "partitions": len(partitions),
+                              "conflicts": report.conflicts}
     if report.quarantine:
         # Raw lines are kept for investigators, in the encrypted curated bucket only, never logged.
         store.put_bytes(settings.curated_bucket, CuratedLayout.quarantine(system, ingest_id),

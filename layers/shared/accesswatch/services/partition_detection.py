@@ -18,6 +18,7 @@ from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import now_iso
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
 from accesswatch.detection import detect
+from accesswatch.findings import conflict_finding_id
 from accesswatch.quarters import nz_date, parse_instant, quarter_end
 from accesswatch.reference.index import ReferenceIndex
 from accesswatch.rules import TIER_OF
@@ -68,13 +69,38 @@ def finding_items(found: pl.DataFrame, partition_key: str) -> list[dict[str, Any
     return items
 
 
+_EVENT_CONTENT = ("user_id", "client_id", "occurred_at_utc")
+
+
+def _keep_conflicting_events(items: list[dict[str, Any]], results: list[tuple[bool, dict[str, Any]]],
+                             findings: FindingStore) -> tuple[list[tuple[bool, dict[str, Any]]], int]:
+    """A finding whose id already existed for another event's content (an event_id reused with other
+    content that ingest could not see: another date, or two files ingested at once) would hide this
+    access behind the earlier finding. It is written under its own conflict id instead, naming the earlier
+    finding, and routed like any other; the count goes to the EventIdConflicts metric."""
+    kept: list[tuple[bool, dict[str, Any]]] = []
+    conflicts = 0
+    for item, (written, stored) in zip(items, results, strict=True):
+        if written or all(str(stored.get(k)) == str(item[k]) for k in _EVENT_CONTENT):
+            kept.append((written, stored))
+            continue
+        conflicts += 1
+        twin = {**item, "event_conflict_of": item["finding_id"],
+                "finding_id": conflict_finding_id(*(str(item[k]) for k in ("system", "event_id", "rule")),
+                                                  *(str(item[k]) for k in _EVENT_CONTENT))}
+        kept.append(findings.put_if_new(twin))
+    return kept, conflicts
+
+
 def detect_partition(partition: dict[str, Any], snapshot_id: str, *, settings: DetectSettings, store: ObjectStore,
                      indexes: IndexCache, findings: FindingStore, cases: CaseStore,
                      executions: Executions, scoring: ScoringSettings) -> dict[str, Any]:
     index = indexes.get(snapshot_id)
     events = store.get_parquet(partition["bucket"], partition["key"])
     found = detect(events, index)
-    results = findings.put_all(finding_items(found, partition["key"]))
+    items = finding_items(found, partition["key"])
+    results = findings.put_all(items)
+    results, conflicts = _keep_conflicting_events(items, results, findings)
     stored = [item for _written, item in results]
     router = case_router(cases=cases, findings=findings, executions=executions,
                          case_state_machine_arn=settings.case_state_machine_arn, scoring=scoring)
@@ -90,6 +116,7 @@ def detect_partition(partition: dict[str, Any], snapshot_id: str, *, settings: D
         "events": events.height,
         "findings": len(stored),
         "new_findings": sum(1 for written, _ in results if written),
+        "event_id_conflicts": conflicts,
         "by_rule": dict(sorted(by_rule.items())),
         **case_counts,
     }
