@@ -92,6 +92,25 @@ def _set(path: str, value: object) -> Mutation:
     return mutate
 
 
+def _decided(entry: dict[str, str] | None = None, **case: str) -> Mutation:
+    """The case decided unfounded by ann under claim K1 (entry: changes to its history entry)."""
+    def mutate(o: Observed) -> None:
+        o.cases[0].update(status="decided", decision="unfounded", decided_by="ann", decision_reason="legitimate_work",
+                          decision_note="n", decision_claim_id="K1", **case)
+        told = {"state": "decided", "actor": "ann", "decision": "unfounded", "reason": "legitimate_work",
+                "note": "n", "claim_id": "K1", **(entry or {})}
+        o.histories[CASE].append(told)
+    return mutate
+
+
+def _stale_reference(o: Observed) -> None:
+    common = {"key": "reference/staff.csv", "kind": "reference", "status": "ingested", "reference_kind": "staff",
+              "lines_read": 1, "accepted": 1, "quarantined": 0}
+    o.files += [{**common, "ingest_id": "r1", "reference_digest": "D1", "sequencer": "0A"},
+                {**common, "ingest_id": "r2", "reference_digest": "D2", "sequencer": "0B"}]
+    o.reference = {"kinds": {"staff": {"digest": "D1", "source_key": "reference/staff.csv", "sequencer": "0A"}}}
+
+
 def _partition(*events: tuple[str, int, str, str], key: str = PART, **changes: str) -> Mutation:
     def mutate(o: Observed) -> None:
         rows = _rows(*events).with_columns(*[pl.lit(v).alias(k) for k, v in changes.items()])
@@ -155,6 +174,15 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
         lambda o: o.partitions.append(Partition(f"events/system=cms/nz_date=2025-04-01/{'d' * 32}-00000.parquet",
                                                 _rows(("e2", 4, "u9", "000009")))),
         "partitions: cms/e2: event_id accepted with different content on 2025-04-01"),
+    # actions and reference data
+    "decision not as told": (_decided({"actor": "bob"}), f"cases: {CASE}: its 'decided' entry differs from the "
+                                                        "case in actor"),
+    "decision under another claim": (_decided({"claim_id": "K2"}), f"cases: {CASE}: its 'decided' entry was made "
+                                                                    "under claim K2, the case names K1"),
+    "decision recorded twice": (lambda o: (_decided()(o), o.histories[CASE].append(dict(o.histories[CASE][-1]))),
+                                f"cases: {CASE}: 2 'decided' entries"),
+    "claim left behind": (_decided(claim="K9"), f"cases: {CASE}: holds a claim while decided"),
+    "stale reference": (_stale_reference, "reference: reference staff: the current snapshot is upload r1"),
     # findings
     "id not derived": (_set("findings.0.rule", "RELATIVE_RECORD"), f"findings: {FID}: id is not derived"),
     "no snapshot": (_set("findings.0.snapshot_id", ""), f"findings: {FID}: names no reference snapshot"),

@@ -21,7 +21,10 @@ The invariants (docs/reliability.md says which test proves each):
 - cases (data contract v2): each case lists existing findings of its own user that name it back, no
   finding is in two cases, every immediate-tier finding is in a case, no record-tier (staging) or
   suppressed finding is, a user has at most one open (undecided) case, no case was opened by the risk
-  threshold from a lone finding, and the case's history agrees with its state;
+  threshold from a lone finding, and the case's history agrees with its state; a decision and an outcome
+  are recorded once, under the claim the case names, saying what the case holds (what their actor was
+  told), and no claim is left on a case that waits on nobody;
+- reference: each kind's current snapshot is its newest accepted upload;
 - executions: no detection execution is left running and every failed one was redriven to
   success; every case has one live workflow, waiting only on a person or finished.
 """
@@ -56,7 +59,7 @@ PARTITION_COLUMNS = ("system", "event_id", "nz_date", "user_id", "client_id", "s
 
 @dataclass(frozen=True)
 class Problem:
-    check: str  # files | partitions | findings | export | cases | executions
+    check: str  # files | partitions | findings | export | cases | executions | reference | endpoints
     subject: str  # an id or key
     detail: str
 
@@ -94,6 +97,7 @@ class Observed:
     detection_executions: list[dict[str, Any]]  # name, executionArn, status, ingest_id (when known)
     case_executions: list[dict[str, Any]]  # name, executionArn, status, startDate
     waiting_statuses: frozenset[str] = WAITING_ON_A_PERSON
+    reference: dict[str, Any] | None = None  # the ledger's REFERENCE#CURRENT item (each kind's current upload)
 
 
 @dataclass
@@ -121,6 +125,7 @@ def check(observed: Observed) -> Report:
         *check_export(observed.findings, observed.export_lines),
         *check_cases(observed),
         *check_executions(observed),
+        *check_reference(observed),
     ]
     counted = {
         "files": len(observed.files),
@@ -349,6 +354,15 @@ def check_export(findings: list[dict[str, Any]], export_lines: list[str]) -> lis
     return problems
 
 
+# ---------------------------------------------------------------------------------- reference
+def check_reference(observed: Observed) -> list[Problem]:
+    """Each kind's current snapshot is its newest accepted upload (services/reference.stale_reference)."""
+    from accesswatch.services.reference import stale_reference
+
+    return [Problem("reference", subject, detail) for subject, detail in stale_reference(observed.reference,
+                                                                                         observed.files)]
+
+
 # ---------------------------------------------------------------------------------- cases
 def check_cases(observed: Observed) -> list[Problem]:
     problems = []
@@ -386,6 +400,7 @@ def check_cases(observed: Observed) -> list[Problem]:
         if ids and not immediate and len(ids) < 2:
             problems.append(Problem("cases", case_id, "a case of a lone accumulate-tier finding"))
         problems.extend(check_history(case, observed.histories.get(case_id, [])))
+        problems.extend(check_actions(case, observed.histories.get(case_id, [])))
     open_cases: dict[str, list[str]] = defaultdict(list)
     for case in observed.cases:
         if str(case.get("status", "")) in UNDECIDED_STATUSES:
@@ -393,6 +408,46 @@ def check_cases(observed: Observed) -> list[Problem]:
     for user_id, ids in sorted(open_cases.items()):
         if len(ids) > 1:
             problems.append(Problem("cases", user_id, f"user has {len(ids)} open cases: {', '.join(sorted(ids))}"))
+    return problems
+
+
+# What a decision and an outcome record on the case, and the history entry's name for each (cases/workflow.py).
+_ACTIONS = {
+    "decided": ("decision_claim_id", {"actor": "decided_by", "decision": "decision", "er_type": "er_type",
+                                      "reason": "decision_reason", "note": "decision_note"}),
+    "outcome_recorded": ("outcome_claim_id", {"actor": "outcome_by", "outcome": "outcome", "note": "outcome_note"}),
+}
+
+
+def check_actions(case: dict[str, Any], history: list[dict[str, Any]]) -> list[Problem]:
+    """A person's decision or outcome is recorded once, as that person was told (docs/cases.md, "Two
+    people at once"): exactly one history entry, made under the claim the case names, saying what the case
+    holds; no rejection under the same claim; and no claim left on a case that waits on nobody."""
+    case_id = str(case["case_id"])
+    status = str(case.get("status", ""))
+    problems = []
+    for state, (claim_attr, fields) in _ACTIONS.items():
+        if status not in STATUSES or not reached(status, state):
+            continue
+        entries = [h for h in history if h.get("state") == state]
+        if len(entries) != 1:
+            problems.append(Problem("cases", case_id, f"{len(entries)} '{state}' entries in its history"))
+            continue
+        entry, claim = entries[0], case.get(claim_attr)
+        if claim is None:
+            continue  # recorded before actions were claimed
+        if str(entry.get("claim_id") or "") != str(claim):
+            problems.append(Problem("cases", case_id, f"its '{state}' entry was made under claim "
+                                                      f"{entry.get('claim_id') or 'none'}, the case names {claim}"))
+        differs = sorted(k for k, attr in fields.items() if str(entry.get(k) or "") != str(case.get(attr) or ""))
+        if differs:
+            problems.append(Problem("cases", case_id, f"its '{state}' entry differs from the case in "
+                                                      f"{', '.join(differs)}"))
+        rejected = state.replace("decided", "decision").replace("outcome_recorded", "outcome") + "_rejected"
+        if any(h.get("state") == rejected and h.get("claim_id") == claim for h in history):
+            problems.append(Problem("cases", case_id, f"claim {claim} was both recorded and rejected"))
+    if case.get("claim") and status not in WAITING_ON_A_PERSON:
+        problems.append(Problem("cases", case_id, f"holds a claim while {status}, waiting on nobody"))
     return problems
 
 

@@ -116,6 +116,7 @@ def observe(aws: Deployment, export_path: Path | None = None, workers: int = 8) 
         detection_executions=_detection_executions(aws),
         case_executions=[{"name": e["name"], "executionArn": e["executionArn"], "status": e["status"],
                           "startDate": e.get("startDate")} for e in executions(aws, "CaseStateMachine")],
+        reference=ledger.reference_pointer(),
     )
 
 

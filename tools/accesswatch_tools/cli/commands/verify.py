@@ -13,15 +13,34 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from accesswatch_tools.cli.context import add_target_options, deployment
+from accesswatch_tools.cli.context import add_target_options, deployment, state_dir
 from accesswatch_tools.operate.stored_state import verify
+from accesswatch_tools.verify import Problem
+
+
+def endpoint_problems(directory: Path) -> list[Problem]:
+    """On the local system: an endpoint process no command reaches may hold data verify cannot see, and a
+    crashed endpoint's cases and decisions are gone, so a pass says nothing about them."""
+    from accesswatch_tools.embedded import server
+
+    survey = server.find_endpoints(directory)
+    problems = [Problem("endpoints", f"pid {e.pid}", f"another endpoint process of {directory} that no command "
+                                                     "reaches: its data is not checked (`accesswatch local stop` "
+                                                     "stops every one)") for e in survey.strays]
+    if survey.lost is not None:
+        problems.append(Problem("endpoints", f"pid {survey.lost.get('pid')}",
+                                server.lost_message(survey.lost, directory)))
+    return problems
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     export = Path(args.export) if args.export else None
     if export is not None and export.is_dir():
         export = export / "findings.jsonl"
-    report = verify(deployment(args), export)
+    target = deployment(args)
+    report = verify(target, export)
+    if not getattr(args, "stack", None):
+        report.problems.extend(endpoint_problems(state_dir(args)))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
