@@ -12,8 +12,9 @@ same columns, so ``build_footprint`` serves either.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, Final
 
 import polars as pl
@@ -151,3 +152,260 @@ def build_footprint(events: pl.DataFrame, *, staff: pl.DataFrame, assignments: p
         out = out.rename({"family_name": "staff_family_name", "given_names": "staff_given_names"})
         columns += list(NAME_COLUMNS)
     return out.select(columns)
+
+
+# --------------------------------------------------------------------------- the client id asked about
+@dataclass(frozen=True)
+class ClientIdCheck:
+    """Whether a client id is in the current clients snapshot, and the known ids it may have meant.
+
+    Ids are text and compared as text: ``10693250`` is not ``010693250``. ``suggestions`` holds ids only
+    (never a name or any other personal detail)."""
+
+    client_id: str
+    known: bool
+    checked: bool  # False when there is no clients snapshot to check against
+    suggestions: tuple[str, ...] = ()
+
+    def problem(self) -> str | None:
+        """One line saying what is wrong with the id, or None when it is a known client."""
+        if not self.checked:
+            return (f"client {self.client_id!r} cannot be checked: no clients reference snapshot has been "
+                    f"delivered")
+        if self.known:
+            return None
+        text = f"client {self.client_id!r} is not in the current clients reference snapshot"
+        if self.suggestions:
+            text += "; did you mean " + " or ".join(self.suggestions) + "?"
+        return text
+
+
+MAX_SUGGESTIONS: Final = 8
+
+
+def _one_edit_away(client_id: str, alphabet: str) -> Iterator[str]:
+    """Every text one edit away: a character changed, dropped or added, or two neighbours swapped."""
+    n = len(client_id)
+    for i in range(n):
+        yield client_id[:i] + client_id[i + 1:]
+        for c in alphabet:
+            if c != client_id[i]:
+                yield client_id[:i] + c + client_id[i + 1:]
+        if i + 1 < n and client_id[i] != client_id[i + 1]:
+            yield client_id[:i] + client_id[i + 1] + client_id[i] + client_id[i + 2:]
+    for i in range(n + 1):
+        for c in alphabet:
+            yield client_id[:i] + c + client_id[i:]
+
+
+def check_client_id(client_id: str, known_ids: Collection[str] | None) -> ClientIdCheck:
+    """Check ``client_id`` against the known ids (None: no snapshot) and suggest near misses.
+
+    Near misses, in this order: the id without surrounding blanks; the id with the leading zeros a
+    spreadsheet drops restored, to the length of the known ids that are all digits; and, if still none,
+    the known ids one edit away (one character changed, dropped or added, or two neighbours swapped)."""
+    if known_ids is None:
+        return ClientIdCheck(client_id, known=False, checked=False)
+    known = known_ids if isinstance(known_ids, (set, frozenset)) else set(known_ids)
+    if client_id in known:
+        return ClientIdCheck(client_id, known=True, checked=True)
+    found: list[str] = []
+
+    def add(candidate: str) -> None:
+        if candidate != client_id and candidate in known and candidate not in found:
+            found.append(candidate)
+
+    stripped = client_id.strip()
+    add(stripped)
+    if stripped.isdigit():
+        lengths = sorted({len(k) for k in known if k.isdigit() and len(k) > len(stripped)})
+        for length in lengths:
+            add(stripped.zfill(length))
+    if not found and stripped and len(stripped) <= 64:
+        alphabet = "".join(sorted({c for k in _sample(known) for c in k} | set(stripped)))
+        if len(alphabet) <= 64:
+            for candidate in sorted(set(_one_edit_away(stripped, alphabet))):
+                add(candidate)
+    return ClientIdCheck(client_id, known=False, checked=True, suggestions=tuple(found[:MAX_SUGGESTIONS]))
+
+
+def _sample(known: Collection[str], size: int = 2000) -> list[str]:
+    """Enough known ids to learn the characters ids are made of."""
+    out = []
+    for n, k in enumerate(known):
+        if n >= size:
+            break
+        out.append(k)
+    return out
+
+
+# --------------------------------------------------------------------------- what the logs cover
+GAPS_SHOWN: Final = 6  # gaps named in the text (the JSON carries every one)
+
+
+@dataclass(frozen=True)
+class Gap:
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def text(self) -> str:
+        if self.start == self.end:
+            return f"{self.start} (1 day)"
+        return f"{self.start} to {self.end} ({self.days} days)"
+
+
+@dataclass(frozen=True)
+class SystemCoverage:
+    """One system's logs: the first and last NZ date with any logs at all, and within the period asked
+    for how many days have logs and which days have none (``gaps``, as runs of days)."""
+
+    system: str
+    logs_from: date | None
+    logs_to: date | None
+    days_in_period: int
+    days_with_logs: int
+    gaps: tuple[Gap, ...]
+
+    def text(self) -> str:
+        if self.logs_from is None or self.logs_to is None:
+            return f"{self.system}: no logs held at all"
+        line = (f"{self.system}: logs held from {self.logs_from} to {self.logs_to}; "
+                f"{self.days_with_logs} of the {self.days_in_period} day(s) asked for have logs")
+        if self.gaps:
+            shown = [g.text() for g in self.gaps[:GAPS_SHOWN]]
+            if len(self.gaps) > GAPS_SHOWN:
+                rest = self.gaps[GAPS_SHOWN:]
+                shown.append(f"and {len(rest)} more gap(s) of {sum(g.days for g in rest)} day(s) in all")
+            line += "; no logs " + ", ".join(shown)
+        return line
+
+    def as_json(self) -> dict[str, Any]:
+        return {"system": self.system,
+                "logs_from": self.logs_from.isoformat() if self.logs_from else None,
+                "logs_to": self.logs_to.isoformat() if self.logs_to else None,
+                "days_in_period": self.days_in_period, "days_with_logs": self.days_with_logs,
+                "gaps": [{"from": g.start.isoformat(), "to": g.end.isoformat(), "days": g.days} for g in self.gaps]}
+
+
+def _runs(days: Sequence[date]) -> list[Gap]:
+    runs: list[Gap] = []
+    for day in sorted(days):
+        if runs and (day - runs[-1].end).days == 1:
+            runs[-1] = Gap(runs[-1].start, day)
+        else:
+            runs.append(Gap(day, day))
+    return runs
+
+
+def log_coverage(days_by_system: Mapping[str, Collection[date]], start: date, end: date,
+                 systems: Sequence[str] = ()) -> list[SystemCoverage]:
+    """The coverage of each system (those with logs, and ``systems`` even without) over NZ dates start..end."""
+    if end < start:
+        raise ValueError(f"period ends ({end}) before it starts ({start})")
+    asked = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    out = []
+    for system in sorted(set(days_by_system) | set(systems)):
+        held = set(days_by_system.get(system, ()))
+        missing = [d for d in asked if d not in held]
+        out.append(SystemCoverage(system, min(held) if held else None, max(held) if held else None,
+                                  len(asked), len(asked) - len(missing), tuple(_runs(missing))))
+    return out
+
+
+@dataclass(frozen=True)
+class FootprintMeta:
+    """What a footprint answers and what it can answer from: carried by every output of it."""
+
+    client: ClientIdCheck
+    start: date
+    end: date
+    coverage: tuple[SystemCoverage, ...]
+    notes: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """The coverage statement, one line each (for people)."""
+        out = [f"period asked for: {self.start} to {self.end} (New Zealand dates)", *self.notes]
+        out += [c.text() for c in self.coverage]
+        if not self.coverage:
+            out.append("no logs of any system are held")
+        problem = self.client.problem()
+        if problem:
+            out.append(f"WARNING: {problem}")
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {"client_id": self.client.client_id, "client_known": self.client.known,
+                "client_checked": self.client.checked, "suggestions": list(self.client.suggestions),
+                "period": {"from": self.start.isoformat(), "to": self.end.isoformat(), "dates": "New Zealand"},
+                "coverage": [c.as_json() for c in self.coverage], "notes": list(self.notes)}
+
+
+# --------------------------------------------------------------------------- the client-safe footprint
+CLIENT_SAFE_COLUMNS: Final = ("date", "time", "time_zone", "system", "staff_role", "staff_team", "what_happened")
+ACTION_WORDS: Final = {"view": "Viewed {}", "search": "Found {} in a search", "update": "Changed {}",
+                       "print": "Printed {}", "export": "Copied {} out of the system (an export)"}
+SCREEN_WORDS: Final = {
+    "summary": "your record's summary", "notes": "the notes on your record", "payments": "your payments",
+    "relationships": "your relationships and household", "address": "your address",
+    "contact": "your contact details", "date_of_birth": "your date of birth", "ird_number": "your IRD number",
+    "documents": "your documents", "case_history": "your case history", "search_results": "your record",
+}
+SYSTEM_WORDS: Final = {"cms": "case management system", "payment": "payment system", "payments": "payment system"}
+
+
+def what_happened(action: str | None, screen: str | None) -> str:
+    """An access in plain words: ``Printed your IRD number``."""
+    key = (action or "").strip().lower()
+    template = ACTION_WORDS.get(key) or ((key.replace("_", " ").capitalize() + ": {}") if key else "Opened {}")
+    screen_key = (screen or "").strip().lower()
+    if key == "search":
+        return template.format("your record")
+    thing = SCREEN_WORDS.get(screen_key) or (f"your record ({screen_key.replace('_', ' ')})" if screen_key
+                                            else "your record")
+    return template.format(thing)
+
+
+def client_safe_footprint(frame: pl.DataFrame, *, with_names: bool = False) -> pl.DataFrame:
+    """The footprint a client may be given: when (NZ time, zone named), which system, who by role and team
+    (staff names only if ``with_names`` and the frame has them), and what was done in plain words.
+
+    No finding, case, event or user id, no rule and no assignment judgement: only the columns built here
+    are kept."""
+    columns = list(CLIENT_SAFE_COLUMNS)
+    named = with_names and {"staff_family_name", "staff_given_names"} <= set(frame.columns)
+    if named:
+        columns.insert(columns.index("staff_team") + 1, "staff_name")
+    if not frame.height:
+        return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+    nz = pl.col("_nz")
+    service = pl.col("account_type").fill_null("").str.strip_chars().str.to_lowercase() == "service"
+    out = frame.with_columns(
+        pl.col("occurred_at_nz").str.to_datetime("%Y-%m-%dT%H:%M:%S%:z", time_zone="UTC", time_unit="us")
+        .dt.convert_time_zone(NZ_TZ_NAME).alias("_nz"),
+    ).with_columns(
+        nz.dt.strftime("%Y-%m-%d").alias("date"),
+        nz.dt.strftime("%H:%M").alias("time"),
+        nz.dt.strftime("%Z").map_elements(_zone_words, return_dtype=pl.String).alias("time_zone"),
+        pl.col("system").map_elements(lambda s: SYSTEM_WORDS.get(s, s), return_dtype=pl.String).alias("system"),
+        pl.when(service).then(pl.lit("Automated process (no person)"))
+        .otherwise(pl.col("role").fill_null("Staff member (role not recorded)")).alias("staff_role"),
+        pl.col("team").fill_null("").alias("staff_team"),
+        pl.struct("action", "screen").map_elements(lambda r: what_happened(r["action"], r["screen"]),
+                                                   return_dtype=pl.String).alias("what_happened"),
+    )
+    if named:
+        out = out.with_columns(
+            pl.when(service).then(pl.lit(""))
+            .otherwise(pl.concat_str([pl.col("staff_given_names").fill_null(""),
+                                      pl.col("staff_family_name").fill_null("")], separator=" ").str.strip_chars())
+            .alias("staff_name"))
+    return out.select(columns)
+
+
+def _zone_words(abbreviation: str) -> str:
+    return {"NZDT": "NZDT (New Zealand daylight time)",
+            "NZST": "NZST (New Zealand standard time)"}.get(abbreviation, f"{abbreviation} ({NZ_TZ_NAME})")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
@@ -14,7 +15,15 @@ from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
 from accesswatch.dal.partitions import PartitionStore
 from accesswatch.dal.reporting import FindingQueries
-from accesswatch.footprint import EVENT_COLUMNS, build_footprint, footprint_sql
+from accesswatch.footprint import (
+    EVENT_COLUMNS,
+    ClientIdCheck,
+    FootprintMeta,
+    build_footprint,
+    check_client_id,
+    footprint_sql,
+    log_coverage,
+)
 from accesswatch.reference.index import ReferenceIndex
 from accesswatch.services.report import staff_snapshot
 
@@ -58,6 +67,46 @@ class FootprintSources:
     ledger: Ledger
     store: ObjectStore
     curated_bucket: str
+    partitions: PartitionStore | None = None  # for what the logs cover (listing keys only)
+    known_systems: tuple[str, ...] = field(default=())  # systems the deployment accepts logs from
+
+
+def known_client_ids(ledger: Ledger, store: ObjectStore, bucket: str) -> set[str] | None:
+    """The client ids of the current clients snapshot (the id column only), or None before any arrived."""
+    pointer = ledger.reference_pointer() or {}
+    clients = (pointer.get("kinds") or {}).get("clients")
+    if not clients or not clients.get("key"):
+        return None
+    frame = store.get_parquet(bucket, clients["key"], ["client_id"])
+    return {str(v) for v in frame["client_id"].drop_nulls().to_list()}
+
+
+def check_client(sources: FootprintSources, client_id: str) -> ClientIdCheck:
+    return check_client_id(client_id, known_client_ids(sources.ledger, sources.store, sources.curated_bucket))
+
+
+def log_days(partitions: PartitionStore, systems: Sequence[str] | None = None) -> dict[str, set[date]]:
+    """The NZ dates with a curated partition, per system (a key listing; nothing is downloaded)."""
+    days: dict[str, set[date]] = defaultdict(set)
+    for obj in partitions.list(EARLIEST, date(9999, 12, 31), systems):
+        days[obj.system].add(obj.nz_date)
+    return dict(days)
+
+
+def held_log_days(sources: FootprintSources, systems: Sequence[str] | None = None) -> dict[str, set[date]]:
+    """``log_days`` of the deployment's curated bucket."""
+    return log_days(sources.partitions or PartitionStore(sources.store.s3, sources.curated_bucket), systems)
+
+
+def footprint_meta(sources: FootprintSources, client: ClientIdCheck, start: date, end: date,
+                   held: dict[str, set[date]], *, systems: Sequence[str] | None = None,
+                   notes: Sequence[str] = ()) -> FootprintMeta:
+    """The period asked for, each system's coverage in it (gaps included; the systems asked for, else every
+    system the deployment accepts, are listed even without logs) and the client check."""
+    expected = list(systems) if systems else list(sources.known_systems)
+    if systems:
+        held = {s: d for s, d in held.items() if s in systems}
+    return FootprintMeta(client, start, end, tuple(log_coverage(held, start, end, expected)), tuple(notes))
 
 
 def current_index(ledger: Ledger, store: ObjectStore, bucket: str) -> ReferenceIndex | None:
