@@ -202,6 +202,32 @@ def _function_environment(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _used_task_tokens_refused() -> Iterator[None]:
+    """A task token answers once, as on AWS: a second SendTaskSuccess/Failure on a used token fails with
+    TaskTimedOut ("Provided task does not exist anymore"). moto keeps a used callback endpoint while the
+    execution runs and accepts the second answer silently; the case CLI's "already decided" handling
+    (docs/cases.md, "Two people at once") must see what AWS does. Check and answer under one lock."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackConsumerTimeout,
+        CallbackNotifyConsumerError,
+        CallbackPoolManager,
+    )
+
+    original = CallbackPoolManager.notify
+    lock = threading.Lock()
+
+    def notify(manager: Any, callback_id: Any, outcome: Any) -> bool:
+        with lock:
+            endpoint = manager.get(callback_id)
+            if endpoint is not None and endpoint._notify_event.is_set():  # noqa: SLF001 - moto's own state
+                raise CallbackNotifyConsumerError(CallbackConsumerTimeout())
+            return bool(original(manager, callback_id, outcome))
+
+    with mock.patch.object(CallbackPoolManager, "notify", notify):
+        yield
+
+
+@contextlib.contextmanager
 def _serialised_dynamodb() -> Iterator[None]:
     """One DynamoDB request at a time. moto's tables are plain dicts: a read that serialises or copies
     an item while another thread adds attributes to it fails with ``RuntimeError: dictionary changed
@@ -514,6 +540,7 @@ class EmbeddedAws:
         self._exit.enter_context(_cached_task_clients())
         self._exit.enter_context(_s3_events_as_aws_sends_them())
         self._exit.enter_context(_serialised_dynamodb())
+        self._exit.enter_context(_used_task_tokens_refused())
         self._exit.enter_context(
             mock.patch.object(StateMachine, "create_from_cloudformation_json", classmethod(create_state_machine))
         )
