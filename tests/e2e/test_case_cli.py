@@ -48,7 +48,7 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
                                                                    tmp_path: Path) -> None:
     cli("run", "--reference", str(small_world / "reference"), "--logs", str(small_world / "logs"),
         "--out", str(tmp_path / "out"))
-    assert "url" in cli("local", "status").stdout  # the endpoint outlived the command that started it
+    assert "local endpoint http" in cli("local", "status").stdout  # the endpoint outlived the command that started it
 
     exported = [json.loads(line) for line in (tmp_path / "out" / "cases.jsonl").read_text().splitlines()]
     listed = cases(cli)
@@ -68,8 +68,11 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     assert {c["case_id"] for c in cases(cli, "--rule", rule)} == {c["case_id"] for c in listed if rule in c["rules"]}
     assert cases(cli, "--rule", rule.lower()) == cases(cli, "--rule", rule)  # rule ids in any case
     mistyped = cli("cases", "list", "--rule", "SELF_RECORDS", ok=False)
-    assert mistyped.returncode == 1 and "unknown rule 'SELF_RECORDS'; rules: COLLEAGUE_RECORD" in mistyped.stderr
-    assert cli("cases", "list", "--status", "closed", ok=False).returncode == 2  # not a status: argparse says so
+    assert mistyped.returncode == 2 and "unknown rule 'SELF_RECORDS'; rules: COLLEAGUE_RECORD" in mistyped.stderr
+    assert cases(cli, "--status", "closed") == []  # a group: closed_founded and closed_unfounded
+    assert cases(cli, "--status", "OPEN") == listed
+    unknown = cli("cases", "list", "--status", "shut", ok=False)
+    assert unknown.returncode == 2 and "unknown status 'shut'; one of opened, " in unknown.stderr
     client = listed[0]["client_ids"][0]
     assert {c["case_id"] for c in cases(cli, "--client", client)} == {
         c["case_id"] for c in listed if client in c["client_ids"]}
@@ -122,6 +125,9 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     decided_entry = next(h for h in shown["history"] if h["state"] == "decided")
     assert (decided_entry["actor"], decided_entry["note"]) == ("test.investigator", "payments screen, no task")
     assert [c["case_id"] for c in cases(cli, "--status", "closed_unfounded")] == [unfounded]
+    assert {c["case_id"] for c in cases(cli, "--status", "closed")} == {fraud, unfounded}
+    closed_page = cli("cases", "show", fraud).stdout
+    assert "decision_due_at" not in closed_page and " NZ" in closed_page  # nothing is due; NZ times, zone named
     assert json.loads(cli("cases", "show", unfounded, "--json").stdout)["decided_by"] == "someone.else"
 
     again = cli("cases", "decide", unfounded, "--decision", "unfounded", "--reason", "duplicate", ok=False)

@@ -75,7 +75,7 @@ def test_concurrent_starts_give_one_endpoint_that_every_caller_joins(state: Path
     # A command that only connects reaches the same endpoint; `local status` shows one, exit 0.
     dep = server.connect(state)
     assert dep.url == record["url"]
-    status = _cli(state, tmp_path, "local", "status")
+    status = _cli(state, tmp_path, "local", "status", "--json")
     assert status.returncode == 0, status.stderr
     assert [e["pid"] for e in json.loads(status.stdout)["endpoints"]] == [endpoint.pid]
 
@@ -101,7 +101,7 @@ def test_status_and_stop_find_an_endpoint_process_that_holds_no_lock(state: Path
         while orphan.pid not in {e.pid for e in server.find_endpoints(state).endpoints}:
             assert time.monotonic() < deadline, "the orphan never showed in the process table"
             time.sleep(0.05)
-        status = _cli(state, tmp_path, "local", "status")
+        status = _cli(state, tmp_path, "local", "status", "--json")
         assert status.returncode == 4, (status.stdout, status.stderr)
         states = {e["pid"]: e["state"] for e in json.loads(status.stdout)["endpoints"]}
         assert states == {serving: "running", orphan.pid: "orphan (no lock, not recorded)"}

@@ -18,6 +18,15 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--stack", default=None,
                        help="act on this deployed CloudFormation stack (real AWS) instead of the local endpoint")
     group.add_argument("--region", default=None, help="AWS region of --stack")
+    _state_dir_argument(group)
+
+
+def add_state_dir_option(parser: argparse.ArgumentParser) -> None:
+    """For commands about the local endpoint only (no --stack)."""
+    _state_dir_argument(parser.add_argument_group("local endpoint"))
+
+
+def _state_dir_argument(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--state-dir", default=None,
                        help="local endpoint state directory (default $ACCESSWATCH_STATE_DIR or ./.accesswatch)")
 

@@ -38,7 +38,7 @@ from accesswatch.cases.assign import scored_parts
 from accesswatch.cases.precision import RulePrecision, rule_precision
 from accesswatch.cases.scoring import combine
 from accesswatch.cases.vocabulary import CaseVocabulary
-from accesswatch.cases.workflow import CLOSED
+from accesswatch.cases.workflow import CLOSED, STATUSES
 from accesswatch.dal.cases import CaseStore, CaseTasks, TaskNotSent, TaskTokenSpent
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import now_iso
@@ -60,8 +60,32 @@ FINDING_FIELDS = ("finding_id", "rule", "severity", "occurred_at", "event_id", "
 HISTORY_FIELDS = ("at", "state", "actor", "note")
 
 
+# A status filter may name a group: every open status, or both closed ones.
+STATUS_GROUPS: dict[str, tuple[str, ...]] = {
+    "open": tuple(s for s in STATUSES if s not in CLOSED),
+    "closed": tuple(s for s in STATUSES if s in CLOSED),
+}
+TIERS = ("immediate", "accumulate")
+
+
+class FilterError(ValueError):
+    """A filter value that names nothing (an unknown status, priority or tier): said with the valid ones."""
+
+
+def _one_of(what: str, value: str | None, valid: Sequence[str]) -> str | None:
+    if value is None:
+        return None
+    word = value.strip().lower()
+    if word not in valid:
+        raise FilterError(f"unknown {what} {value!r}; one of {', '.join(valid)}")
+    return word
+
+
 @dataclass(frozen=True)
 class CaseFilter:
+    """Which cases to list. Values are checked (``FilterError`` names the valid ones; statuses, priorities and
+    tiers in any case); ``status`` may be a status or a group of them (``STATUS_GROUPS``: open, closed)."""
+
     status: str | None = None
     user: str | None = None
     rule: str | None = None
@@ -69,8 +93,21 @@ class CaseFilter:
     tier: str | None = None
     client: str | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", _one_of("status", self.status, (*STATUSES, *STATUS_GROUPS)))
+        object.__setattr__(self, "priority", _one_of("priority", self.priority, tuple(PRIORITY_RANK)))
+        object.__setattr__(self, "tier", _one_of("tier", self.tier, TIERS))
+
+    @property
+    def statuses(self) -> tuple[str, ...] | None:
+        """The statuses the filter accepts (None: any)."""
+        if self.status is None:
+            return None
+        return STATUS_GROUPS.get(self.status, (self.status,))
+
     def __call__(self, case: Mapping[str, Any]) -> bool:
-        return ((self.status is None or case.get("status") == self.status)
+        statuses = self.statuses
+        return ((statuses is None or case.get("status") in statuses)
                 and (self.user is None or case.get("user_id") == self.user)
                 and (self.rule is None or self.rule in (case.get("rules") or ()))
                 and (self.priority is None or case.get("priority") == self.priority)
@@ -132,8 +169,10 @@ class CaseService:
 
     # ------------------------------------------------------------------ reading
     def find(self, where: CaseFilter = CaseFilter()) -> list[dict[str, Any]]:
+        statuses = where.statuses
         source: Iterable[dict[str, Any]] = (
-            self.cases.cases_with_status(where.status) if where.status else self.cases.scan_cases())
+            (c for status in statuses for c in self.cases.cases_with_status(status)) if statuses
+            else self.cases.scan_cases())
         return sorted((c for c in source if where(c)), key=rank_key)
 
     def get(self, case_id: str) -> dict[str, Any]:

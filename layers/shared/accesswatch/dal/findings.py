@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from accesswatch.dal.ledger import _plain, now_iso
@@ -84,3 +85,32 @@ class FindingStore:
     def scan(self) -> Iterator[dict[str, Any]]:
         for item in items(self.table.scan):
             yield _plain(item)
+
+    def find(self, *, user_id: str | None = None, client_id: str | None = None, rule: str | None = None,
+             quarters: Sequence[str] | None = None, since_utc: str | None = None,
+             until_utc: str | None = None) -> Iterator[dict[str, Any]]:
+        """Findings through the narrowest index the filter allows: ``by_user``, ``by_client``, or
+        ``by_rule_quarter`` (a rule and the quarter ends, ``YYYY-MM-DD``, to read), else a scan. ``since_utc``
+        and ``until_utc`` (ISO instants, inclusive) narrow an index's ``occurred_at_utc`` range. A superset
+        when filters are combined: the caller applies every filter exactly."""
+        def window(key: Any) -> Any:
+            if since_utc and until_utc:
+                return key & Key("occurred_at_utc").between(since_utc, until_utc)
+            if since_utc:
+                return key & Key("occurred_at_utc").gte(since_utc)
+            if until_utc:
+                return key & Key("occurred_at_utc").lte(until_utc)
+            return key
+
+        if user_id is not None:
+            queries = [("by_user", window(Key("user_id").eq(user_id)))]
+        elif client_id is not None:
+            queries = [("by_client", window(Key("client_id").eq(client_id)))]
+        elif rule is not None and quarters is not None:
+            queries = [("by_rule_quarter", window(Key("rule_quarter").eq(f"{rule}#{q}"))) for q in quarters]
+        else:
+            yield from self.scan()
+            return
+        for index, condition in queries:
+            for item in items(self.table.query, IndexName=index, KeyConditionExpression=condition):
+                yield _plain(item)

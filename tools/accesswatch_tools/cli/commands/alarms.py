@@ -9,24 +9,33 @@ functions really published there (see ``accesswatch_tools.embedded.metrics`` and
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from collections.abc import Sequence
 from typing import Any
 
 from accesswatch_tools.cli.context import add_target_options, deployment
+from accesswatch_tools.cli.output import json_help, nz_time, print_json_lines
 from accesswatch_tools.operate.alarms import alarm_rows
+
+DESCRIPTION = """\
+Every alarm of the template with its state, last change and reason: ALARM first, then INSUFFICIENT_DATA,
+then OK.
+
+On a deployed stack (--stack) the states are CloudWatch's own. On the local endpoint (the default) the
+alarms are the template's alarm definitions evaluated over the metrics the functions really published to
+the embedded CloudWatch, which stores metrics but evaluates no alarms. Runbook: docs/operations.md."""
 
 
 def render(rows: Sequence[dict[str, str]], width: int | None = None) -> str:
     width = width or shutil.get_terminal_size((160, 20)).columns
     name_w = max([len(r["name"]) for r in rows] + [4])
     state_w = max([len(r["state"]) for r in rows] + [5])
-    lines = [f"{'STATE':<{state_w}}  {'LAST CHANGE':<20}  {'NAME':<{name_w}}  REASON"]
-    room = max(40, width - state_w - name_w - 26)
+    lines = [f"{'STATE':<{state_w}}  {'LAST CHANGE (NZ)':<24}  {'NAME':<{name_w}}  REASON"]
+    room = max(40, width - state_w - name_w - 30)
     for r in rows:
         reason = r["reason"] if len(r["reason"]) <= room else r["reason"][: room - 3] + "..."
-        lines.append(f"{r['state']:<{state_w}}  {r['last_change']:<20}  {r['name']:<{name_w}}  {reason}")
+        changed = nz_time(r["last_change"], seconds=True)
+        lines.append(f"{r['state']:<{state_w}}  {changed:<24}  {r['name']:<{name_w}}  {reason}")
     counts = {s: sum(1 for r in rows if r["state"] == s) for s in ("ALARM", "INSUFFICIENT_DATA", "OK")}
     lines.append(f"{len(rows)} alarms: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     return "\n".join(lines)
@@ -35,7 +44,7 @@ def render(rows: Sequence[dict[str, str]], width: int | None = None) -> str:
 def cmd_alarms(args: argparse.Namespace) -> int:
     rows = alarm_rows(deployment(args))
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print_json_lines(rows)
     else:
         print(render(rows))
     return 0
@@ -45,8 +54,8 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "alarms",
         help="name, state, reason and last change of every alarm (CloudWatch on AWS; evaluated locally otherwise)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--json", action="store_true", help="one JSON object per alarm instead of a table")
+    parser.add_argument("--json", action="store_true", help=json_help("alarm"))
     add_target_options(parser)
     parser.set_defaults(func=cmd_alarms)

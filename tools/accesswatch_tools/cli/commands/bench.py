@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from accesswatch_tools.cli.context import CliError
+from accesswatch_tools.cli.output import json_line
 from accesswatch_tools.embedded.template import PROJECT_ROOT
 
 
@@ -43,7 +43,7 @@ def _cost(out: Path, as_json: bool) -> int:
     report = cost.estimate(measured=measured)
     plans = [cost.backfill_plan(3, with_cases=cases, measured=measured) for cases in (False, True)]
     if as_json:
-        print(json.dumps({**report.as_dict(), "backfill": plans}, indent=2, default=str))
+        print(json_line({**report.as_dict(), "backfill": plans}))
     else:
         sys.stdout.write(cost.render(report))
         for plan in plans:
@@ -63,13 +63,13 @@ def register(sub: Any) -> None:
                        help="how the day's findings reach the real router: once per user for the whole day (default,"
                             " minutes) or partition by partition with the queue drained after each file, as deployed"
                             " (about ten times the DynamoDB calls)")
-    bench.add_argument("--out", default=str(PROJECT_ROOT / "benchmarks" / "results"), help="results directory")
-    bench.add_argument("--work", default="/tmp/accesswatch-bench", help="inputs (kept between runs)")
+    bench.add_argument("--out", default=str(PROJECT_ROOT / "benchmarks" / "results"), help="results directory (default benchmarks/results)")
+    bench.add_argument("--work", default="/tmp/accesswatch-bench", help="directory of the generated inputs, kept between runs (default /tmp/accesswatch-bench)")
     bench.add_argument("--fresh", action="store_true", help="make the inputs again")
     bench.add_argument("--no-docs", action="store_true", help="do not rewrite the table in docs/performance.md")
     bench.add_argument("--cost", action="store_true",
                        help="print the AWS cost model (per million events, per year) from the latest results")
-    bench.add_argument("--json", action="store_true", help="with --cost: the estimate as JSON")
+    bench.add_argument("--json", action="store_true", help="with --cost: the estimate as one JSON object on one line, for scripts")
     bench.add_argument("--cold-start", action="store_true",
                        help="import every handler in a fresh interpreter: import time, peak RSS, polars or not")
     bench.add_argument("--python", help="with --cold-start: the interpreter (Lambda's runtime is Python 3.12)")

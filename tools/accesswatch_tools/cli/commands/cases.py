@@ -14,14 +14,17 @@ from accesswatch.quarters import nz_today
 from accesswatch.rules import tier_of
 from accesswatch_tools.cli.commands.exceptions import describe_scope
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.cli.output import identifier, json_help, json_line, nz_time, one_of, rule_id, table
 from accesswatch_tools.operate.case_exceptions import add_exception
 from accesswatch_tools.operate.cases import case_service, deployed_scoring, invoke_case_queue
 from accesswatch_tools.operate.deployment import OperationError
 
 ACTOR_ENV = "ACCESSWATCH_ACTOR"
 SHOWN_GROUPS = 15
-STATUSES = ("opened", "triaged", "notified", "investigating", "decided", "closed_unfounded", "er_case",
-            "awaiting_outcome", "outcome_recorded", "closed_founded")
+# Times a case page shows in New Zealand time, and those a closed case no longer has (nothing is due).
+TIME_KEYS = frozenset({"opened_at", "first_occurred_at", "last_occurred_at", "decision_due_at", "decided_at",
+                       "er_opened_at", "outcome_at", "police_referred_at", "closed_at"})
+NOT_WHEN_CLOSED = frozenset({"decision_due_at"})
 
 
 def _rule_id(text: str) -> str:
@@ -56,8 +59,7 @@ def default_actor() -> str:
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    return ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    return table(rows, header)
 
 
 def _rules_cell(rules: Sequence[str], width: int = 40) -> str:
@@ -75,9 +77,9 @@ def render_list(cases: Sequence[dict[str, Any]]) -> list[str]:
     rows = [(c["case_id"], c.get("status", ""), c.get("priority") or "-", f"{float(c.get('score') or 0):.1f}",
              c.get("tier", "") + ("/review" if c.get("trigger") == "random_review" else ""), c.get("user_id", ""),
              str(len(c.get("client_ids") or [])), _rules_cell(c.get("rules") or []), str(c.get("finding_count", 0)),
-             str(c.get("opened_at", ""))[:19]) for c in cases]
+             nz_time(c.get("opened_at"))) for c in cases]
     lines = _table(rows, ("CASE", "STATUS", "PRIORITY", "SCORE", "TIER", "USER", "CLIENTS", "RULES", "FINDINGS",
-                          "OPENED (UTC)"))
+                          "OPENED (NZ)"))
     return [*lines, f"{len(cases)} case(s), ranked by priority and score"]
 
 
@@ -87,10 +89,15 @@ def render_show(shown: dict[str, Any]) -> list[str]:
             "first_occurred_at", "last_occurred_at", "decision_due_at", "escalations", "decision", "decision_reason",
             "decided_at", "decided_by", "decision_note", "er_type", "er_opened_at", "outcome", "outcome_at",
             "outcome_by", "outcome_note", "police_referral", "police_referred_at", "closed_at", "execution_status")
+    closed = str(shown.get("status", "")).startswith("closed")
     for key in keys:
         value = shown.get(key)
+        if closed and key in NOT_WHEN_CLOSED:
+            continue
         if key == "score" and value is not None:
             value = f"{float(value):.2f}"
+        if key in TIME_KEYS and value:
+            value = nz_time(value, seconds=True)
         if value not in (None, "", []):
             lines.append(f"  {key + ':':<18} {','.join(value) if isinstance(value, list) else value}")
     clients = shown.get("client_ids") or []
@@ -111,7 +118,7 @@ def render_show(shown: dict[str, Any]) -> list[str]:
     lines.append(f"findings, strongest first ({shown_n} of {total}):")
     for f in shown["findings"]:
         mods = f" [{', '.join(f['modifiers'])}]" if f.get("modifiers") else ""
-        lines.append(f"  {f.get('occurred_at')}  {f.get('rule')} ({f.get('severity')})  client {f.get('client_id')}  "
+        lines.append(f"  {nz_time(f.get('occurred_at'), seconds=True)}  {f.get('rule')} ({f.get('severity')})  client {f.get('client_id')}  "
                      f"{f.get('points', 0):.2f} points{mods}  {f.get('finding_id')}")
         lines.append(f"      {f.get('explanation')}")
     if shown_n < total:
@@ -121,7 +128,7 @@ def render_show(shown: dict[str, Any]) -> list[str]:
         detail = ", ".join(str(h[k]) for k in ("decision", "er_type", "reason", "outcome") if h.get(k))
         state = f"{h['state']} ({detail})" if detail else h["state"]
         note = f": {h['note']}" if h.get("note") else ""
-        lines.append(f"  {h['at']}  {state} by {h['actor']}{note}")
+        lines.append(f"  {nz_time(h['at'], seconds=True)}  {state} by {h['actor']}{note}")
     return lines
 
 
@@ -139,15 +146,17 @@ def _print(lines: Sequence[str]) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from accesswatch.cases.service import CaseFilter, case_record
+    from accesswatch.cases.service import CaseFilter, FilterError, case_record
 
-    rule = _rule_id(args.rule) if args.rule else None
-    cases = case_service(deployment(args)).find(
-        CaseFilter(status=args.status, user=args.user, rule=rule, priority=args.priority, tier=args.tier,
-                   client=args.client))
+    try:
+        where = CaseFilter(status=args.status, user=args.user, rule=args.rule, priority=args.priority,
+                           tier=args.tier, client=args.client)
+    except FilterError as exc:
+        raise CliError(str(exc)) from None
+    cases = case_service(deployment(args)).find(where)
     if args.json:
         for case in cases:
-            print(json.dumps(case_record(case), ensure_ascii=False))
+            print(json_line(case_record(case)))
     else:
         _print(render_list(cases))
     return 0
@@ -161,7 +170,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     except CaseActionError as exc:
         raise CliError(str(exc)) from None
     if args.json:
-        print(json.dumps(shown, ensure_ascii=False, indent=2))
+        print(json_line(shown))
     else:
         _print(render_show(shown))
     return 0
@@ -181,7 +190,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     from accesswatch.cases.exceptions import ExceptionError, check_expiry
 
     unfounded_rules = _unfounded_rules(args.unfounded_rule or [])
-    founded_rules = ["*"] if args.all_rules_founded else [_rule_id(r) for r in args.founded_rule or []]
+    founded_rules = ["*"] if args.all_rules_founded else list(args.founded_rule or [])
     if args.exception and not (args.decision == "unfounded" and args.reason == "rule_too_broad"
                                or "rule_too_broad" in unfounded_rules.values()):
         raise CliError("--exception needs a rule_too_broad verdict (--reason rule_too_broad, or "
@@ -283,9 +292,9 @@ def cmd_queue(args: argparse.Namespace) -> int:
                           "queued": [{k: q.get(k) for k in ("sk", "score", "findings", "queued_at", "window_end")}
                                      for q in queued]}, default=str))
         return 0
-    rows = [(str(q["sk"]), f"{float(q.get('score', 0)):.2f}", str(q.get("findings", "")), str(q.get("queued_at", ""))[:19])
+    rows = [(str(q["sk"]), f"{float(q.get('score', 0)):.2f}", str(q.get("findings", "")), nz_time(q.get("queued_at")))
             for q in queued]
-    _print(_table(rows, ("USER", "SCORE", "FINDINGS", "QUEUED (UTC)")))
+    _print(_table(rows, ("USER", "SCORE", "FINDINGS", "QUEUED (NZ)")))
     print(f"{len(queued)} user(s) queued above the threshold {scoring.case_threshold:g}; budget for NZ day {day}: "
           f"{used} of {scoring.case_daily_budget} accumulate-tier cases opened")
     return 0
@@ -326,38 +335,54 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    from accesswatch.cases.service import PRIORITY_RANK, STATUS_GROUPS, TIERS
+    from accesswatch.cases.workflow import STATUSES
+
     cases = sub.add_parser("cases", help="list, show, decide and close cases (local endpoint or --stack)")
     actions = cases.add_subparsers(dest="cases_command", required=True)
 
-    listing = actions.add_parser("list", help="cases ranked: open first, then by priority and score")
-    listing.add_argument("--status", choices=STATUSES, metavar="STATUS", help=f"one of {', '.join(STATUSES)}")
-    listing.add_argument("--user", help="staff user id")
-    listing.add_argument("--client", help="client id (cases with a finding on that client)")
-    listing.add_argument("--rule", help="rule id, e.g. SELF_RECORD (any case)")
-    listing.add_argument("--priority", choices=("critical", "high", "medium", "low"))
-    listing.add_argument("--tier", choices=("immediate", "accumulate"))
-    listing.add_argument("--json", action="store_true", help="one JSON object per case (as OUT/cases.jsonl)")
+    listing = actions.add_parser("list", help="cases ranked: open first, then by priority and score",
+                                 description="Cases ranked: open first, then by priority and score; times in New "
+                                             "Zealand time. Filters combine; an unknown value is refused with the "
+                                             "valid ones.")
+    listing.add_argument("--status", type=one_of("status", STATUSES, groups=STATUS_GROUPS), metavar="STATUS",
+                         help=f"one of {', '.join(STATUSES)}; or open (every status but the closed ones) or closed "
+                              "(closed_founded and closed_unfounded)")
+    listing.add_argument("--user", type=identifier("user"), help="staff user id, e.g. u112017")
+    listing.add_argument("--client", type=identifier("client"),
+                         help="client id as text, leading zeros included (cases with a finding on that client)")
+    listing.add_argument("--rule", type=rule_id, metavar="RULE",
+                         help="rule id in any case, e.g. self_record (cases with a finding of that rule)")
+    listing.add_argument("--priority", type=one_of("priority", tuple(PRIORITY_RANK)), metavar="PRIORITY",
+                         help=f"one of {', '.join(PRIORITY_RANK)}")
+    listing.add_argument("--tier", type=one_of("tier", TIERS), metavar="TIER",
+                         help="immediate (opened by a high rule's finding) or accumulate (by the risk score, or a "
+                              "random review)")
+    listing.add_argument("--json", action="store_true", help=json_help("case", "as OUT/cases.jsonl"))
     add_target_options(listing)
     listing.set_defaults(func=cmd_list)
 
     show = actions.add_parser("show", help="a case: its score broken down, its findings strongest first (with "
                                            "their explanations, grouped by client and rule) and its history")
-    show.add_argument("case_id")
+    show.add_argument("case_id", help="the case, e.g. CASE-9AA220D512253ADD (see `accesswatch cases list`)")
     show.add_argument("--limit", type=int, default=20, help="findings to show, strongest first (default 20)")
     show.add_argument("--all", action="store_true", help="show every finding")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true",
+                      help="the case as one JSON object on one line, for scripts (its times as stored, UTC)")
     add_target_options(show)
     show.set_defaults(func=cmd_show)
 
     decide = actions.add_parser("decide", help="record the investigator's decision on a case awaiting one")
-    decide.add_argument("case_id")
-    decide.add_argument("--decision", required=True, choices=("founded", "unfounded"))
+    decide.add_argument("case_id", help="the case, e.g. CASE-9AA220D512253ADD")
+    decide.add_argument("--decision", required=True, choices=("founded", "unfounded"),
+                        help="founded (the access was inappropriate: an ER case follows) or unfounded (closes "
+                             "the case; needs --reason)")
     decide.add_argument("--er-type", help="founded only: the Employment Relations case type "
                                           "(the deployment's CaseErTypes, e.g. conflict_of_interest)")
     decide.add_argument("--reason", choices=("legitimate_work", "rule_too_broad", "duplicate"),
                         help="unfounded only (required): legitimate_work (an explanation the data lacked), "
                              "rule_too_broad, duplicate")
-    decide.add_argument("--founded-rule", action="append", metavar="RULE",
+    decide.add_argument("--founded-rule", action="append", metavar="RULE", type=rule_id,
                         help="founded only, repeatable: a rule of the case whose findings were inappropriate "
                              "(a case of several rules needs a verdict on each)")
     decide.add_argument("--all-rules-founded", action="store_true",
@@ -375,7 +400,7 @@ def register(sub: Any) -> None:
     decide.set_defaults(func=cmd_decide)
 
     outcome = actions.add_parser("outcome", help="record the outcome of a case's Employment Relations case")
-    outcome.add_argument("case_id")
+    outcome.add_argument("case_id", help="the case, e.g. CASE-9AA220D512253ADD")
     outcome.add_argument("--outcome", required=True,
                          help="the deployment's CaseOutcomes, e.g. written_warning, dismissal")
     outcome.add_argument("--note", default="", help="kept in the case history")
@@ -384,13 +409,14 @@ def register(sub: Any) -> None:
     outcome.set_defaults(func=cmd_outcome)
 
     precision = actions.add_parser("precision", help="per-rule precision from decisions: founded/(founded+unfounded)")
-    precision.add_argument("--json", action="store_true")
+    precision.add_argument("--json", action="store_true", help=json_help("rule"))
     add_target_options(precision)
     precision.set_defaults(func=cmd_precision)
 
     queue = actions.add_parser("queue", help="users whose risk score crossed the threshold, waiting for a case, "
                                              "and today's budget")
-    queue.add_argument("--json", action="store_true")
+    queue.add_argument("--json", action="store_true",
+                       help="one JSON object on one line, for scripts: the NZ day, the budget and who is queued")
     add_target_options(queue)
     queue.set_defaults(func=cmd_queue)
 

@@ -4,12 +4,12 @@ counts) for an ISO week, printed; ``--publish`` runs the deployed digest functio
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.cli.output import json_line
 from accesswatch_tools.operate.deployment import OperationError
 from accesswatch_tools.operate.digest import digest_sources, invoke_digest
 
@@ -105,7 +105,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
         except OperationError as exc:
             raise CliError(str(exc)) from None
         if args.json:
-            print(json.dumps(result, indent=2, sort_keys=True))
+            print(json_line(dict(sorted(result.items()))))
         elif result.get("already_published"):
             print(f"week {week.id} was published already ({result['key']}): nothing sent; --force sends it again")
         else:
@@ -117,7 +117,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     except DigestError as exc:
         raise CliError(str(exc)) from None
     if args.json:
-        print(json.dumps(digest.as_dict(), indent=2, ensure_ascii=False))
+        print(json_line(digest.as_dict()))
     else:
         print("\n".join(render(digest)))
     return 0
@@ -128,7 +128,7 @@ def register(sub: Any) -> None:
                                            "suppressed and staging counts")
     parser.add_argument("--week", default=None, metavar="YYYY-Www",
                         help="ISO week, New Zealand time (default: the last complete week)")
-    parser.add_argument("--json", action="store_true", help="print the digest as JSON (the file's content)")
+    parser.add_argument("--json", action="store_true", help="the digest as one JSON object on one line (the file's content), for scripts")
     parser.add_argument("--publish", action="store_true",
                         help="run the deployed digest function for the week: send the managers' messages and "
                              "write digests/week=YYYY-Www/digest.json (once per week)")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from accesswatch.quarters import nz_today
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.cli.output import identifier, json_help, json_line, nz_time, rule_id, table
 from accesswatch_tools.operate.case_exceptions import create, exception_store
 
 
@@ -29,26 +29,26 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = [r for r in rows if is_active(r, today)]
     if args.json:
         for row in rows:
-            print(json.dumps({**row, "active": is_active(row, today)}, default=str))
+            print(json_line({**row, "active": is_active(row, today)}))
         return 0
-    table = [(r["exception_id"], r.get("rule") or "*", r.get("user_id") or "*", r.get("client_id") or "*",
+    cells = [(r["exception_id"], r.get("rule") or "*", r.get("user_id") or "*", r.get("client_id") or "*",
               r["expires_on"], "active" if is_active(r, today) else ("revoked" if r.get("revoked_at") else "expired"),
-              str(r.get("suppressed", 0)), r.get("created_by", ""), r.get("case_id") or "-") for r in rows]
-    header = ("EXCEPTION", "RULE", "USER", "CLIENT", "EXPIRES", "STATE", "SUPPRESSED", "BY", "CASE")
-    widths = [max(len(str(x[i])) for x in [header, *table]) for i in range(len(header))]
-    for row in [header, *table]:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+              str(r.get("suppressed", 0)), nz_time(r.get("created_at")), r.get("created_by", ""),
+              r.get("case_id") or "-") for r in rows]
+    header = ("EXCEPTION", "RULE", "USER", "CLIENT", "EXPIRES (NZ DATE)", "STATE", "SUPPRESSED", "MADE (NZ)", "BY",
+              "CASE")
+    print("\n".join(table(cells, header)))
     print(f"{len(rows)} exception(s){'' if args.all else ' in force (--all shows revoked and expired ones)'}")
     return 0
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     from accesswatch.cases.exceptions import ExceptionError
-    from accesswatch_tools.cli.commands.cases import _rule_id, default_actor
+    from accesswatch_tools.cli.commands.cases import default_actor
 
     try:
         item = create(deployment(args), user_id=args.user, client_id=args.client,
-                      rule=_rule_id(args.rule) if args.rule else None, expires_on=args.expires, reason=args.reason,
+                      rule=args.rule, expires_on=args.expires, reason=args.reason,
                       actor=args.actor or default_actor(), case_id=args.case)
     except ExceptionError as exc:
         raise CliError(str(exc)) from None
@@ -76,23 +76,25 @@ def register(sub: Any) -> None:
 
     listing = actions.add_parser("list", help="exceptions in force (scope, expiry, who, how many suppressed)")
     listing.add_argument("--all", action="store_true", help="revoked and expired ones too")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help=json_help("exception"))
     add_target_options(listing)
     listing.set_defaults(func=cmd_list)
 
     add = actions.add_parser("add", help="suppress an accumulate-tier scope from routing until a date")
-    add.add_argument("--rule", help="an accumulate-tier rule id, e.g. SENSITIVE_LOOKUP")
-    add.add_argument("--user", help="staff user id")
-    add.add_argument("--client", help="client id")
-    add.add_argument("--expires", required=True, help="last day in force, YYYY-MM-DD (NZ date, at most a year away)")
+    add.add_argument("--rule", type=rule_id, metavar="RULE",
+                     help="an accumulate-tier rule id in any case, e.g. sensitive_lookup")
+    add.add_argument("--user", type=identifier("user"), help="staff user id, e.g. u112017")
+    add.add_argument("--client", type=identifier("client"), help="client id as text, leading zeros included")
+    add.add_argument("--expires", required=True, metavar="YYYY-MM-DD",
+                     help="last day in force (NZ date, at most a year away)")
     add.add_argument("--reason", required=True, help="why (kept with the exception)")
-    add.add_argument("--case", help="the case whose decision this follows")
+    add.add_argument("--case", help="the case whose decision this follows, e.g. CASE-978C3151B49E9216")
     add.add_argument("--actor", default=None, help="who makes it (default $ACCESSWATCH_ACTOR or your login)")
     add_target_options(add)
     add.set_defaults(func=cmd_add)
 
     revoke = actions.add_parser("revoke", help="end an exception now (it is kept, marked revoked)")
-    revoke.add_argument("exception_id")
+    revoke.add_argument("exception_id", help="e.g. EXC-0448127C3554 (see `accesswatch exceptions list`)")
     revoke.add_argument("--note", default="", help="why (kept with the exception)")
     revoke.add_argument("--actor", default=None, help="who revokes it (default $ACCESSWATCH_ACTOR or your login)")
     add_target_options(revoke)

@@ -7,11 +7,11 @@ including an endpoint that crashed (its in-memory state is lost)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
-from accesswatch_tools.cli.context import CliError, add_target_options, state_dir
+from accesswatch_tools.cli.context import CliError, add_state_dir_option, state_dir
+from accesswatch_tools.cli.output import json_line, nz_time
 from accesswatch_tools.embedded import server
 
 EXIT_NOT_RUNNING = 3
@@ -41,7 +41,7 @@ def _stop(directory: Any) -> int:
     return 0
 
 
-def _status(directory: Any) -> int:
+def _status(directory: Any, as_json: bool = False) -> int:
     survey = server.status(directory)
     if survey.lost is not None:
         print(f"accesswatch: {server.lost_message(survey.lost, directory)}", file=sys.stderr)
@@ -52,7 +52,16 @@ def _status(directory: Any) -> int:
     report: dict[str, Any] = usable.describe() if usable is not None else {}
     report["state_dir"] = str(directory)
     report["endpoints"] = [e.describe() for e in survey.endpoints]
-    print(json.dumps(report, indent=2))
+    if as_json:
+        print(json_line(report))
+    else:
+        if usable is not None:
+            print(f"local endpoint {report.get('url')} (pid {report.get('pid')}, {report.get('state')}), "
+                  f"state in {directory}")
+        for endpoint in report["endpoints"]:
+            since = (f", started {nz_time(endpoint['started_at'], seconds=True)}, up {endpoint['uptime_s']:.0f} s"
+                     if endpoint.get("started_at") else "")
+            print(f"  pid {endpoint['pid']}: {endpoint['state']}{since}")
     if survey.strays:
         pids = ", ".join(str(e.pid) for e in survey.strays)
         print(f"accesswatch: {len(survey.endpoints)} endpoint processes for one state directory (pid {pids} "
@@ -67,7 +76,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         return _start(directory)
     if args.action == "stop":
         return _stop(directory)
-    return _status(directory)
+    return _status(directory, args.json)
 
 
 def register(sub: Any) -> None:
@@ -76,6 +85,9 @@ def register(sub: Any) -> None:
                                        "status: every endpoint process of the directory (exit 0 one running, "
                                        f"{EXIT_NOT_RUNNING} none, {EXIT_MORE_THAN_ONE} more than one); "
                                        "stop: stop them all (their in-memory state is discarded)")
-    local.add_argument("action", choices=("start", "status", "stop"))
-    add_target_options(local)
+    local.add_argument("action", choices=("start", "status", "stop"),
+                       help="start, status or stop the state directory's local endpoint")
+    local.add_argument("--json", action="store_true",
+                       help="status: the endpoints as one JSON object on one line, for scripts")
+    add_state_dir_option(local)
     local.set_defaults(func=cmd_local)

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.cli.output import seconds
 from accesswatch_tools.operate.deployment import OperationError
 from accesswatch_tools.operate.redrive import redrive
 
@@ -31,6 +32,7 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("redrive", help="finish failed ingests, detections and case workflows without duplicates")
     parser.add_argument("--dry-run", action="store_true", help="say what would be redriven, change nothing")
     parser.add_argument("--no-wait", action="store_true", help="start the work and return without waiting")
-    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--timeout", type=seconds, default=1800.0, metavar="SECONDS",
+                        help="how long to wait for the redriven work, in seconds (default 1800)")
     add_target_options(parser)
     parser.set_defaults(func=cmd_redrive)

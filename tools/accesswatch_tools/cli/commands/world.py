@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment, state_dir
+from accesswatch_tools.cli.output import json_line
 from accesswatch_tools.operate.progress import Progress
 
 
@@ -24,7 +24,19 @@ def _synth(out: Path, args: argparse.Namespace) -> Any:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     summary = _synth(Path(args.out), args)
-    print(json.dumps(summary.model_dump(mode="json"), indent=2, default=str))
+    if args.json:
+        print(json_line(summary.model_dump(mode="json")))
+        return 0
+    print(f"accesswatch: synthetic world in {summary.out_dir}/ (seed {summary.seed}): reference/, logs/, truth")
+    for label, value in (("staff (incl. service accounts)", f"{summary.staff} ({summary.service_accounts})"),
+                         ("clients", summary.clients), ("days of logs", f"{summary.days} from {summary.start}"),
+                         ("log files", len(summary.files)), ("log lines", summary.lines),
+                         ("events", summary.events), ("malformed lines", summary.malformed),
+                         ("duplicate deliveries", summary.duplicates),
+                         ("expected findings (truth)", summary.truth_total)):
+        print(f"  {label:<31} {value:>12}")
+    for rule, n in summary.truth.items():
+        print(f"    {rule:<29} {n:>12}")
     return 0
 
 
@@ -91,7 +103,8 @@ def _world_options(parser: argparse.ArgumentParser, *, staff: int = 300, clients
     parser.add_argument("--staff", type=int, default=staff, help=f"staff rows incl. service accounts ({staff})")
     parser.add_argument("--clients", type=int, default=clients, help=f"client records ({clients})")
     parser.add_argument("--days", type=int, default=days, help=f"days of access logs ({days})")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7,
+                        help="random seed: the same seed and sizes give the same world (default 7)")
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
@@ -103,20 +116,28 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 def register(sub: Any) -> None:
     synth = sub.add_parser("synth", help="write a synthetic world (reference data, logs, truth) to the contract")
-    synth.add_argument("--out", required=True)
+    synth.add_argument("--out", required=True, metavar="DIR",
+                       help="directory to write the world to: DIR/reference (snapshots), DIR/logs (access logs), "
+                            "the truth labels")
+    synth.add_argument("--json", action="store_true",
+                       help="the world's summary as one JSON object on one line, for scripts (default: a table)")
     _world_options(synth)
     synth.set_defaults(func=cmd_synth)
 
     run = sub.add_parser("run", help="run reference snapshots, then logs, through the system and export results")
-    run.add_argument("--reference", required=True)
-    run.add_argument("--logs", required=True)
-    run.add_argument("--out", required=True)
+    run.add_argument("--reference", required=True, metavar="DIR",
+                     help="directory of reference snapshots (staff, clients, ... as .csv/.jsonl), e.g. world/reference")
+    run.add_argument("--logs", required=True, metavar="DIR",
+                     help="directory of access-log files (CSV or JSON Lines, gzip or not), e.g. world/logs")
+    run.add_argument("--out", required=True, metavar="DIR",
+                     help="directory for the results: findings.jsonl, cases.jsonl, quarantine.jsonl, summary.json")
     run.add_argument("--system", default="cms", help="system of log files at the top of --logs (default cms)")
     _run_options(run)
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="synthesise a world and run it into ./demo-out")
-    demo.add_argument("--out", default="demo-out")
+    demo.add_argument("--out", default="demo-out", metavar="DIR",
+                      help="directory for the world (DIR/world) and the results (default demo-out)")
     _world_options(demo, staff=120, clients=6000, days=7)
     _run_options(demo)
     demo.set_defaults(func=cmd_demo)
