@@ -186,3 +186,21 @@ def test_case_pages_show_nz_times_and_no_due_date_once_closed() -> None:
     assert "  2025-03-31 09:00:01 NZDT  opened by accesswatch" in page
     open_page = "\n".join(render_show({**shown, "status": "investigating"}))
     assert "decision_due_at:   2025-04-14 08:00:00 NZST" in open_page
+
+
+def test_redrive_prints_a_table_for_people_and_one_json_line_for_scripts(monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from accesswatch.services.redrive import Action, RedriveReport
+    from accesswatch_tools.cli.commands import redrive
+
+    report = RedriveReport(actions=[Action("detection", "ingest-1", status="SUCCEEDED")], left=["case CASE-1: decided"])
+    monkeypatch.setattr(redrive, "deployment", lambda args: None)
+    monkeypatch.setattr(redrive, "redrive", lambda dep, wait, dry_run, timeout_s: report)
+    assert main(["redrive", "--json"]) == 1
+    (printed,) = lines(capsys.readouterr().out)
+    assert printed["actions"][0]["subject"] == "ingest-1" and printed["left"] == ["case CASE-1: decided"]
+    assert main(["redrive"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["KIND", "SUBJECT", "STATUS", "DETAIL"]
+    assert out[1].split() == ["detection", "ingest-1", "SUCCEEDED", "-"]
+    assert out[2] == "needs an operator: case CASE-1: decided"

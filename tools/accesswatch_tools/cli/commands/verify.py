@@ -8,12 +8,12 @@ an in-process runtime (tests) and a deployed stack (--stack) alike.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from accesswatch_tools.cli.context import add_target_options, deployment, state_dir
+from accesswatch_tools.cli.output import json_line
 from accesswatch_tools.operate.stored_state import verify
 from accesswatch_tools.verify import Problem
 
@@ -42,7 +42,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not getattr(args, "stack", None):
         report.problems.extend(endpoint_problems(state_dir(args)))
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print(json_line(report.as_dict()))
     else:
         counted = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in report.counted.items())
         print(f"accesswatch verify: checked {counted}")
@@ -55,7 +55,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("verify", help="check the system's invariants: nothing lost, doubled or left unfinished")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--json", action="store_true", help="the report as one JSON object on one line, for scripts")
     parser.add_argument("--export", default=None,
                         help="a run's findings.jsonl (or its output directory) to check against the table; "
                              "default: the export as `run` would write it now")
