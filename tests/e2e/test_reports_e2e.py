@@ -16,6 +16,7 @@ from support.oia_attacker import attack_release
 
 from accesswatch.dal.cases import CaseStore
 from accesswatch.quarters import Period, nz_date, quarter_end
+from accesswatch.reports.coverage import NO_DATA
 from accesswatch.reports.model import WITHHELD
 from accesswatch.rules import CATALOG, TIER_OF
 from accesswatch_tools.operate.footprint import footprint, write_footprint
@@ -107,14 +108,39 @@ def test_report_and_footprint_from_a_small_world(aws: Any, small_world: Path, tm
     left_out = add_cases_table_one_leaves_out(cases, sorted({f["user_id"] for f in live}), now)
     events = all_events(aws)
     first = min(events["nz_date"].to_list())
-    period = Period(date(first.year, 1, 1), quarter_end(nz_date(now)))
+    today = nz_date(now)
+    asked = Period(date(first.year, 1, 1), quarter_end(today))  # ends after today: the report runs to today
 
-    report, written = write_report(aws, period, tmp_path / "out")
+    report, written = write_report(aws, asked, tmp_path / "out")
+    period = report.period
+    assert period == Period(asked.start, today)
     names = {p.name for p in written}
     assert {"table1_investigations.csv", "table2_er_by_type.csv", "table3_er_by_outcome.csv",
             "instances_by_quarter.csv", "unique_users.csv", "report.json", "report.xlsx"} <= names
     release = json.loads((tmp_path / "out" / "reports" / "report.json").read_text())
     tables = {t["id"]: {r["key"]: r["values"] for r in t["rows"]} for t in release["tables"]}
+    coverage = {t["id"]: {r["key"]: r.get("coverage") for r in t["rows"]} for t in release["tables"]}
+
+    # Coverage: the days with logs per system are the partitions'; a quarter without logs is "no data" (null),
+    # the quarter with the world's days is partial, and the current quarter is unfinished, running to today.
+    logged = {s: sorted(set(events.filter(pl.col("system") == s)["nz_date"].to_list()))
+              for s in set(events["system"].to_list())}
+    assert {s: v["days_with_logs"] for s, v in release["coverage"]["systems"].items() if v["days_with_logs"]} == {
+        s: len(v) for s, v in logged.items()}
+    assert release["coverage"]["requested"] == {"from": asked.start.isoformat(), "to": asked.end.isoformat()}
+    with_logs = {quarter_end(d).isoformat() for v in logged.values() for d in v}
+    without = [q.isoformat() for q in period.quarters if q.isoformat() not in with_logs]
+    assert without, "the world's logs should leave quarters without logs in the period"
+    for q in without:
+        assert set(tables["instances_by_rule"][q].values()) == {None}, q
+        assert set(tables["unique_users"][q].values()) == {None}, q
+        assert coverage["instances_by_rule"][q].startswith("no data: no logs"), q
+    for q in with_logs:
+        assert coverage["instances_by_rule"][q].startswith("partial: "), q
+    current = quarter_end(today).isoformat()
+    assert f"unfinished, runs to {today.isoformat()}" in coverage["instances_by_rule"][current]
+    assert coverage["table1_investigations"][current] == f"partial: unfinished, runs to {today.isoformat()}"
+    assert "coverage.csv" in names
 
     # Table 1: the detection cases that went to investigation (all opened now), decided since or not; not the
     # random-review case nor the case no investigator has yet.
@@ -142,7 +168,9 @@ def test_report_and_footprint_from_a_small_world(aws: Any, small_world: Path, tm
     checked = 0
     for line in long[1:]:
         quarter, rule, count = line.split(",")
-        if count != WITHHELD:
+        if count == NO_DATA:  # a quarter without logs: nothing could be found there
+            assert expected[(quarter, rule)] == 0 and quarter in without, (quarter, rule)
+        elif count != WITHHELD:
             assert int(count) == expected[(quarter, rule)], (quarter, rule)
             checked += 1
     assert checked and tables["instances_by_rule"]["total"]["total"] == len(live)
@@ -171,8 +199,8 @@ def test_report_and_footprint_from_a_small_world(aws: Any, small_world: Path, tm
 
     # The report function writes the same release into the curated bucket.
     result = aws.client("lambda").invoke(FunctionName=aws.resource_name("ReportFunction"),
-                                         Payload=json.dumps({"from": period.start.isoformat(),
-                                                             "to": period.end.isoformat()}))
+                                         Payload=json.dumps({"from": asked.start.isoformat(),
+                                                             "to": asked.end.isoformat()}))
     payload = json.loads(result["Payload"].read())
     assert "FunctionError" not in result, payload
     s3 = aws.client("s3")

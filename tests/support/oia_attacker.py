@@ -56,6 +56,9 @@ class Attack:
         self.inequalities: list[Lin] = []  # each <= 0
 
     def cell(self, name: str, shown: Any) -> Lin:
+        if shown is None:
+            # "no data" (a quarter without logs): nothing was counted there; the reader may take it as 0.
+            return Lin({}, 0.0)
         if shown == MARKER:
             # Zero is always shown, so a withheld count is at least 1 (the bounds below).
             self.index.setdefault(name, len(self.index))

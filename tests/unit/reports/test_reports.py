@@ -258,9 +258,10 @@ def test_the_demotion_flag_is_in_every_output() -> None:
     assert any("demotion to staging" in n for n in table["notes"])
     sheet = load_workbook(io.BytesIO(files["report.xlsx"]))["Table 9"]
     assert sheet.cell(4, 6).value == "Flagged for demotion to staging"
-    flags = {sheet.cell(r, 1).value: sheet.cell(r, 6) for r in range(5, 7)}
-    assert flags["SENSITIVE_LOOKUP"].value == "yes" and flags["SENSITIVE_LOOKUP"].font.b
-    assert flags["SELF_RECORD"].value == "no" and not flags["SELF_RECORD"].font.b
+    flags = {sheet.cell(r, 1).comment.text: sheet.cell(r, 6) for r in range(5, 7)}  # rows named, ids in notes
+    assert flags["Rule id: SENSITIVE_LOOKUP"].value == "yes" and flags["Rule id: SENSITIVE_LOOKUP"].font.b
+    assert flags["Rule id: SELF_RECORD"].value == "no" and not flags["Rule id: SELF_RECORD"].font.b
+    assert {sheet.cell(r, 1).value for r in range(5, 7)} == {"Own record", "Sensitive details, no assignment"}
     assert any("demotion to staging" in str(c.value) for c in sheet["A"])
 
 
@@ -342,9 +343,9 @@ def test_machine_files(release: Report) -> None:
     published = [int(r["count"]) for r in long if r["count"] != WITHHELD]
     assert sum(published) <= 90
     users = list(csv.DictReader(io.StringIO(files["unique_users.csv"].decode())))
-    # one automated account is withheld, and with it the smaller of the two user counts it links
-    assert users[0] == {"quarter_ending": "2024-06-30", "excluding_automated": WITHHELD, "automated": WITHHELD,
-                        "including_automated": "31"}
+    # one automated account is not a natural person's count (s9(2)(a)): published, and so is the staff-only figure
+    assert users[0] == {"quarter_ending": "2024-06-30", "excluding_automated": "30", "automated": "1",
+                        "including_automated": "31", "coverage": "complete"}
     document = json.loads(files["report.json"])
     assert document == report_json(release) | {"generated_at": GENERATED.isoformat()}
     assert document["period"] == {"from": "2024-04-01", "to": "2025-03-31",
@@ -377,7 +378,8 @@ def test_the_workbook_has_a_sheet_chart_and_footnote_per_table(release: Report) 
         assert len(chart.series) == len(table.charted_series())
         # published cells are numbers (Table 9's flag: yes / no), withheld ones the marker
         flags = [j for j, c in enumerate(table.columns, start=2) if c.kind == "flag"]
-        body = [c.value for row in sheet.iter_rows(min_row=5, max_row=4 + len(table.rows), min_col=2)
+        body = [c.value for row in sheet.iter_rows(min_row=5, max_row=4 + len(table.rows), min_col=2,
+                                                   max_col=len(table.columns) + 1)
                 for c in row if c.value is not None and c.column not in flags]
         assert all(isinstance(v, int | float) or v == WITHHELD for v in body)
         for j in flags:

@@ -246,7 +246,9 @@ def test_no_withheld_cell_of_a_release_can_be_recovered(seed: int) -> None:
                     assert value in ("yes", "no", WITHHELD)
                     continue
                 assert value == WITHHELD or value == "" or isinstance(value, int | float)
-                assert not (isinstance(value, int) and 0 < value < THRESHOLD), (table["id"], row["key"])
+                # automated accounts are not natural persons: their small counts may be published
+                assert not (isinstance(value, int) and 0 < value < THRESHOLD and key != "automated"), (
+                    table["id"], row["key"])
 
 
 def test_the_releases_flag_rules_for_demotion_and_give_nothing_away_by_it() -> None:

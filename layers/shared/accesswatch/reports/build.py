@@ -14,13 +14,19 @@ What is counted (all dates New Zealand dates, all quarters New Zealand quarters 
 - Table 9: decisions by rule (each rule's own verdict in a case decided per rule), the share founded
   (the rule's precision), and a flag on a rule with enough decisions and a share founded under 10 %:
   it is recommended for demotion to staging.
+
+Coverage (``accesswatch.reports.coverage``): every quarter row says what its figures cover. Tables 4 to 8
+count the quarter's access logs, so a quarter without any logs shows "no data" in them, not 0; a quarter
+with logs on only some of its days, and the current, unfinished quarter, are marked partial with the days
+covered. Tables 1 to 3 count case records by the date of the action, which do not depend on the quarter's
+logs: their rows are marked partial only for the unfinished quarter or a period that cuts a quarter.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -29,8 +35,9 @@ from accesswatch.cases.scoring import DEMOTION_PRECISION, ScoringSettings, flagg
 from accesswatch.cases.workflow import INVESTIGATING, reached
 from accesswatch.contract import Severity
 from accesswatch.quarters import Period, nz_date, parse_instant, quarter_end, quarter_label
+from accesswatch.reports.coverage import NONE, Coverage, Span
 from accesswatch.reports.disclosure import Disclosure, State, suppress
-from accesswatch.reports.model import Report, quarter_key
+from accesswatch.reports.model import NO_DATA_NOTE, Report, quarter_key
 from accesswatch.reports.tables import Cell, Chart, Column, Row, Side, Table, counts_row, grid
 
 ER_TYPES: tuple[str, ...] = (
@@ -51,6 +58,26 @@ INVESTIGATION_SOURCES = frozenset({"detection"})
 # share founded under DEMOTION_PRECISION is flagged for demotion to staging.
 DEFAULT_MIN_DECISIONS: int = ScoringSettings.model_fields["case_precision_min_decisions"].default
 FLAGGED, NOT_FLAGGED = "yes", "no"
+# What the workbook and the JSON call a rule, where the catalog gives no name of its own (the id is in a note).
+RULE_NAMES: dict[str, str] = {
+    "SELF_RECORD": "Own record",
+    "RELATIVE_RECORD": "A relative's record",
+    "HOUSEHOLD_RECORD": "Someone in the same household",
+    "COLLEAGUE_RECORD": "A colleague's record",
+    "DECLARED_ASSOCIATE": "A declared associate's record",
+    "PUBLIC_FIGURE": "Public figure, no assignment",
+    "SENSITIVE_LOOKUP": "Sensitive details, no assignment",
+    "INACTIVE_ACCOUNT": "Account not active",
+    "OUT_OF_HOURS_SENSITIVE": "Sensitive details out of hours",
+    "UNASSIGNED_VOLUME": "Many unassigned clients in a day",
+}
+CASE_RECORDS_NOTE = ("Counted from the case records, by the date of the action: these counts do not depend on the "
+                     "quarter's access logs (see the coverage column), so a quarter without logs can still show them.")
+
+
+def rule_name(rule: str, names: Mapping[str, str] | None = None, description: str | None = None) -> str:
+    """The name people read for a rule: the catalog's, else ``RULE_NAMES``, else its description, else the id."""
+    return (names or {}).get(rule) or RULE_NAMES.get(rule) or humanise(description or "") or rule
 
 
 def humanise(key: str) -> str:
@@ -70,6 +97,8 @@ class ReportInputs:
     rules: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # rule id -> (severity, description)
     systems: tuple[str, ...] = ()
     min_decisions: int = DEFAULT_MIN_DECISIONS  # decisions a rule needs before it can be flagged for demotion
+    coverage: Coverage | None = None  # the days with logs per system (None: not known, nothing marked no data)
+    rule_names: Mapping[str, str] = field(default_factory=dict)  # rule id -> name people read
 
 
 # ---------------------------------------------------------------------- case facts
@@ -132,6 +161,34 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
     d = Disclosure()
     tables: list[Table] = []
     notes: list[str] = []
+    generated = generated_at or datetime.now(UTC)
+    known = inputs.coverage is not None
+    coverage = inputs.coverage if inputs.coverage is not None else Coverage({}, nz_date(generated))
+    if period.end > coverage.as_of:
+        raise ValueError(f"the period ends {period.end.isoformat()}, after the day the report is produced "
+                         f"({coverage.as_of.isoformat()}, New Zealand date): clip it first (coverage.clip_to_today)")
+    spans: dict[str, Span] = {quarter_key(q): coverage.quarter(q, period) for q in quarters}
+    spans[PERIOD_ROW] = coverage.whole(period)
+    user_systems = list(inputs.systems) or None
+
+    def name(rule: str) -> str:
+        return rule_name(rule, inputs.rule_names, inputs.rules.get(rule, ("", ""))[1])
+
+    def covered(rows: Sequence[Row], *, logs: bool = True, systems: Sequence[str] | None = None) -> tuple[Row, ...]:
+        """The rows with what they cover; in a table of logged accesses, a quarter without logs is "no data"."""
+        out = []
+        for row in rows:
+            span = spans.get(row.key)
+            if span is None:  # the Total row
+                out.append(row)
+                continue
+            if not logs or not known:
+                out.append(replace(row, coverage=span.period_text()))
+                continue
+            if span.status(systems) == NONE and all(c.edge is not None and d.value(c.edge) == 0 for c in row.cells):
+                row = replace(row, cells=tuple(replace(c, no_data=True) for c in row.cells))
+            out.append(replace(row, coverage=span.text(systems)))
+        return tuple(out)
 
     def quarter_rows(columns: Sequence[str], edges: Mapping[tuple[str, str], str],
                      row_total: Mapping[str, str] | None = None) -> list[Row]:
@@ -155,7 +212,7 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
     tables.append(Table(
         "table1_investigations", 1, "Investigations from detection, by quarter ending",
         "quarter_ending", "Quarter ending", (Column("investigations_opened", "Investigations"),),
-        tuple(quarter_rows(["opened"], t1.cell) + [total_row(["opened"], t1.column_total, None)]),
+        covered(quarter_rows(["opened"], t1.cell) + [total_row(["opened"], t1.column_total, None)], logs=False),
         notes=("An investigation is a case about one staff member's access to client records, whichever and "
                "however many clients it concerns.",
                "Counted: cases that accesswatch's detection opened and that went to investigation (an "
@@ -163,7 +220,7 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
                "case was opened (New Zealand time).",
                "Not counted: cases not yet taken up by an investigator, cases drawn for the weekly random "
                "review of staff below the risk threshold, and investigations that began with a complaint or "
-               "a manager's concern.",),
+               "a manager's concern.", CASE_RECORDS_NOTE),
         chart=Chart(y_title="Investigations"),
     ))
 
@@ -183,17 +240,19 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
         "table2_er_by_type", 2, "Completed Employment Relations cases, by ER case type and quarter ending",
         "quarter_ending", "Quarter ending",
         tuple(Column(t, humanise(t)) for t in types) + (Column("total", "Total", "total"),),
-        tuple(quarter_rows(types, er.cell, er.row_total) + [total_row(types, er.column_total, er.grand)]),
+        covered(quarter_rows(types, er.cell, er.row_total) + [total_row(types, er.column_total, er.grand)],
+                logs=False),
         notes=("An Employment Relations (ER) case is completed when its outcome is recorded; it is counted in "
-               "the quarter the outcome was recorded.", "Tables 2 and 3 count the same cases."),
+               "the quarter the outcome was recorded.", "Tables 2 and 3 count the same cases.", CASE_RECORDS_NOTE),
         chart=Chart(grouping="stacked", y_title="Completed ER cases"),
     ))
     tables.append(Table(
         "table3_er_by_outcome", 3, "Completed Employment Relations cases, by outcome and quarter ending",
         "quarter_ending", "Quarter ending",
         tuple(Column(o, humanise(o)) for o in outcomes) + (Column("total", "Total", "total"),),
-        tuple(quarter_rows(outcomes, er.left, er.row_total) + [total_row(outcomes, er.left_total, er.grand)]),
-        notes=("Tables 2 and 3 count the same cases.",),
+        covered(quarter_rows(outcomes, er.left, er.row_total) + [total_row(outcomes, er.left_total, er.grand)],
+                logs=False),
+        notes=("Tables 2 and 3 count the same cases.", CASE_RECORDS_NOTE),
         chart=Chart(grouping="stacked", y_title="Completed ER cases"),
     ))
 
@@ -239,7 +298,8 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
         "quarter_ending", "Quarter ending",
         (Column("founded", "In founded investigations"), Column("unfounded", "In unfounded investigations"),
          Column("undecided", "Not yet decided"), Column("total", "Total detected", "total")),
-        tuple(quarter_rows(DECISIONS, acc.left, acc.row_total) + [total_row(DECISIONS, acc.left_total, acc.grand)]),
+        covered(quarter_rows(DECISIONS, acc.left, acc.row_total)
+                + [total_row(DECISIONS, acc.left_total, acc.grand)]),
         notes=(detected_basis + " Each access is counted once for each finding it raised.",
                "An access is counted under the decision its investigation recorded for the rule that raised "
                "the finding: an investigation founded for one rule may be unfounded for another (investigations "
@@ -250,20 +310,23 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
     tables.append(Table(
         "instances_by_rule", 5, "Possible inappropriate accesses detected, by rule and quarter ending",
         "quarter_ending", "Quarter ending",
-        tuple(Column(r, r) for r in ordered_rules) + (Column("total", "Total", "total"),),
-        tuple(quarter_rows(ordered_rules, acc.cell, acc.row_total)
-              + [total_row(ordered_rules, acc.column_total, acc.grand)]),
-        notes=(detected_note, *(f"{r}: {inputs.rules[r][1]}" for r in ordered_rules if r in inputs.rules)),
+        tuple(Column(r, name(r), note=f"Rule id: {r}") for r in ordered_rules)
+        + (Column("total", "Total", "total"),),
+        covered(quarter_rows(ordered_rules, acc.cell, acc.row_total)
+                + [total_row(ordered_rules, acc.column_total, acc.grand)]),
+        notes=(detected_note, *(f"{name(r)} ({r}): {inputs.rules[r][1]}"
+                                for r in ordered_rules if r in inputs.rules)),
         chart=Chart(grouping="stacked", y_title="Accesses"),
     ))
     tables.append(Table(
         "instances_by_severity", 6, "Possible inappropriate accesses detected, by severity and quarter ending",
         "quarter_ending", "Quarter ending",
         tuple(Column(s, humanise(s)) for s in severities) + (Column("total", "Total", "total"),),
-        tuple(quarter_rows(severities, acc.group, acc.row_total)
-              + [total_row(severities, acc.group_total, acc.grand)]),
+        covered(quarter_rows(severities, acc.group, acc.row_total)
+                + [total_row(severities, acc.group_total, acc.grand)]),
         notes=(detected_note, "Severity is the rule's: " + "; ".join(
-            f"{humanise(s)}: {', '.join(groups[s])}" for s in severities) + "."),
+            f"{humanise(s)}: {', '.join(f'{name(r)} ({r})' for r in groups[s])}"
+            for s in severities) + "."),
         chart=Chart(grouping="stacked", y_title="Accesses"),
     ))
 
@@ -282,10 +345,10 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
         "people_involved", 7, "Distinct staff involved in and clients affected by possible inappropriate accesses",
         "quarter_ending", "Quarter ending",
         (Column("staff", "Staff involved"), Column("clients", "Clients affected")),
-        tuple(quarter_rows(["staff", "clients"], people.cell)
-              + [counts_row(PERIOD_ROW, f"Whole period ({period.label})",
-                            [people.cell[(PERIOD_ROW, "staff")], people.cell[(PERIOD_ROW, "clients")]],
-                            total=True)]),
+        covered(quarter_rows(["staff", "clients"], people.cell)
+                + [counts_row(PERIOD_ROW, f"Whole period ({period.label})",
+                              [people.cell[(PERIOD_ROW, "staff")], people.cell[(PERIOD_ROW, "clients")]],
+                              total=True)]),
         notes=("Each person is counted once per quarter, and once for the whole period: the whole period is not "
                "the sum of the quarters.",),
         chart=Chart(y_title="People"),
@@ -303,7 +366,9 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
     service_all = sum(1 for u in everyone if inputs.account_types.get(u) == "service")
     users[(PERIOD_ROW, "person")] = len(everyone) - service_all
     users[(PERIOD_ROW, "service")] = service_all
-    u = grid(d, "users", people_rows, Side(["person", "service"], users, column_totals=False), grand=False)
+    # Automated accounts are not natural persons: their count is not withheld for being small (s9(2)(a)).
+    u = grid(d, "users", people_rows, Side(["person", "service"], users, column_totals=False,
+                                           not_persons=frozenset({"service"})), grand=False)
     systems = ", ".join(inputs.systems) if inputs.systems else "all monitored systems"
     tables.append(Table(
         "unique_users", 8, "Unique users, with and without automated accounts",
@@ -311,14 +376,16 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
         (Column("excluding_automated", "Users excluding automated accounts"),
          Column("automated", "Automated (service) accounts"),
          Column("including_automated", "Users including automated accounts", "total")),
-        tuple(quarter_rows(["person", "service"], u.cell, u.row_total)
-              + [counts_row(PERIOD_ROW, f"Whole period ({period.label})",
-                            [u.cell[(PERIOD_ROW, "person")], u.cell[(PERIOD_ROW, "service")],
-                             u.row_total[PERIOD_ROW]], total=True)]),
+        covered(quarter_rows(["person", "service"], u.cell, u.row_total)
+                + [counts_row(PERIOD_ROW, f"Whole period ({period.label})",
+                              [u.cell[(PERIOD_ROW, "person")], u.cell[(PERIOD_ROW, "service")],
+                               u.row_total[PERIOD_ROW]], total=True)], systems=user_systems),
         notes=(f"A user is a login that accessed at least one client record ({systems}) in the quarter.",
                "Automated accounts are those the staff snapshot marks as service accounts; a login missing from "
                "the staff snapshot is counted as a person.",
-               "Each user is counted once per quarter, and once for the whole period."),
+               "Each user is counted once per quarter, and once for the whole period.",
+               "Counts of automated accounts are published even when small (section 9(2)(a) protects natural "
+               "persons), unless they would give a withheld count of people away."),
         chart=Chart(y_title="Users", series=("excluding_automated", "automated")),
     ))
 
@@ -354,10 +421,11 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
         (Column("founded", "Founded"), Column("unfounded", "Unfounded"), Column("decided", "Decided", "total"),
          Column("precision", "Share founded", "ratio"),
          Column("flagged_for_demotion", "Flagged for demotion to staging", "flag")),
-        tuple(Row(r, r, (Cell(edge=prec.cell[(r, "founded")]), Cell(edge=prec.cell[(r, "unfounded")]),
-                         Cell(edge=prec.row_total[r]),
-                         Cell(ratio=(prec.cell[(r, "founded")], prec.row_total[r])),
-                         Cell(text=FLAGGED if flagged[r] else NOT_FLAGGED, depends=flag_depends[r])))
+        tuple(Row(r, name(r), (Cell(edge=prec.cell[(r, "founded")]), Cell(edge=prec.cell[(r, "unfounded")]),
+                               Cell(edge=prec.row_total[r]),
+                               Cell(ratio=(prec.cell[(r, "founded")], prec.row_total[r])),
+                               Cell(text=FLAGGED if flagged[r] else NOT_FLAGGED, depends=flag_depends[r])),
+                  note=f"Rule id: {r}")
               for r in precision_rules),
         notes=("Investigations decided in the period, counted under every rule that raised a finding in them, "
                "with the decision recorded for that rule: an investigation founded for one rule (say SELF_RECORD) "
@@ -371,8 +439,21 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
                  if shown_flags else [])),
         chart=Chart(kind="bar", grouping="stacked", y_title="Investigations", series=("founded", "unfounded")),
     ))
-    partial = period.partial_quarters
+    if coverage.message:
+        notes.append(f"Period: {coverage.message}.")
+    unfinished = [q for q in quarters if spans[quarter_key(q)].unfinished]
+    partial = [q for q in period.partial_quarters if q not in unfinished]
     if partial:
         notes.append("The period covers only part of the quarter(s) ending "
                      + ", ".join(quarter_label(q) for q in partial) + ": only the period's days are counted.")
-    return Report(period, threshold, generated_at or datetime.now(UTC), tables, d, notes, tuple(inputs.systems))
+    for q in unfinished:
+        notes.append(f"The quarter ending {quarter_label(q)} is not over: its figures run to "
+                     f"{quarter_label(period.end)} (New Zealand date) and are partial.")
+    if known:
+        notes.append("Each quarter's coverage says on which days there are access logs: a quarter with logs on "
+                     "only some of its days is partial, and one with none shows \"no data\" in the tables of "
+                     "accesses and users (4 to 8).")
+    if any(c.no_data for t in tables for r in t.rows for c in r.cells):
+        notes.append(NO_DATA_NOTE)
+    return Report(period, threshold, generated, tables, d, notes, tuple(inputs.systems),
+                  inputs.coverage)

@@ -17,9 +17,11 @@ can take given all of that form an interval of integers. A withheld count is *re
 interval is a single value; ``recoverable`` decides it exactly with two circulation feasibility
 tests (can it be one more? one less?), each a max-flow.
 
-Suppression (``suppress``): primary, every shown count with ``0 < value < threshold``; then,
+Suppression (``suppress``): primary, every shown count of natural persons with ``0 < value < threshold``
+(section 9(2)(a) protects natural persons: a count of automated accounts only, ``persons=False``, is
+never withheld for being small, only to protect another count); then,
 for each withheld count in turn, while it is recoverable, withhold the published counts on the
-cheapest cycle through it (withheld and hidden counts cost nothing, a published count its value,
+cheapest cycle through it (a cycle avoiding counts of automated accounts when there is one) (withheld and hidden counts cost nothing, a published count its value,
 zeros cannot be used), or, when every such cycle is already withheld but runs through counts at
 their lowest, the smallest published count in one of its equations; each count so withheld is
 checked the same way. Withholding never reaches beyond the tables linked with the count.
@@ -49,6 +51,7 @@ class Edge:
     head: str
     value: int
     shown: bool = True  # shown in some table (published or withheld); False: an internal sum
+    persons: bool = True  # counts natural persons (or their acts); False: automated accounts only
 
 
 @dataclass
@@ -59,7 +62,8 @@ class Disclosure:
     withheld: set[str] = field(default_factory=set)
     primary: set[str] = field(default_factory=set)
 
-    def add(self, edge_id: str, tail: str, head: str, value: int, *, shown: bool = True) -> str:
+    def add(self, edge_id: str, tail: str, head: str, value: int, *, shown: bool = True,
+            persons: bool = True) -> str:
         if value < 0:
             raise ValueError(f"count {edge_id} is negative")
         existing = self.edges.get(edge_id)
@@ -67,14 +71,14 @@ class Disclosure:
             if (existing.tail, existing.head, existing.value) != (tail, head, value):
                 raise ValueError(f"edge {edge_id} declared twice differently")
             if shown and not existing.shown:
-                self.edges[edge_id] = Edge(edge_id, tail, head, value, True)
+                self.edges[edge_id] = Edge(edge_id, tail, head, value, True, existing.persons)
             return edge_id
-        self.edges[edge_id] = Edge(edge_id, tail, head, value, shown)
+        self.edges[edge_id] = Edge(edge_id, tail, head, value, shown, persons)
         return edge_id
 
     def show(self, edge_id: str) -> None:
         edge = self.edges[edge_id]
-        self.edges[edge_id] = Edge(edge.id, edge.tail, edge.head, edge.value, True)
+        self.edges[edge_id] = Edge(edge.id, edge.tail, edge.head, edge.value, True, edge.persons)
 
     def state(self, edge_id: str) -> State:
         edge = self.edges[edge_id]
@@ -152,14 +156,15 @@ class Disclosure:
                     queue.append(other)
         return found
 
-    def protecting_path(self, edge_id: str, withheld: Iterable[str]) -> list[str]:
+    def protecting_path(self, edge_id: str, withheld: Iterable[str], avoid: Iterable[str] = ()) -> list[str]:
         """Published edges to withhold so that a cycle runs through ``edge_id``, cheapest first.
 
         A path between the edge's ends, not using it, in either direction along each edge: withheld
         and hidden edges cost nothing, a published count costs its value, a published zero cannot be
-        used. Returns the published edges on the cheapest path ([] if there is none).
+        used, nor can an edge in ``avoid``. Returns the published edges on the cheapest path ([] if there is none).
         """
         held = set(withheld)
+        barred = set(avoid)
         target = self.edges[edge_id]
         adjacency = self._adjacency()
         best: dict[str, tuple[int, int]] = {target.tail: (0, 0)}
@@ -172,7 +177,7 @@ class Disclosure:
             if node == target.head:
                 break
             for e, other in adjacency[node]:
-                if e.id == edge_id:
+                if e.id == edge_id or (e.id in barred and e.id not in held):
                     continue
                 if not e.shown or e.id in held:
                     step = 0
@@ -201,7 +206,8 @@ def suppress(disclosure: Disclosure, threshold: int) -> Disclosure:
     """Primary then secondary suppression, in place; returns the disclosure for chaining."""
     disclosure.check_balanced()
     shown = [e for e in disclosure.edges.values() if e.shown]
-    disclosure.primary = {e.id for e in shown if 0 < e.value < threshold}
+    # s9(2)(a) protects natural persons: a small count of automated accounts is not withheld for itself.
+    disclosure.primary = {e.id for e in shown if e.persons and 0 < e.value < threshold}
     withheld = set(disclosure.primary)
     by_node: dict[str, list[Edge]] = defaultdict(list)
     for e in shown:
@@ -209,16 +215,22 @@ def suppress(disclosure: Disclosure, threshold: int) -> Disclosure:
         by_node[e.head].append(e)
     # Withholding more never exposes a count, so a count found safe stays safe: one pass over a
     # work list (each secondary withholding joins it) settles the release.
+    # Counts of automated accounts are published whenever another count can protect a withheld one:
+    # they are withheld only as a last resort.
+    automated = {e.id for e in shown if not e.persons}
     pending = sorted(withheld)
     while pending:
         target = disclosure.edges[pending.pop(0)]
         while disclosure.recoverable(target.id, withheld):
             # Cheapest way round: a cycle through the target over withheld and hidden counts,
             # withholding the published ones it needs (a value moved round a cycle keeps every sum).
-            added = [e for e in disclosure.protecting_path(target.id, withheld) if e not in withheld]
+            added = [e for e in disclosure.protecting_path(target.id, withheld, automated) if e not in withheld]
+            if not added:
+                added = [e for e in disclosure.protecting_path(target.id, withheld) if e not in withheld]
             if not added:
                 # The cycles left run through counts already at their lowest: widen one equation.
                 candidates = [e for e in shown if e.id not in withheld and e.value > 0]
+                candidates = [e for e in candidates if e.id not in automated] or candidates
                 near = sorted((e for e in by_node[target.tail] + by_node[target.head] if e in candidates),
                               key=lambda e: (e.value, e.id))
                 pool = near or sorted((e for e in candidates if e.id in disclosure.component(target.id)),

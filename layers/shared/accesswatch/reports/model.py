@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Final
 
 from accesswatch.quarters import Period
+from accesswatch.reports.coverage import NO_DATA, Coverage
 from accesswatch.reports.disclosure import Disclosure, State
 from accesswatch.reports.tables import Cell, Table
 
@@ -14,8 +15,14 @@ from accesswatch.reports.tables import Cell, Table
 WITHHELD: Final = "S"
 OIA_FOOTNOTE: Final = (
     "S: withheld under section 9(2)(a) of the Official Information Act 1982, to protect the privacy of "
-    "natural persons. Counts from 1 to {below} are withheld, and so are other counts from which a withheld "
-    "count could be calculated (from the table's totals or another table's). Zero is shown as 0."
+    "natural persons. Counts of people from 1 to {below} are withheld, and so are other counts from which a "
+    "withheld count could be calculated (from the table's totals or another table's). Counts of automated "
+    "(service) accounts are not people's and are withheld only where they would give a withheld count away. "
+    "Zero is shown as 0."
+)
+NO_DATA_NOTE: Final = (
+    "no data: there are no access logs for that quarter (for the systems counted), so its count is unknown, "
+    "not zero. Totals and whole-period figures count the days with logs."
 )
 
 
@@ -28,6 +35,7 @@ class Report:
     disclosure: Disclosure
     notes: list[str] = field(default_factory=list)
     systems: tuple[str, ...] = ()
+    coverage: Coverage | None = None  # the days with logs behind the figures (None: not known)
 
     @property
     def footnote(self) -> str:
@@ -42,7 +50,10 @@ class Report:
     def published(self, cell: Cell) -> int | float | str | None:
         """The value a reader gets: a count, a ratio (0..1), the marker, a text, or None (blank).
 
-        A ratio or a text that follows from counts (``Cell.depends``) is withheld with either count."""
+        A ratio or a text that follows from counts (``Cell.depends``) is withheld with either count. A count
+        in a quarter without logs is ``NO_DATA`` (JSON writes null)."""
+        if cell.no_data:
+            return NO_DATA
         if cell.edge is not None:
             if self.disclosure.state(cell.edge) is State.WITHHELD:
                 return WITHHELD
@@ -60,6 +71,9 @@ class Report:
     def withheld_cells(self) -> int:
         return sum(1 for t in self.tables for r in t.rows for c in r.cells
                    if c.edge is not None and self.published(c) == WITHHELD)
+
+    def no_data_cells(self) -> int:
+        return sum(1 for t in self.tables for r in t.rows for c in r.cells if c.no_data)
 
     def has_withheld(self, table: Table) -> bool:
         return any(self.published(c) == WITHHELD for r in table.rows for c in r.cells)

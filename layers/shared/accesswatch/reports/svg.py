@@ -1,13 +1,14 @@
 """A table's chart as a small standalone SVG (for documents and web pages; the workbook has native charts).
 
 Column charts, clustered or stacked, of the published counts; withheld counts are drawn as nothing
-(as in the workbook) and the caption says so. No dependencies.
+(as in the workbook), and so are counts in quarters without logs ("no data"); the caption says so. No dependencies.
 """
 
 from __future__ import annotations
 
 from html import escape
 
+from accesswatch.reports.coverage import NO_DATA
 from accesswatch.reports.model import Report
 from accesswatch.reports.tables import Table
 
@@ -66,6 +67,8 @@ def chart_svg(report: Report, table: Table, width: int = 760, height: int = 380)
         out.append(f'<text x="{left + plot_w + 30}" y="{y + 9}">{escape(table.columns[index].label)}</text>')
     withheld = any(v == "S" for row in values for v in row)
     caption = "Withheld counts (S, OIA s9(2)(a)) are not drawn." if withheld else ""
+    if any(v == NO_DATA for row in values for v in row):
+        caption += (" " if caption else "") + "Quarters without access logs (no data) are not drawn."
     out.append(f'<text x="{left}" y="{height - 18}" fill="#555">Period: {escape(report.period.label)}. '
                f'{caption}</text>')
     out.append("</svg>")

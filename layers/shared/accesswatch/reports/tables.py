@@ -27,6 +27,7 @@ class Side:
     groups: Mapping[str, Sequence[str]] | None = None  # group -> its columns (right side only)
     column_totals: bool = True
     group_column_totals: bool = True
+    not_persons: frozenset[str] = frozenset()  # columns that count automated accounts only (not s9(2)(a))
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,12 @@ def grid(d: Disclosure, name: str, rows: Sequence[str], right: Side, *, left: Si
                                        shown=right.group_column_totals)
     else:
         for c in right.columns:
+            persons = c not in right.not_persons
             for r in rows:
-                ids.cell[(r, c)] = d.add(f"{n}X|{r}|{c}", f"{n}out|{r}", f"{n}c|{c}", v(right, r, c))
+                ids.cell[(r, c)] = d.add(f"{n}X|{r}|{c}", f"{n}out|{r}", f"{n}c|{c}", v(right, r, c),
+                                         persons=persons)
             ids.column_total[c] = d.add(f"{n}C|{c}", f"{n}c|{c}", f"{n}T", sum(v(right, r, c) for r in rows),
-                                        shown=right.column_totals)
+                                        shown=right.column_totals, persons=persons)
     grand_id = d.add(f"{n}G", f"{n}T", f"{n}S", grand_value, shown=grand)
     ids = GridIds(ids.cell, ids.row_total, ids.column_total, grand_id, group=ids.group, group_total=ids.group_total)
     if left is not None:
@@ -102,6 +105,7 @@ class Cell:
     ratio: tuple[str, str] | None = None  # (numerator edge, denominator edge): a percentage
     text: str | None = None
     depends: tuple[str, ...] = ()  # edges the text follows from: withheld with any of them
+    no_data: bool = False  # a count (zero) in a quarter without logs: shown as "no data", not 0
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class Column:
     key: str  # machine name (CSV header)
     label: str  # what the release prints
     kind: Literal["count", "total", "ratio", "flag"] = "count"  # flag: a yes/no text that follows from counts
+    note: str | None = None  # a note on the heading (the workbook's cell comment): a rule's id
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,8 @@ class Row:
     label: str
     cells: tuple[Cell, ...]
     total: bool = False  # the Total row (not charted)
+    coverage: str | None = None  # what the row's figures cover ("complete", "partial: ...", "no data: ...")
+    note: str | None = None  # a note on the row's label (the workbook's cell comment): a rule's id
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,10 @@ class Table:
     rows: tuple[Row, ...]
     notes: tuple[str, ...] = ()
     chart: Chart | None = Chart()
+
+    @property
+    def has_coverage(self) -> bool:
+        return any(r.coverage is not None for r in self.rows)
 
     @property
     def sheet_name(self) -> str:
