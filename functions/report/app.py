@@ -46,6 +46,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     keys = publish(report, STORE, SETTINGS.curated_bucket)
     metrics.add_metric(name="ReportsPublished", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ReportCellsWithheld", unit=MetricUnit.Count, value=report.withheld_cells())
-    logger.info("report published", extra={"files": len(keys), "withheld_cells": report.withheld_cells()})
-    return {"period": {"from": period.start.isoformat(), "to": period.end.isoformat()},
+    # The period reported: a period asked for beyond today is clipped to today (reports/coverage.py).
+    reported = report.period
+    logger.info("report published", extra={"files": len(keys), "withheld_cells": report.withheld_cells(),
+                                           "reported_to": reported.end.isoformat()})
+    return {"period": {"from": reported.start.isoformat(), "to": reported.end.isoformat()},
+            "asked": {"from": period.start.isoformat(), "to": period.end.isoformat()},
             "keys": keys, "withheld_cells": report.withheld_cells()}
