@@ -25,6 +25,20 @@ def nz_date(instant: datetime) -> date:
     return instant.astimezone(NZ).date()
 
 
+def nz_time(value: object, *, seconds: bool = False) -> str:
+    """An instant (ISO text with an offset or ``Z``, or an aware datetime) as people read it: New Zealand
+    time with its zone named, e.g. ``2025-03-31 09:00 NZDT``; ``-`` for none; other text as it is."""
+    if value in (None, ""):
+        return "-"
+    try:
+        instant = value if isinstance(value, datetime) else parse_instant(str(value))
+    except ValueError:
+        return str(value)
+    if instant.tzinfo is None:
+        return str(value)
+    return instant.astimezone(NZ).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else "") + " %Z")
+
+
 def nz_today() -> date:
     """Today's date in New Zealand."""
     return nz_date(datetime.now(UTC))

@@ -56,7 +56,7 @@ def test_which_claims_block() -> None:
 
 def test_the_checks_say_who_holds_or_decided_the_case() -> None:
     claim = new_claim("decision", "tok", DECISION, now=datetime.now(UTC))
-    with pytest.raises(CaseActionError, match=r"^case CASE-1 already being decided by inv\.a \(claimed at .*Z\): "
+    with pytest.raises(CaseActionError, match=r"^case CASE-1 already being decided by inv\.a \(claimed at .* NZ[DS]T\): "
                                               r"unfounded \(duplicate\); if that attempt failed, its claim lapses"):
         decision_output(waiting_case(claim=claim), decision="founded", er_type="privacy_breach", note="",
                         actor="inv.b", vocabulary=VOCAB)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
+
+from accesswatch.quarters import nz_time  # noqa: F401 - the CLI's one way to show an instant
 
 JSON_HELP = "JSON for scripts, one object per line (default: a table for people)"
 
@@ -32,22 +34,6 @@ def json_line(record: Any) -> str:
 def print_json_lines(records: Iterable[Any]) -> None:
     for record in records:
         print(json_line(record))
-
-
-def nz_time(value: Any, *, seconds: bool = False) -> str:
-    """An instant (ISO text with an offset or ``Z``, or an aware datetime) in New Zealand time with its zone
-    named, e.g. ``2025-03-31 09:00 NZDT``; ``-`` for none; text that is not an instant is shown as it is."""
-    from accesswatch.quarters import NZ, parse_instant
-
-    if value in (None, ""):
-        return "-"
-    try:
-        instant = value if isinstance(value, datetime) else parse_instant(str(value))
-    except ValueError:
-        return str(value)
-    if instant.tzinfo is None:
-        return str(value)
-    return instant.astimezone(NZ).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else "") + " %Z")
 
 
 def one_of(what: str, valid: Sequence[str], *, groups: Mapping[str, Sequence[str]] | None = None,

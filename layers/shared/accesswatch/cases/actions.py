@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from accesswatch.cases.vocabulary import DECISIONS, UNFOUNDED_REASONS, CaseVocabulary
+from accesswatch.quarters import nz_time
 
 WAITING_FOR_DECISION = "investigating"
 WAITING_FOR_OUTCOME = "awaiting_outcome"
@@ -123,10 +124,10 @@ def done_message(case: Mapping[str, Any], kind: str) -> str | None:
     """"case X already decided by A at T: ..." when the case has passed that step, else None."""
     case_id = case.get("case_id", "?")
     if kind == DECISION and case.get("decided_by"):
-        return (f"case {case_id} already decided by {case['decided_by']} at {case.get('decided_at')}: "
+        return (f"case {case_id} already decided by {case['decided_by']} at {nz_time(case.get('decided_at'), seconds=True)}: "
                 f"{_summary(case, DECISION)}")
     if kind == OUTCOME and case.get("outcome_by"):
-        return (f"case {case_id} outcome already decided by {case['outcome_by']} at {case.get('outcome_at')}: "
+        return (f"case {case_id} outcome already decided by {case['outcome_by']} at {nz_time(case.get('outcome_at'), seconds=True)}: "
                 f"{_summary(case, OUTCOME)}")
     return None
 
@@ -136,9 +137,9 @@ def claimed_message(case: Mapping[str, Any], claim: Mapping[str, Any]) -> str:
     what = "" if kind == DECISION else " outcome"
     action = claim.get("action") if isinstance(claim.get("action"), Mapping) else {}
     text = (f"case {case.get('case_id', '?')}{what} already being decided by {claim.get('actor')} "
-            f"(claimed at {claim.get('at')}): {_summary(action or {}, kind)}")
+            f"(claimed at {nz_time(claim.get('at'), seconds=True)}): {_summary(action or {}, kind)}")
     if not claim.get("sent_at"):
-        text += f"; if that attempt failed, its claim lapses at {claim.get('expires_at')}: try again then"
+        text += f"; if that attempt failed, its claim lapses at {nz_time(claim.get('expires_at'), seconds=True)}: try again then"
     return text
 
 
