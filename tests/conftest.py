@@ -32,3 +32,15 @@ def aws() -> Iterator[object]:
 
     with EmbeddedAws() as runtime:
         yield runtime
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[Path]:
+    """A fresh local state directory; whatever endpoint the test started there is stopped afterwards."""
+    from accesswatch_tools.embedded import server
+
+    directory = tmp_path / "state"
+    try:
+        yield directory
+    finally:
+        server.stop(directory)

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from accesswatch.quarters import nz_time
+
 pytestmark = pytest.mark.e2e
 
 
@@ -133,7 +135,7 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     again = cli("cases", "decide", unfounded, "--decision", "unfounded", "--reason", "duplicate", ok=False)
     assert again.returncode == 1
     decided_at = json.loads(cli("cases", "show", unfounded, "--json").stdout)["decided_at"]
-    assert again.stderr.strip() == (f"accesswatch: case {unfounded} already decided by someone.else at {decided_at}: "
+    assert again.stderr.strip() == (f"accesswatch: case {unfounded} already decided by someone.else at {nz_time(decided_at, seconds=True)}: "
                                     "unfounded (legitimate_work); it is closed_unfounded, not waiting for a "
                                     "decision (it is closed)")
     missing = cli("cases", "show", "CASE-NOPE", ok=False)

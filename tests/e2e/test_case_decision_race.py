@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from support.cases import WAIT_S, wait_for, waiting
 
 from accesswatch.cases.actions import WAITING_FOR, CaseActionError, new_claim
 from accesswatch.cases.scoring import ScoringSettings
@@ -34,6 +35,7 @@ from accesswatch.dal.cases import CaseStore, CaseTasks
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import now_iso
+from accesswatch.quarters import nz_time
 from accesswatch.rules import RULES_BY_ID
 from accesswatch.services.routing import case_router
 from accesswatch_tools.embedded.runtime import EmbeddedAws
@@ -41,7 +43,6 @@ from accesswatch_tools.operate.cases import case_service
 
 pytestmark = pytest.mark.e2e
 
-WAIT_S = 180.0  # an upper bound for a loaded CI machine, not a measured time
 
 
 @pytest.fixture(scope="module")
@@ -79,20 +80,6 @@ def open_case(aws: Any, user_id: str, rule: str = "SELF_RECORD") -> str:
     case_id = (findings.get(item["finding_id"]) or {}).get("case_id")
     assert case_id
     return str(case_id)
-
-
-def wait_for(store: CaseStore, case_id: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        case = store.get(case_id) or {}
-        if done(case):
-            return case
-        assert time.monotonic() < deadline, f"{case_id} stuck at {case.get('status')}"
-        time.sleep(0.1)
-
-
-def waiting(status: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda case: case.get("status") == status and bool(case.get("task_token"))
 
 
 def settled(store: CaseStore, case_id: str) -> dict[str, Any]:
@@ -291,7 +278,7 @@ def test_a_crash_after_the_send_records_the_decision_and_a_retry_is_told(aws: Em
     case = wait_for(store, case_id, lambda c: c.get("status") == "closed_unfounded" and not c.get("pending_history"))
     assert case["decided_by"] == "inv.crashed" and "claim" not in case
     with pytest.raises(CaseActionError, match=f"case {case_id} already decided by inv.crashed at "
-                                              f"{case['decided_at']}: unfounded .duplicate.; it is closed_unfounded"):
+                                              f"{nz_time(case['decided_at'], seconds=True)}: unfounded .duplicate.; it is closed_unfounded"):
         service.decide(case_id, decision="unfounded", er_type=None, note="sent", actor="inv.crashed",
                        reason="duplicate")
 
@@ -357,7 +344,7 @@ def test_a_send_after_the_claim_lapsed_is_told_who_decided(aws: EmbeddedAws, sto
     go.set()
     thread.join(timeout=WAIT_S)
     assert len(outcome) == 1 and isinstance(outcome[0], CaseActionError), outcome
-    assert f"case {case_id} already decided by inv.fast at {case['decided_at']}: unfounded" in str(outcome[0])
+    assert f"case {case_id} already decided by inv.fast at {nz_time(case['decided_at'], seconds=True)}: unfounded" in str(outcome[0])
     case = settled(store, case_id)
     assert [(h["actor"], h["decision"]) for h in entries(store, case_id, "decided")] == [("inv.fast", "unfounded")]
     assert case["status"] == "closed_unfounded"

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from support.cases import WAIT_S, wait_for, waiting
 
 from accesswatch.cases.actions import CaseActionError
 from accesswatch.cases.assign import case_id_for
@@ -30,7 +31,6 @@ from accesswatch_tools.operate.cases import case_service
 
 pytestmark = pytest.mark.e2e
 
-WAIT_S = 180.0  # an upper bound for a loaded CI machine, not a measured time
 
 
 class InjectedFailure(RuntimeError):
@@ -84,20 +84,6 @@ def open_case(aws: Any, user_id: str, client_id: str, rules: dict[str, str], n: 
     case_id = {(findings.get(f["finding_id"]) or {}).get("case_id") for f in stored}
     assert len(case_id) == 1, case_id
     return case_id.pop()
-
-
-def wait_for(store: CaseStore, case_id: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        case = store.get(case_id) or {}
-        if done(case):
-            return case
-        assert time.monotonic() < deadline, f"{case_id} stuck at {case.get('status')}"
-        time.sleep(0.1)
-
-
-def waiting(status: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda case: case.get("status") == status and bool(case.get("task_token"))
 
 
 def execution(aws: Any, case: dict[str, Any], settled: bool = True) -> dict[str, Any]:

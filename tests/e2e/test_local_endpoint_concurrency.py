@@ -12,11 +12,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.endpoint import CLI
 
 from accesswatch_tools.embedded import server
 from accesswatch_tools.operate.world_run import UNFINISHED_FILE_STATES
@@ -24,16 +24,6 @@ from accesswatch_tools.operate.world_run import UNFINISHED_FILE_STATES
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="counts processes in /proc")]
 
-CLI = [sys.executable, "-m", "accesswatch_tools.cli.main"]
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "state"
-    try:
-        yield directory
-    finally:
-        server.stop(directory)
 
 
 def _env(state: Path) -> dict[str, str]:

@@ -8,27 +8,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.endpoint import CLI
 
 from accesswatch_tools.embedded import server
 
 pytestmark = pytest.mark.e2e
 
-CLI = [sys.executable, "-m", "accesswatch_tools.cli.main"]
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "state"
-    try:
-        yield directory
-    finally:
-        server.stop(directory)
 
 
 def _env(state: Path) -> dict[str, str]:
