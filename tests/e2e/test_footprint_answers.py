@@ -200,3 +200,33 @@ def test_the_client_safe_footprint_carries_no_finding_or_case_id(run: Any, world
     assert "We hold no records of it for" in page
     code, _, err = run(client, "--client-safe", "--out", str(tmp_path / "x.jsonl"))
     assert code == 1 and "written as .csv, .html" in err
+
+
+def test_the_other_commands_refuse_a_user_or_client_id_not_in_the_reference_data(
+        world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`cases list`, `findings list` and `exceptions add` check --user and --client as the footprint checks
+    its client: a zero-stripped or mistyped id is refused with the id it may have meant, never "0 found"."""
+    from accesswatch_tools.cli import main as cli_main
+    from accesswatch_tools.cli.commands import cases, exceptions, findings
+
+    for module in (cases, exceptions, findings):
+        monkeypatch.setattr(module, "deployment", lambda args: world.aws)
+    client = next(c for c in world.clients if c.startswith("0"))
+    user = world.findings[0]["user_id"]
+
+    def call(*argv: str) -> tuple[int, str]:
+        code = cli_main.main(list(argv))
+        return code, capsys.readouterr().err
+
+    for argv in (["cases", "list", "--client", client.lstrip("0")],
+                 ["findings", "list", "--client", client.lstrip("0")],
+                 ["exceptions", "add", "--client", client.lstrip("0"), "--rule", "sensitive_lookup",
+                  "--expires", (date.today() + timedelta(days=7)).isoformat(), "--reason", "test"]):
+        code, err = call(*argv)
+        assert code == 1, argv
+        assert f"client '{client.lstrip('0')}' is not in the current clients reference snapshot; did you mean " \
+               f"{client}" in err, err
+    code, err = call("findings", "list", "--user", user + "x")
+    assert code == 1 and f"user '{user}x' is not in the current staff reference snapshot; did you mean {user}" in err
+    code, _err = call("findings", "list", "--user", user, "--json")
+    assert code == 0

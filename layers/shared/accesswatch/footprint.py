@@ -166,15 +166,20 @@ class ClientIdCheck:
     known: bool
     checked: bool  # False when there is no clients snapshot to check against
     suggestions: tuple[str, ...] = ()
+    kind: str = "client"  # what the id names: "client", or "user" (checked against the staff snapshot)
+
+    @property
+    def snapshot(self) -> str:
+        return "staff" if self.kind == "user" else "clients"
 
     def problem(self) -> str | None:
-        """One line saying what is wrong with the id, or None when it is a known client."""
+        """One line saying what is wrong with the id, or None when it is a known client (or user)."""
         if not self.checked:
-            return (f"client {self.client_id!r} cannot be checked: no clients reference snapshot has been "
-                    f"delivered")
+            return (f"{self.kind} {self.client_id!r} cannot be checked: no {self.snapshot} reference snapshot has "
+                    f"been delivered")
         if self.known:
             return None
-        text = f"client {self.client_id!r} is not in the current clients reference snapshot"
+        text = f"{self.kind} {self.client_id!r} is not in the current {self.snapshot} reference snapshot"
         if self.suggestions:
             text += "; did you mean " + " or ".join(self.suggestions) + "?"
         return text
@@ -196,6 +201,12 @@ def _one_edit_away(client_id: str, alphabet: str) -> Iterator[str]:
     for i in range(n + 1):
         for c in alphabet:
             yield client_id[:i] + c + client_id[i:]
+
+
+def check_user_id(user_id: str, known_ids: Collection[str] | None) -> ClientIdCheck:
+    """``check_client_id`` for a staff user id, against the staff snapshot's user ids."""
+    checked = check_client_id(user_id, known_ids)
+    return ClientIdCheck(checked.client_id, checked.known, checked.checked, checked.suggestions, kind="user")
 
 
 def check_client_id(client_id: str, known_ids: Collection[str] | None) -> ClientIdCheck:

@@ -52,3 +52,16 @@ def deployment(args: argparse.Namespace, *, start_local: bool = False) -> Deploy
         return server.connect(directory, lost_error=CliError)  # type: ignore[no-any-return]
     except server.EndpointError as exc:
         raise CliError(str(exc)) from None
+
+
+def checked_filter_ids(dep: Deployment, *, user: str | None = None, client: str | None = None) -> None:
+    """A user or client id given as a filter must be in the current reference data: CliError naming it and
+    the ids it may have meant (a mistyped id must not answer "nothing found"); a warning when there is no
+    snapshot to check against yet."""
+    from accesswatch_tools.operate.reference_ids import UnknownId, check_ids
+
+    try:
+        for warning in check_ids(dep, user=user, client=client):
+            print(f"accesswatch: warning: {warning}", file=sys.stderr)
+    except UnknownId as exc:
+        raise CliError(str(exc)) from None

@@ -71,14 +71,25 @@ class FootprintSources:
     known_systems: tuple[str, ...] = field(default=())  # systems the deployment accepts logs from
 
 
+def known_ids(ledger: Ledger, store: ObjectStore, bucket: str, kind: str, column: str) -> set[str] | None:
+    """One id column of the current ``kind`` snapshot (``clients``/``client_id``, ``staff``/``user_id``), or
+    None before any snapshot of that kind arrived."""
+    pointer = ledger.reference_pointer() or {}
+    current = (pointer.get("kinds") or {}).get(kind)
+    if not current or not current.get("key"):
+        return None
+    frame = store.get_parquet(bucket, current["key"], [column])
+    return {str(v) for v in frame[column].drop_nulls().to_list()}
+
+
 def known_client_ids(ledger: Ledger, store: ObjectStore, bucket: str) -> set[str] | None:
     """The client ids of the current clients snapshot (the id column only), or None before any arrived."""
-    pointer = ledger.reference_pointer() or {}
-    clients = (pointer.get("kinds") or {}).get("clients")
-    if not clients or not clients.get("key"):
-        return None
-    frame = store.get_parquet(bucket, clients["key"], ["client_id"])
-    return {str(v) for v in frame["client_id"].drop_nulls().to_list()}
+    return known_ids(ledger, store, bucket, "clients", "client_id")
+
+
+def known_user_ids(ledger: Ledger, store: ObjectStore, bucket: str) -> set[str] | None:
+    """The user ids of the current staff snapshot, or None before any arrived."""
+    return known_ids(ledger, store, bucket, "staff", "user_id")
 
 
 def check_client(sources: FootprintSources, client_id: str) -> ClientIdCheck:

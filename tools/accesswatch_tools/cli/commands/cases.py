@@ -13,7 +13,7 @@ from typing import Any
 from accesswatch.quarters import nz_today
 from accesswatch.rules import tier_of
 from accesswatch_tools.cli.commands.exceptions import describe_scope
-from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.cli.context import CliError, add_target_options, checked_filter_ids, deployment
 from accesswatch_tools.cli.output import identifier, json_help, json_line, nz_time, one_of, rule_id, table
 from accesswatch_tools.operate.case_exceptions import add_exception
 from accesswatch_tools.operate.cases import case_service, deployed_scoring, invoke_case_queue
@@ -153,7 +153,9 @@ def cmd_list(args: argparse.Namespace) -> int:
                            tier=args.tier, client=args.client)
     except FilterError as exc:
         raise CliError(str(exc)) from None
-    cases = case_service(deployment(args)).find(where)
+    dep = deployment(args)
+    checked_filter_ids(dep, user=args.user, client=args.client)
+    cases = case_service(dep).find(where)
     if args.json:
         for case in cases:
             print(json_line(case_record(case)))

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from accesswatch.quarters import nz_today
-from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.cli.context import CliError, add_target_options, checked_filter_ids, deployment
 from accesswatch_tools.cli.output import identifier, json_help, json_line, nz_time, rule_id, table
 from accesswatch_tools.operate.case_exceptions import create, exception_store
 
@@ -46,8 +46,10 @@ def cmd_add(args: argparse.Namespace) -> int:
     from accesswatch.cases.exceptions import ExceptionError
     from accesswatch_tools.cli.commands.cases import default_actor
 
+    dep = deployment(args)
+    checked_filter_ids(dep, user=args.user, client=args.client)  # an exception for a mistyped id suppresses nothing
     try:
-        item = create(deployment(args), user_id=args.user, client_id=args.client,
+        item = create(dep, user_id=args.user, client_id=args.client,
                       rule=args.rule, expires_on=args.expires, reason=args.reason,
                       actor=args.actor or default_actor(), case_id=args.case)
     except ExceptionError as exc:

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.cli.context import CliError, add_target_options, checked_filter_ids, deployment
 from accesswatch_tools.cli.output import (
     identifier,
     json_help,
@@ -55,7 +55,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     try:
         where = FindingFilter(rule=args.rule, status=args.status, user=args.user, client=args.client,
                               start=args.date_from, end=args.date_to)
-        found = list_findings(deployment(args), where)
+        dep = deployment(args)
+        checked_filter_ids(dep, user=args.user, client=args.client)
+        found = list_findings(dep, where)
     except OperationError as exc:
         raise CliError(str(exc)) from None
     if args.json:
