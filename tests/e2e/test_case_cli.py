@@ -174,7 +174,7 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     listed_exceptions = [json.loads(x) for x in cli("exceptions", "list", "--json").stdout.splitlines()]
     listed_exceptions = [e for e in listed_exceptions if e["exception_id"] != first_exception]
     assert [e["exception_id"] for e in listed_exceptions] == [exception_id] and listed_exceptions[0]["active"]
-    refused = cli("exceptions", "add", "--rule", "SELF_RECORD", "--user", "u1", "--expires", expires, "--reason", "x",
+    refused = cli("exceptions", "add", "--rule", "SELF_RECORD", "--user", user, "--expires", expires, "--reason", "x",
                   ok=False)
     assert "immediate-tier rule" in refused.stderr
     cli("exceptions", "revoke", exception_id, "--note", "moved team")
