@@ -6,10 +6,8 @@ detection keeps failing, a message left in a dead-letter queue. After each, the 
 are evaluated over the metrics the functions really published (accesswatch_tools.embedded.metrics).
 
 One runtime for the module (the ``system`` fixture runs the clean world once), one test per scenario.
-The runtime captures handler output by redirecting sys.stdout; pytest's output capture sets sys.stdout
-afresh at every test phase, which undoes that redirect for a runtime shared across tests, and the
-metrics a handler prints would no longer reach its logs. So the fixture's handler wrapper puts the
-runtime's stand-in for stdout back around each invocation (invocations run one at a time).
+pytest sets sys.stdout afresh at every test phase; the runtime points it at its capture for each
+invocation (EmbeddedAws._handler_stdout), so the metrics handlers print reach their logs in every test.
 
 The scenarios share the runtime but not an order: each checks its own alarms before and after its
 fault, and the clean run's states are read by the fixture before any fault is injected.
@@ -17,9 +15,7 @@ fault, and the clean run's states are read by the fixture before any fault is in
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -62,7 +58,6 @@ class InjectedFault(RuntimeError):
 class System:
     aws: EmbeddedAws
     world: Path
-    stdout: Any  # the runtime's stand-in for sys.stdout (handler output goes to the invocation's logs)
     failing: set[str] = field(default_factory=set)  # logical ids of functions made to raise
     after_clean_run: dict[str, AlarmStatus] = field(default_factory=dict)
     rows_after_clean_run: list[dict[str, str]] = field(default_factory=list)  # as the CLI lists them
@@ -94,9 +89,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             system = holder["system"]
             if logical_id in system.failing:
                 raise InjectedFault(f"injected fault in {logical_id}")
-            # pytest has set sys.stdout again since the runtime started: print to the runtime's stand-in
-            with contextlib.redirect_stdout(system.stdout):
-                return handler(event, context)
+            return handler(event, context)
 
         return maybe_fail
 
@@ -105,7 +98,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         publish_invocation_metrics(invocation, aws.client("cloudwatch"), aws.resource_name(invocation.function))
 
     with EmbeddedAws(handler_wrapper=wrapper, on_invocation=publish) as aws:
-        system = holder["system"] = System(aws, world, stdout=sys.stdout)  # the runtime has just redirected it
+        system = holder["system"] = System(aws, world)
         outcome = run_world(aws, world / "reference", world / "logs", tmp_path / "out")
         assert outcome.ok, outcome.problems
         # every invocation's output was captured: its metrics are there to publish
