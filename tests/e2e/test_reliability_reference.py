@@ -3,61 +3,28 @@ judged against, and every partition (every file's execution) is judged against e
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
-from support.reliability import assert_sound, tiny_world, wrap
+from support.reliability import assert_sound, declarations_with_pairs, tiny_world, wrap
 
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
 from accesswatch.detection import detect
-from accesswatch.ingest.pipeline import ingest_stream
 from accesswatch.reference.index import ReferenceIndex
 from accesswatch_tools.operate.world_run import reference_files, settle, upload
 
 pytestmark = pytest.mark.e2e
 
 
-def _events(path: Path) -> pl.DataFrame:
-    frames: list[pl.DataFrame] = []
-    ingest_stream([path.read_bytes()], key=path.name, system="cms", partition_rows=10**6,
-                  max_decompressed_bytes=10**9, sink=lambda s, d, f, n: frames.append(f))
-    return pl.concat(frames)
-
-
-def _declarations_for(world: Path, logs: list[Path], per_file: int) -> bytes:
-    """The world's declarations plus new ones for (person, client) pairs seen in each of ``logs``."""
-    text = (world / "reference" / "declarations.csv").read_text(encoding="utf-8-sig")
-    rows = list(csv.DictReader(io.StringIO(text)))
-    staff = list(csv.DictReader(io.StringIO((world / "reference" / "staff.csv").read_text(encoding="utf-8-sig"))))
-    people = {s["user_id"] for s in staff if s["account_type"] == "person"}
-    declared = {(r["user_id"], r["client_id"]) for r in rows}
-    for path in logs:
-        pairs = _events(path).filter(pl.col("user_id").is_in(sorted(people))).select("user_id", "client_id").unique(
-            maintain_order=True)
-        fresh = [p for p in pairs.iter_rows() if p not in declared][:per_file]
-        assert len(fresh) == per_file
-        declared |= set(fresh)
-        rows += [{**rows[0], "user_id": u, "client_id": c, "nature": "friend", "declared_at": "2025-01-01"}
-                 for u, c in fresh]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
-
-
 def test_reference_replaced_mid_run(tmp_path: Path):
     world = tiny_world(tmp_path / "world")
     logs = sorted((world / "logs").iterdir())[:2]
-    new_declarations = _declarations_for(world, logs, per_file=6)
+    new_declarations = declarations_with_pairs(world, logs, per_file=6)[0]
     swap: dict[str, Any] = {}
 
     def inner(handler: Callable[..., Any]) -> Callable[..., Any]:

@@ -4,49 +4,23 @@ versioned raw bucket, whose notifications carry the version id and sequencer as 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
-from support.reliability import assert_sound, tiny_world, wrap
+from support.reliability import assert_sound, declarations_with_pairs, tiny_world, wrap
 
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import Ledger
-from accesswatch.ingest.pipeline import ingest_stream
 from accesswatch.services.reference import snapshot_id_of, stale_reference
 from accesswatch_tools.operate.world_run import reference_files, settle, upload
 
 pytestmark = pytest.mark.e2e
 
 DECLARATIONS = "reference/declarations.csv"
-
-
-def _declarations_with_pairs_of(world: Path, log: Path, count: int) -> tuple[bytes, set[tuple[str, str]]]:
-    """The world's declarations plus ``count`` new ones for (person, client) pairs the log holds."""
-    rows = list(csv.DictReader(io.StringIO((world / "reference" / "declarations.csv").read_text("utf-8-sig"))))
-    staff = list(csv.DictReader(io.StringIO((world / "reference" / "staff.csv").read_text("utf-8-sig"))))
-    people = sorted(s["user_id"] for s in staff if s["account_type"] == "person")
-    frames: list[pl.DataFrame] = []
-    ingest_stream([log.read_bytes()], key=log.name, system="cms", partition_rows=10**6,
-                  max_decompressed_bytes=10**9, sink=lambda s, d, f, n: frames.append(f))
-    declared = {(r["user_id"], r["client_id"]) for r in rows}
-    pairs = pl.concat(frames).filter(pl.col("user_id").is_in(people)).select("user_id", "client_id").unique(
-        maintain_order=True)
-    fresh = [p for p in pairs.iter_rows() if p not in declared][:count]
-    assert len(fresh) == count
-    rows += [{**rows[0], "user_id": u, "client_id": c, "nature": "friend", "declared_at": "2025-01-01"}
-             for u, c in fresh]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8"), set(fresh)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +94,7 @@ def _upload_world_reference(aws: Any, world: Path, declarations: bytes | None = 
 def test_the_previous_reference_file_put_back_becomes_current(world: Path, system: tuple[Any, Held]):
     aws, _ = system
     log = sorted((world / "logs").iterdir())[0]
-    with_pairs, pairs = _declarations_with_pairs_of(world, log, count=6)
+    with_pairs, pairs = declarations_with_pairs(world, [log], per_file=6)
     without = (world / "reference" / "declarations.csv").read_bytes()
     ledger = Ledger(aws.resource_name("LedgerTable"))
 
@@ -177,7 +151,7 @@ def test_a_notification_delivered_again_is_processed_once(world: Path, system: t
 def test_out_of_order_notifications_leave_the_newer_put_current(world: Path, system: tuple[Any, Held]):
     aws, held = system
     log = sorted((world / "logs").iterdir())[0]
-    with_pairs, pairs = _declarations_with_pairs_of(world, log, count=6)
+    with_pairs, pairs = declarations_with_pairs(world, [log], per_file=6)
     without = (world / "reference" / "declarations.csv").read_bytes()
     ledger = Ledger(aws.resource_name("LedgerTable"))
     _upload_world_reference(aws, world)

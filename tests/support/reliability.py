@@ -3,6 +3,8 @@ run after every fault (verify, plus what verify cannot know: which findings *sho
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from collections import Counter, defaultdict
@@ -15,6 +17,7 @@ from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
 from accesswatch.detection import detect
+from accesswatch.ingest.pipeline import ingest_stream
 from accesswatch.reference.index import ReferenceIndex
 from accesswatch_tools.embedded.runtime import ACCOUNT_ID, REGION
 from accesswatch_tools.operate.stored_state import verify
@@ -142,3 +145,40 @@ def assert_sound(aws: Any, *, export: Path | None = None, world: Path | None = N
         for rule, result in score(export, world / "truth.jsonl").items():
             assert (result.precision, result.recall) == (1.0, 1.0), (rule, result)
     return {"findings": findings, "cases": cases, "report": report}
+
+
+def log_events(path: Path) -> Any:
+    """An access-log file's accepted events, parsed as ingest parses them (a polars frame)."""
+    import polars as pl
+
+    frames: list[pl.DataFrame] = []
+    ingest_stream([path.read_bytes()], key=path.name, system="cms", partition_rows=10**6,
+                  max_decompressed_bytes=10**9, sink=lambda s, d, f, n: frames.append(f))
+    return pl.concat(frames)
+
+
+def declarations_with_pairs(world: Path, logs: list[Path], per_file: int) -> tuple[bytes, set[tuple[str, str]]]:
+    """The world's declarations CSV plus ``per_file`` new "friend" declarations for (person, client) pairs
+    seen in each of ``logs`` (not declared already), and the pairs added."""
+    import polars as pl
+
+    reference = world / "reference"
+    rows = list(csv.DictReader(io.StringIO((reference / "declarations.csv").read_text(encoding="utf-8-sig"))))
+    staff = list(csv.DictReader(io.StringIO((reference / "staff.csv").read_text(encoding="utf-8-sig"))))
+    people = sorted(s["user_id"] for s in staff if s["account_type"] == "person")
+    declared = {(r["user_id"], r["client_id"]) for r in rows}
+    added: set[tuple[str, str]] = set()
+    for path in logs:
+        pairs = log_events(path).filter(pl.col("user_id").is_in(people)).select("user_id", "client_id").unique(
+            maintain_order=True)
+        fresh = [p for p in pairs.iter_rows() if p not in declared][:per_file]
+        assert len(fresh) == per_file
+        declared |= set(fresh)
+        added |= set(fresh)
+        rows += [{**rows[0], "user_id": u, "client_id": c, "nature": "friend", "declared_at": "2025-01-01"}
+                 for u, c in fresh]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8"), added
