@@ -38,6 +38,7 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
+from accesswatch_tools.embedded.adapters import dynamodb, s3, stepfunctions
 from accesswatch_tools.embedded.metrics import publish_invocation_metrics
 from accesswatch_tools.embedded.template import (
     STACK_NAME,
@@ -160,20 +161,6 @@ def _capture_powertools_loggers(output: _InvocationOutput) -> None:
                 handler.setStream(output)  # type: ignore[arg-type]
 
 
-def _cached_asl_parser() -> Any:
-    """moto parses a state machine's ASL (an ANTLR grammar, ~50 ms) for every execution it starts,
-    Distributed Map children included. The parsed program is immutable (executions keep their state
-    in their own environment; an inline Map already runs one program on many threads), so parse
-    each definition once."""
-    import functools
-
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-
-    original = AmazonStateLanguageParser.parse
-    cached = functools.lru_cache(maxsize=64)(original)
-    return mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(cached))
-
-
 @contextlib.contextmanager
 def _function_environment(values: dict[str, str]) -> Iterator[None]:
     """A function's environment variables for one invocation: set, never removed while the runtime runs.
@@ -199,113 +186,6 @@ def _function_environment(values: dict[str, str]) -> Iterator[None]:
         for key, value in before.items():
             if os.environ.get(key) != value:
                 os.environ[key] = value
-
-
-@contextlib.contextmanager
-def _used_task_tokens_refused() -> Iterator[None]:
-    """A task token answers once, as on AWS: a second SendTaskSuccess/Failure on a used token fails with
-    TaskTimedOut ("Provided task does not exist anymore"). moto keeps a used callback endpoint while the
-    execution runs and accepts the second answer silently; the case CLI's "already decided" handling
-    (docs/cases.md, "Two people at once") must see what AWS does. Check and answer under one lock."""
-    from moto.stepfunctions.parser.asl.eval.callback.callback import (
-        CallbackConsumerTimeout,
-        CallbackNotifyConsumerError,
-        CallbackPoolManager,
-    )
-
-    original = CallbackPoolManager.notify
-    lock = threading.Lock()
-
-    def notify(manager: Any, callback_id: Any, outcome: Any) -> bool:
-        with lock:
-            endpoint = manager.get(callback_id)
-            if endpoint is not None and endpoint._notify_event.is_set():  # noqa: SLF001 - moto's own state
-                raise CallbackNotifyConsumerError(CallbackConsumerTimeout())
-            return bool(original(manager, callback_id, outcome))
-
-    with mock.patch.object(CallbackPoolManager, "notify", notify):
-        yield
-
-
-@contextlib.contextmanager
-def _serialised_dynamodb() -> Iterator[None]:
-    """One DynamoDB request at a time. moto's tables are plain dicts: a read that serialises or copies
-    an item while another thread adds attributes to it fails with ``RuntimeError: dictionary changed
-    size during iteration`` (``run`` querying the status index while cases are triaged, the CLI
-    reading a case while its workflow moves it on). DynamoDB triggers no functions here, so a request
-    never waits on the invocation lock while holding this one."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    original = DynamoHandler.call_action
-    lock = threading.RLock()
-
-    def call_action(handler: Any) -> Any:
-        with lock:
-            return original(handler)
-
-    with mock.patch.object(DynamoHandler, "call_action", call_action):
-        yield
-
-
-@contextlib.contextmanager
-def _s3_events_as_aws_sends_them() -> Iterator[None]:
-    """moto's S3 event records carry no ``versionId`` and no ``sequencer``; AWS's carry both (``versionId``
-    when the bucket is versioned). The reference function tells a new put of the same bytes from a
-    notification delivered again by them, and orders puts by the sequencer: a record here gets the object's
-    version id and a sequencer that grows with every put (hex, upper case, like S3's), the same one for
-    every notification of that put."""
-    from moto.s3 import notifications
-
-    original = notifications._get_s3_event
-    lock = threading.Lock()
-    last = [0]
-
-    def sequencer(key: Any) -> str:
-        with lock:
-            value = getattr(key, "_accesswatch_sequencer", None)
-            if value is None:
-                last[0] = max(last[0] + 1, time.time_ns())
-                value = key._accesswatch_sequencer = f"{last[0]:018X}"
-            return str(value)
-
-    def event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, list[dict[str, Any]]]:
-        body = original(event_name, bucket, key, notification_id)
-        for record in body["Records"]:
-            obj = record["s3"]["object"]
-            if key.version_id and key.version_id != "null":
-                obj["versionId"] = key.version_id
-            obj["sequencer"] = sequencer(key)
-        return body
-
-    with mock.patch.object(notifications, "_get_s3_event", event):
-        yield
-
-
-@contextlib.contextmanager
-def _cached_task_clients() -> Iterator[None]:
-    """moto's Step Functions creates a new boto3 client for every task it runs (~10 ms each);
-    boto3 clients are thread-safe, so one per (service, region) serves every task."""
-    from moto.stepfunctions.parser.asl.utils import boto_client
-
-    original = boto_client.boto_client_for
-    clients: dict[tuple[str, str], Any] = {}
-    lock = threading.Lock()
-
-    def cached(region: str, service: str, state_credentials: Any = None) -> Any:
-        with lock:
-            if (region, service) not in clients:
-                clients[(region, service)] = original(region, service, state_credentials)
-            return clients[(region, service)]
-
-    patched = [m for name, m in list(sys.modules.items())
-               if name.startswith("moto.stepfunctions.parser") and getattr(m, "boto_client_for", None) is original]
-    for module in patched:
-        module.boto_client_for = cached  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        for module in patched:
-            module.boto_client_for = original  # type: ignore[attr-defined]
 
 
 def _zip_dir(directory: Path) -> bytes:
@@ -536,11 +416,9 @@ class EmbeddedAws:
             )
 
         self._exit.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
-        self._exit.enter_context(_cached_asl_parser())
-        self._exit.enter_context(_cached_task_clients())
-        self._exit.enter_context(_s3_events_as_aws_sends_them())
-        self._exit.enter_context(_serialised_dynamodb())
-        self._exit.enter_context(_used_task_tokens_refused())
+        self._exit.enter_context(stepfunctions.adapted())
+        self._exit.enter_context(s3.adapted())
+        self._exit.enter_context(dynamodb.adapted())
         self._exit.enter_context(
             mock.patch.object(StateMachine, "create_from_cloudformation_json", classmethod(create_state_machine))
         )
