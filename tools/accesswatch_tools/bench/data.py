@@ -25,13 +25,31 @@ MINISTRY_CLIENTS = 500_000
 DAY = datetime(2025, 3, 31, tzinfo=UTC)  # the synthetic generator's default start
 
 
-def ministry_day(out_dir: Path, *, events: int, seed: int = 8) -> dict[str, Any]:
-    """One ministry day (about ``events`` events) under ``out_dir`` (reference/, logs/, truth)."""
+def ministry_day(out_dir: Path, *, events: int, seed: int = 8, staff: int = MINISTRY_USERS,
+                 clients: int = MINISTRY_CLIENTS) -> dict[str, Any]:
+    """One ministry day (about ``events`` events) under ``out_dir`` (reference/, logs/, truth); a smaller
+    ``staff`` and ``clients`` make a smaller day of the same shape (for trying the benchmark out)."""
     from accesswatch_tools.world import generate
 
-    summary = generate(out_dir, staff=MINISTRY_USERS, clients=MINISTRY_CLIENTS, days=1, seed=seed,
-                       events_per_user_day=max(1, math.ceil(events / MINISTRY_USERS)))
+    summary = generate(out_dir, staff=staff, clients=clients, days=1, seed=seed,
+                       events_per_user_day=max(1, math.ceil(events / staff)))
     return summary.model_dump(mode="json")
+
+
+# `accesswatch synth` with its defaults (300 staff, 20,000 clients, 14 days) writes about 114,000 events.
+WORLD_DEFAULT_STAFF, WORLD_DEFAULT_EVENTS = 300, 114_000
+
+
+def synth_world(out_dir: Path, *, events: int, seed: int = 8) -> dict[str, Any]:
+    """The world ``accesswatch synth`` writes with its default shape (20,000 clients, 14 days of logs),
+    its staff scaled so that it holds about ``events`` events: what ``accesswatch run`` is timed on."""
+    from accesswatch_tools.world import generate
+
+    return generate(out_dir, staff=world_staff(events), seed=seed).model_dump(mode="json")
+
+
+def world_staff(events: int) -> int:
+    return max(10, math.ceil(WORLD_DEFAULT_STAFF * events / WORLD_DEFAULT_EVENTS))
 
 
 def day_ids(day_dir: Path) -> tuple[list[str], list[str]]:

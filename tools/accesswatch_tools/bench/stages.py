@@ -14,17 +14,22 @@ so that its peak RSS (``ru_maxrss``) is its own; it prints one ``RESULT {json}``
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import math
+import os
 import re
 import resource
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 MAX_BYTES = 1 << 40  # no gzip-bomb cap while benchmarking: the inputs are ours
@@ -70,11 +75,22 @@ def _chunks(path: Path) -> Iterator[bytes]:
 def synth(args: dict[str, Any]) -> dict[str, Any]:
     from accesswatch_tools.bench.data import ministry_day
 
+    sizes = {k: int(args[k]) for k in ("staff", "clients") if k in args}
     with Clock() as clock:
-        summary = ministry_day(Path(args["out"]), events=int(args["events"]), seed=int(args.get("seed", 8)))
+        summary = ministry_day(Path(args["out"]), events=int(args["events"]), seed=int(args.get("seed", 8)), **sizes)
     return {"wall_s": clock.wall, "events": summary["events"], "lines": summary["lines"],
             "users": summary["staff"], "service_accounts": summary["service_accounts"],
             "clients": summary["clients"], "truth": summary["truth"], "files": summary["files"]}
+
+
+@stage
+def synth_world(args: dict[str, Any]) -> dict[str, Any]:
+    from accesswatch_tools.bench.data import synth_world as make
+
+    with Clock() as clock:
+        summary = make(Path(args["out"]), events=int(args["events"]), seed=int(args.get("seed", 8)))
+    return {"wall_s": clock.wall, "events": summary["events"], "lines": summary["lines"], "users": summary["staff"],
+            "clients": summary["clients"], "days": summary["days"], "files": summary["files"]}
 
 
 @stage
@@ -330,18 +346,175 @@ DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteI
 DYNAMODB_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
 
 
+# The phases of a run: each function's invocations belong to one (other functions: a phase of their own).
+FUNCTION_PHASES = {"ReferenceFunction": "reference", "IngestFunction": "ingest", "DetectFunction": "detect",
+                   "DetectionOutcomeFunction": "detect", "CaseQueueFunction": "cases", "CaseStepFunction": "cases"}
+PHASE_ORDER = ("upload", "upload_reference", "upload_logs", "reference", "ingest", "detect", "cases", "settle",
+               "export")
+
+
+class RunRecorder:
+    """What a run through ``run_world`` has done so far: each upload, the wait and the export timed
+    (``run_world``'s own steps, wrapped), and every Lambda invocation the runtime reports
+    (``EmbeddedAws(on_invocation=...)``). Read at the end, or by the watchdog when the budget runs out."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.step = "starting the runtime"
+        self.uploads: list[tuple[str, float, float]] = []  # (key, start, end), monotonic seconds
+        self.steps: dict[str, list[float]] = {}  # settle, export: [start, end or nan while running]
+        self.invocations: list[Any] = []  # embedded.runtime.Invocation, appended from any thread
+        self.busy: defaultdict[str, float] = defaultdict(float)  # seconds inside each function's handler
+        self.files = {"reference": 0, "logs": 0}
+
+    def on_invocation(self, record: Any) -> None:
+        self.invocations.append(record)
+
+    def wrap_upload(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def upload(aws: Any, path: Path, key: str, *a: Any, **k: Any) -> Any:
+            kind = "reference" if key.startswith("reference/") else "logs"
+            self.step = f"uploading {kind} ({path.name})"
+            started = time.monotonic()
+            try:
+                return original(aws, path, key, *a, **k)
+            finally:
+                self.uploads.append((key, started, time.monotonic()))
+        return upload
+
+    def wrap_step(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*a: Any, **k: Any) -> Any:
+            self.step = name
+            self.steps[name] = [time.monotonic(), math.nan]
+            try:
+                return original(*a, **k)
+            finally:
+                self.steps[name][1] = time.monotonic()
+        return run
+
+    def phases(self) -> dict[str, dict[str, float]]:
+        """Each phase from its first start to its last end (seconds from the run's start; an invocation
+        starts when it is invoked, so its span includes any wait for the runtime, which runs one handler
+        at a time), the seconds of its own work (busy: in the upload calls, in the handlers) and how many
+        uploads, invocations or steps there were."""
+        now = time.monotonic()
+        spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        busy: defaultdict[str, float] = defaultdict(float)
+        for function, seconds in list(self.busy.items()):
+            busy[FUNCTION_PHASES.get(function, function)] += seconds
+        for key, started, ended in list(self.uploads):
+            spans["upload"].append((started, ended))
+            spans["upload_reference" if key.startswith("reference/") else "upload_logs"].append((started, ended))
+        for record in list(self.invocations):
+            spans[FUNCTION_PHASES.get(record.function, record.function)].append(
+                (record.started, record.started + record.duration_s))
+        for name, (started, ended) in list(self.steps.items()):
+            spans[name].append((started, now if math.isnan(ended) else ended))
+        order = {name: i for i, name in enumerate(PHASE_ORDER)}
+        return {name: {"start_s": round(min(s for s, _ in got) - self.t0, 3),
+                       "end_s": round(max(e for _, e in got) - self.t0, 3),
+                       "span_s": round(max(e for _, e in got) - min(s for s, _ in got), 3),
+                       "busy_s": round(busy[name] if name in busy else sum(e - s for s, e in got), 3),
+                       "count": len(got)}
+                for name, got in sorted(spans.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))}
+
+    def by_function(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for record in list(self.invocations):
+            row = out.setdefault(record.function, {"invocations": 0, "errors": 0, "busy_s": self.busy[record.function],
+                                                   "invoked_s": 0.0, "first_start_s": math.inf, "last_end_s": 0.0})
+            row["invocations"] += 1
+            row["errors"] += int(record.errored)
+            row["invoked_s"] += record.duration_s  # from invoked to returned, any wait for the runtime included
+            row["first_start_s"] = min(row["first_start_s"], record.started - self.t0)
+            row["last_end_s"] = max(row["last_end_s"], record.started + record.duration_s - self.t0)
+        return {name: {k: round(v, 3) for k, v in row.items()} for name, row in sorted(out.items())}
+
+    def progress(self) -> dict[str, Any]:
+        """How far the run got: files uploaded, and files and partitions through each function."""
+        done = Counter(r.function for r in list(self.invocations) if not r.errored)
+        uploads = list(self.uploads)
+        return {"step": self.step,
+                "reference_uploaded": sum(1 for key, _, _ in uploads if key.startswith("reference/")),
+                "reference_files": self.files["reference"],
+                "logs_uploaded": sum(1 for key, _, _ in uploads if not key.startswith("reference/")),
+                "log_files": self.files["logs"],
+                "files_ingested": done.get("IngestFunction", 0), "partitions_detected": done.get("DetectFunction", 0),
+                "files_detected": done.get("DetectionOutcomeFunction", 0),
+                "case_steps": done.get("CaseStepFunction", 0)}
+
+
+class Watchdog:
+    """The stage's time budget: when it runs out, print what the run did so far as the stage's result
+    (``finished: false``) and end the process; nothing is extrapolated."""
+
+    def __init__(self, seconds: float, report: Callable[[], dict[str, Any]]) -> None:
+        self.report = report
+        self.timer = threading.Timer(seconds, self._fire)
+        self.timer.daemon = True
+
+    def __enter__(self) -> Watchdog:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.cancel()
+
+    def _fire(self) -> None:
+        try:
+            result = self.report()
+        except Exception as exc:  # noqa: BLE001 - the report must be written whatever went wrong
+            result = {"finished": False, "report_error": repr(exc)}
+        result["peak_rss_mb"] = peak_rss_mb()
+        stream = sys.__stdout__ or sys.stdout
+        stream.write("RESULT " + json.dumps(result, default=str) + "\n")
+        stream.flush()
+        os._exit(0)
+
+
+def sns_notifications() -> Counter[str]:
+    """Every message published to the stack's SNS topics (moto keeps them), by its ``event`` field."""
+    from moto.sns.models import sns_backends
+
+    from accesswatch_tools.embedded.runtime import ACCOUNT_ID, REGION
+
+    counts: Counter[str] = Counter()
+    for topic in list(sns_backends[ACCOUNT_ID][REGION].topics.values()):
+        for sent in list(topic.sent_notifications):
+            try:
+                event = json.loads(sent[1]).get("event", "?")
+            except (ValueError, AttributeError):
+                event = "?"
+            counts[str(event)] += 1
+    return counts
+
+
+def _jsonl_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
 @stage
 def e2e(args: dict[str, Any]) -> dict[str, Any]:
-    """The world through the embedded runtime, as ``accesswatch run --in-process`` does it."""
+    """A world through the embedded runtime exactly as ``accesswatch run --in-process`` runs it
+    (``EmbeddedAws`` then ``run_world``: every reference snapshot uploaded, then every log file, the
+    wait for detection and cases, the export), with a time budget (``timeout_s``): phases from the
+    runtime's invocation records, every AWS API call counted, the outputs counted from what the run
+    exported and from the SNS topics."""
     from accesswatch_tools.embedded.runtime import EmbeddedAws
-    from accesswatch_tools.operate.world_run import run_world
+    from accesswatch_tools.operate import world_run
 
     world = Path(args["world"])
     out = Path(args["out"])
+    budget = float(args.get("timeout_s", 3600))
     api = ApiCounter()
-    restore = api.install()
+    recorder = RunRecorder()
+    recorder.files = {"reference": len(world_run.reference_files(world / "reference")),
+                      "logs": len(world_run.log_files(world / "logs", "cms"))}
     handler_s: defaultdict[str, float] = defaultdict(float)
     handler_n: Counter[str] = Counter()
+    clock = Clock()
 
     def timed(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
         def run(event: Any, context: Any) -> Any:
@@ -352,19 +525,43 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
             finally:
                 api.label = caller
                 handler_s[name] += time.perf_counter() - started
+                recorder.busy[name] += time.perf_counter() - started
                 handler_n[name] += 1
         return run
 
+    def calls() -> dict[str, Any]:
+        made = dict(api.calls)
+        by_service: Counter[str] = Counter()
+        for key, n in made.items():
+            by_service[key.split(":", 1)[0]] += n
+        return {"api_calls": dict(Counter(made).most_common()), "api_calls_total": sum(made.values()),
+                "api_calls_by_service": dict(by_service.most_common()),
+                "api_seconds": {k: round(v, 3) for k, v in dict(api.seconds).items()}}
+
+    def unfinished() -> dict[str, Any]:
+        return {"finished": False, "timeout_s": budget,
+                "wall_s": time.perf_counter() - clock.wall0, "cpu_s": time.process_time() - clock.cpu0,
+                "progress": recorder.progress(), "phases": recorder.phases(), "by_function": recorder.by_function(),
+                "handler_invocations": dict(handler_n), **calls()}
+
+    restore = api.install()
     try:
         with Clock() as start:
-            aws = EmbeddedAws(handler_wrapper=timed).__enter__()
+            aws = EmbeddedAws(handler_wrapper=timed, on_invocation=recorder.on_invocation).__enter__()
         try:
-            with Clock() as clock:
-                outcome = run_world(aws, world / "reference", world / "logs", out, timeout_s=float(args.get(
-                    "timeout_s", 3600)))
+            with contextlib.ExitStack() as patches:
+                patches.enter_context(mock.patch.object(world_run, "upload", recorder.wrap_upload(world_run.upload)))
+                for name in ("settle", "export_all"):
+                    patches.enter_context(mock.patch.object(
+                        world_run, name, recorder.wrap_step("settle" if name == "settle" else "export",
+                                                            getattr(world_run, name))))
+                recorder.t0 = time.monotonic()
+                with clock, Watchdog(budget, unfinished):
+                    outcome = world_run.run_world(aws, world / "reference", world / "logs", out, timeout_s=budget)
             table_names = {aws.resource_name(t): t for t in ("FindingsTable", "CasesTable", "LedgerTable",
                                                                "IdempotencyTable")}
             items = _item_sizes(aws, table_names) if args.get("item_sizes", True) else {}
+            notifications = sns_notifications()
         finally:
             aws.__exit__(None, None, None)
     finally:
@@ -380,18 +577,27 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
             writes_by_table[logical] += n
         elif operation in DYNAMODB_READS:
             reads_by_table[logical] += n
+    executions = summary.get("executions", {})
     return {
+        "finished": True, "timeout_s": budget,
         "startup_s": start.wall, "wall_s": clock.wall, "cpu_s": clock.cpu,
+        "phases": recorder.phases(), "by_function": recorder.by_function(), "progress": recorder.progress(),
         "dynamodb_by_handler": _by_label(api, table_names),
         "events": totals["accepted"], "lines": totals["lines_read"], "files": totals["files"],
-        "findings": totals["findings"], "cases": totals["cases"],
-        "findings_by_rule": summary.get("findings_by_rule", {}), "executions": summary.get("executions", {}),
-        "problems": outcome.problems[:20],
-        "api_calls": dict(api.calls.most_common()), "api_seconds": {k: round(v, 3) for k, v in api.seconds.items()},
+        "summary_findings": totals["findings"], "summary_cases": totals["cases"],
+        # counted from the run's outputs: the exported files and the messages on the topics
+        "findings": _jsonl_lines(out / "findings.jsonl"), "cases": _jsonl_lines(out / "cases.jsonl"),
+        "quarantined": _jsonl_lines(out / "quarantine.jsonl"),
+        "case_executions": sum(executions.get("CaseStateMachine", {}).values()),
+        "detection_executions": sum(executions.get("DetectionStateMachine", {}).values()),
+        "notifications": sum(notifications.values()), "notifications_by_event": dict(notifications),
+        "findings_by_rule": summary.get("findings_by_rule", {}), "cases_by_status": summary.get("cases_by_status", {}),
+        "executions": executions, "problems": outcome.problems[:20],
+        **calls(),
         "dynamodb_writes": sum(writes_by_table.values()), "dynamodb_reads": sum(reads_by_table.values()),
         "dynamodb_writes_by_table": dict(writes_by_table), "dynamodb_reads_by_table": dict(reads_by_table),
         "handler_seconds": {k: round(v, 3) for k, v in handler_s.items()}, "handler_invocations": dict(handler_n),
-        "item_bytes": items, "phases": args.get("phases", {}),
+        "item_bytes": items,
         "events_per_s": totals["accepted"] / clock.wall if clock.wall else 0.0,
     }
 
