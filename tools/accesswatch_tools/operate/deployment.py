@@ -70,25 +70,51 @@ def invoke_function(dep: Deployment, logical_id: str, payload: dict[str, Any], w
     return dict(body)
 
 
-def executions(deployment: Deployment, logical_id: str) -> list[dict[str, Any]]:
+def executions(deployment: Deployment, logical_id: str, *, status: str | None = None) -> list[dict[str, Any]]:
+    """Every execution of the state machine, or only those with ``status`` (Step Functions' statusFilter:
+    fewer listed, and listing costs per execution listed)."""
     sfn = deployment.client("stepfunctions")
     arn = deployment.resource_name(logical_id)
     result: list[dict[str, Any]] = []
-    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
+    kwargs: dict[str, Any] = {"stateMachineArn": arn}
+    if status is not None:
+        kwargs["statusFilter"] = status
+    for page in sfn.get_paginator("list_executions").paginate(**kwargs):
         result.extend(page["executions"])
     return result
+
+
+POLL_MAX_S = 1.0  # the longest pause between two polls of a wait
+
+
+def backoff(poll_s: float, limit_s: float = POLL_MAX_S) -> Callable[[], float]:
+    """Pauses for a wait: ``poll_s`` at first, then half as long again each time up to ``limit_s``
+    (a short wait is noticed at once; a long one polls about once a second)."""
+    pause = [poll_s]
+
+    def next_pause() -> float:
+        current = pause[0]
+        pause[0] = min(limit_s, current * 1.5)
+        return current
+    return next_pause
 
 
 def wait_for_executions(deployment: Deployment, logical_id: str, *, timeout_s: float = 600.0,
                         settled: Callable[[dict[str, Any]], bool] | None = None,
                         poll_s: float = 0.05) -> list[dict[str, Any]]:
-    """Poll until no execution of the state machine is running (or ``settled`` says it may stay)."""
+    """Poll until no execution of the state machine is running (or ``settled`` says it may stay); returns
+    every execution, listed once at the end. Polls list only running executions, ever less often."""
     deadline = time.monotonic() + timeout_s
+    pause = backoff(poll_s)
     while True:
-        found = executions(deployment, logical_id)
-        pending = [e for e in found if e["status"] == "RUNNING" and not (settled and settled(e))]
+        pending = [e for e in executions(deployment, logical_id, status="RUNNING")
+                   if not (settled and settled(e))]
         if not pending:
-            return found
+            found = executions(deployment, logical_id)
+            # An execution started between the two listings is still running: wait for it too.
+            if not [e for e in found if e["status"] == "RUNNING" and not (settled and settled(e))]:
+                return found
+            continue
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(pending)} {logical_id} executions still running after {timeout_s:.0f}s")
-        time.sleep(poll_s)
+        time.sleep(pause())

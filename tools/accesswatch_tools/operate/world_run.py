@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,9 @@ from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import ObjectStore
+from accesswatch.models import SourceObject
 from accesswatch_tools.embedded.template import resources_of_type
-from accesswatch_tools.operate.deployment import Deployment, executions, wait_for_executions
+from accesswatch_tools.operate.deployment import Deployment, backoff, executions, wait_for_executions
 from accesswatch_tools.operate.export import (
     collect_cases,
     collect_findings,
@@ -64,10 +66,16 @@ def log_files(logs_dir: Path, system: str) -> list[tuple[Path, str]]:
     return out
 
 
-def upload(aws: Deployment, path: Path, key: str) -> None:
-    """Upload as production receives files (the embedded runtime delivers the notification synchronously)."""
+def upload(aws: Deployment, path: Path, key: str) -> SourceObject:
+    """Upload as production receives files; returns the put (``settle`` waits for its ingestion).
+
+    The file object itself is the body: botocore streams it (no copy of the file in memory here). On the
+    embedded runtime the put returns once stored, as on AWS: the notification is delivered by the runtime's
+    worker (embedded/adapters/s3.py), and the caller's next call other than an upload waits for it."""
+    bucket = aws.resource_name("RawBucket")
     with path.open("rb") as body:
-        aws.client("s3").put_object(Bucket=aws.resource_name("RawBucket"), Key=key, Body=body)
+        response = aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    return SourceObject(bucket, key, str(response.get("ETag", "")).strip('"'), response.get("VersionId"))
 
 
 def s3_triggered_functions(aws: Deployment) -> set[str]:
@@ -77,23 +85,116 @@ def s3_triggered_functions(aws: Deployment) -> set[str]:
     }
 
 
-def settle(aws: Deployment, cases: CaseStore, timeout_s: float) -> dict[str, Counter[str]]:
-    """Wait for detection to finish and for every case to reach a person (or finish)."""
-    wait_for_executions(aws, "DetectionStateMachine", timeout_s=timeout_s)
+def notified(aws: Deployment, key: str) -> bool:
+    """Whether a put of ``key`` to the raw bucket triggers a function (its S3 events' key filters)."""
+    for res in resources_of_type(aws.template, "AWS::Serverless::Function").values():
+        for event in res["Properties"].get("Events", {}).values():
+            props = event.get("Properties", {})
+            if event.get("Type") != "S3" or props.get("Bucket") != {"Ref": "RawBucket"}:
+                continue
+            rules = {r["Name"].lower(): r["Value"] for r in props.get("Filter", {}).get("S3Key", {}).get("Rules", [])}
+            if key.startswith(rules.get("prefix", "")) and key.endswith(rules.get("suffix", "")):
+                return True
+    return False
+
+
+def _ledger_items(aws: Deployment, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The ledger's file items of ``ids`` (ingest ids), read consistently, 100 keys per request."""
+    dynamodb = aws.resource("dynamodb")
+    table = aws.resource_name("LedgerTable")
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 100):
+        request: dict[str, Any] = {table: {"Keys": [{"pk": Ledger.file_pk(i)} for i in ids[start:start + 100]],
+                                           "ConsistentRead": True, "ProjectionExpression": "pk, #s, execution_arn",
+                                           "ExpressionAttributeNames": {"#s": "status"}}}
+        while request:
+            response = dynamodb.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(table, []):
+                found[str(item["pk"]).removeprefix("FILE#")] = item
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def _recorded(item: dict[str, Any] | None) -> bool:
+    """A put whose ingestion is recorded: any status but ingesting, and a detecting file's execution started
+    (its ledger item says detecting before the execution starts, then names it)."""
+    if item is None or item.get("status") == FileStatus.INGESTING.value:
+        return False
+    return item.get("status") != FileStatus.DETECTING.value or bool(item.get("execution_arn"))
+
+
+def wait_for_ingestion(aws: Deployment, puts: Sequence[SourceObject], deadline: float, *,
+                       failures_before: int = 0) -> None:
+    """Wait until the ledger records the ingestion of every put that triggers a function (by its put id,
+    else its content id: the reference function keys a file by the put, the ingest function by its
+    content). A function that failed before writing the ledger leaves no item: the wait ends when the
+    failures of the raw bucket's functions since ``failures_before`` account for every put not recorded.
+    The same on AWS and on the embedded runtime; on AWS a failed delivery is retried, so it waits longer."""
+    waiting = {p.put_id: p for p in puts if notified(aws, p.key)}
+    s3_functions = s3_triggered_functions(aws)
+    pause = backoff(0.05)
+    while waiting:
+        items = _ledger_items(aws, sorted(set(waiting) | {p.ingest_id for p in waiting.values()}))
+        failed_items = 0
+        for put_id, put in list(waiting.items()):
+            item = items.get(put_id) or items.get(put.ingest_id)
+            if _recorded(item):
+                del waiting[put_id]
+                failed_items += item is not None and item.get("status") == FileStatus.FAILED.value
+        if not waiting:
+            return
+        failures = [f for f in aws.invocation_failures()[failures_before:] if f["function"] in s3_functions]
+        if len(failures) - failed_items >= len(waiting):
+            return  # every put not recorded is accounted for by a failed invocation (run_world reports it)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(waiting)} uploaded file(s) not yet ingested")
+        time.sleep(pause())
+
+
+def _waiting_on_a_person(cases: CaseStore, case_ids: set[str]) -> set[str]:
+    if len(case_ids) > 25:
+        return case_ids & cases.ids_with_status(WAITING_ON_A_PERSON)
+    return {c for c in case_ids if ((cases.get(c) or {}).get("status") in WAITING_ON_A_PERSON)}
+
+
+def settle(aws: Deployment, cases: CaseStore, timeout_s: float, *, puts: Sequence[SourceObject] = (),
+           failures_before: int = 0) -> dict[str, Counter[str]]:
+    """Wait for the ingestion of ``puts``, for detection to finish and for every case to reach a person (or
+    finish); returns the count of executions by status per state machine (one full listing each, at the end).
+
+    Polls back off (0.05 s up to 1 s); they list only running executions, and a case execution whose case
+    is known to wait on a person is not looked at again: only the others are described, one by one."""
     deadline = time.monotonic() + timeout_s
+    wait_for_ingestion(aws, puts, deadline, failures_before=failures_before)
+    wait_for_executions(aws, "DetectionStateMachine", timeout_s=max(0.0, deadline - time.monotonic()))
+    sfn = aws.client("stepfunctions")
+    known_waiting: set[str] = set()  # execution arns whose case waits on a person
+    pause = backoff(0.05)
     while True:
         # A redriven case's execution is named <case_id>-redrive-<n>.
-        running = {e["name"].split("-redrive-")[0] for e in executions(aws, "CaseStateMachine")
-                   if e["status"] == "RUNNING"}
-        if not running or running <= cases.ids_with_status(WAITING_ON_A_PERSON):
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"case executions still running after {timeout_s:.0f}s")
-        time.sleep(0.2)
-    return {
-        name: Counter(e["status"] for e in executions(aws, name))
-        for name in resources_of_type(aws.template, "AWS::Serverless::StateMachine")
-    }
+        unsettled = {e["executionArn"]: e["name"].split("-redrive-")[0]
+                     for e in executions(aws, "CaseStateMachine", status="RUNNING")
+                     if e["executionArn"] not in known_waiting}
+        while unsettled:
+            waiting = _waiting_on_a_person(cases, set(unsettled.values()))
+            for arn, case_id in list(unsettled.items()):
+                if case_id in waiting:
+                    known_waiting.add(arn)
+                    del unsettled[arn]
+            if not unsettled:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"case executions still running after {timeout_s:.0f}s")
+            time.sleep(pause())
+            for arn in list(unsettled):
+                if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+                    del unsettled[arn]
+        counts = {name: executions(aws, name) for name in resources_of_type(aws.template,
+                                                                            "AWS::Serverless::StateMachine")}
+        # Exact at the end: a case execution started since the first listing is looked at too.
+        if all(e["executionArn"] in known_waiting for e in counts.get("CaseStateMachine", [])
+               if e["status"] == "RUNNING"):
+            return {name: Counter(e["status"] for e in found) for name, found in counts.items()}
 
 
 def export_all(aws: Deployment, out_dir: Path, executions: dict[str, Counter[str]],
@@ -122,19 +223,19 @@ def run_world(aws: Deployment, reference_dir: Path, logs_dir: Path, out_dir: Pat
     refs = reference_files(reference_dir)
     logs = log_files(logs_dir, system)
     failures_before = len(aws.invocation_failures())
-    bar = Progress("uploading reference", len(refs))
-    for path in refs:
-        upload(aws, path, f"reference/{path.name}")
-        bar.advance()
-    bar.close()
-    bar = Progress("ingesting logs", len(logs))
-    for path, key in logs:
-        upload(aws, path, key)
-        bar.advance()
-    bar.close()
-    bar = Progress("detecting", 1)
+    puts: list[SourceObject] = []
+    for label, files in (("uploading reference", [(p, f"reference/{p.name}") for p in refs]),
+                         ("uploading logs", logs)):
+        bar = Progress(label, len(files))
+        for path, key in files:
+            put = upload(aws, path, key)
+            if isinstance(put, SourceObject):  # a wrapped upload (the bench's timing) may not return it
+                puts.append(put)
+            bar.advance()
+        bar.close()
+    bar = Progress("ingesting and detecting", 1)
     cases = CaseStore(aws.resource_name("CasesTable"), aws.resource("dynamodb"))
-    execution_counts = settle(aws, cases, timeout_s)
+    execution_counts = settle(aws, cases, timeout_s, puts=puts, failures_before=failures_before)
     bar.advance()
     bar.close()
     failed = aws.invocation_failures()[failures_before:]

@@ -6,9 +6,11 @@ docs/local-runtime.md lists every adapter and why it exists.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
 
@@ -47,8 +49,169 @@ def s3_events_as_aws_sends_them() -> Iterator[None]:
         yield
 
 
+# Calls a thread makes to put objects: they do not wait for the deliveries of its earlier puts.
+UPLOADS = frozenset({"PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "CopyObject"})
+
+_LOG = logging.getLogger(__name__)
+
+
+class Deliveries:
+    """One FIFO worker that makes S3's deliveries to Lambda, in the order of the puts (ticket order).
+
+    ``add`` is called by the putting thread (inside moto's ``put_object``) and returns at once; the worker
+    calls ``deliver`` for each delivery in turn. A delivery that raises is logged (its error type only)
+    and the next one is made: moto swallows a failing function's error and the runtime records the
+    invocation failure, as before. ``close`` waits for the queue to empty, then stops the worker."""
+
+    def __init__(self, deliver: Callable[..., Any]) -> None:
+        self._deliver = deliver
+        self._queue: deque[tuple[int, tuple[Any, ...]]] = deque()
+        self._changed = threading.Condition()
+        self._added = 0  # tickets handed out
+        self._done = 0  # deliveries finished (in ticket order: one worker)
+        self._closing = False
+        # Per thread: .ticket, the last delivery its puts queued; .invoking, how many Lambda invocations
+        # it is running (a thread-local dies with its thread: a reused thread id inherits nothing).
+        self._local = threading.local()
+        self._worker = threading.Thread(target=self._run, name="accesswatch-s3-notifications", daemon=True)
+        self._worker.start()
+
+    # -------------------------------------------------------------- the putting side
+    def add(self, *args: Any) -> None:
+        with self._changed:
+            if self._closing:
+                raise RuntimeError("the S3 notification worker is closed")
+            self._added += 1
+            self._queue.append((self._added, args))
+            if threading.current_thread() is not self._worker and not self.invoking():
+                self._local.ticket = self._added
+            self._changed.notify_all()
+
+    def pending(self) -> int:
+        """Deliveries queued or being made."""
+        with self._changed:
+            return self._added - self._done
+
+    def wait(self, timeout_s: float | None = None, *, upto: int | None = None) -> bool:
+        """Wait until every delivery (or every one up to ticket ``upto``) is made; False on timeout."""
+        with self._changed:
+            target = self._added if upto is None else upto
+            return self._changed.wait_for(lambda: self._done >= target, timeout_s)
+
+    def wait_for_own_uploads(self) -> None:
+        """The deliveries of this thread's earlier puts are made (a caller sees its uploads' effects)."""
+        ticket = getattr(self._local, "ticket", None)
+        if ticket is None or self.invoking():
+            return
+        self.wait(upto=ticket)
+        if getattr(self._local, "ticket", None) == ticket:
+            self._local.ticket = None
+
+    # -------------------------------------------------------------- invocations
+    def invoking(self) -> bool:
+        return bool(getattr(self._local, "invoking", 0))
+
+    @contextlib.contextmanager
+    def invocation(self) -> Iterator[None]:
+        self._local.invoking = getattr(self._local, "invoking", 0) + 1
+        try:
+            yield
+        finally:
+            self._local.invoking -= 1
+
+    # -------------------------------------------------------------- the worker
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: bool(self._queue) or self._closing)
+                if not self._queue:
+                    return
+                ticket, args = self._queue.popleft()
+            try:
+                self._deliver(*args)
+            except Exception as exc:  # noqa: BLE001 - one failed delivery never stops the next ones
+                _LOG.error("S3 notification delivery failed: %s", type(exc).__name__)
+            finally:
+                with self._changed:
+                    self._done = ticket
+                    self._changed.notify_all()
+
+    def close(self) -> None:
+        """Make every queued delivery, then stop the worker."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        self._worker.join()
+
+
+_CURRENT: list[Deliveries] = []  # the running runtime's worker (innermost last)
+
+
+def deliveries_pending() -> int:
+    """S3 notifications queued or being delivered by the runtime(s) running in this process."""
+    return sum(d.pending() for d in _CURRENT)
+
+
+def wait_for_deliveries(timeout_s: float | None = None) -> bool:
+    """Wait until every S3 notification queued so far in this process is delivered; False on timeout."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    for d in list(_CURRENT):
+        if not d.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def notifications_off_the_uploader() -> Iterator[Deliveries]:
+    """moto delivers an S3 notification to Lambda inside ``put_object``, so an upload held its caller for
+    the whole ingestion of the file. Here the put queues the delivery (the event built at the put, so its
+    eventTime and sequencer are the put's) and one worker makes them in the order of the puts; the runtime
+    drains the queue before it closes. A thread's next call other than another upload waits for the
+    deliveries of its own earlier puts, so a caller still sees what its uploads caused (as the synchronous
+    delivery showed it) while consecutive uploads no longer wait; calls made inside an invocation never
+    wait (a handler must not wait on work queued behind it)."""
+    import botocore.client
+    from moto.awslambda.models import LambdaFunction
+    from moto.s3 import notifications
+
+    deliveries = Deliveries(notifications._invoke_awslambda)
+    ordering = threading.Lock()  # the sequencer's order is the queue's order
+    send_event = notifications.send_event
+    invoke_lambda = LambdaFunction._invoke_lambda
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def ordered_send_event(*args: Any, **kwargs: Any) -> None:
+        with ordering:
+            send_event(*args, **kwargs)
+
+    def queued(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+        deliveries.add(account_id, event_body, fn_arn, region_name)
+
+    def invoking(function: Any, *args: Any, **kwargs: Any) -> Any:
+        with deliveries.invocation():
+            return invoke_lambda(function, *args, **kwargs)
+
+    def api_call(client: Any, operation_name: str, api_params: Any) -> Any:
+        if operation_name not in UPLOADS:
+            deliveries.wait_for_own_uploads()
+        return make_api_call(client, operation_name, api_params)
+
+    _CURRENT.append(deliveries)
+    try:
+        with mock.patch.object(notifications, "send_event", ordered_send_event), \
+                mock.patch.object(notifications, "_invoke_awslambda", queued), \
+                mock.patch.object(LambdaFunction, "_invoke_lambda", invoking), \
+                mock.patch.object(botocore.client.BaseClient, "_make_api_call", api_call):
+            try:
+                yield deliveries
+            finally:
+                deliveries.close()
+    finally:
+        _CURRENT.remove(deliveries)
+
+
 @contextlib.contextmanager
 def adapted() -> Iterator[None]:
     """Every S3 adapter, for as long as the runtime runs."""
-    with s3_events_as_aws_sends_them():
+    with s3_events_as_aws_sends_them(), notifications_off_the_uploader():
         yield
