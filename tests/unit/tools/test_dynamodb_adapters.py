@@ -1,0 +1,536 @@
+"""Differential tests of the embedded runtime's DynamoDB adapters: the same calls with the adapters
+on and off (moto's ordinary path) must give the same answers and the same errors."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+from unittest import mock
+
+import boto3
+import botocore.exceptions
+import pytest
+from boto3.dynamodb.conditions import Attr, Key
+from moto import mock_aws
+
+from accesswatch_tools.embedded.adapters import dynamodb as adapters
+
+REGION = "ap-southeast-2"
+# Not compared: values that differ per request, and the body checksum moto adds to its HTTP
+# response (the direct path has no response body to checksum).
+UNCOMPARED_HEADERS = {"x-amz-crc32"}
+
+
+def _metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "keys": sorted(metadata),
+        "status": metadata["HTTPStatusCode"],
+        "retries": metadata["RetryAttempts"],
+        "request_id_is_the_header": metadata["RequestId"] == metadata["HTTPHeaders"]["x-amzn-requestid"],
+        "headers": sorted(set(metadata["HTTPHeaders"]) - UNCOMPARED_HEADERS),
+        "content_type": metadata["HTTPHeaders"].get("content-type"),
+    }
+
+
+class Recorder:
+    """Runs calls and records what each gave back or raised, comparably."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[tuple[str, Any]] = []
+
+    def __call__(self, label: str, call: Callable[[], Any]) -> Any:
+        try:
+            response = call()
+        except botocore.exceptions.ClientError as error:
+            body = copy.deepcopy(error.response)
+            metadata = body.pop("ResponseMetadata")
+            self.outcomes.append((label, ("raised", type(error).__name__, str(error), body, _metadata(metadata))))
+            return None
+        if isinstance(response, dict) and "ResponseMetadata" in response:
+            body = copy.deepcopy(response)
+            metadata = body.pop("ResponseMetadata")
+            self.outcomes.append((label, ("returned", body, _metadata(metadata))))
+        else:
+            self.outcomes.append((label, ("returned", copy.deepcopy(response))))
+        return response
+
+
+@contextlib.contextmanager
+def _aws(adapted: bool) -> Iterator[None]:
+    with mock_aws(), (adapters.adapted() if adapted else contextlib.nullcontext()):
+        yield
+
+
+def _create_tables(client: Any) -> None:
+    client.create_table(
+        TableName="findings",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
+                              for name in ("finding_id", "user_id", "client_id", "rule_quarter", "occurred_at_utc")],
+        KeySchema=[{"AttributeName": "finding_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {"IndexName": name, "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"},
+                           {"AttributeName": "occurred_at_utc", "KeyType": "RANGE"}]}
+            for name, hash_key in (("by_user", "user_id"), ("by_client", "client_id"),
+                                   ("by_rule_quarter", "rule_quarter"))
+        ],
+    )
+    client.create_table(
+        TableName="cases",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
+                              for name in ("pk", "sk", "status", "opened_at")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "by_status", "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                          {"AttributeName": "opened_at", "KeyType": "RANGE"}],
+        }],
+    )
+
+
+def _finding(number: int) -> dict[str, Any]:
+    return {
+        "finding_id": {"S": f"f-{number:04d}"},
+        "user_id": {"S": f"u-{number % 7}"},
+        "client_id": {"S": f"c-{number % 5}"},
+        "rule_quarter": {"S": f"rule-{number % 3}#2026Q{1 + number % 4}"},
+        # Repeats, so that index order falls back to the table key.
+        "occurred_at_utc": {"S": f"2026-01-{1 + number % 9:02d}T00:00:00Z"},
+        "score": {"N": str(number % 11)},
+        "evidence": {"B": bytes([number % 256, 0, 255])},
+        "tags": {"SS": [f"t{number % 3}", "all"]},
+        "detail": {"M": {"n": {"N": f"{number}.50"}, "l": {"L": [{"BOOL": number % 2 == 0}, {"NULL": True}]}}},
+    }
+
+
+def _case_items(number: int) -> list[dict[str, Any]]:
+    case = f"CASE#{number:03d}"
+    status = ("open", "triaged", "closed")[number % 3]
+    return [
+        {"pk": {"S": case}, "sk": {"S": "CASE"}, "status": {"S": status},
+         "opened_at": {"S": f"2026-02-{1 + number % 5:02d}"}, "version": {"N": "1"}},
+        *({"pk": {"S": case}, "sk": {"S": f"HIST#{step:02d}"}, "note": {"S": f"step {step}"}}
+          for step in range(number % 4)),
+    ]
+
+
+def _queries(call: Recorder, client: Any, label: str) -> None:
+    """A battery of queries: base table and indexes, both directions, pages, ranges, filters."""
+    def pages(name: str, **kwargs: Any) -> None:
+        start: dict[str, Any] | None = None
+        for page in range(50):
+            extra = {"ExclusiveStartKey": start} if start else {}
+            response = call(f"{label}:{name}:page{page}", functools.partial(client.query, **kwargs, **extra))
+            start = (response or {}).get("LastEvaluatedKey")
+            if not start:
+                return
+
+    for user in ("u-0", "u-3", "u-9"):
+        pages(f"by_user {user}", TableName="findings", IndexName="by_user", Limit=4,
+              KeyConditionExpression="user_id = :u", ExpressionAttributeValues={":u": {"S": user}})
+    pages("by_client backwards", TableName="findings", IndexName="by_client", Limit=3, ScanIndexForward=False,
+          KeyConditionExpression="client_id = :c AND occurred_at_utc BETWEEN :a AND :b",
+          ExpressionAttributeValues={":c": {"S": "c-2"}, ":a": {"S": "2026-01-02"}, ":b": {"S": "2026-01-06"}})
+    pages("by_rule_quarter filtered", TableName="findings", IndexName="by_rule_quarter", Limit=2,
+          KeyConditionExpression="rule_quarter = :r AND begins_with(occurred_at_utc, :p)",
+          FilterExpression="score > :s", ProjectionExpression="finding_id, score, evidence",
+          ExpressionAttributeValues={":r": {"S": "rule-1#2026Q2"}, ":p": {"S": "2026-01-0"}, ":s": {"N": "3"}})
+    call(f"{label}:count", lambda: client.query(
+        TableName="findings", IndexName="by_user", Select="COUNT",
+        KeyConditionExpression="user_id = :u", ExpressionAttributeValues={":u": {"S": "u-1"}}))
+    call(f"{label}:findings base", lambda: client.query(
+        TableName="findings", KeyConditionExpression="finding_id = :f",
+        ExpressionAttributeValues={":f": {"S": "f-0010"}}))
+    for status in ("open", "triaged", "closed", "reopened"):
+        pages(f"by_status {status}", TableName="cases", IndexName="by_status", Limit=5,
+              KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": "status"},
+              ExpressionAttributeValues={":s": {"S": status}})
+    for case in ("CASE#003", "CASE#007", "CASE#404"):
+        pages(f"case {case}", TableName="cases", Limit=2,
+              KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": case}})
+        pages(f"case {case} history backwards", TableName="cases", ScanIndexForward=False,
+              KeyConditionExpression="pk = :p AND begins_with(sk, :h)",
+              ExpressionAttributeValues={":p": {"S": case}, ":h": {"S": "HIST#"}})
+    call(f"{label}:legacy key conditions", lambda: client.query(
+        TableName="cases", KeyConditions={
+            "pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "CASE#007"}]},
+            "sk": {"ComparisonOperator": "GT", "AttributeValueList": [{"S": "HIST#00"}]}}))
+    call(f"{label}:unknown index", lambda: client.query(
+        TableName="cases", IndexName="by_nothing",
+        KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "x"}}))
+    call(f"{label}:scan", lambda: client.scan(TableName="cases"))
+    call(f"{label}:scan findings", lambda: client.scan(TableName="findings"))
+
+
+def _scenario(adapted: bool) -> list[tuple[str, Any]]:
+    call = Recorder()
+    with _aws(adapted):
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        for start in range(0, 120, 25):
+            call(f"batch findings {start}", functools.partial(client.batch_write_item, RequestItems={
+                "findings": [{"PutRequest": {"Item": _finding(n)}} for n in range(start, min(start + 25, 120))]}))
+        cases = [item for number in range(30) for item in _case_items(number)]
+        for start in range(0, len(cases), 25):
+            call(f"batch cases {start}", functools.partial(client.batch_write_item, RequestItems={
+                "cases": [{"PutRequest": {"Item": item}} for item in cases[start:start + 25]]}))
+        _queries(call, client, "loaded")
+
+        # Writes that move items between index partitions, remove them, replace them.
+        call("move a finding to another user", lambda: client.update_item(
+            TableName="findings", Key={"finding_id": {"S": "f-0003"}}, ReturnValues="ALL_NEW",
+            UpdateExpression="SET user_id = :u, occurred_at_utc = :t",
+            ExpressionAttributeValues={":u": {"S": "u-0"}, ":t": {"S": "2026-01-05T00:00:00Z"}}))
+        call("drop an index key", lambda: client.update_item(
+            TableName="findings", Key={"finding_id": {"S": "f-0014"}}, ReturnValues="UPDATED_OLD",
+            UpdateExpression="REMOVE client_id"))
+        call("new finding by update", lambda: client.update_item(
+            TableName="findings", Key={"finding_id": {"S": "f-9000"}}, ReturnValues="UPDATED_NEW",
+            UpdateExpression="SET user_id = :u, occurred_at_utc = :t, score = :s",
+            ExpressionAttributeValues={":u": {"S": "u-3"}, ":t": {"S": "2026-01-01T00:00:00Z"}, ":s": {"N": "5"}}))
+        call("replace a finding", lambda: client.put_item(
+            TableName="findings", ReturnValues="ALL_OLD",
+            Item={**_finding(21), "user_id": {"S": "u-9"}, "evidence": {"B": b"\x00replaced"}}))
+        call("delete a finding", lambda: client.delete_item(
+            TableName="findings", Key={"finding_id": {"S": "f-0007"}}, ReturnValues="ALL_OLD"))
+        call("delete a missing finding", lambda: client.delete_item(
+            TableName="findings", Key={"finding_id": {"S": "f-7777"}}, ReturnValues="ALL_OLD"))
+        call("triage a case", lambda: client.update_item(
+            TableName="cases", Key={"pk": {"S": "CASE#003"}, "sk": {"S": "CASE"}}, ReturnValues="ALL_NEW",
+            UpdateExpression="SET #s = :new ADD version :one", ConditionExpression="#s = :old",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":new": {"S": "triaged"}, ":old": {"S": "open"}, ":one": {"N": "1"}}))
+        call("triage it again", lambda: client.update_item(
+            TableName="cases", Key={"pk": {"S": "CASE#003"}, "sk": {"S": "CASE"}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            UpdateExpression="SET #s = :new", ConditionExpression="#s = :old",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":new": {"S": "triaged"}, ":old": {"S": "open"}}))
+        call("batch delete and put", lambda: client.batch_write_item(RequestItems={"cases": [
+            {"DeleteRequest": {"Key": {"pk": {"S": "CASE#006"}, "sk": {"S": "CASE"}}}},
+            {"PutRequest": {"Item": {"pk": {"S": "CASE#100"}, "sk": {"S": "CASE"}, "status": {"S": "reopened"},
+                                     "opened_at": {"S": "2026-03-01"}}}},
+        ]}))
+        call("transact: close a case, add history", lambda: client.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "cases", "Key": {"pk": {"S": "CASE#007"}, "sk": {"S": "CASE"}},
+                        "UpdateExpression": "SET #s = :closed", "ConditionExpression": "#s = :triaged",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":closed": {"S": "closed"}, ":triaged": {"S": "triaged"}}}},
+            {"Put": {"TableName": "cases", "Item": {"pk": {"S": "CASE#007"}, "sk": {"S": "HIST#99"}}}},
+            {"Delete": {"TableName": "cases", "Key": {"pk": {"S": "CASE#007"}, "sk": {"S": "HIST#00"}}}},
+        ]))
+        call("transact cancelled", lambda: client.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "cases", "Key": {"pk": {"S": "CASE#010"}, "sk": {"S": "CASE"}},
+                        "UpdateExpression": "SET #s = :x", "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":x": {"S": "reopened"}}}},
+            {"Put": {"TableName": "cases", "Item": {"pk": {"S": "CASE#200"}, "sk": {"S": "CASE"},
+                                                    "status": {"S": "open"}, "opened_at": {"S": "2026-04-01"}}}},
+            {"Delete": {"TableName": "cases", "Key": {"pk": {"S": "CASE#011"}, "sk": {"S": "CASE"}}}},
+            {"ConditionCheck": {"TableName": "cases", "Key": {"pk": {"S": "CASE#004"}, "sk": {"S": "CASE"}},
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            {"Put": {"TableName": "cases", "Item": {"pk": {"S": "CASE#005"}, "sk": {"S": "CASE"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ]))
+        call("transact on one item twice", lambda: client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "cases", "Item": {"pk": {"S": "CASE#300"}, "sk": {"S": "CASE"}}}},
+            {"Delete": {"TableName": "cases", "Key": {"pk": {"S": "CASE#300"}, "sk": {"S": "CASE"}}}},
+        ]))
+        call("transact on a missing table", lambda: client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "cases", "Item": {"pk": {"S": "CASE#301"}, "sk": {"S": "CASE"}}}},
+            {"Put": {"TableName": "nothing", "Item": {"pk": {"S": "x"}}}},
+        ]))
+        _queries(call, client, "after writes")
+    return call.outcomes
+
+
+def _item_calls(adapted: bool) -> list[tuple[str, Any]]:
+    call = Recorder()
+    with _aws(adapted):
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        key = {"pk": {"S": "CASE#1"}, "sk": {"S": "CASE"}}
+        item = {**key, "status": {"S": "open"}, "opened_at": {"S": "2026-01-01"}, "blob": {"B": b"\x00\xff"},
+                "blobs": {"BS": [b"a", b"\x01"]}, "n": {"N": "0.10"}, "ns": {"NS": ["1", "2.5"]},
+                "map": {"M": {"deep": {"L": [{"S": "x"}, {"B": b"y"}, {"M": {}}]}}}, "yes": {"BOOL": True},
+                "none": {"NULL": True}}
+        call("put", lambda: client.put_item(TableName="cases", Item=item))
+        call("put ALL_OLD", lambda: client.put_item(TableName="cases", Item=item, ReturnValues="ALL_OLD"))
+        call("put if absent, ALL_OLD on failure", lambda: client.put_item(
+            TableName="cases", Item=item, ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD"))
+        call("put if absent", lambda: client.put_item(
+            TableName="cases", Item=item, ConditionExpression="attribute_not_exists(pk)"))
+        call("put without its range key", lambda: client.put_item(TableName="cases", Item={"pk": {"S": "x"}}))
+        call("put with an empty index key", lambda: client.put_item(
+            TableName="cases", Item={**key, "status": {"S": ""}}))
+        call("put to a missing table", lambda: client.put_item(TableName="nothing", Item=item))
+        call("get", lambda: client.get_item(TableName="cases", Key=key))
+        call("get projected", lambda: client.get_item(
+            TableName="cases", Key=key, ProjectionExpression="#m.deep[1], blob", ExpressionAttributeNames={"#m": "map"},
+            ReturnConsumedCapacity="TOTAL"))
+        call("get missing", lambda: client.get_item(TableName="cases", Key={"pk": {"S": "no"}, "sk": {"S": "no"}}))
+        call("get bad key", lambda: client.get_item(TableName="cases", Key={"pk": {"S": "no"}}))
+        call("get missing table", lambda: client.get_item(TableName="nothing", Key=key))
+        call("update ALL_NEW", lambda: client.update_item(
+            TableName="cases", Key=key, ReturnValues="ALL_NEW",
+            UpdateExpression="SET n = n + :d, map.deep[0] = :s REMOVE none ADD ns :ns DELETE blobs :b",
+            ExpressionAttributeValues={":d": {"N": "1"}, ":s": {"S": "z"}, ":ns": {"NS": ["3"]},
+                                       ":b": {"BS": [b"a"]}}))
+        call("update UPDATED_NEW", lambda: client.update_item(
+            TableName="cases", Key=key, ReturnValues="UPDATED_NEW", UpdateExpression="SET blob = :b",
+            ExpressionAttributeValues={":b": {"B": b"new"}}))
+        call("update UPDATED_OLD", lambda: client.update_item(
+            TableName="cases", Key=key, ReturnValues="UPDATED_OLD", UpdateExpression="SET blob = :b",
+            ExpressionAttributeValues={":b": {"B": b"newer"}}))
+        call("update failing its condition", lambda: client.update_item(
+            TableName="cases", Key=key, ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            UpdateExpression="SET #s = :s", ConditionExpression="#s = :other",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": "closed"}, ":other": {"S": "triaged"}}))
+        call("update with a syntax error", lambda: client.update_item(
+            TableName="cases", Key=key, UpdateExpression="SET = :s", ExpressionAttributeValues={":s": {"S": "x"}}))
+        call("update with an unused value", lambda: client.update_item(
+            TableName="cases", Key=key, UpdateExpression="SET a = :a",
+            ExpressionAttributeValues={":a": {"S": "x"}, ":b": {"S": "y"}}))
+        call("update the key", lambda: client.update_item(
+            TableName="cases", Key=key, UpdateExpression="SET pk = :a", ExpressionAttributeValues={":a": {"S": "x"}}))
+        call("batch write", lambda: client.batch_write_item(RequestItems={"cases": [
+            {"PutRequest": {"Item": {"pk": {"S": f"CASE#{n}"}, "sk": {"S": "CASE"}, "b": {"B": bytes([n])}}}}
+            for n in range(2, 8)]}))
+        call("batch write duplicates", lambda: client.batch_write_item(RequestItems={"cases": [
+            {"PutRequest": {"Item": {"pk": {"S": "CASE#2"}, "sk": {"S": "CASE"}}}},
+            {"PutRequest": {"Item": {"pk": {"S": "CASE#2"}, "sk": {"S": "CASE"}}}}]}))
+        call("batch get", lambda: client.batch_get_item(RequestItems={"cases": {
+            "Keys": [{"pk": {"S": f"CASE#{n}"}, "sk": {"S": "CASE"}} for n in range(0, 10)],
+            "ProjectionExpression": "pk, b"}}))
+        call("transact get", lambda: client.transact_get_items(TransactItems=[
+            {"Get": {"TableName": "cases", "Key": key}},
+            {"Get": {"TableName": "cases", "Key": {"pk": {"S": "CASE#3"}, "sk": {"S": "CASE"}}}},
+            {"Get": {"TableName": "cases", "Key": {"pk": {"S": "none"}, "sk": {"S": "CASE"}}}}]))
+        call("transact write", lambda: client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "cases", "Item": {"pk": {"S": "CASE#20"}, "sk": {"S": "CASE"}}}},
+            {"Update": {"TableName": "cases", "Key": key, "UpdateExpression": "SET x = :x",
+                        "ExpressionAttributeValues": {":x": {"B": b"x"}}}}]))
+        call("transact cancelled", lambda: client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "cases", "Item": {"pk": {"S": "CASE#21"}, "sk": {"S": "CASE"}}}},
+            {"ConditionCheck": {"TableName": "cases", "Key": key, "ConditionExpression": "attribute_not_exists(x)",
+                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            {"Delete": {"TableName": "cases", "Key": {"pk": {"S": "CASE#20"}, "sk": {"S": "CASE"}},
+                        "ConditionExpression": "attribute_exists(nope)"}}]))
+        call("delete failing its condition", lambda: client.delete_item(
+            TableName="cases", Key=key, ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD"))
+        call("delete ALL_OLD", lambda: client.delete_item(TableName="cases", Key=key, ReturnValues="ALL_OLD"))
+        call("scan after", lambda: client.scan(TableName="cases"))
+        call("scan filtered", lambda: client.scan(
+            TableName="cases", FilterExpression="attribute_exists(b)", Limit=3))
+
+        table = boto3.resource("dynamodb", region_name=REGION).Table("cases")
+        call("resource put", lambda: table.put_item(Item={
+            "pk": "R#1", "sk": "CASE", "status": "open", "opened_at": "2026-05-01", "n": Decimal("1.5"),
+            "b": b"\x00bin", "s": {"a", "b"}, "m": {"l": [1, "two", b"3"]}}))
+        call("resource get", lambda: table.get_item(Key={"pk": "R#1", "sk": "CASE"}))
+        call("resource update", lambda: table.update_item(
+            Key={"pk": "R#1", "sk": "CASE"}, UpdateExpression="SET n = n + :one",
+            ExpressionAttributeValues={":one": 1}, ReturnValues="ALL_NEW"))
+        call("resource conditional put", lambda: table.put_item(
+            Item={"pk": "R#1", "sk": "CASE"}, ConditionExpression=Attr("pk").not_exists(),
+            ReturnValuesOnConditionCheckFailure="ALL_OLD"))
+        call("resource query", lambda: table.query(
+            IndexName="by_status", KeyConditionExpression=Key("status").eq("open")))
+        call("resource batch", lambda: _batch(table))
+        call("resource query after", lambda: table.query(KeyConditionExpression=Key("pk").eq("R#2")))
+    return call.outcomes
+
+
+def _batch(table: Any) -> str:
+    with table.batch_writer() as batch:
+        for n in range(2, 5):
+            batch.put_item(Item={"pk": f"R#{n}", "sk": "CASE", "blob": bytes([n])})
+        batch.delete_item(Key={"pk": "R#1", "sk": "CASE"})
+    return "written"
+
+
+def _assert_same(ordinary: list[tuple[str, Any]], adapted: list[tuple[str, Any]]) -> None:
+    assert [label for label, _ in adapted] == [label for label, _ in ordinary]
+    for (label, expected), (_, actual) in zip(ordinary, adapted, strict=True):
+        assert actual == expected, label
+
+
+def test_item_calls_answer_as_moto_does() -> None:
+    ordinary = _item_calls(adapted=False)
+    assert any(outcome[0] == "raised" for _, outcome in ordinary)  # the sequence does exercise errors
+    _assert_same(ordinary, _item_calls(adapted=True))
+
+
+def test_queries_and_writes_answer_as_moto_does() -> None:
+    ordinary = _scenario(adapted=False)
+    labels = [label for label, _ in ordinary]
+    assert sum(":page1" in label for label in labels) > 5  # pagination is exercised
+    _assert_same(ordinary, _scenario(adapted=True))
+
+
+def test_errors_are_the_client_errors_botocore_raises() -> None:
+    with _aws(adapted=True):
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        with pytest.raises(client.exceptions.ResourceNotFoundException):
+            client.get_item(TableName="nothing", Key={"pk": {"S": "x"}})
+        client.put_item(TableName="cases", Item={"pk": {"S": "a"}, "sk": {"S": "b"}, "v": {"B": b"\x01"}})
+        with pytest.raises(client.exceptions.ConditionalCheckFailedException) as failed:
+            client.put_item(TableName="cases", Item={"pk": {"S": "a"}, "sk": {"S": "b"}},
+                            ConditionExpression="attribute_not_exists(pk)",
+                            ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        assert failed.value.response["Item"]["v"] == {"B": b"\x01"}
+        with pytest.raises(client.exceptions.TransactionCanceledException) as cancelled:
+            client.transact_write_items(TransactItems=[{"ConditionCheck": {
+                "TableName": "cases", "Key": {"pk": {"S": "a"}, "sk": {"S": "b"}},
+                "ConditionExpression": "attribute_not_exists(pk)"}}])
+        assert [reason["Code"] for reason in cancelled.value.response["CancellationReasons"]] == [
+            "ConditionalCheckFailed"]
+
+
+def test_in_process_calls_skip_moto_http_dispatch() -> None:
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    with _aws(adapted=True), mock.patch.object(
+            BotocoreStubber, "process_request", autospec=True, side_effect=BotocoreStubber.process_request) as http:
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)  # CreateTable is not dispatched directly
+        created = http.call_count
+        assert created == 2
+        client.put_item(TableName="cases", Item={"pk": {"S": "a"}, "sk": {"S": "b"}})
+        client.get_item(TableName="cases", Key={"pk": {"S": "a"}, "sk": {"S": "b"}})
+        client.query(TableName="cases", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}})
+        assert http.call_count == created
+        client.describe_table(TableName="cases")
+        assert http.call_count == created + 1
+
+
+def test_a_client_of_another_endpoint_is_not_intercepted() -> None:
+    with _aws(adapted=True):
+        client = boto3.client("dynamodb", region_name=REGION, endpoint_url="http://127.0.0.1:9")
+        request = {"url": "http://127.0.0.1:9/", "body": b"{}", "headers": {}}
+        assert adapters._direct_call(client.meta.service_model.operation_model("GetItem"), request) is None
+    off = boto3.client("dynamodb", region_name=REGION)
+    request = {"url": "https://dynamodb.ap-southeast-2.amazonaws.com/", "body": b"{}", "headers": {}}
+    assert adapters._direct_call(off.meta.service_model.operation_model("GetItem"), request) is None
+
+
+def test_direct_calls_wait_for_the_one_request_lock() -> None:
+    with _aws(adapted=True):
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        done = threading.Event()
+
+        def get() -> None:
+            client.get_item(TableName="cases", Key={"pk": {"S": "a"}, "sk": {"S": "b"}})
+            done.set()
+
+        with adapters._LOCK:
+            worker = threading.Thread(target=get)
+            worker.start()
+            assert not done.wait(0.3)  # held up while another request holds the lock
+        worker.join(10)
+        assert done.is_set()
+
+
+def test_queries_do_not_list_the_whole_table() -> None:
+    from moto.dynamodb.models.table import Table
+
+    def count_listings(adapted: bool) -> int:
+        with _aws(adapted), mock.patch.object(Table, "all_items", autospec=True,
+                                              side_effect=Table.all_items) as listing:
+            client = boto3.client("dynamodb", region_name=REGION)
+            _create_tables(client)
+            for number in range(40):
+                client.put_item(TableName="findings", Item=_finding(number))
+            client.query(TableName="findings", IndexName="by_user", KeyConditionExpression="user_id = :u",
+                         ExpressionAttributeValues={":u": {"S": "u-1"}})
+            client.update_item(TableName="findings", Key={"finding_id": {"S": "f-0001"}},
+                               UpdateExpression="SET user_id = :u", ExpressionAttributeValues={":u": {"S": "u-2"}})
+            moved = client.query(TableName="findings", IndexName="by_user", KeyConditionExpression="user_id = :u",
+                                 ExpressionAttributeValues={":u": {"S": "u-2"}})
+            assert "f-0001" in [item["finding_id"]["S"] for item in moved["Items"]]
+            client.query(TableName="findings", KeyConditionExpression="finding_id = :f",
+                         ExpressionAttributeValues={":f": {"S": "f-0002"}})
+            return int(listing.call_count)
+
+    assert count_listings(adapted=False) == 3
+    assert count_listings(adapted=True) == 0
+
+
+def test_transactions_copy_no_table() -> None:
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    def tables_copied(adapted: bool) -> int:
+        copied = []
+        real_deepcopy = copy.deepcopy
+
+        def deepcopy(value: Any, *args: Any) -> Any:
+            if isinstance(value, Table):
+                copied.append(value.name)
+            return real_deepcopy(value, *args)
+
+        with _aws(adapted), mock.patch.object(models.copy, "deepcopy", deepcopy):
+            client = boto3.client("dynamodb", region_name=REGION)
+            _create_tables(client)
+            for ok in (True, False):
+                with contextlib.suppress(client.exceptions.TransactionCanceledException):
+                    client.transact_write_items(TransactItems=[
+                        {"Put": {"TableName": "cases", "Item": {"pk": {"S": "a"}, "sk": {"S": "b"}}}},
+                        {"ConditionCheck": {"TableName": "findings", "Key": {"finding_id": {"S": "x"}},
+                                            "ConditionExpression": "attribute_not_exists(finding_id)" if ok
+                                            else "attribute_exists(finding_id)"}}])
+            assert client.scan(TableName="cases")["Count"] == 1
+        return len(copied)
+
+    assert tables_copied(adapted=False) > 0
+    assert tables_copied(adapted=True) == 0
+
+
+def _numeric_index(adapted: bool) -> list[tuple[str, Any]]:
+    call = Recorder()
+    with _aws(adapted):
+        client = boto3.client("dynamodb", region_name=REGION)
+        client.create_table(
+            TableName="scores", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"},
+                                  {"AttributeName": "board", "AttributeType": "S"},
+                                  {"AttributeName": "score", "AttributeType": "N"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[{"IndexName": "by_score", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                                     "KeySchema": [{"AttributeName": "board", "KeyType": "HASH"},
+                                                   {"AttributeName": "score", "KeyType": "RANGE"}]}])
+        scores = ["10", "9.5", "-1", "1e2", "0.001", "10.0", "-20", "3", "100", "7"]
+        for number, score in enumerate(scores * 3):
+            item = {"id": {"S": f"i{number:02d}"}, "board": {"S": f"b{number % 2}"}}
+            if number % 7:  # some items lack the range key: not in the index
+                item["score"] = {"N": score}
+            call(f"put {number}", functools.partial(client.put_item, TableName="scores", Item=item))
+        for board in ("b0", "b1"):
+            for forward in (True, False):
+                start: dict[str, Any] | None = None
+                for page in range(20):
+                    extra = {"ExclusiveStartKey": start} if start else {}
+                    response = call(f"{board} {forward} {page}", functools.partial(
+                        client.query, TableName="scores", IndexName="by_score", Limit=4, ScanIndexForward=forward,
+                        KeyConditionExpression="board = :b AND score > :s",
+                        ExpressionAttributeValues={":b": {"S": board}, ":s": {"N": "-5"}}, **extra))
+                    start = (response or {}).get("LastEvaluatedKey")
+                    if not start:
+                        break
+    return call.outcomes
+
+
+def test_numeric_index_keys_sort_and_page_as_moto_does() -> None:
+    _assert_same(_numeric_index(adapted=False), _numeric_index(adapted=True))
