@@ -75,8 +75,9 @@ def test_run_world_gives_the_same_findings_and_cases_as_synchronous_delivery(wor
 
 
 def test_settle_waits_on_the_ledger_for_uploads_still_queued(world: Path):
-    """Uploads made on another thread (as over HTTP to the local endpoint, where no call of the caller
-    waits for the worker): settle, from the puts alone, returns once their ingestion is recorded."""
+    """Uploads that do not wait, made on another thread (as over HTTP to the local endpoint, where no call
+    of the caller waits for the worker): settle, from the puts alone, returns once their ingestion is
+    recorded."""
     release = threading.Event()
 
     def held(name: str, handler: Any) -> Any:
@@ -93,10 +94,11 @@ def test_settle_waits_on_the_ledger_for_uploads_still_queued(world: Path):
         logs = log_files(world / "logs", "cms")[:2]
 
         def uploads() -> None:
-            for path in reference_files(world / "reference"):
-                puts.append(upload(aws, path, f"reference/{path.name}"))
-            for path, key in logs:
-                puts.append(upload(aws, path, key))
+            with s3.uploads_not_waiting():
+                for path in reference_files(world / "reference"):
+                    puts.append(upload(aws, path, f"reference/{path.name}"))
+                for path, key in logs:
+                    puts.append(upload(aws, path, key))
 
         uploader = threading.Thread(target=uploads)
         uploader.start()

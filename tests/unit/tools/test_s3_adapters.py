@@ -5,8 +5,9 @@ path, on plain moto: a versioned bucket notifying a Lambda function whose one in
 Differential: the same puts with moto's synchronous delivery and with the worker deliver the same event
 records (the ids and times each run draws normalised away), in the order of the puts. And the worker's
 own promises: a put returns before its delivery is made, a delivery that raises is not lost and the next
-ones are still made, the queue is drained when the adapter closes, a thread's next call waits for the
-deliveries of its own puts (never another thread's), and a call made inside an invocation never waits.
+ones are still made, the queue is drained when the adapter closes, within ``uploads_not_waiting`` a put
+returns at once and the thread's next call waits for the deliveries of its own puts (never another
+thread's), any other put returns after its delivery, and a call made inside an invocation never waits.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def test_the_worker_delivers_the_same_records_as_moto_in_the_order_of_the_puts()
 def test_a_put_returns_before_its_delivery_which_the_putting_threads_next_call_waits_for():
     release = threading.Event()
     recorder = Recorder(before=lambda body: release.wait(WAIT_S))
-    with bucket_notifying(recorder, worker=True) as client:
+    with bucket_notifying(recorder, worker=True) as client, s3.uploads_not_waiting():
         client.put_object(Bucket=BUCKET, Key="logs/a.csv", Body=b"a")  # returns: its delivery is held
         client.put_object(Bucket=BUCKET, Key="logs/b.csv", Body=b"b")  # an upload never waits either
         assert s3.deliveries_pending() == 2
@@ -160,6 +161,16 @@ def test_a_put_returns_before_its_delivery_which_the_putting_threads_next_call_w
         threading.Timer(0.2, release.set).start()
         client.head_object(Bucket=BUCKET, Key="logs/a.csv")  # this thread's next call waits
         assert s3.deliveries_pending() == 0 and recorder.keys() == ["logs/a.csv", "logs/b.csv"]
+
+
+def test_any_other_put_returns_after_its_delivery_as_with_moto():
+    """Outside ``uploads_not_waiting`` an in-process put returns once its delivery is made (on the worker)."""
+    recorder = Recorder()
+    with bucket_notifying(recorder, worker=True) as client:
+        for i in range(5):
+            client.put_object(Bucket=BUCKET, Key=f"logs/{i}.csv", Body=b"x")
+            assert len(recorder.events) == i + 1 and s3.deliveries_pending() == 0
+    assert recorder.threads == {"accesswatch-s3-notifications"}
 
 
 def test_a_delivery_that_raises_is_not_lost_and_the_next_ones_are_made():
@@ -179,8 +190,11 @@ def test_every_queued_delivery_is_made_before_the_adapter_closes():
     gate = threading.Semaphore(0)
     recorder = Recorder(before=lambda body: gate.acquire(timeout=WAIT_S))
     with bucket_notifying(recorder, worker=True) as client:
-        threads = [threading.Thread(target=lambda: client.put_object(Bucket=BUCKET, Key="logs/x.csv", Body=b"x"))
-                   for _ in range(5)]
+        def put() -> None:
+            with s3.uploads_not_waiting():
+                client.put_object(Bucket=BUCKET, Key="logs/x.csv", Body=b"x")
+
+        threads = [threading.Thread(target=put) for _ in range(5)]
         for t in threads:
             t.start()
         for t in threads:

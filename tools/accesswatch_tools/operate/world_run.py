@@ -15,6 +15,7 @@ from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.models import SourceObject
+from accesswatch_tools.embedded.adapters import s3 as s3_adapters
 from accesswatch_tools.embedded.template import resources_of_type
 from accesswatch_tools.operate.deployment import Deployment, backoff, executions, wait_for_executions
 from accesswatch_tools.operate.export import (
@@ -70,8 +71,9 @@ def upload(aws: Deployment, path: Path, key: str) -> SourceObject:
     """Upload as production receives files; returns the put (``settle`` waits for its ingestion).
 
     The file object itself is the body: botocore streams it (no copy of the file in memory here). On the
-    embedded runtime the put returns once stored, as on AWS: the notification is delivered by the runtime's
-    worker (embedded/adapters/s3.py), and the caller's next call other than an upload waits for it."""
+    embedded runtime, in process, the put returns once the notification is delivered (by the runtime's
+    worker, embedded/adapters/s3.py), unless within ``uploads_not_waiting`` as ``run_world`` uploads; over
+    HTTP to the local endpoint, as on AWS, it returns once stored."""
     bucket = aws.resource_name("RawBucket")
     with path.open("rb") as body:
         response = aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
@@ -228,7 +230,10 @@ def run_world(aws: Deployment, reference_dir: Path, logs_dir: Path, out_dir: Pat
                          ("uploading logs", logs)):
         bar = Progress(label, len(files))
         for path, key in files:
-            put = upload(aws, path, key)
+            # The uploads do not wait for the ingestion they trigger (on the embedded runtime in process
+            # too): settle waits for all of it.
+            with s3_adapters.uploads_not_waiting():
+                put = upload(aws, path, key)
             if isinstance(put, SourceObject):  # a wrapped upload (the bench's timing) may not return it
                 puts.append(put)
             bar.advance()

@@ -161,15 +161,31 @@ def wait_for_deliveries(timeout_s: float | None = None) -> bool:
     return True
 
 
+_NOT_WAITING = threading.local()  # .depth: this thread's puts return before their deliveries
+
+
+@contextlib.contextmanager
+def uploads_not_waiting() -> Iterator[None]:
+    """This thread's puts return once stored, before their notifications are delivered (its next call
+    other than an upload waits for them). ``world_run.upload`` puts so; a put over HTTP to the local
+    endpoint always returns so (no call of the caller's process waits for the endpoint's worker)."""
+    _NOT_WAITING.depth = getattr(_NOT_WAITING, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _NOT_WAITING.depth -= 1
+
+
 @contextlib.contextmanager
 def notifications_off_the_uploader() -> Iterator[Deliveries]:
     """moto delivers an S3 notification to Lambda inside ``put_object``, so an upload held its caller for
     the whole ingestion of the file. Here the put queues the delivery (the event built at the put, so its
     eventTime and sequencer are the put's) and one worker makes them in the order of the puts; the runtime
-    drains the queue before it closes. A thread's next call other than another upload waits for the
-    deliveries of its own earlier puts, so a caller still sees what its uploads caused (as the synchronous
-    delivery showed it) while consecutive uploads no longer wait; calls made inside an invocation never
-    wait (a handler must not wait on work queued behind it)."""
+    drains the queue before it closes. Within ``uploads_not_waiting`` (and over HTTP) a put returns at once
+    and the thread's next call other than an upload waits for the deliveries of its earlier puts, so a
+    caller still sees what its uploads caused; any other in-process put returns after its delivery, as
+    moto's did (tests observe a handler's effects right after a put). Calls made inside an invocation
+    never wait (a handler must not wait on work queued behind it)."""
     import botocore.client
     from moto.awslambda.models import LambdaFunction
     from moto.s3 import notifications
@@ -194,7 +210,11 @@ def notifications_off_the_uploader() -> Iterator[Deliveries]:
     def api_call(client: Any, operation_name: str, api_params: Any) -> Any:
         if operation_name not in UPLOADS:
             deliveries.wait_for_own_uploads()
-        return make_api_call(client, operation_name, api_params)
+            return make_api_call(client, operation_name, api_params)
+        result = make_api_call(client, operation_name, api_params)
+        if not getattr(_NOT_WAITING, "depth", 0):
+            deliveries.wait_for_own_uploads()
+        return result
 
     _CURRENT.append(deliveries)
     try:
