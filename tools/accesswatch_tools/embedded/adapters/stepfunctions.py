@@ -6,9 +6,12 @@ docs/local-runtime.md lists every adapter and why it exists.
 from __future__ import annotations
 
 import contextlib
+import io
+import json
+import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 from unittest import mock
 
@@ -81,7 +84,158 @@ def cached_task_clients() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def adapted() -> Iterator[None]:
-    """Every Step Functions adapter, for as long as the runtime runs."""
-    with cached_asl_parser(), cached_task_clients(), used_task_tokens_refused():
+def cached_jsonpath() -> Iterator[None]:
+    """moto parses every JSONPath afresh on each evaluation (``jsonpath_ng.ext.parse`` for reads, ``jsonpath_ng.parse``
+    for each ResultPath, ~1 ms each; the case ASL has 79); a parsed expression is immutable (``find`` and
+    ``update_or_create`` change only the data), so parse each path once."""
+    import functools
+
+    import jsonpath_ng
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    with mock.patch.object(json_path, "parse", functools.lru_cache(maxsize=1024)(json_path.parse)), \
+            mock.patch.object(result_path, "parse", functools.lru_cache(maxsize=1024)(jsonpath_ng.parse)):
+        yield
+
+
+_DIRECT_INVOKE_PARAMETERS = frozenset({"FunctionName", "Payload"})
+# What moto's Lambda answers (responses.LambdaResponse.invoke) when a payload exceeds Lambda's limit.
+_PAYLOAD_TOO_LARGE = {
+    "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+    "errorType": "Function.ResponseSizeTooLarge",
+}
+
+
+@contextlib.contextmanager
+def direct_lambda_tasks() -> Iterator[None]:
+    """A Step Functions Lambda task (``lambda:invoke``, ``.waitForTaskToken`` and plain function ARNs)
+    calls moto's Lambda backend directly instead of ``lambda.invoke`` through botocore and moto's
+    request layers (4-7 ms a task); the backend's ``invoke`` and so the runtime's handler seam still
+    run, and the task gets what botocore would have parsed: ``StatusCode``, ``FunctionError``,
+    ``Payload``, and moto's error as a ``ClientError``. Anything but FunctionName and Payload (Qualifier,
+    LogType, ClientContext), or moto served over HTTP, takes moto's ordinary path."""
+    from botocore.exceptions import ClientError
+    from moto.awslambda.models import lambda_backends
+    from moto.core.exceptions import JsonRESTError
+    from moto.core.models import botocore_stubber
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = lambda_eval_utils._invoke_lambda_function  # noqa: SLF001 - moto's own seam
+
+    def invoke(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
+        function_name = parameters.get("FunctionName")
+        payload = parameters.get("Payload", b"")
+        if (not botocore_stubber.enabled or not set(parameters) <= _DIRECT_INVOKE_PARAMETERS
+                or not isinstance(function_name, str) or not isinstance(payload, bytes)):
+            return dict(original(parameters, region, state_credentials))
+        backend = lambda_backends[_account_id()][region]
+        response_headers: dict[str, str] = {}
+        try:
+            result = backend.invoke(function_name, None, payload.decode("utf-8"), {}, response_headers)
+        except JsonRESTError as exc:
+            raise _client_error(ClientError, exc, "Invoke") from exc
+        if result is None:  # moto's LambdaResponse answers 404 with an empty JSON body
+            return {"StatusCode": 404, "Payload": {}}
+        if sys.getsizeof(result) > 6000000:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            result = json.dumps(_PAYLOAD_TOO_LARGE).encode("utf-8")
+        response: dict[str, Any] = {"StatusCode": 200}
+        if "x-amz-function-error" in response_headers:
+            response["FunctionError"] = response_headers["x-amz-function-error"]
+        response["Payload"] = lambda_eval_utils._from_payload(io.BytesIO(  # noqa: SLF001 - moto's own parsing
+            result if isinstance(result, bytes) else result.encode("utf-8")))
+        return response
+
+    with mock.patch.object(lambda_eval_utils, "_invoke_lambda_function", invoke):
+        yield
+
+
+def _account_id() -> str:
+    """The account moto serves a Step Functions task's client in (BaseResponse.get_current_account):
+    MOTO_ACCOUNT_ID, else the account of the task client's access key ("ak", moto's default account)."""
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"]
+    from moto.iam.models import get_account_id_from
+
+    return str(get_account_id_from("ak"))
+
+
+def _client_error(error_class: Any, exc: Any, operation: str) -> Exception:
+    """The ClientError botocore raises for moto's JSON error response (what Step Functions reads of it:
+    the code, message, HTTP status and request id)."""
+    from moto.utilities.aws_headers import gen_amzn_requestid_long
+
+    request_id = gen_amzn_requestid_long()
+    return error_class({  # type: ignore[no-any-return]
+        "Error": {"Code": exc.error_type, "Message": exc.message},
+        "ResponseMetadata": {"RequestId": request_id, "HTTPStatusCode": exc.code,
+                             "HTTPHeaders": {}, "RetryAttempts": 0},
+        "Message": exc.message, "Type": "User",
+    }, operation)
+
+
+@contextlib.contextmanager
+def states_evaluated_in_line() -> Iterator[None]:
+    """moto evaluates every Task, Map and Parallel attempt on a thread of its own, only to wait for it with the
+    state's TimeoutSeconds (~0.7 ms a thread started on this machine, 8 a case); a state that declares no
+    timeout (moto's default, ~3 years) is evaluated in line by the execution's thread instead. A state with a
+    TimeoutSeconds (AwaitDecision) keeps its thread, and so its timeout."""
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+
+    original = execute_state.ExecutionState._evaluate_with_timeout  # noqa: SLF001 - moto's own method
+    untimed = threading.local()
+
+    class InLine:
+        """What ``_evaluate_with_timeout`` uses of a Thread: ``start`` runs the target, here and now."""
+
+        def __init__(self, target: Callable[[], None]) -> None:
+            self._target: Callable[[], None] | None = target
+
+        def start(self) -> None:
+            target, self._target = self._target, None
+            if target is not None:
+                target()
+
+    def thread(target: Callable[[], None], daemon: bool | None = None) -> Any:
+        if getattr(untimed, "next", False):
+            untimed.next = False
+            return InLine(target)
+        return threading.Thread(target=target, daemon=daemon)
+
+    def evaluate(state: Any, env: Any) -> None:
+        untimed.next = state.timeout.is_default_value()
+        try:
+            original(state, env)
+        finally:
+            untimed.next = False
+
+    with mock.patch.object(execute_state, "Thread", thread), \
+            mock.patch.object(execute_state.ExecutionState, "_evaluate_with_timeout", evaluate):
+        yield
+
+
+# The adapters that only make moto faster (the others change what it does, to what AWS does). Each can be
+# left out by name, so that a differential test or a benchmark runs moto's ordinary path beside it.
+SPEED_ADAPTERS: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
+    "cached_asl_parser": cached_asl_parser,
+    "cached_task_clients": cached_task_clients,
+    "cached_jsonpath": cached_jsonpath,
+    "direct_lambda_tasks": direct_lambda_tasks,
+    "states_evaluated_in_line": states_evaluated_in_line,
+}
+
+
+@contextlib.contextmanager
+def adapted(without: Collection[str] = ()) -> Iterator[None]:
+    """Every Step Functions adapter, for as long as the runtime runs (less the speed adapters named in
+    ``without``)."""
+    unknown = set(without) - set(SPEED_ADAPTERS)
+    if unknown:
+        raise ValueError(f"no Step Functions speed adapter {sorted(unknown)}")
+    with contextlib.ExitStack() as stack:
+        for name, adapter in SPEED_ADAPTERS.items():
+            if name not in without:
+                stack.enter_context(adapter())
+        stack.enter_context(used_task_tokens_refused())
         yield
