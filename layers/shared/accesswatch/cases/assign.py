@@ -35,9 +35,9 @@ from accesswatch.cases.scoring import (
 )
 from accesswatch.dal.cases import UNDECIDED, CaseStore, ConcurrentUpdate, split_part
 from accesswatch.dal.executions import Executions
-from accesswatch.dal.findings import FindingStore
+from accesswatch.dal.findings import FindingMarks
 from accesswatch.dal.ledger import now_iso
-from accesswatch.dal.risk import RiskStore, entry_as_finding, ledger_entry
+from accesswatch.dal.risk import RiskLedger, RiskStore, entry_as_finding, ledger_entry
 from accesswatch.quarters import parse_instant
 from accesswatch.rules import TIER_OF
 
@@ -98,7 +98,7 @@ class RoutingResult:
 class CaseRouter:
     cases: CaseStore
     risk: RiskStore
-    findings: FindingStore
+    findings: FindingMarks
     executions: Executions
     case_state_machine_arn: str
     settings: ScoringSettings
@@ -124,13 +124,38 @@ class CaseRouter:
                     result.suppressed[exception_id] += 1
                 continue
             by_user[str(item["user_id"])].append(item)
+        known = self.read_users(sorted(by_user))
+        recheck: dict[str, list[Mapping[str, Any]]] = {}
         for user_id, items in sorted(by_user.items()):
-            self._settle_user(user_id, items, result)
+            self._settle_user(user_id, items, result, known=known[user_id], recheck=recheck)
+        # Findings this run put in a ledger join the case another writer opened for the user meanwhile.
+        if recheck:
+            pointers = self.cases.open_pointers_of(sorted(recheck))
+            for user_id, items in sorted(recheck.items()):
+                if pointers[user_id] is not None:
+                    self._settle_user(user_id, items, result, in_ledger=True)
+        self.findings.flush()  # the findings as routed, written before any case's workflow starts
         self.finish(result)
         return result
 
-    def _settle_user(self, user_id: str, items: list[Mapping[str, Any]], result: RoutingResult) -> None:
-        in_ledger = False  # our accumulate findings were written to the ledger by an earlier attempt
+    def read_users(self, user_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any] | None, RiskLedger]]:
+        """Each user's open-case pointer and risk ledger, read in batches (BatchGetItem) rather than two
+        reads per user: what the first attempt to settle the user plans from."""
+        found = self.cases.get_many([k for u in user_ids for k in (self.cases.user_key(u), self.risk.ledger_key(u))])
+        out: dict[str, tuple[dict[str, Any] | None, RiskLedger]] = {}
+        for user_id in user_ids:
+            pointer = found.get((f"USER#{user_id}", "OPEN"))
+            out[user_id] = (pointer, self.risk.ledger_of(user_id, found.get((f"RISK#{user_id}", "LEDGER"))))
+        return out
+
+    def _settle_user(self, user_id: str, items: list[Mapping[str, Any]], result: RoutingResult, *,
+                     known: tuple[dict[str, Any] | None, RiskLedger] | None = None,
+                     recheck: dict[str, list[Mapping[str, Any]]] | None = None, in_ledger: bool = False) -> None:
+        """Settle the user's findings: into their open case, a new case, or their risk ledger. ``known``: the
+        pointer and ledger read in a batch (the first attempt plans from them; a retry reads afresh). After a
+        write to the ledger the user's pointer is read again, in case another writer opened a case meanwhile
+        (its findings then join it): with ``recheck``, the caller does that read for many users at once.
+        ``in_ledger``: our accumulate findings were written to the ledger already (by an earlier attempt)."""
         waited = 0
         for _attempt in range(MAX_ATTEMPTS + len(CLAIM_WAITS_S)):
             items = [i for i in items if str(i["finding_id"]) not in result.settled]
@@ -139,7 +164,10 @@ class CaseRouter:
             immediate = [i for i in items if TIER_OF.get(str(i["rule"])) == "immediate"]
             opening = case_id_for(user_id, min(immediate, key=_order)["finding_id"]) if immediate else None
             try:
-                pointer = self.cases.open_pointer(user_id)
+                if known is not None:
+                    (pointer, ledger), known = known, None
+                else:
+                    pointer, ledger = self.cases.open_pointer(user_id), None
                 if pointer is not None:
                     case_id = str(pointer["case_id"])
                     case = self.cases.get(case_id)
@@ -157,10 +185,13 @@ class CaseRouter:
                         self.take_from_ledger(user_id, {str(i["finding_id"]) for i in items})
                     return
                 if opening is not None:
-                    self.open_case(user_id, opening, "immediate", items, result)
+                    self.open_case(user_id, opening, "immediate", items, result, ledger=ledger)
                     return
-                self._ledger_and_queue(user_id, items, result)
+                self._ledger_and_queue(user_id, items, result, ledger=ledger)
                 in_ledger = True
+                if recheck is not None:
+                    recheck[user_id] = items
+                    return
                 if self.cases.open_pointer(user_id) is None:
                     return
                 # a case opened for the user meanwhile: our findings join it (next attempt)
@@ -183,8 +214,11 @@ class CaseRouter:
         return waited + 1
 
     # ------------------------------------------------------------------ the risk ledger
-    def _ledger_and_queue(self, user_id: str, items: Sequence[Mapping[str, Any]], result: RoutingResult) -> None:
-        ledger = self.risk.ledger(user_id)
+    def _ledger_and_queue(self, user_id: str, items: Sequence[Mapping[str, Any]], result: RoutingResult, *,
+                          ledger: RiskLedger | None = None) -> None:
+        """Add the user's accumulate findings to their ledger (``ledger``: as read in a batch, else read now)
+        and queue the user if the score crosses the threshold."""
+        ledger = ledger if ledger is not None else self.risk.ledger(user_id)
         known = ledger.finding_ids()
         added = [ledger_entry(i) for i in items if str(i["finding_id"]) not in known]
         merged = unique_entries(ledger.entries + added)
@@ -226,19 +260,22 @@ class CaseRouter:
 
     # ------------------------------------------------------------------ cases
     def open_case(self, user_id: str, case_id: str, trigger: str, items: Sequence[Mapping[str, Any]],
-                  result: RoutingResult, *, carry_from: datetime | None = None) -> None:
+                  result: RoutingResult, *, carry_from: datetime | None = None, ledger: RiskLedger | None = None) -> None:
         """Claim the user's pointer for a new case, then create it (``create_case``). ConcurrentUpdate if
         the user has an open case or a claim already."""
         self.cases.claim_user(user_id, case_id, trigger)
-        self.create_case(user_id, case_id, trigger, items, result, carry_from=carry_from)
+        self.create_case(user_id, case_id, trigger, items, result, carry_from=carry_from, ledger=ledger)
 
     def create_case(self, user_id: str, case_id: str, trigger: str, items: Sequence[Mapping[str, Any]],
-                    result: RoutingResult, *, carry_from: datetime | None = None) -> None:
+                    result: RoutingResult, *, carry_from: datetime | None = None,
+                    ledger: RiskLedger | None = None) -> None:
         """Create the claimed case with ``items`` and the user's ledger entries since ``carry_from``
         (default: one window before the earliest item). If an earlier attempt created it already, finish
         that attempt's work instead: add what it lacks while it is open; once decided, release the claim
-        and leave the findings it does not list to be planned again (ConcurrentUpdate)."""
-        ledger = self.risk.ledger(user_id)
+        and leave the findings it does not list to be planned again (ConcurrentUpdate). ``ledger``: the user's
+        ledger as read before the claim (entries another writer adds after it join the case through that
+        writer's own check of the pointer); else it is read now."""
+        ledger = ledger if ledger is not None else self.risk.ledger(user_id)
         if carry_from is None and items:
             carry_from = min(datetime.fromisoformat(_at(i)) for i in items) - self.settings.window
         own = {str(i["finding_id"]) for i in items}

@@ -48,6 +48,12 @@ class ConcurrentUpdate(Exception):
     """Another writer changed the user's pointer or case first: plan again."""
 
 
+def _case_condition_failed(exc: ClientError) -> bool:
+    """A cancelled transaction whose first item (the case's conditional update) failed its condition."""
+    reasons = exc.response.get("CancellationReasons") or []
+    return bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
+
+
 def _conditional_failed(exc: ClientError) -> bool:
     return bool(exc.response["Error"]["Code"] in {"ConditionalCheckFailedException", "TransactionCanceledException"})
 
@@ -71,6 +77,30 @@ class CaseStore:
         """The user's open-case pointer (case_id, trigger, claimed_at), or None."""
         item = self.table.get_item(Key=self.user_key(user_id), ConsistentRead=True).get("Item")
         return _plain(item) if item else None
+
+    def open_pointers_of(self, user_ids: Collection[str]) -> dict[str, dict[str, Any] | None]:
+        """The open-case pointers of many users (strongly consistent, 100 a call): user -> pointer or None."""
+        found = self.get_many([self.user_key(u) for u in user_ids])
+        return {u: found.get((f"USER#{u}", "OPEN")) for u in user_ids}
+
+    def get_many(self, keys: Collection[Mapping[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Items by key (``pk``/``sk``), strongly consistent, in BatchGetItem calls of 100 keys; what the
+        service leaves unprocessed is asked again. Absent items are absent from the result."""
+        unique = list({(k["pk"], k["sk"]): k for k in keys}.values())
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {self.table_name: {"Keys": unique[start:start + 100], "ConsistentRead": True}}
+            for attempt in range(8):
+                response = self.resource.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    found[(str(item["pk"]), str(item["sk"]))] = _plain(item)
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))
+            else:
+                raise RuntimeError("cases table keys still unread after 8 attempts (throttled)")
+        return found
 
     def claim_user(self, user_id: str, case_id: str, trigger: str) -> None:
         """Make ``case_id`` the user's open case; ConcurrentUpdate if the user has one already."""
@@ -238,14 +268,14 @@ class CaseStore:
                    attrs: Mapping[str, Any] | None = None, history: Mapping[str, Any] | None = None,
                    guard: tuple[str, Any] | None = None, version: int | None = None,
                    claim_id: str | None = None, remove: Collection[str] = ()) -> bool:
-        """One state change of a case and its history entry (state, actor, note).
+        """One state change of a case and its history entry (state, actor, note), in one write.
 
         The case item moves only while its status is one of ``expected`` (and, with
-        ``guard=(attr, value)``, while ``attr`` is not already ``value``); the same conditional update
-        parks the history entry on the item as ``pending_history``, which is then appended to the
-        history and cleared. A step retried after a partial write finds the case moved and calls
-        ``flush_history``, so every state change gets exactly one history entry. (One conditional
-        update rather than a transaction: DynamoDB Local and moto copy the whole table per transaction.)
+        ``guard=(attr, value)``, while ``attr`` is not already ``value``); its history entry is put in the
+        same transaction (TransactWriteItems: both or neither), so every state change gets exactly one
+        history entry and a step costs one read and one write. A case item that still parks an entry as
+        ``pending_history`` (written before transitions were transactions) has it appended by
+        ``flush_history``.
 
         With ``claim_id``, the case moves only while its ``claim`` is that one (the person's action recorded is
         the one claimed); ``remove`` names attributes the same update removes (the spent claim).
@@ -257,8 +287,6 @@ class CaseStore:
         if status is not None:
             values["status"] = status
         entry = self.history_item(case_id, at, **history) if history is not None else None
-        if entry is not None:
-            values["pending_history"] = entry
         names = {f"#{k}": k for k in values}
         names["#status"] = "status"
         placeholders = {f":{k}": v for k, v in values.items()}
@@ -284,19 +312,23 @@ class CaseStore:
         if remove:
             names.update({f"#{k}": k for k in remove})
             update += " REMOVE " + ", ".join(f"#{k}" for k in remove)
+        change = {"Key": self.case_key(case_id), "UpdateExpression": update, "ConditionExpression": condition,
+                  "ExpressionAttributeNames": names, "ExpressionAttributeValues": placeholders}
         try:
-            self.table.update_item(
-                Key=self.case_key(case_id),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names, ExpressionAttributeValues=placeholders,
-            )
+            if entry is None:
+                self.table.update_item(**change)
+            else:
+                self.table.meta.client.transact_write_items(TransactItems=[
+                    {"Update": {"TableName": self.table_name, **change}},
+                    {"Put": {"TableName": self.table_name, "Item": entry,
+                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                ])
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
+            if exc.response["Error"]["Code"] == "TransactionCanceledException" and _case_condition_failed(exc):
+                return False
             raise
-        if entry is not None:
-            self.append_pending(case_id, entry)
         return True
 
     # ------------------------------------------------------------------ a person's claim on a waiting step

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import boto3
 from boto3.dynamodb.conditions import Key
@@ -13,10 +14,30 @@ from botocore.exceptions import ClientError
 from accesswatch.dal.ledger import _plain, now_iso
 from accesswatch.dal.paging import items
 
+BATCH_GET = 100  # keys per BatchGetItem (the service's limit)
+BATCH_WRITE = 25  # items per BatchWriteItem (the service's limit)
+BATCH_ATTEMPTS = 8  # calls for one batch while the service leaves part of it unprocessed (throttling)
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(0.05 * 2 ** attempt, 2.0))
+
+
+class FindingMarks(Protocol):
+    """What routing writes on findings: their case, or the exception that suppressed them; ``flush`` before
+    any case's workflow starts."""
+
+    def set_case(self, finding_id: str, case_id: str) -> None: ...
+
+    def set_suppressed(self, finding_id: str, exception_id: str) -> bool: ...
+
+    def flush(self) -> None: ...
+
 
 class FindingStore:
     def __init__(self, table_name: str, resource: Any | None = None) -> None:
-        self.table = (resource or boto3.resource("dynamodb")).Table(table_name)
+        self._resource = resource or boto3.resource("dynamodb")
+        self.table = self._resource.Table(table_name)
 
     def put_if_new(self, item: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
         """Write the finding unless it exists; returns (written, the item as stored)."""
@@ -47,11 +68,85 @@ class FindingStore:
             return False, existing
         return True, stored
 
-    def put_all(self, items: list[dict[str, Any]], workers: int = 8) -> list[tuple[bool, dict[str, Any]]]:
-        if len(items) < 16:
-            return [self.put_if_new(i) for i in items]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(self.put_if_new, items))
+    def put_all(self, items: list[dict[str, Any]]) -> list[tuple[bool, dict[str, Any]]]:
+        """Write each finding unless it exists, in batches; returns (written, the item as stored) per item.
+        ``stage`` then ``flush`` at once: for a caller that has nothing to add to the new findings."""
+        staged = self.stage(items)
+        staged.flush()
+        return staged.results
+
+    def stage(self, items: list[dict[str, Any]]) -> StagedFindings:
+        """Read which of ``items`` exist (BatchGetItem, 100 keys a call) and hold the new ones, as they will be
+        stored, until ``StagedFindings.flush`` writes them (BatchWriteItem, 25 a call): two calls per 25-100
+        findings instead of one conditional put each. Routing in between marks staged findings with their case
+        (``set_case``) or exception (``set_suppressed``) in memory, so each new finding is written once, whole.
+
+        Not a conditional write: a concurrent writer of the same finding (two detections of one partition at
+        once, which the ingest ledger and Step Functions do not start) would put the same content; what it
+        could overwrite (``case_id``, ``suppressed_by``) routing sets again on the findings it stores, since a
+        finding the case lists already is marked again, not added twice. A finding id repeated within
+        ``items`` (an event_id reused with other content in one partition) is written once; the repeat is
+        reported as existing, so that the caller can keep it under its conflict id."""
+        ids = list(dict.fromkeys(str(i["finding_id"]) for i in items))
+        existing = self.get_many(ids)
+        now = now_iso()
+        staged = StagedFindings(self)
+        for item in items:
+            finding_id = str(item["finding_id"])
+            old = existing.get(finding_id)
+            if old is None:
+                stored = {**item, "detected_at": now, "confirmed_snapshot_id": item["snapshot_id"]}
+                existing[finding_id] = stored
+                staged.pending[finding_id] = stored
+                staged.results.append((True, stored))
+            else:
+                staged.results.append((False, self._confirmed(old, item)))
+        return staged
+
+    def _confirmed(self, existing: dict[str, Any], item: Mapping[str, Any]) -> dict[str, Any]:
+        """An existing finding raised again: against newer reference data (a replay) it records that, and
+        changes nothing else."""
+        if existing.get("confirmed_snapshot_id", existing.get("snapshot_id")) != item["snapshot_id"]:
+            self.table.update_item(Key={"finding_id": item["finding_id"]},
+                                   UpdateExpression="SET confirmed_snapshot_id = :s, confirmed_at = :t",
+                                   ExpressionAttributeValues={":s": item["snapshot_id"], ":t": now_iso()})
+            existing = {**existing, "confirmed_snapshot_id": item["snapshot_id"]}
+        return existing
+
+    def get_many(self, finding_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored findings among ``finding_ids`` (strongly consistent), by id."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(finding_ids), BATCH_GET):
+            request: dict[str, Any] = {self.table.name: {
+                "Keys": [{"finding_id": i} for i in finding_ids[start:start + BATCH_GET]], "ConsistentRead": True}}
+            for attempt in range(BATCH_ATTEMPTS):
+                response = self._resource_call("batch_get_item", RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table.name, []):
+                    found[str(item["finding_id"])] = _plain(item)
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(_backoff(attempt))
+            else:
+                raise RuntimeError(f"findings still unread after {BATCH_ATTEMPTS} attempts (throttled)")
+        return found
+
+    def write_many(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """Put whole items in batches of 25 (BatchWriteItem), retrying what the service leaves unprocessed."""
+        for start in range(0, len(items), BATCH_WRITE):
+            request: dict[str, Any] = {self.table.name: [{"PutRequest": {"Item": dict(i)}}
+                                                         for i in items[start:start + BATCH_WRITE]]}
+            for attempt in range(BATCH_ATTEMPTS):
+                request = self._resource_call("batch_write_item", RequestItems=request).get("UnprocessedItems") or {}
+                if not request:
+                    break
+                time.sleep(_backoff(attempt))
+            else:
+                raise RuntimeError(f"findings still unwritten after {BATCH_ATTEMPTS} attempts (throttled)")
+
+    def _resource_call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """A batch call through the service resource (Python values in and out, as the Table's calls)."""
+        return dict(getattr(self._resource, operation)(**kwargs))
 
     def get(self, finding_id: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"finding_id": finding_id}, ConsistentRead=True).get("Item")
@@ -64,6 +159,9 @@ class FindingStore:
             ConditionExpression="attribute_exists(finding_id)",
             ExpressionAttributeValues={":c": case_id},
         )
+
+    def flush(self) -> None:
+        """Nothing is held: every mark above is written at once."""
 
     def set_suppressed(self, finding_id: str, exception_id: str) -> bool:
         """The finding matched an active exception: recorded and counted, not routed. False when it was
@@ -114,3 +212,35 @@ class FindingStore:
         for index, condition in queries:
             for item in items(self.table.query, IndexName=index, KeyConditionExpression=condition):
                 yield _plain(item)
+
+
+@dataclass
+class StagedFindings:
+    """One detection's findings between ``FindingStore.stage`` and ``flush``: ``results`` is (written, the
+    item as stored) per staged item, in order; ``pending`` the new findings, by id, not yet written. The
+    router marks findings through it (``set_case``, ``set_suppressed``): a pending finding is marked in
+    memory and written once, whole; any other goes to the table at once."""
+
+    store: FindingStore
+    results: list[tuple[bool, dict[str, Any]]] = field(default_factory=list)
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def set_case(self, finding_id: str, case_id: str) -> None:
+        if finding_id in self.pending:
+            self.pending[finding_id]["case_id"] = case_id
+        else:
+            self.store.set_case(finding_id, case_id)
+
+    def set_suppressed(self, finding_id: str, exception_id: str) -> bool:
+        pending = self.pending.get(finding_id)
+        if pending is None:
+            return self.store.set_suppressed(finding_id, exception_id)
+        if pending.get("case_id") or pending.get("suppressed_by"):
+            return False
+        pending.update(suppressed_by=exception_id, suppressed_at=now_iso())
+        return True
+
+    def flush(self) -> None:
+        """Write the pending findings (with their marks) and forget them."""
+        self.store.write_many(list(self.pending.values()))
+        self.pending.clear()

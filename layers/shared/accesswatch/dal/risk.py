@@ -57,9 +57,13 @@ class RiskStore:
 
     def ledger(self, user_id: str) -> RiskLedger:
         item = self.table.get_item(Key=self.ledger_key(user_id), ConsistentRead=True).get("Item")
+        return self.ledger_of(user_id, _plain(item) if item else None)
+
+    @staticmethod
+    def ledger_of(user_id: str, item: Mapping[str, Any] | None) -> RiskLedger:
+        """The ledger an item read holds (None: the user has none yet)."""
         if not item:
             return RiskLedger(user_id)
-        item = _plain(item)
         return RiskLedger(user_id, list(item.get("entries") or []), int(item["version"]))
 
     def save_ledger(self, ledger: RiskLedger, *, score: float, newest: str) -> None:

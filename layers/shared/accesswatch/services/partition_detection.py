@@ -99,10 +99,10 @@ def detect_partition(partition: dict[str, Any], snapshot_id: str, *, settings: D
     events = store.get_parquet(partition["bucket"], partition["key"])
     found = detect(events, index)
     items = finding_items(found, partition["key"])
-    results = findings.put_all(items)
-    results, conflicts = _keep_conflicting_events(items, results, findings)
+    staged = findings.stage(items)  # written when routing has marked them (the router flushes)
+    results, conflicts = _keep_conflicting_events(items, staged.results, findings)
     stored = [item for _written, item in results]
-    router = case_router(cases=cases, findings=findings, executions=executions,
+    router = case_router(cases=cases, findings=staged, executions=executions,
                          case_state_machine_arn=settings.case_state_machine_arn, scoring=scoring)
     exception_store = ExceptionStore(cases)
     routed = router.route(stored, exceptions=active(exception_store.all(), nz_date(parse_instant(now_iso()))))
