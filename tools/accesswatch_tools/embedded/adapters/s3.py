@@ -6,6 +6,7 @@ docs/local-runtime.md lists every adapter and why it exists.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import threading
 import time
@@ -46,6 +47,50 @@ def s3_events_as_aws_sends_them() -> Iterator[None]:
         return body
 
     with mock.patch.object(notifications, "_get_s3_event", event):
+        yield
+
+
+@contextlib.contextmanager
+def linear_chunked_bodies() -> Iterator[None]:
+    """A put with a file body (``upload`` streams the file) goes aws-chunked with a trailing checksum:
+    botocore encodes it by ``bytes +=`` per 1 MB chunk and moto decodes it the same way, both quadratic
+    (a 100 MB file: 30 s and 38 s). Both here join the chunks once: the same bytes, in linear time."""
+    from botocore.httpchecksum import AwsChunkedWrapper
+    from moto.s3.responses import S3Response
+
+    def read(wrapper: Any, size: int | None = None) -> bytes:
+        # botocore's AwsChunkedWrapper.read, with the chunks gathered in a list instead of ``+=``.
+        if size is not None and size <= 0:
+            size = None
+        if wrapper._complete and not wrapper._remaining:
+            return b""
+        parts = [wrapper._remaining]
+        have = len(wrapper._remaining)
+        while not wrapper._complete and (size is None or size > have):
+            chunk = wrapper._make_chunk()
+            parts.append(chunk)
+            have += len(chunk)
+        data = b"".join(parts)
+        if size is None:
+            size = len(data)
+        wrapper._remaining = data[size:]
+        return data[:size]
+
+    def handle_encoded_body(response: Any, body: io.BufferedIOBase | bytes) -> bytes:
+        # moto's S3Response._handle_encoded_body, with the chunks gathered in a list instead of ``+=``.
+        if not body:
+            return b""
+        stream = io.BytesIO(body) if isinstance(body, bytes) else body
+        parts = []
+        length = int(stream.readline().strip(), 16)  # each chunk: '{hex length}\\r\\n{data}\\r\\n'
+        while length > 0:
+            parts.append(stream.read(length))
+            stream.readline()
+            length = int(stream.readline().strip(), 16)
+        return b"".join(parts)
+
+    with mock.patch.object(AwsChunkedWrapper, "read", read), \
+            mock.patch.object(S3Response, "_handle_encoded_body", handle_encoded_body):
         yield
 
 
@@ -233,5 +278,5 @@ def notifications_off_the_uploader() -> Iterator[Deliveries]:
 @contextlib.contextmanager
 def adapted() -> Iterator[None]:
     """Every S3 adapter, for as long as the runtime runs."""
-    with s3_events_as_aws_sends_them(), notifications_off_the_uploader():
+    with s3_events_as_aws_sends_them(), linear_chunked_bodies(), notifications_off_the_uploader():
         yield
