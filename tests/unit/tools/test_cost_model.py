@@ -37,7 +37,7 @@ TEMPLATE = Template(
 WORKLOAD = Workload(events_per_working_day=1_000_000, working_days_per_year=1, quiet_days_per_year=0,
                     files_per_day=4, partition_rows=100_000, retention_years=2, founded_case_share=0.5,
                     footprints_per_year=10, footprint_years=1, reference_builds_per_year=1,
-                    lambda_speed_factor=0.5, s3_bytes_per_s=1e6, put_latency_s=0.01, detect_writer_threads=4,
+                    lambda_speed_factor=0.5, s3_bytes_per_s=1e6, put_latency_s=0.01, findings_per_batch_call=10.0, batch_latency_s=0.03,
                     case_step_seconds=0.5, case_items_per_case=4, case_queue_seconds=1, reference_build_seconds=10,
                     outcome_seconds=1, kms_requests_per_year=10_000, log_bytes_per_invocation=1024)
 # 10k findings; 1,000 users with an immediate-tier finding; 100 users cross the threshold (budget: 20 a day);
@@ -87,9 +87,10 @@ def test_lambda_duration_by_hand(report):
     # ingest: 1M events at 100k/s x 0.5 = 20 s, plus 1M x 120 bytes at 1 MB/s = 120 s; 2 GB
     assert item(report, "Lambda", "IngestFunction").quantity == pytest.approx((20 + 120) * 2)
     # detect: 1M at 1M/s x 0.5 = 2 s, 4 files x 3 partitions (250k events, 100k rows each) x 0.5 s index
-    # load = 6 s, 20 MB read at 1 MB/s = 20 s; calls at 10 ms: 10k findings x (1/4 put + 0.5 case_id) = 7,500,
-    # 5,000 settles x 4 = 20,000, 1,000 immediate cases x 5 = 5,000: 325 s; 3 GB
-    assert item(report, "Lambda", "DetectFunction").quantity == pytest.approx((2 + 6 + 20 + 325) * 3)
+    # load = 6 s, 20 MB read at 1 MB/s = 20 s; 10k findings read and written in batches of 10 at 30 ms = 30 s;
+    # calls at 10 ms: 10k findings x 0.5 case_id = 5,000, 5,000 settles x 4 = 20,000, 1,000 immediate cases x 5
+    # = 5,000: 300 s; 3 GB
+    assert item(report, "Lambda", "DetectFunction").quantity == pytest.approx((2 + 6 + 20 + 30 + 300) * 3)
     # case steps: half unfounded (5 Lambda states), half founded (8): 6.5 invocations a case x 0.5 s x 0.5 GB
     unfounded = sum(s in CASE_LAMBDA_STATES for s in CASE_PATH_UNFOUNDED)
     founded = sum(s in CASE_LAMBDA_STATES for s in CASE_PATH_FOUNDED)
@@ -340,6 +341,6 @@ def test_backfill_case_lines_scale_with_the_backfill_cases_not_with_years():
     # x 4 calls + 0.5 case_id) calls at 10 ms
     partition = 250_000 / 3
     assert without["detect_seconds_per_partition"] == pytest.approx(
-        partition / 500_000 + 0.5 + 5 / 3 + partition * 0.01 / 4 * 0.01)
+        partition / 500_000 + 0.5 + 5 / 3 + partition * 0.01 / 10 * 0.03)
     assert plan["detect_seconds_per_partition"] - without["detect_seconds_per_partition"] == pytest.approx(
         partition * 0.01 * (0.5 * 4 + 0.5) * 0.01)

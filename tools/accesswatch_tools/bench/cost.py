@@ -70,7 +70,8 @@ class Workload:
     lambda_speed_factor: float = 0.7  # a Lambda process's speed relative to one process on the bench machine
     s3_bytes_per_s: float = 80e6  # one Lambda streaming from / to S3
     put_latency_s: float = 0.006  # one conditional PutItem/UpdateItem/GetItem round trip from Lambda
-    detect_writer_threads: int = 8  # FindingStore.put_all workers
+    findings_per_batch_call: float = 20.0  # FindingStore.stage/flush: a BatchGetItem per 100, a BatchWriteItem per 25
+    batch_latency_s: float = 0.02  # one BatchGetItem / BatchWriteItem round trip from Lambda
     case_step_seconds: float = 0.15  # one case-step invocation (a few DynamoDB calls)
     case_items_per_case: int = 5  # the case and its history entries (opened, triaged, notified, joins)
     case_queue_seconds: float = 0.5  # one case-queue invocation (the queue read; queued users opened)
@@ -294,12 +295,13 @@ def estimate(workload: Workload | None = None, measured: Measured | None = None,
     ingest_s = events / (m.ingest_events_per_s * w.lambda_speed_factor) + (raw_bytes + curated_bytes) / w.s3_bytes_per_s
     detect_compute_s = (events / (m.detect_events_per_s * w.lambda_speed_factor) + partitions * m.index_load_s
                         + curated_bytes / w.s3_bytes_per_s)
-    # Findings are written by put_all's threads; routing is one user at a time: each settle reads the
+    # Findings are read and written in batches; routing is one user at a time: each settle reads the
     # user's pointer and ledger and writes one of them, each finding that enters a case gets its case_id.
     set_case_per_finding = max(0.0, m.dynamodb_writes_per_finding.get("FindingsTable", 1.0) - 1.0)
     calls_per_settle = sum(m.dynamodb_writes_per_settle.values()) + sum(m.dynamodb_reads_per_settle.values())
-    detect_io_s = (findings * (1 / w.detect_writer_threads + set_case_per_finding) + settles * calls_per_settle
-                   + volume.immediate_per_year * m.routing_calls_per_case) * w.put_latency_s
+    detect_io_s = (findings / w.findings_per_batch_call * w.batch_latency_s
+                   + (findings * set_case_per_finding + settles * calls_per_settle
+                      + volume.immediate_per_year * m.routing_calls_per_case) * w.put_latency_s)
     unfounded, founded = 1 - w.founded_case_share, w.founded_case_share
     case_invocations = cases * (unfounded * sum(s in CASE_LAMBDA_STATES for s in CASE_PATH_UNFOUNDED)
                                 + founded * sum(s in CASE_LAMBDA_STATES for s in CASE_PATH_FOUNDED))
@@ -518,7 +520,7 @@ def backfill_plan(years: float = 3.0, *, with_cases: bool = False, workload: Wor
     calls_per_settle = sum(m.dynamodb_writes_per_settle.values()) + sum(m.dynamodb_reads_per_settle.values())
     detect_partition_s = (partition_events / (m.detect_events_per_s * w.lambda_speed_factor) + m.index_load_s
                           + curated_per_file / partitions_per_file / w.s3_bytes_per_s
-                          + partition_findings / w.detect_writer_threads * w.put_latency_s
+                          + partition_findings / w.findings_per_batch_call * w.batch_latency_s
                           + (partition_findings * (m.settles_per_finding * calls_per_settle + set_case_per_finding)
                              * w.put_latency_s if with_cases else 0.0))
     # Without cases (the proposed backfill mode) a finding is written once; with them, also given its case.

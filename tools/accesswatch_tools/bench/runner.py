@@ -406,10 +406,11 @@ def cost_inputs(results: dict[str, Any]) -> dict[str, Any]:
             "immediate_cases_per_event": c["cases_opened_immediate"] / c["events"],
             "threshold_users_per_event": c["users_queued"] / c["events"],
             "settles_per_finding": c["user_partition_settles"] / findings,
-            # one conditional put per finding (put_if_new), then its case_id if it enters a case
+            # each finding read (is it new?) and written once in batches (its case_id with it when routing
+            # put it in a case), plus a case_id written later for findings that join a case from a ledger
             "dynamodb_writes_per_finding": {"FindingsTable": 1.0 + calls.get("per_finding", {}).get(
                 "FindingsTable writes", 0) / findings},
-            "dynamodb_reads_per_finding": {},
+            "dynamodb_reads_per_finding": {"FindingsTable": 1.0},
             "dynamodb_writes_per_settle": {"CasesTable": calls.get("per_settle", {}).get("CasesTable writes", 0) / settled},
             "dynamodb_reads_per_settle": {"CasesTable": calls.get("per_settle", {}).get("CasesTable reads", 0) / settled},
             "routing_calls_per_case": (per_case.get("CasesTable writes", 0) + per_case.get("CasesTable reads", 0)) / cases,

@@ -290,6 +290,7 @@ class ApiCounter:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.seconds: defaultdict[str, float] = defaultdict(float)
+        # DynamoDB items read or written, as DynamoDB bills them (``dynamodb_items``), not calls
         self.tables: Counter[str] = Counter()
         self.label = ""  # who is calling now (a handler, a phase): DynamoDB calls are also counted by label
         self.by_label: Counter[str] = Counter()  # "label|table|operation"
@@ -310,11 +311,11 @@ class ApiCounter:
                 key = f"{service}:{operation}"
                 counter.calls[key] += 1
                 counter.seconds[key] += time.perf_counter() - started
-                table = params.get("TableName") if service == "dynamodb" else None
-                if table:
-                    counter.tables[f"{table}:{operation}"] += 1
-                    counter.by_label[f"{counter.label}|{table}|{operation}"] += 1
-                    counter.kinds[f"{counter.label}|{table}|{item_kind(params)}|{operation}"] += 1
+                if service == "dynamodb":
+                    for table, item_params, units in dynamodb_items(operation, params):
+                        counter.tables[f"{table}:{operation}"] += units
+                        counter.by_label[f"{counter.label}|{table}|{operation}"] += units
+                        counter.kinds[f"{counter.label}|{table}|{item_kind(item_params)}|{operation}"] += units
 
         botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign,attr-defined]
 
@@ -322,6 +323,27 @@ class ApiCounter:
             botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign,attr-defined]
 
         return restore
+
+
+def dynamodb_items(operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
+    """(table, the item's parameters, units) for every item a DynamoDB call reads or writes, counted as the
+    service bills request units: a batch call counts each of its items, a transaction each item twice
+    (TransactWriteItems / TransactGetItems cost two units per item), a query or scan once (its items are
+    not known before the response). Calls without a table name (ListTables, ...) count nothing."""
+    if operation == "BatchWriteItem":
+        return [(table, request.get("PutRequest", {}) or {"Key": request.get("DeleteRequest", {}).get("Key", {})}, 1)
+                for table, requests in params.get("RequestItems", {}).items() for request in requests]
+    if operation == "BatchGetItem":
+        return [(table, {"Key": key}, 1)
+                for table, request in params.get("RequestItems", {}).items() for key in request.get("Keys", [])]
+    if operation in ("TransactWriteItems", "TransactGetItems"):
+        out = []
+        for entry in params.get("TransactItems", []):
+            (_action, item_params), = entry.items()
+            out.append((str(item_params.get("TableName", "")), item_params, 2))
+        return out
+    table = params.get("TableName")
+    return [(str(table), params, 1)] if table else []
 
 
 def _text(value: Any) -> str:
@@ -698,10 +720,10 @@ def cases(args: dict[str, Any]) -> dict[str, Any]:
 
     - ``per_user`` (default; the whole day in minutes): the rules over every partition, the day's findings
       written to the findings table in batches (set-up, not counted as the system's calls: the detect
-      function writes each with one conditional put), then ``CaseRouter.route`` once over the day's
+      function reads and writes them in batches too, ``FindingStore.stage`` / ``flush``), then ``CaseRouter.route`` once over the day's
       findings, which settles each user once with all of the day's findings, then one ``drain``;
     - ``per_partition`` (as deployed, ~10x the calls): every partition through
-      ``services.detect.detect_partition`` (rules, ``FindingStore.put_all``, ``route``), file by file in
+      ``services.detect.detect_partition`` (rules, ``FindingStore.stage``, ``route``, which flushes them), file by file in
       delivery order, and ``drain`` after each file as the detection state machine's ``OpenQueuedCases``.
     """
     import polars as pl
@@ -715,7 +737,6 @@ def cases(args: dict[str, Any]) -> dict[str, Any]:
     from accesswatch.dal.cases import CaseStore
     from accesswatch.dal.exceptions import ExceptionStore
     from accesswatch.dal.findings import FindingStore
-    from accesswatch.dal.ledger import now_iso
     from accesswatch.reference.index import ReferenceIndex
     from accesswatch.rules import TIER_OF
     from accesswatch_tools.embedded.runtime import EmbeddedAws
@@ -737,7 +758,8 @@ def cases(args: dict[str, Any]) -> dict[str, Any]:
     phase_s: defaultdict[str, float] = defaultdict(float)
     # Timers around the real functions (this process only).
     detect_service.detect = _timed(phase_s, "rules", detect_service.detect)  # type: ignore[attr-defined]
-    FindingStore.put_all = _timed(phase_s, "findings_put", FindingStore.put_all)  # type: ignore[method-assign]
+    FindingStore.stage = _timed(phase_s, "findings_put", FindingStore.stage)  # type: ignore[method-assign]
+    FindingStore.write_many = _timed(phase_s, "findings_put", FindingStore.write_many)  # type: ignore[method-assign]
     timed_route = _timed(phase_s, "route", CaseRouter.route)
     queued_users: set[str] = set()
     routed: list[dict[str, int]] = []
@@ -781,8 +803,8 @@ def cases(args: dict[str, Any]) -> dict[str, Any]:
                 "cases_table": aws.resource_name("CasesTable"), "ledger_table": "ledger", "idempotency_table": "idem",
                 "case_state_machine_arn": arn})
 
-            def router() -> CaseRouter:
-                return detect_service.case_router(cases=case_store, findings=findings, executions=executions,  # type: ignore[arg-type]
+            def router(marks: Any = findings) -> CaseRouter:
+                return detect_service.case_router(cases=case_store, findings=marks, executions=executions,  # type: ignore[arg-type]
                                                   case_state_machine_arn=arn, scoring=scoring)
 
             def drain_now(file_number: int) -> None:
@@ -825,22 +847,16 @@ def cases(args: dict[str, Any]) -> dict[str, Any]:
                     unique = {str(i["finding_id"]): i for i in reversed(stored)}
                     duplicates = len(stored) - len(unique)
                     stored = [i for i in stored if unique.get(str(i["finding_id"])) is i]
-                    # Set-up: the findings as put_if_new stores them, in batches (the routed ones only:
-                    # routing never touches a recorded-only finding).
-                    api.label = "setup"
-                    with Clock() as setup:
-                        detected_at = now_iso()
-                        with findings.table.batch_writer() as batch:
-                            for item in stored:
-                                item.update(detected_at=detected_at, confirmed_snapshot_id=item["snapshot_id"])
-                                if item["tier"] != "record":
-                                    batch.put_item(Item=item)
-                    phase_s["setup_batch_put"] = setup.wall
-                    sys.stderr.write(f"cases: {len(stored):,} findings detected and stored at"
-                                     f" {time.perf_counter() - clock.wall0:.0f}s; routing\n")
+                    # As the detect function does it (FindingStore.stage, then the router marks them and
+                    # flushes), once over the day: each finding read and written once, in batches.
                     api.label = "route"
+                    with Clock() as setup:
+                        staged = findings.stage(stored)
+                    phase_s["findings_stage"] = setup.wall
+                    sys.stderr.write(f"cases: {len(stored):,} findings detected and staged at"
+                                     f" {time.perf_counter() - clock.wall0:.0f}s; routing\n")
                     exceptions = active(ExceptionStore(case_store).all(), day)
-                    router().route(stored, exceptions=exceptions)
+                    router(staged).route([item for _written, item in staged.results], exceptions=exceptions)
                     drain_now(0)
             api.label = "inspect"
             state = _case_state(case_store)
@@ -866,7 +882,7 @@ def cases(args: dict[str, Any]) -> dict[str, Any]:
             continue
         rw = "writes" if operation in DYNAMODB_WRITES else "reads" if operation in DYNAMODB_READS else "other"
         if logical == "FindingsTable":
-            if not (label == "detect" and operation == "PutItem"):  # the findings' own puts: not routing
+            if operation not in ("BatchWriteItem", "BatchGetItem"):  # the findings' own reads and writes: not routing
                 routing["per_finding"][f"FindingsTable {rw}"] += n
         elif kind == "RISK#/LEDGER" or (kind == "USER#/OPEN" and operation == "GetItem"):
             routing["per_settle"][f"{logical} {rw}"] += n
