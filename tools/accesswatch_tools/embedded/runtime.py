@@ -38,7 +38,7 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
-from accesswatch_tools.embedded.adapters import dynamodb, s3, stepfunctions
+from accesswatch_tools.embedded.adapters import cloudformation, dynamodb, s3, stepfunctions
 from accesswatch_tools.embedded.metrics import publish_invocation_metrics
 from accesswatch_tools.embedded.template import (
     STACK_NAME,
@@ -416,6 +416,7 @@ class EmbeddedAws:
             )
 
         self._exit.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
+        self._exit.enter_context(cloudformation.adapted())
         self._exit.enter_context(stepfunctions.adapted())
         self._exit.enter_context(s3.adapted())
         self._exit.enter_context(dynamodb.adapted())
