@@ -305,6 +305,13 @@ def _item_calls(adapted: bool) -> list[tuple[str, Any]]:
         call("batch write", lambda: client.batch_write_item(RequestItems={"cases": [
             {"PutRequest": {"Item": {"pk": {"S": f"CASE#{n}"}, "sk": {"S": "CASE"}, "b": {"B": bytes([n])}}}}
             for n in range(2, 8)]}))
+        for n in range(2, 8):  # one expression, many values and items: no state kept between uses
+            call(f"same expression {n}", functools.partial(
+                client.update_item, TableName="cases", Key={"pk": {"S": f"CASE#{n % 4}"}, "sk": {"S": "CASE"}},
+                ReturnValues="ALL_NEW", UpdateExpression="SET #s = :s, tags = list_append(if_not_exists(tags, :e), :t) "
+                "ADD hits :one REMOVE b", ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": {"S": f"s{n}"}, ":e": {"L": []}, ":t": {"L": [{"N": str(n)}]},
+                                           ":one": {"N": "1"}}))
         call("batch write duplicates", lambda: client.batch_write_item(RequestItems={"cases": [
             {"PutRequest": {"Item": {"pk": {"S": "CASE#2"}, "sk": {"S": "CASE"}}}},
             {"PutRequest": {"Item": {"pk": {"S": "CASE#2"}, "sk": {"S": "CASE"}}}}]}))
@@ -466,6 +473,23 @@ def test_queries_do_not_list_the_whole_table() -> None:
 
     assert count_listings(adapted=False) == 3
     assert count_listings(adapted=True) == 0
+
+
+def test_an_update_expression_is_parsed_once() -> None:
+    from moto.dynamodb.parsing.tokens import ExpressionTokenizer
+
+    with _aws(adapted=True), mock.patch.object(
+            ExpressionTokenizer, "make_list", side_effect=ExpressionTokenizer.make_list) as tokens:
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        for n in range(5):
+            client.update_item(TableName="cases", Key={"pk": {"S": f"a{n}"}, "sk": {"S": "b"}},
+                               UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": {"N": str(n)}})
+        assert tokens.call_count == 1
+        with pytest.raises(botocore.exceptions.ClientError):
+            client.update_item(TableName="cases", Key={"pk": {"S": "a"}, "sk": {"S": "b"}},
+                               UpdateExpression="SET = :v", ExpressionAttributeValues={":v": {"N": "1"}})
+        assert client.get_item(TableName="cases", Key={"pk": {"S": "a3"}, "sk": {"S": "b"}})["Item"]["v"] == {"N": "3"}
 
 
 def test_transactions_copy_no_table() -> None:
