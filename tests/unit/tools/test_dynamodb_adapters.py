@@ -476,9 +476,17 @@ def test_queries_do_not_list_the_whole_table() -> None:
 
 
 def test_an_update_expression_is_parsed_once() -> None:
+    from moto.dynamodb.parsing import validators
     from moto.dynamodb.parsing.tokens import ExpressionTokenizer
 
-    with _aws(adapted=True), mock.patch.object(
+    trees_copied = []
+    real_deepcopy = validators.deepcopy
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        trees_copied.append(type(value).__name__)
+        return real_deepcopy(value, memo)
+
+    with mock_aws(), mock.patch.object(validators, "deepcopy", deepcopy), adapters.adapted(), mock.patch.object(
             ExpressionTokenizer, "make_list", side_effect=ExpressionTokenizer.make_list) as tokens:
         client = boto3.client("dynamodb", region_name=REGION)
         _create_tables(client)
@@ -486,6 +494,7 @@ def test_an_update_expression_is_parsed_once() -> None:
             client.update_item(TableName="cases", Key={"pk": {"S": f"a{n}"}, "sk": {"S": "b"}},
                                UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": {"N": str(n)}})
         assert tokens.call_count == 1
+        assert "UpdateExpression" not in trees_copied  # the validator's copy is unpickled
         with pytest.raises(botocore.exceptions.ClientError):
             client.update_item(TableName="cases", Key={"pk": {"S": "a"}, "sk": {"S": "b"}},
                                UpdateExpression="SET = :v", ExpressionAttributeValues={":v": {"N": "1"}})
