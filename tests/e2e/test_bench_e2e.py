@@ -119,16 +119,26 @@ def test_a_run_past_its_budget_reports_how_far_it_got(bench: dict[str, Any], tmp
 
 
 def test_a_run_of_some_stages_keeps_the_others_of_the_same_day(tmp_path: Path) -> None:
+    """Today's earlier run first, then the latest earlier date's; a stage no longer run is dropped."""
     params = {"events": 10, "seed": 1, "staff": 2, "clients": 3}
-    path = tmp_path / "2026-01-01.json"
-    path.write_text(json.dumps({"parameters": params, "stages_run": ["ceiling"], "machine": {"cores": 2},
-                                "stages": {"ceiling_day": {"wall_s": 1.0}, "e2e_day": {"wall_s": 9.0}}}))
-    now = {"parameters": params, "stages_run": ["e2e"], "stages": {"e2e_day": {"wall_s": 5.0}}}
-    merged = runner.merged_with_earlier(now, path)
-    assert merged["stages"] == {"ceiling_day": {"wall_s": 1.0}, "e2e_day": {"wall_s": 5.0}}
-    assert merged["earlier_runs"][0]["stages_run"] == ["ceiling"]
+
+    def write(date: str, stages: dict[str, Any], **extra: Any) -> None:
+        (tmp_path / f"{date}.json").write_text(json.dumps({"date": date, "parameters": params, "stages": stages,
+                                                           "stages_run": ["x"], **extra}))
+
+    write("2026-01-01", {"ceiling_csv": {"wall_s": 0.5}, "ceiling_day": {"wall_s": 0.7},
+                         "e2e_day_ingest": {"wall_s": 3.0}})
+    write("2026-01-02", {"ceiling_day": {"wall_s": 1.0}, "ceiling_csv": {"wall_s": 0.5}, "e2e_day": {"wall_s": 9.0}},
+          earlier_runs=[{"date": "2026-01-01", "stages_kept": ["ceiling_csv"]}])
+    (tmp_path / "detect.md").write_text("not results")
+    now = {"date": "2026-01-02", "parameters": params, "stages_run": ["e2e"], "stages": {"e2e_day": {"wall_s": 5.0}}}
+    merged = runner.merged_with_earlier(now, tmp_path / "2026-01-02.json")
+    assert merged["stages"] == {"ceiling_csv": {"wall_s": 0.5}, "ceiling_day": {"wall_s": 1.0}, "e2e_day": {"wall_s": 5.0}}
+    assert list(merged["stages"]) == ["ceiling_csv", "ceiling_day", "e2e_day"]
+    assert [(r["date"], r["stages_kept"]) for r in merged["earlier_runs"]] == [
+        ("2026-01-02", ["ceiling_day"]), ("2026-01-01", ["ceiling_csv"])]
     other_day = {**now, "parameters": {**params, "events": 11}}
-    assert runner.merged_with_earlier(other_day, path) is other_day
+    assert runner.merged_with_earlier(other_day, tmp_path / "2026-01-02.json") is other_day
 
 
 def test_stages_are_chosen_by_group() -> None:

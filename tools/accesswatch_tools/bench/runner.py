@@ -181,32 +181,65 @@ def run(*, events: int, csv_lines: int, e2e_events: int, work: Path, out: Path, 
     return results
 
 
-SAME_DAY = ("events", "seed", "staff", "clients")
+SAME_DAY = {"events": None, "seed": None, "staff": MINISTRY_USERS, "clients": MINISTRY_CLIENTS}  # with defaults
+STAGE_KEYS = frozenset({"synth", "make_csv", "ceiling_csv", "ceiling_day", "ingest_csv", "ingest_day", "index",
+                        "detect_day", "cases_day", "pipeline_csv", "pipeline_day", "e2e_slice", "e2e_day",
+                        "synth_world", "ceiling_world", "world_run"})
+RESULTS_FILE = re.compile(r"\d{4}-\d{2}-\d{2}\.json")
+
+
+def _same_day(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a.get(k, default) == b.get(k, default) for k, default in SAME_DAY.items())
 
 
 def merged_with_earlier(results: dict[str, Any], path: Path) -> dict[str, Any]:
-    """This run's stages over those of an earlier run recorded today on the same day's inputs (``path``):
-    a run of some stages keeps the others' figures, each with the time it was measured."""
-    if not path.exists():
-        return results
-    try:
-        earlier = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return results
-    if any(earlier.get("parameters", {}).get(k) != results["parameters"].get(k) for k in SAME_DAY):
-        return results
-    kept = {k: v for k, v in earlier.get("stages", {}).items() if k not in results["stages"]}
-    if not kept:
-        return results
+    """This run's stages, then those of earlier runs on the same day's inputs that it did not run: first
+    today's (``path``), then the latest earlier date's in the same directory. A run of some stages keeps
+    the others' figures, each run named with its date and stages (``earlier_runs``)."""
+    candidates = [path] if path.exists() else []
+    older = sorted(p for p in path.parent.glob("*.json") if RESULTS_FILE.fullmatch(p.name) and p.name < path.name)
+    candidates += older[-1:]
     merged = dict(results)
-    merged["stages"] = {**kept, **results["stages"]}
-    merged["earlier_runs"] = [*earlier.get("earlier_runs", []),
-                              {"stages_run": earlier.get("stages_run", sorted(earlier.get("stages", {}))),
-                               "machine": earlier.get("machine"), "total_s": earlier.get("total_s")}]
-    for key in ("world",):
-        if key not in merged and key in earlier:
-            merged[key] = earlier[key]
+    stages = dict(results["stages"])
+    runs = list(results.get("earlier_runs", []))
+    for candidate in candidates:
+        try:
+            earlier = json.loads(candidate.read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+        if not _same_day(earlier.get("parameters", {}), results["parameters"]):
+            continue
+        kept = {k: v for k, v in earlier.get("stages", {}).items() if k in STAGE_KEYS and k not in stages}
+        if not kept:
+            continue
+        stages.update(kept)
+        for key in ("world",):
+            if key not in merged and key in earlier and any(k in kept for k in ("ceiling_world", "world_run")):
+                merged[key] = earlier[key]
+        # a stage that file kept from a run before it stays that run's
+        nested = earlier.get("earlier_runs", [])
+        inherited = {k for r in nested for k in r.get("stages_kept", [])}
+        own = sorted(k for k in kept if k not in inherited)
+        if own:
+            runs.append({"date": earlier.get("date"),
+                         "stages_run": earlier.get("stages_run", sorted(earlier.get("stages", {}))),
+                         "stages_kept": own, "machine": earlier.get("machine"), "total_s": earlier.get("total_s")})
+        for run_ in nested:
+            taken = sorted(k for k in run_.get("stages_kept", []) if k in kept)
+            if taken:
+                runs.append({**run_, "stages_kept": taken})
+    if stages == results["stages"]:
+        return results
+    merged["stages"] = {k: stages[k] for k in sorted(stages, key=_stage_order)}
+    merged["earlier_runs"] = runs
     return merged
+
+
+def _stage_order(key: str) -> int:
+    order = ["synth", "make_csv", "ceiling_csv", "ceiling_day", "ingest_csv", "ingest_day", "index", "detect_day",
+             "cases_day", "pipeline_csv", "pipeline_day", "e2e_slice", "e2e_day", "synth_world", "ceiling_world",
+             "world_run"]
+    return order.index(key) if key in order else len(order)
 
 
 def nz_day_of(partitions: Path) -> str:
@@ -549,10 +582,11 @@ def table(results: dict[str, Any]) -> str:
         header.append(f"The world: {w['events']:,} events in {len(w['files'])} files over {w['days']} days,"
                       f" {w['staff']:,} users, {w['clients']:,} clients (`accesswatch synth` with the staff scaled).")
     if results.get("earlier_runs"):
-        earlier = sorted({k for r in results["earlier_runs"] for k in r.get("stages_run", [])})
-        header.append(f"This run measured: {', '.join(results.get('stages_run', []))}; the other stages are from an"
-                      f" earlier run today on the same inputs ({', '.join(earlier)}; each stage's `measured_at` in the"
-                      " results).")
+        kept = "; ".join(f"{', '.join(r.get('stages_kept', []))} from the run of {r.get('date')}"
+                         for r in results["earlier_runs"] if r.get("stages_kept"))
+        header.append(f"This run ({results['date']}) measured the stages {', '.join(results.get('stages_run', []))};"
+                      f" the other rows are kept from earlier runs on the same inputs, with the code of their day:"
+                      f" {kept}.")
     lines = [*header, "",
              "| stage | input | events | wall s | events/s | x ceiling | peak RSS MB |",
              "|---|---|---:|---:|---:|---:|---:|"]
