@@ -133,12 +133,22 @@ def test_a_run_of_some_stages_keeps_the_others_of_the_same_day(tmp_path: Path) -
     (tmp_path / "detect.md").write_text("not results")
     now = {"date": "2026-01-02", "parameters": params, "stages_run": ["e2e"], "stages": {"e2e_day": {"wall_s": 5.0}}}
     merged = runner.merged_with_earlier(now, tmp_path / "2026-01-02.json")
-    assert merged["stages"] == {"ceiling_csv": {"wall_s": 0.5}, "ceiling_day": {"wall_s": 1.0}, "e2e_day": {"wall_s": 5.0}}
+    # a kept stage says which run it is of (its ratios are taken with stages of the same run only)
+    assert merged["stages"] == {"ceiling_csv": {"wall_s": 0.5, "run": "2026-01-02"},
+                                "ceiling_day": {"wall_s": 1.0, "run": "2026-01-02"}, "e2e_day": {"wall_s": 5.0}}
     assert list(merged["stages"]) == ["ceiling_csv", "ceiling_day", "e2e_day"]
     assert [(r["date"], r["stages_kept"]) for r in merged["earlier_runs"]] == [
         ("2026-01-02", ["ceiling_day"]), ("2026-01-01", ["ceiling_csv"])]
     other_day = {**now, "parameters": {**params, "events": 11}}
     assert runner.merged_with_earlier(other_day, tmp_path / "2026-01-02.json") is other_day
+
+
+def test_ratios_only_between_stages_of_one_run() -> None:
+    stages = {"ceiling_day": {"lines_per_s": 100.0, "run": "a"}, "ingest_day": {"events_per_s": 10.0, "run": "b"},
+              "pipeline_day": {"events_per_s": 20.0, "run": "a"}}
+    got = runner.summarise({"parameters": {"events": 10}, "stages": stages})
+    assert got["ratio_ingest_day"] is None and got["ratio_pipeline_day"] == 5.0
+    assert got["targets"]["pipeline within 3x of the parse ceiling (day)"] is False
 
 
 def test_stages_are_chosen_by_group() -> None:

@@ -98,6 +98,7 @@ def run(*, events: int, csv_lines: int, e2e_events: int, work: Path, out: Path, 
         staff: int = MINISTRY_USERS, clients: int = MINISTRY_CLIENTS, e2e_timeout_s: float = DEFAULT_E2E_TIMEOUT_S,
         world_events: int = DEFAULT_WORLD_EVENTS, log: Any = sys.stderr) -> dict[str, Any]:
     started = time.perf_counter()
+    run_id = datetime.now(UTC).isoformat(timespec="seconds")  # every stage of this run carries it
     chosen = [g for g in GROUPS if g in set(stages)]
     described = machine.describe()
     work.mkdir(parents=True, exist_ok=True)
@@ -107,11 +108,11 @@ def run(*, events: int, csv_lines: int, e2e_events: int, work: Path, out: Path, 
                                               "seed": seed, "cases_mode": cases_mode, "staff": staff,
                                               "clients": clients, "e2e_timeout_s": e2e_timeout_s,
                                               "world_events": world_events},
-                               "stages_run": chosen}
+                               "run": run_id, "stages_run": chosen}
     done: dict[str, Any] = {}
 
     def stage(key: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
-        done[key] = run_stage(name, args, log=log)
+        done[key] = {**run_stage(name, args, log=log), "run": run_id}
         return done[key]
 
     # ---- inputs (kept between runs in ``work``: --fresh makes them again)
@@ -155,7 +156,7 @@ def run(*, events: int, csv_lines: int, e2e_events: int, work: Path, out: Path, 
         stage("e2e_slice", "e2e", {"world": sliced["dir"], "out": str(work / "e2e-slice-out")})
     if "e2e" in chosen:
         # The whole day as `accesswatch run --in-process` runs it: reference snapshots, all the log files.
-        done["e2e_day"] = run_e2e_stage(day, work / "e2e-day-out", e2e_timeout_s, log=log)
+        done["e2e_day"] = {**run_e2e_stage(day, work / "e2e-day-out", e2e_timeout_s, log=log), "run": run_id}
     if "world" in chosen:
         world = work / f"world-{world_events}-{seed}"
         if fresh and world.exists():
@@ -165,7 +166,7 @@ def run(*, events: int, csv_lines: int, e2e_events: int, work: Path, out: Path, 
         meta_world = json.loads((world / "truth-meta.json").read_text(encoding="utf-8"))
         results["world"] = {**meta_world, "staff": world_staff(world_events), "clients": 20_000}
         stage("ceiling_world", "ceiling", {"inputs": [str(world / "logs")]})
-        done["world_run"] = run_e2e_stage(world, work / "world-out", e2e_timeout_s, log=log)
+        done["world_run"] = {**run_e2e_stage(world, work / "world-out", e2e_timeout_s, log=log), "run": run_id}
     results["stages"] = done
     results["machine"]["load_average_end"] = machine.load_average()
     results["total_s"] = time.perf_counter() - started
@@ -209,7 +210,8 @@ def merged_with_earlier(results: dict[str, Any], path: Path) -> dict[str, Any]:
             continue
         if not _same_day(earlier.get("parameters", {}), results["parameters"]):
             continue
-        kept = {k: v for k, v in earlier.get("stages", {}).items() if k in STAGE_KEYS and k not in stages}
+        kept = {k: {**v, "run": v.get("run", earlier.get("run", earlier.get("date")))}
+                for k, v in earlier.get("stages", {}).items() if k in STAGE_KEYS and k not in stages}
         if not kept:
             continue
         stages.update(kept)
@@ -271,6 +273,10 @@ def e2e_summary(e: dict[str, Any], ceiling: dict[str, Any] | None) -> dict[str, 
     return out
 
 
+def _same_run(stages: dict[str, Any], a: str, b: str) -> bool:
+    return a in stages and b in stages and stages[a].get("run") == stages[b].get("run")
+
+
 def _millions(n: int) -> str:
     return f"{n / 1e6:.2g}M" if n >= 100_000 else f"{n:,}"
 
@@ -286,7 +292,9 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
             if f"{kind}_{name}" in s:
                 rate = s[f"{kind}_{name}"]["events_per_s"]
                 out[f"{kind}_{name}_events_per_s"] = rate
-                out[f"ratio_{kind}_{name}"] = _ratio(out.get(f"ceiling_{name}_lines_per_s"), rate)
+                # a ratio of two figures of the same run only (the machine's load moves every figure)
+                same = _same_run(s, f"{kind}_{name}", f"ceiling_{name}")
+                out[f"ratio_{kind}_{name}"] = _ratio(out.get(f"ceiling_{name}_lines_per_s"), rate) if same else None
     if "detect_day" in s:
         detect = s["detect_day"]
         out.update(detect_events_per_s=detect["events_per_s"], day_findings=detect["findings"],
@@ -303,15 +311,16 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     if "cases_day" in s:
         out["cases_day"] = cases_summary(s["cases_day"])
     if "e2e_day" in s:
-        out["day_e2e"] = e2e_summary(s["e2e_day"], s.get("ceiling_day"))
+        out["day_e2e"] = e2e_summary(s["e2e_day"], s.get("ceiling_day") if _same_run(s, "e2e_day", "ceiling_day") else None)
     if "world_run" in s:
-        out["world_run"] = e2e_summary(s["world_run"], s.get("ceiling_world"))
+        out["world_run"] = e2e_summary(s["world_run"],
+                                       s.get("ceiling_world") if _same_run(s, "world_run", "ceiling_world") else None)
     out["peak_rss_mb"] = {k: v.get("peak_rss_mb") for k, v in s.items()}
     # The cases stage is a harness (moto holding the day's findings), not a function of the system.
     system = [v["peak_rss_mb"] for k, v in s.items()
               if not k.startswith(("synth", "make_csv", "cases")) and v.get("peak_rss_mb") is not None]
     out["max_system_rss_mb"] = max(system) if system else None
-    ingest = [s[k]["peak_rss_mb"] for k in ("ingest_csv", "ingest_day") if k in s]
+    ingest = [s[k]["peak_rss_mb"] for k in ("ingest_csv", "ingest_day") if s.get(k, {}).get("peak_rss_mb") is not None]
     out["max_ingest_rss_mb"] = max(ingest) if ingest else None
     out["targets"] = targets(results, out)
     return out
@@ -564,7 +573,7 @@ def table(results: dict[str, Any]) -> str:
         if key == "ceiling_world":
             row(name, f"{label} ({e['files']} files)", e, e["lines"], e["wall_s"], 1.0)
         elif e.get("finished"):
-            ceiling = s.get(ceiling_key or "")
+            ceiling = s.get(ceiling_key or "") if _same_run(s, key, ceiling_key or "") else None
             row(name, f"{label} ({e['findings']:,} findings, {e['cases']:,} cases)", e, e["events"], e["wall_s"],
                 _ratio(e["wall_s"], ceiling["wall_s"]) if ceiling else None)
         else:
@@ -610,11 +619,12 @@ def table(results: dict[str, Any]) -> str:
     if "cases_day" in s:
         lines += cases_lines(s["cases_day"], m["cases_day"])
     if "e2e_day" in s:
-        lines += e2e_lines("**the whole day end to end on the embedded runtime**", s["e2e_day"], s.get("ceiling_day"))
+        lines += e2e_lines("**the whole day end to end on the embedded runtime**", s["e2e_day"],
+                           s["ceiling_day"] if _same_run(s, "e2e_day", "ceiling_day") else None)
     if "world_run" in s:
         lines += e2e_lines(f"`accesswatch run --in-process` on the "
                            f"{_millions(results.get('world', {}).get('events', 0))}-event world", s["world_run"],
-                           s.get("ceiling_world"))
+                           s["ceiling_world"] if _same_run(s, "world_run", "ceiling_world") else None)
     lines += ["", "| target | met |", "|---|---|"]
     lines += [f"| {name} | {'not measured' if ok is None else 'yes' if ok else '**no**'} |"
               for name, ok in m["targets"].items()]
