@@ -4,6 +4,7 @@ same dict with the adapter on and off (its ordinary path, PyYAML's pure-Python l
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -60,3 +61,27 @@ def test_the_adapter_is_what_reads_json_and_is_gone_afterwards() -> None:
         Stack.parse_template(body)
     assert seen == ["yaml", "yaml"]  # moto's own path again once the adapter is gone
     assert models.yaml is yaml
+
+
+def test_template_yaml_reads_to_the_same_dict_with_libyaml_as_with_pure_python_yaml(tmp_path: Path) -> None:
+    import yaml
+
+    from accesswatch_tools.embedded import template
+
+    class PureLoader(yaml.SafeLoader):
+        pass
+
+    PureLoader.add_multi_constructor("!", template._intrinsic)
+    with template.TEMPLATE_PATH.open(encoding="utf-8") as handle:
+        pure = yaml.load(handle, Loader=PureLoader)  # noqa: S506 - a SafeLoader subclass
+    loaded = load_template()
+    assert loaded == pure and loaded["Resources"]
+
+    # Each caller gets its own copy; a changed file is read again.
+    loaded["Resources"].clear()
+    assert load_template() == pure
+    copy = tmp_path / "template.yaml"
+    copy.write_text(template.TEMPLATE_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    assert load_template(copy) == pure
+    copy.write_text("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n", encoding="utf-8")
+    assert load_template(copy) == {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}
