@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -13,8 +15,20 @@ from accesswatch.dal.ledger import Ledger
 from accesswatch.models import DetectionOutcome, DetectRequest, S3Notification
 
 EVENTS = Path(__file__).parents[2] / "events"
-LOG = b"event_id,occurred_at,user_id,client_id,action\ne1,2025-04-01T09:00:00Z,u1,000001,view\n"
-LOG_JSONL = b'{"event_id": "e1", "occurred_at": "2025-04-01T09:00:00Z", "user_id": "u1", "client_id": "000001", "action": "view"}\n'
+# One event per staged object, its id unique in the module's runtime (a reused id of the same date would be
+# quarantined as a duplicate by the next sample's ingest).
+LOG = "event_id,occurred_at,user_id,client_id,action\n{event_id},2025-04-01T09:00:00Z,u1,000001,view\n"
+LOG_JSONL = '{{"event_id": "{event_id}", "occurred_at": "2025-04-01T09:00:00Z", "user_id": "u1", "client_id": "000001", "action": "view"}}\n'
+_event_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[object]:
+    """One embedded deployment for the module: each sample stages and ingests objects of its own keys."""
+    from accesswatch_tools.embedded.runtime import EmbeddedAws
+
+    with EmbeddedAws() as runtime:
+        yield runtime
 
 
 def _sample(name: str) -> dict:
@@ -48,7 +62,7 @@ def test_ingest_handler_takes_every_record_of_the_sample(aws, name: str):
     for record in event["Records"]:
         record["s3"]["bucket"]["name"] = raw
         key = unquote_plus(record["s3"]["object"]["key"])
-        body = LOG_JSONL if ".jsonl" in key else LOG
+        body = (LOG_JSONL if ".jsonl" in key else LOG).format(event_id=f"e{next(_event_ids)}").encode()
         body = gzip.compress(body) if key.endswith(".gz") else body
         record["s3"]["object"]["eTag"] = s3.put_object(Bucket=raw, Key=f"staging/{key}", Body=body)["ETag"].strip('"')
         s3.copy_object(Bucket=raw, Key=key, CopySource={"Bucket": raw, "Key": f"staging/{key}"})
