@@ -30,8 +30,6 @@ from accesswatch_tools.embedded.adapters import stepfunctions
 from accesswatch_tools.embedded.runtime import ARTIFACTS_BUCKET, EmbeddedAws
 from accesswatch_tools.embedded.template import PROJECT_ROOT, split_asl
 
-pytestmark = pytest.mark.e2e
-
 NEW_ADAPTERS = ("cached_jsonpath", "direct_lambda_tasks", "states_evaluated_in_line")
 WAIT_S = 180.0
 FAILING = {"case_user": "u-fails", "partition": "curated/fail.parquet"}
@@ -323,6 +321,7 @@ def runs() -> Iterator[dict[str, dict[str, Any]]]:
     yield {"moto": _run(NEW_ADAPTERS), "adapted": _run(())}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("scenario", ["case", "case_failing", "detection", "detection_failing", "probe"])
 def test_an_execution_with_the_adapters_is_the_execution_without_them(
         runs: dict[str, dict[str, Any]], scenario: str) -> None:
@@ -334,6 +333,7 @@ def test_an_execution_with_the_adapters_is_the_execution_without_them(
     assert adapted["history"] == ordinary["history"]
 
 
+@pytest.mark.e2e
 def test_the_scenarios_reach_the_paths_they_are_for(runs: dict[str, dict[str, Any]]) -> None:
     """What the differential comparison covers (so that it cannot pass by comparing two empty runs)."""
     seen = runs["adapted"]
