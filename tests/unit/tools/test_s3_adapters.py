@@ -270,24 +270,28 @@ def test_chunked_decoding_gives_the_same_body_as_moto(size: int):
 
 
 def test_a_file_body_is_stored_and_read_back_as_moto_does_it(tmp_path: Any):
-    """A put of a file (aws-chunked with a trailing checksum) and what callers see of it, both ways."""
+    """A put of a file (aws-chunked with a trailing checksum; with the header adapter, its checksum in a
+    header) and what callers see of it: the same as moto's ordinary path."""
     path = tmp_path / "body.bin"
     path.write_bytes(bytes(range(251)) * 13_000 + b"tail")  # 3.3 MB: several 1 MB chunks
     data = path.read_bytes()
     seen = {}
-    for linear in (False, True):
-        with bucket_notifying(Recorder(), worker=False) as client, \
-                (s3.linear_chunked_bodies() if linear else contextlib.nullcontext()):
+    adapters = {"moto": (), "linear": (s3.linear_chunked_bodies,),
+                "header": (s3.linear_chunked_bodies, s3.checksums_in_headers)}
+    for mode, entered in adapters.items():
+        with bucket_notifying(Recorder(), worker=False) as client, contextlib.ExitStack() as stack:
+            for adapter in entered:
+                stack.enter_context(adapter())
             with path.open("rb") as body:
                 put = client.put_object(Bucket=BUCKET, Key="other/body.bin", Body=body)
             head = client.head_object(Bucket=BUCKET, Key="other/body.bin", ChecksumMode="ENABLED")
             whole = client.get_object(Bucket=BUCKET, Key="other/body.bin")["Body"].read()
             ranged = client.get_object(Bucket=BUCKET, Key="other/body.bin", Range="bytes=1000000-1000099")
-            seen[linear] = (put["ETag"], put["VersionId"] == head["VersionId"], put.get("ChecksumCRC32"),
+            seen[mode] = (put["ETag"], put["VersionId"] == head["VersionId"], put.get("ChecksumCRC32"),
                             head["ContentLength"], head.get("ChecksumCRC32"), ranged["ContentLength"],
                             ranged["ContentRange"], whole == data, ranged["Body"].read() == data[1_000_000:1_000_100])
-    assert seen[True] == seen[False]
-    etag, same_version, checksum, length, head_checksum = seen[True][:5]
+    assert seen["linear"] == seen["header"] == seen["moto"]
+    etag, same_version, checksum, length, head_checksum = seen["header"][:5]
     assert etag.strip('"') == hashlib.md5(data).hexdigest() and same_version  # noqa: S324 - S3's ETag is an MD5
     assert checksum and checksum == head_checksum and length == len(data)
-    assert seen[True][5:] == (100, f"bytes 1000000-1000099/{len(data)}", True, True)
+    assert seen["header"][5:] == (100, f"bytes 1000000-1000099/{len(data)}", True, True)

@@ -94,6 +94,25 @@ def linear_chunked_bodies() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def checksums_in_headers() -> Iterator[None]:
+    """In process, a put with a file body sends its checksum in a header, not as an aws-chunked trailer:
+    the file is then handed to moto as it is, instead of being encoded into chunks by botocore and decoded
+    by moto (two more copies of the whole body in memory). There is no network to stream over here."""
+    from botocore import httpchecksum
+
+    resolve = httpchecksum.resolve_request_checksum_algorithm
+
+    def resolve_in_header(request: Any, *args: Any, **kwargs: Any) -> None:
+        resolve(request, *args, **kwargs)
+        algorithm = request.get("context", {}).get("checksum", {}).get("request_algorithm")
+        if isinstance(algorithm, dict) and algorithm.get("in") == "trailer":
+            algorithm["in"] = "header"
+
+    with mock.patch.object(httpchecksum, "resolve_request_checksum_algorithm", resolve_in_header):
+        yield
+
+
 # Calls a thread makes to put objects: they do not wait for the deliveries of its earlier puts.
 UPLOADS = frozenset({"PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "CopyObject"})
 
@@ -278,5 +297,6 @@ def notifications_off_the_uploader() -> Iterator[Deliveries]:
 @contextlib.contextmanager
 def adapted() -> Iterator[None]:
     """Every S3 adapter, for as long as the runtime runs."""
-    with s3_events_as_aws_sends_them(), linear_chunked_bodies(), notifications_off_the_uploader():
+    with s3_events_as_aws_sends_them(), linear_chunked_bodies(), checksums_in_headers(), \
+            notifications_off_the_uploader():
         yield
