@@ -85,9 +85,10 @@ def cached_task_clients() -> Iterator[None]:
 
 @contextlib.contextmanager
 def cached_jsonpath() -> Iterator[None]:
-    """moto parses every JSONPath afresh on each evaluation (``jsonpath_ng.ext.parse`` for reads, ``jsonpath_ng.parse``
-    for each ResultPath, ~1 ms each; the case ASL has 79); a parsed expression is immutable (``find`` and
-    ``update_or_create`` change only the data), so parse each path once."""
+    """moto parses every JSONPath and ResultPath afresh at each evaluation (~1 ms each, 79 in the case ASL).
+
+    A parsed expression is immutable (``find`` and ``update_or_create`` change only the data), so each path
+    string (``jsonpath_ng.ext.parse`` for reads, ``jsonpath_ng.parse`` for ResultPath) is parsed once."""
     import functools
 
     import jsonpath_ng
@@ -109,12 +110,13 @@ _PAYLOAD_TOO_LARGE = {
 
 @contextlib.contextmanager
 def direct_lambda_tasks() -> Iterator[None]:
-    """A Step Functions Lambda task (``lambda:invoke``, ``.waitForTaskToken`` and plain function ARNs)
-    calls moto's Lambda backend directly instead of ``lambda.invoke`` through botocore and moto's
-    request layers (4-7 ms a task); the backend's ``invoke`` and so the runtime's handler seam still
-    run, and the task gets what botocore would have parsed: ``StatusCode``, ``FunctionError``,
-    ``Payload``, and moto's error as a ``ClientError``. Anything but FunctionName and Payload (Qualifier,
-    LogType, ClientContext), or moto served over HTTP, takes moto's ordinary path."""
+    """moto's Lambda task made a full ``lambda.invoke`` through botocore and moto's request layers (4-7 ms a task).
+
+    So a Lambda task (``lambda:invoke``, ``.waitForTaskToken`` and plain function ARNs) calls moto's Lambda
+    backend directly: the backend's ``invoke`` and so the runtime's handler seam still run, and the task gets
+    what botocore would have parsed (``StatusCode``, ``FunctionError``, ``Payload``; moto's error as a
+    ``ClientError``). Anything but FunctionName and Payload (Qualifier, LogType, ClientContext), or moto
+    served over HTTP, takes moto's ordinary path."""
     from botocore.exceptions import ClientError
     from moto.awslambda.models import lambda_backends
     from moto.core.exceptions import JsonRESTError
@@ -135,7 +137,7 @@ def direct_lambda_tasks() -> Iterator[None]:
             result = backend.invoke(function_name, None, payload.decode("utf-8"), {}, response_headers)
         except JsonRESTError as exc:
             raise _client_error(ClientError, exc, "Invoke") from exc
-        if result is None:  # moto's LambdaResponse answers 404 with an empty JSON body
+        if result is None:  # never for a function (its invoke always answers); moto's LambdaResponse says 404
             return {"StatusCode": 404, "Payload": {}}
         if sys.getsizeof(result) > 6000000:
             response_headers["x-amz-function-error"] = "Unhandled"
@@ -177,10 +179,11 @@ def _client_error(error_class: Any, exc: Any, operation: str) -> Exception:
 
 @contextlib.contextmanager
 def states_evaluated_in_line() -> Iterator[None]:
-    """moto evaluates every Task, Map and Parallel attempt on a thread of its own, only to wait for it with the
-    state's TimeoutSeconds (~0.7 ms a thread started on this machine, 8 a case); a state that declares no
-    timeout (moto's default, ~3 years) is evaluated in line by the execution's thread instead. A state with a
-    TimeoutSeconds (AwaitDecision) keeps its thread, and so its timeout."""
+    """moto starts a thread for every Task, Map and Parallel attempt only to wait for it with its TimeoutSeconds.
+
+    (~0.7 ms a thread on this machine, 8 a case.) A state that declares no timeout (moto's default, ~3 years)
+    is evaluated in line by the execution's thread instead; a state with a TimeoutSeconds (AwaitDecision)
+    keeps its thread, and so its timeout."""
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 
     original = execute_state.ExecutionState._evaluate_with_timeout  # noqa: SLF001 - moto's own method
