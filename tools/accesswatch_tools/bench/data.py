@@ -36,8 +36,9 @@ def ministry_day(out_dir: Path, *, events: int, seed: int = 8, staff: int = MINI
     return summary.model_dump(mode="json")
 
 
-# `accesswatch synth` with its defaults (300 staff, 20,000 clients, 14 days) writes about 114,000 events.
-WORLD_DEFAULT_STAFF, WORLD_DEFAULT_EVENTS = 300, 114_000
+# `accesswatch synth`'s shape (20,000 clients, 14 days of logs) gives about 350 events per staff member
+# (1,316 staff: 461,068 events, seed 8).
+WORLD_EVENTS_PER_STAFF = 350
 
 
 def synth_world(out_dir: Path, *, events: int, seed: int = 8) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def synth_world(out_dir: Path, *, events: int, seed: int = 8) -> dict[str, Any]:
 
 
 def world_staff(events: int) -> int:
-    return max(10, math.ceil(WORLD_DEFAULT_STAFF * events / WORLD_DEFAULT_EVENTS))
+    return max(10, math.ceil(events / WORLD_EVENTS_PER_STAFF))
 
 
 def day_ids(day_dir: Path) -> tuple[list[str], list[str]]:

@@ -158,7 +158,7 @@ def run(*, events: int, csv_lines: int, e2e_events: int, work: Path, out: Path, 
         # The whole day as `accesswatch run --in-process` runs it: reference snapshots, all the log files.
         done["e2e_day"] = {**run_e2e_stage(day, work / "e2e-day-out", e2e_timeout_s, log=log), "run": run_id}
     if "world" in chosen:
-        world = work / f"world-{world_events}-{seed}"
+        world = work / f"world-{world_events}-{world_staff(world_events)}-{seed}"
         if fresh and world.exists():
             shutil.rmtree(world)
         if not (world / "truth-meta.json").exists():
@@ -333,7 +333,8 @@ def _below(value: float | None, limit: float) -> bool | None:
 def targets(results: dict[str, Any], m: dict[str, Any]) -> dict[str, bool | None]:
     """Each target: met (True), not met (False) or not measured by the stages recorded (None)."""
     day_events = _millions(int(results["parameters"]["events"]))
-    world_events = _millions(int(results["parameters"].get("world_events", DEFAULT_WORLD_EVENTS)))
+    world_events = _millions(int(results.get("world", {}).get("events")
+                                 or results["parameters"].get("world_events", DEFAULT_WORLD_EVENTS)))
     day, world = m.get("day_e2e"), m.get("world_run")
     out: dict[str, bool | None] = {
         "pipeline >= 1M events/s per process (day)":
