@@ -208,6 +208,16 @@ def test_every_queued_delivery_is_made_before_the_adapter_closes():
     assert s3.deliveries_pending() == 0
 
 
+def test_a_delivery_added_after_the_worker_stopped_is_made_by_the_adder():
+    made: list[tuple[Any, ...]] = []
+    deliveries = s3.Deliveries(lambda *args: made.append(args))
+    deliveries.add("first")
+    deliveries.close()
+    assert made == [("first",)]
+    deliveries.add("late")  # a put racing the runtime's close
+    assert made == [("first",), ("late",)] and deliveries.pending() == 0
+
+
 def test_a_call_made_inside_an_invocation_does_not_wait_for_the_deliveries_it_queued():
     def nested(body: dict[str, Any]) -> None:
         if unquote_plus(body["Records"][0]["s3"]["object"]["key"]) == "logs/parent.csv":

@@ -125,7 +125,8 @@ class Deliveries:
     ``add`` is called by the putting thread (inside moto's ``put_object``) and returns at once; the worker
     calls ``deliver`` for each delivery in turn. A delivery that raises is logged (its error type only)
     and the next one is made: moto swallows a failing function's error and the runtime records the
-    invocation failure, as before. ``close`` waits for the queue to empty, then stops the worker."""
+    invocation failure, as before. ``close`` waits for the queue to empty, then stops the worker (a put
+    racing it after the last delivery is delivered by the putting thread: none is lost)."""
 
     def __init__(self, deliver: Callable[..., Any]) -> None:
         self._deliver = deliver
@@ -134,6 +135,7 @@ class Deliveries:
         self._added = 0  # tickets handed out
         self._done = 0  # deliveries finished (in ticket order: one worker)
         self._closing = False
+        self._stopped = False  # the worker has made its last delivery: later puts deliver in their own thread
         # Per thread: .ticket, the last delivery its puts queued; .invoking, how many Lambda invocations
         # it is running (a thread-local dies with its thread: a reused thread id inherits nothing).
         self._local = threading.local()
@@ -143,13 +145,15 @@ class Deliveries:
     # -------------------------------------------------------------- the putting side
     def add(self, *args: Any) -> None:
         with self._changed:
-            if self._closing:
-                raise RuntimeError("the S3 notification worker is closed")
-            self._added += 1
-            self._queue.append((self._added, args))
-            if threading.current_thread() is not self._worker and not self.invoking():
-                self._local.ticket = self._added
-            self._changed.notify_all()
+            stopped = self._stopped
+            if not stopped:
+                self._added += 1
+                self._queue.append((self._added, args))
+                if threading.current_thread() is not self._worker and not self.invoking():
+                    self._local.ticket = self._added
+                self._changed.notify_all()
+        if stopped:  # a put racing the runtime's close, after the worker's last delivery: made here
+            self._deliver(*args)
 
     def pending(self) -> int:
         """Deliveries queued or being made."""
@@ -189,6 +193,7 @@ class Deliveries:
             with self._changed:
                 self._changed.wait_for(lambda: bool(self._queue) or self._closing)
                 if not self._queue:
+                    self._stopped = True
                     return
                 ticket, args = self._queue.popleft()
             try:
