@@ -52,7 +52,9 @@ def s3_events_as_aws_sends_them() -> Iterator[None]:
 
 @contextlib.contextmanager
 def linear_chunked_bodies() -> Iterator[None]:
-    """A put with a file body (``upload`` streams the file) goes aws-chunked with a trailing checksum:
+    """botocore's aws-chunked encoding of a put body and moto's decoding are quadratic: join chunks once.
+
+    A put with a file body (``upload`` streams the file) goes aws-chunked with a trailing checksum:
     botocore encodes it by ``bytes +=`` per 1 MB chunk and moto decodes it the same way, both quadratic
     (a 100 MB file: 30 s and 38 s). Both here join the chunks once: the same bytes, in linear time."""
     from botocore.httpchecksum import AwsChunkedWrapper
@@ -96,9 +98,11 @@ def linear_chunked_bodies() -> Iterator[None]:
 
 @contextlib.contextmanager
 def checksums_in_headers() -> Iterator[None]:
-    """In process, a put with a file body sends its checksum in a header, not as an aws-chunked trailer:
-    the file is then handed to moto as it is, instead of being encoded into chunks by botocore and decoded
-    by moto (two more copies of the whole body in memory). There is no network to stream over here."""
+    """In process there is no network to stream over: a put's checksum in a header spares two body copies.
+
+    A put with a file body sends its checksum in a header here, not as an aws-chunked trailer: the file is
+    then handed to moto as it is, instead of being encoded into chunks by botocore and decoded by moto (two
+    more copies of the whole body in memory)."""
     from botocore import httpchecksum
 
     resolve = httpchecksum.resolve_request_checksum_algorithm
@@ -247,8 +251,10 @@ def uploads_not_waiting() -> Iterator[None]:
 
 @contextlib.contextmanager
 def notifications_off_the_uploader() -> Iterator[Deliveries]:
-    """moto delivers an S3 notification to Lambda inside ``put_object``, so an upload held its caller for
-    the whole ingestion of the file. Here the put queues the delivery (the event built at the put, so its
+    """moto delivers S3 notifications inside ``put_object``: queue them for one worker instead.
+
+    moto delivers an S3 notification to Lambda inside ``put_object``, so an upload held its caller for the
+    whole ingestion of the file. Here the put queues the delivery (the event built at the put, so its
     eventTime and sequencer are the put's) and one worker makes them in the order of the puts; the runtime
     drains the queue before it closes. Within ``uploads_not_waiting`` (and over HTTP) a put returns at once
     and the thread's next call other than an upload waits for the deliveries of its earlier puts, so a
