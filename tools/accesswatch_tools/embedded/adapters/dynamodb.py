@@ -11,6 +11,7 @@ import copy
 import functools
 import pickle
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
@@ -299,6 +300,27 @@ def _direct_call(model: Any, params: dict[str, Any], request_signer: Any = None,
     return _parsed_error(model, url, status, response_headers, body)
 
 
+def _retried(events: Any, model: Any, params: dict[str, Any], request_signer: Any = None, **kwargs: Any) -> Any:
+    """``_direct_call`` under the client's own retry policy: an answer from a before-call handler skips the
+    loop in which botocore retries throttling and server errors (``needs-retry``), so the same event is
+    asked here, with the same arguments, and its delay slept, as on the ordinary path."""
+    from botocore.hooks import first_non_none_response
+
+    attempts = 0
+    while True:
+        attempts += 1
+        response = _direct_call(model, params, request_signer, **kwargs)
+        if response is None:
+            return None
+        delay = first_non_none_response(events.emit(
+            f"needs-retry.dynamodb.{model.name}", response=response, endpoint=None, operation=model,
+            attempts=attempts, caught_exception=None, request_dict=params))
+        if delay is None:
+            response[1].setdefault("ResponseMetadata", {})["RetryAttempts"] = attempts - 1
+            return response
+        time.sleep(delay)
+
+
 @contextlib.contextmanager
 def direct_dispatch() -> Iterator[None]:
     """Signing, werkzeug requests, URL dispatch and moto's serialiser cost 2-4 ms per in-process call.
@@ -313,7 +335,8 @@ def direct_dispatch() -> Iterator[None]:
     def create_client(creator: Any, *args: Any, **kwargs: Any) -> Any:
         client = original(creator, *args, **kwargs)
         if client.meta.service_model.service_name == "dynamodb":
-            client.meta.events.register("before-call.dynamodb", _direct_call, unique_id=_HANDLER_ID)
+            client.meta.events.register("before-call.dynamodb", functools.partial(_retried, client.meta.events),
+                                        unique_id=_HANDLER_ID)
         return client
 
     _active[0] += 1
