@@ -47,8 +47,9 @@ class LocalEndpoint:
     def _config(self) -> Any:
         from botocore.config import Config
 
-        # An upload returns when the function it triggers has finished (the embedded runtime delivers
-        # S3 notifications synchronously): allow for a large file, and never resend an upload.
+        # A call can wait long (an invoked function runs to completion; a large upload's body is read
+        # before its notification is queued, and handlers run one at a time): allow for it, and never
+        # resend a request, an upload least of all.
         return Config(read_timeout=1800, connect_timeout=10, retries={"max_attempts": 1, "mode": "standard"})
 
     def client(self, service: str) -> Any:
