@@ -19,6 +19,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from moto import mock_aws
 
 from accesswatch_tools.embedded.adapters import dynamodb as adapters
+from accesswatch_tools.embedded.template import table_definition
 
 REGION = "ap-southeast-2"
 # Not compared: values that differ per request, and the body checksum moto adds to its HTTP
@@ -67,32 +68,9 @@ def _aws(adapted: bool) -> Iterator[None]:
 
 
 def _create_tables(client: Any) -> None:
-    client.create_table(
-        TableName="findings",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
-                              for name in ("finding_id", "user_id", "client_id", "rule_quarter", "occurred_at_utc")],
-        KeySchema=[{"AttributeName": "finding_id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {"IndexName": name, "Projection": {"ProjectionType": "ALL"},
-             "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"},
-                           {"AttributeName": "occurred_at_utc", "KeyType": "RANGE"}]}
-            for name, hash_key in (("by_user", "user_id"), ("by_client", "client_id"),
-                                   ("by_rule_quarter", "rule_quarter"))
-        ],
-    )
-    client.create_table(
-        TableName="cases",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
-                              for name in ("pk", "sk", "status", "opened_at")],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[{
-            "IndexName": "by_status", "Projection": {"ProjectionType": "ALL"},
-            "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
-                          {"AttributeName": "opened_at", "KeyType": "RANGE"}],
-        }],
-    )
+    """The template's FindingsTable and CasesTable (keys and indexes), as "findings" and "cases"."""
+    client.create_table(**table_definition("FindingsTable", "findings"))
+    client.create_table(**table_definition("CasesTable", "cases"))
 
 
 def _finding(number: int) -> dict[str, Any]:

@@ -50,15 +50,9 @@ def _load(client: Any, items: int) -> None:
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
 
-    client.create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
-                              for name in ("pk", "sk", "status", "opened_at")],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[{
-            "IndexName": "by_status", "Projection": {"ProjectionType": "ALL"},
-            "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
-                          {"AttributeName": "opened_at", "KeyType": "RANGE"}]}])
+    from accesswatch_tools.embedded.template import table_definition
+
+    client.create_table(**table_definition("CasesTable", TABLE))
     table = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(TABLE)
     for number in range(items):
         table.put_item(_item(number))

@@ -70,6 +70,20 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
     }
 
 
+def table_definition(logical_id: str, table_name: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``create_table`` arguments for the template's table ``logical_id``, named ``table_name``: its keys,
+    attribute definitions and indexes as template.yaml declares them (for tests and benchmarks that need
+    one table of the system on plain moto)."""
+    props = (template or load_template())["Resources"][logical_id]["Properties"]
+    definition: dict[str, Any] = {"TableName": table_name, "BillingMode": "PAY_PER_REQUEST",
+                                  "AttributeDefinitions": props["AttributeDefinitions"], "KeySchema": props["KeySchema"]}
+    if props.get("GlobalSecondaryIndexes"):
+        definition["GlobalSecondaryIndexes"] = [
+            {"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"]}
+            for i in props["GlobalSecondaryIndexes"]]
+    return copy.deepcopy(definition)
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """Where a function's code lives and how it is entered, as the template says."""

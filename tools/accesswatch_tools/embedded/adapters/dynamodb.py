@@ -197,11 +197,13 @@ def _converter(shape: Any) -> Callable[[Any], Any]:
     return convert
 
 
-def _http_response(url: str, status: int, headers: dict[str, str]) -> Any:
+def _http_response(url: str, status: int, headers: dict[str, str], body: bytes = b"") -> Any:
+    """The HTTP response botocore's handlers see: with the body its headers' checksum covers (the retry
+    policy checks ``x-amz-crc32`` and retries a mismatch)."""
     from botocore.awsrequest import AWSResponse
     from moto.core.botocore_stubber import MockRawResponse
 
-    return AWSResponse(url, status, headers, MockRawResponse(b""))  # type: ignore[arg-type]
+    return AWSResponse(url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
 
 
 def _parsed_error(model: Any, url: str, status: int, headers: dict[str, Any], body: Any) -> tuple[Any, Any]:
@@ -219,7 +221,7 @@ def _parsed_error(model: Any, url: str, status: int, headers: dict[str, Any], bo
     if error_shape is not None:
         parsed.update(parser.parse(response_dict, error_shape))
     parsed["ResponseMetadata"]["RetryAttempts"] = 0
-    return _http_response(url, status, string_headers), parsed
+    return _http_response(url, status, string_headers, raw), parsed
 
 
 def _direct_call(model: Any, params: dict[str, Any], request_signer: Any = None, **_: Any) -> Any:
