@@ -124,7 +124,8 @@ def test_sns_failure_parks_cases_in_the_dead_letter_queue_and_redrive_finishes_t
         assert case_ids
 
         # Retried (the first try and three retries per case), then parked, and the run says so.
-        assert attempts == Counter({case_id: 4 for case_id in case_ids})
+        runs = Counter(e["name"] for e in executions(aws, "CaseStateMachine"))
+        assert attempts == Counter({case_id: 4 for case_id in case_ids}), (runs, aws.invocation_failures())
         assert f"{len(case_ids)} CaseStateMachine execution(s) FAILED" in outcome.problems
         assert {e["status"] for e in executions(aws, "CaseStateMachine")} == {"FAILED"}
         sqs = aws.client("sqs")

@@ -310,7 +310,7 @@ def _run(without: tuple[str, ...]) -> dict[str, Any]:
     original = stepfunctions.adapted
     # Retry intervals are real sleeps in moto: none here, the same in both runs.
     with mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None)), \
-            mock.patch.object(stepfunctions, "adapted", lambda: original(without=without)), \
+            mock.patch.object(stepfunctions, "adapted", lambda: original(without=without, include=stepfunctions.NOT_BY_DEFAULT)), \
             EmbeddedAws(handler_wrapper=_wrapper) as aws:
         return _observed(aws, _executions(aws))
 
