@@ -94,7 +94,7 @@ def test_unprocessed_items_and_keys_are_retried(findings: FindingStore, monkeypa
 
     findings.put_all([finding("F-THROTTLE-0")])  # exists: the key left unprocessed must still be found
     monkeypatch.setattr(findings, "_resource_call", throttling)
-    monkeypatch.setattr("accesswatch.dal.findings._backoff", lambda attempt: 0.0)
+    monkeypatch.setattr("accesswatch.dal.paging.backoff", lambda attempt: 0.0)
     ids = [f"F-THROTTLE-{n}" for n in range(10)]
     results = findings.put_all([finding(i) for i in ids])
     assert [written for written, _ in results] == [False] + [True] * 9

@@ -28,7 +28,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from accesswatch.dal.ledger import _plain, now_iso
-from accesswatch.dal.paging import items
+from accesswatch.dal.paging import batch_get, items
 
 # A case item keeps up to INLINE_PARTS parts; beyond that, chunks of CHUNK_PARTS in items of their own
 # (``CASE#<id>`` / ``PARTS#<version>#<writer>#<n>``), so that a user with thousands of findings never hits
@@ -87,20 +87,8 @@ class CaseStore:
         """Items by key (``pk``/``sk``), strongly consistent, in BatchGetItem calls of 100 keys; what the
         service leaves unprocessed is asked again. Absent items are absent from the result."""
         unique = list({(k["pk"], k["sk"]): k for k in keys}.values())
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        for start in range(0, len(unique), 100):
-            request: dict[str, Any] = {self.table_name: {"Keys": unique[start:start + 100], "ConsistentRead": True}}
-            for attempt in range(8):
-                response = self.resource.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    found[(str(item["pk"]), str(item["sk"]))] = _plain(item)
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(min(0.05 * 2 ** attempt, 2.0))
-            else:
-                raise RuntimeError("cases table keys still unread after 8 attempts (throttled)")
-        return found
+        return {(str(item["pk"]), str(item["sk"])): _plain(item)
+                for item in batch_get(self.resource.batch_get_item, self.table_name, unique)}
 
     def claim_user(self, user_id: str, case_id: str, trigger: str) -> None:
         """Make ``case_id`` the user's open case; ConcurrentUpdate if the user has one already."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -12,15 +12,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from accesswatch.dal.ledger import _plain, now_iso
-from accesswatch.dal.paging import items
-
-BATCH_GET = 100  # keys per BatchGetItem (the service's limit)
-BATCH_WRITE = 25  # items per BatchWriteItem (the service's limit)
-BATCH_ATTEMPTS = 8  # calls for one batch while the service leaves part of it unprocessed (throttling)
-
-
-def _backoff(attempt: int) -> float:
-    return float(min(0.05 * 2 ** attempt, 2.0))
+from accesswatch.dal.paging import batch_get, batch_put, items
 
 
 class FindingMarks(Protocol):
@@ -115,34 +107,13 @@ class FindingStore:
 
     def get_many(self, finding_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The stored findings among ``finding_ids`` (strongly consistent), by id."""
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(finding_ids), BATCH_GET):
-            request: dict[str, Any] = {self.table.name: {
-                "Keys": [{"finding_id": i} for i in finding_ids[start:start + BATCH_GET]], "ConsistentRead": True}}
-            for attempt in range(BATCH_ATTEMPTS):
-                response = self._resource_call("batch_get_item", RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table.name, []):
-                    found[str(item["finding_id"])] = _plain(item)
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(_backoff(attempt))
-            else:
-                raise RuntimeError(f"findings still unread after {BATCH_ATTEMPTS} attempts (throttled)")
-        return found
+        keys = [{"finding_id": i} for i in finding_ids]
+        return {str(item["finding_id"]): _plain(item)
+                for item in batch_get(functools.partial(self._resource_call, "batch_get_item"), self.table.name, keys)}
 
     def write_many(self, items: Sequence[Mapping[str, Any]]) -> None:
         """Put whole items in batches of 25 (BatchWriteItem), retrying what the service leaves unprocessed."""
-        for start in range(0, len(items), BATCH_WRITE):
-            request: dict[str, Any] = {self.table.name: [{"PutRequest": {"Item": dict(i)}}
-                                                         for i in items[start:start + BATCH_WRITE]]}
-            for attempt in range(BATCH_ATTEMPTS):
-                request = self._resource_call("batch_write_item", RequestItems=request).get("UnprocessedItems") or {}
-                if not request:
-                    break
-                time.sleep(_backoff(attempt))
-            else:
-                raise RuntimeError(f"findings still unwritten after {BATCH_ATTEMPTS} attempts (throttled)")
+        batch_put(functools.partial(self._resource_call, "batch_write_item"), self.table.name, items)
 
     def _resource_call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """A batch call through the service resource (Python values in and out, as the Table's calls)."""
