@@ -6,7 +6,9 @@ docs/local-runtime.md lists every adapter and why it exists.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import string
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -45,8 +47,36 @@ def json_templates_read_as_json() -> Iterator[None]:
         yield
 
 
+_SUFFIX_CHARS = string.digits + string.ascii_uppercase
+
+
+def stable_suffix(stack_name: str, logical_id: str) -> str:
+    """The 12 characters moto draws at random for a generated physical name, derived from the stack name and
+    the logical id instead: the same resource gets the same name every time the stack is created."""
+    digest = hashlib.sha256(f"{stack_name}/{logical_id}".encode()).digest()
+    return "".join(_SUFFIX_CHARS[b % len(_SUFFIX_CHARS)] for b in digest[:12])
+
+
+@contextlib.contextmanager
+def stable_physical_names() -> Iterator[None]:
+    """Generated physical names (a table's, a function's, a queue's) that do not change between two creations of
+    the stack: the local endpoint's saved state (docs/local-runtime.md, "Durable local state") is found again
+    under the same names after a restart, whatever else the template gained. AWS draws these suffixes at random;
+    nothing in the code depends on their form."""
+    from moto.cloudformation import parsing
+
+    original = parsing.generate_resource_name
+
+    def generate(resource_type: str, stack_name: str, logical_id: str) -> str:
+        with mock.patch.object(parsing, "random_suffix", lambda: stable_suffix(stack_name, logical_id)):
+            return original(resource_type, stack_name, logical_id)
+
+    with mock.patch.object(parsing, "generate_resource_name", generate):
+        yield
+
+
 @contextlib.contextmanager
 def adapted() -> Iterator[None]:
     """Every CloudFormation adapter, for as long as the runtime runs."""
-    with json_templates_read_as_json():
+    with json_templates_read_as_json(), stable_physical_names():
         yield
