@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "accesswatch_tools.cli.commands.findings",
     "accesswatch_tools.cli.commands.exceptions",
     "accesswatch_tools.cli.commands.bench",
+    "accesswatch_tools.cli.commands.sam_env",
 )
 
 

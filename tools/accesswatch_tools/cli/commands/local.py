@@ -1,8 +1,9 @@
-"""``local start|status|stop``: the background endpoint that keeps the embedded system running.
+"""``local start|status|stop|env``: the background endpoint that keeps the embedded system running.
 
 One endpoint per state directory: ``start`` joins the running one (or waits for the one being started),
 ``status`` and ``stop`` find every endpoint process of the directory, and each says what it found,
-including an endpoint that crashed (its in-memory state is lost)."""
+including an endpoint that crashed (its in-memory state is lost). ``env`` prints what the real AWS tools
+(the AWS CLI, boto3, SDKs) need to talk to it: ``eval "$(accesswatch local env)"``."""
 
 from __future__ import annotations
 
@@ -70,12 +71,49 @@ def _status(directory: Any, as_json: bool = False) -> int:
     return 0 if usable is not None else EXIT_NOT_RUNNING
 
 
+# Any key works with moto; the SDKs only need one to sign requests.
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # noqa: S105
+
+
+def local_environment(directory: Any) -> dict[str, str]:
+    """The variables that point the AWS CLI and SDKs at the running endpoint, then the stack's names
+    (its outputs as ACCESSWATCH_* variables); CliError when no endpoint runs."""
+    from accesswatch_tools.embedded.template import STACK_NAME
+    from accesswatch_tools.operate.stack_env import StackEnvError, read_stack, resolver_for, shell_variables
+
+    try:
+        target = server.connect(directory, lost_error=CliError)
+    except server.EndpointError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        record = read_stack(target.client("cloudformation"), STACK_NAME)
+        names = shell_variables(target.template, resolver_for(target.template, record))
+    except StackEnvError as exc:
+        raise CliError(f"local endpoint {target.url}: {exc}") from None
+    return {"AWS_ENDPOINT_URL": target.url, "AWS_REGION": target.region, "AWS_DEFAULT_REGION": target.region,
+            **LOCAL_CREDENTIALS, **names}
+
+
+def _env(directory: Any, as_json: bool) -> int:
+    from accesswatch_tools.operate.stack_env import shell_lines
+
+    variables = local_environment(directory)
+    if as_json:
+        print(json_line(variables))
+    else:
+        print("# the local endpoint for the AWS CLI and SDKs: eval \"$(accesswatch local env)\"")
+        print("\n".join(shell_lines(variables)))
+    return 0
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     directory = state_dir(args)
     if args.action == "start":
         return _start(directory)
     if args.action == "stop":
         return _stop(directory)
+    if args.action == "env":
+        return _env(directory, args.json)
     return _status(directory, args.json)
 
 
@@ -84,10 +122,14 @@ def register(sub: Any) -> None:
                            description="start: start the state directory's endpoint, or join the running one; "
                                        "status: every endpoint process of the directory (exit 0 one running, "
                                        f"{EXIT_NOT_RUNNING} none, {EXIT_MORE_THAN_ONE} more than one); "
-                                       "stop: stop them all (their in-memory state is discarded)")
-    local.add_argument("action", choices=("start", "status", "stop"),
-                       help="start, status or stop the state directory's local endpoint")
+                                       "stop: stop them all (their in-memory state is discarded); "
+                                       "env: the running endpoint's URL, region, dummy credentials and the "
+                                       "stack's bucket, table, topic and state machine names as shell "
+                                       "variables, for the AWS CLI and SDKs: eval \"$(accesswatch local env)\" "
+                                       "(exit 1 when none runs)")
+    local.add_argument("action", choices=("start", "status", "stop", "env"),
+                       help="start, status or stop the state directory's local endpoint, or print its environment")
     local.add_argument("--json", action="store_true",
-                       help="status: the endpoints as one JSON object on one line, for scripts")
+                       help="status, env: one JSON object on one line, for scripts")
     add_state_dir_option(local)
     local.set_defaults(func=cmd_local)
