@@ -16,7 +16,7 @@ from accesswatch.contract import FINDING_EXPORT_FIELDS
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import Ledger
-from accesswatch.dal.objects import ObjectStore
+from accesswatch.dal.objects import CuratedLayout, ObjectStore
 
 EXPORT_EXTRA_FIELDS = ("system", "rule_status", "snapshot_id", "case_id")
 
@@ -53,14 +53,40 @@ def collect_cases(store: CaseStore) -> list[dict[str, Any]]:
     return sorted(store.scan_cases(), key=lambda c: (c.get("opened_at", ""), c["case_id"]))
 
 
+def _quarantine_records(data: bytes) -> list[dict[str, Any]]:
+    """A quarantine object's records as ``{key, line, reason}`` (the raw line it keeps is left out)."""
+    records = []
+    for line in data.decode("utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            records.append({"key": record["key"], "line": record["line"], "reason": record["reason"]})
+    return records
+
+
 def collect_quarantine(objects: ObjectStore, curated_bucket: str, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every quarantined line and rejected file as ``{key, line, reason}`` (raw content left out)."""
     records: list[dict[str, Any]] = []
     for key in sorted(objects.keys(curated_bucket, "quarantine/")):
-        for line in objects.get_bytes(curated_bucket, key).decode("utf-8").splitlines():
-            if line.strip():
-                record = json.loads(line)
-                records.append({"key": record["key"], "line": record["line"], "reason": record["reason"]})
+        records += _quarantine_records(objects.get_bytes(curated_bucket, key))
+    return _with_rejected(records, files)
+
+
+def quarantine_of(objects: ObjectStore, curated_bucket: str, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The quarantined lines and rejected files among ``files`` (ledger items) as ``{key, line, reason}``: one
+    read of each file's quarantine object (``CuratedLayout.quarantine``), only for files that have one."""
+    records: list[dict[str, Any]] = []
+    for item in files:
+        if item.get("kind", "access-log") != "access-log" or not (
+                int(item.get("quarantined", 0) or 0) or item.get("status") == "rejected"):
+            continue
+        key = CuratedLayout.quarantine(str(item.get("system") or "unknown"), str(item.get("ingest_id", "")))
+        if objects.exists(curated_bucket, key):
+            records += _quarantine_records(objects.get_bytes(curated_bucket, key))
+    return _with_rejected(records, files)
+
+
+def _with_rejected(records: list[dict[str, Any]], files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` with a record for each rejected file among ``files`` that has none, sorted."""
     logged = {r["key"] for r in records if r["line"] is None}
     for item in files:
         if item.get("status") == "rejected" and item["key"] not in logged:

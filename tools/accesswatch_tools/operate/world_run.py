@@ -1,4 +1,7 @@
-"""``accesswatch run`` on the embedded runtime: upload as production receives files, wait, export."""
+"""``accesswatch run``: upload as production receives files, wait for the system, export what this run did.
+
+The same on the embedded runtime, the local endpoint and a deployed stack (``--stack``): only the
+deployment's boto3 clients and the DAL are used. What "this run" means: operate/run_scope.py."""
 
 from __future__ import annotations
 
@@ -6,13 +9,16 @@ import json
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
-from accesswatch.dal.ledger import FileStatus, Ledger
+from accesswatch.dal.ledger import FileStatus, Ledger, _plain
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.models import SourceObject
 from accesswatch_tools.embedded.adapters import s3 as s3_adapters
@@ -25,10 +31,27 @@ from accesswatch_tools.operate.export import (
     export_case,
     export_finding,
     ledger_files,
+    quarantine_of,
     summarise,
     write_jsonl,
 )
 from accesswatch_tools.operate.progress import Progress
+from accesswatch_tools.operate.run_scope import (
+    CASE_ALREADY_HELD,
+    PARTITION_COLUMNS,
+    RELEASED,
+    UPLOADED,
+    RunFile,
+    case_line,
+    case_role,
+    combine_events,
+    finding_line,
+    match_findings,
+    new_finding_ids,
+    partition_events,
+    summarise_run,
+    user_windows,
+)
 
 # Reference kinds go up in this order so that the index is compiled once, when staff arrives last.
 _REFERENCE_ORDER = ("watchlist", "assignments", "declarations", "relationships", "clients", "staff")
@@ -100,19 +123,21 @@ def notified(aws: Deployment, key: str) -> bool:
     return False
 
 
-def _ledger_items(aws: Deployment, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The ledger's file items of ``ids`` (ingest ids), read consistently, 100 keys per request."""
+def _ledger_items(aws: Deployment, ids: list[str], *, whole: bool = False) -> dict[str, dict[str, Any]]:
+    """The ledger's file items of ``ids`` (ingest or put ids), read consistently, 100 keys per request: the
+    status and execution only, or ``whole`` items."""
     dynamodb = aws.resource("dynamodb")
     table = aws.resource_name("LedgerTable")
     found: dict[str, dict[str, Any]] = {}
+    projection: dict[str, Any] = {} if whole else {"ProjectionExpression": "pk, #s, execution_arn",
+                                                   "ExpressionAttributeNames": {"#s": "status"}}
     for start in range(0, len(ids), 100):
         request: dict[str, Any] = {table: {"Keys": [{"pk": Ledger.file_pk(i)} for i in ids[start:start + 100]],
-                                           "ConsistentRead": True, "ProjectionExpression": "pk, #s, execution_arn",
-                                           "ExpressionAttributeNames": {"#s": "status"}}}
+                                           "ConsistentRead": True, **projection}}
         while request:
             response = dynamodb.batch_get_item(RequestItems=request)
             for item in response["Responses"].get(table, []):
-                found[str(item["pk"]).removeprefix("FILE#")] = item
+                found[str(item["pk"]).removeprefix("FILE#")] = _plain(item) if whole else item
             request = response.get("UnprocessedKeys") or {}
     return found
 
@@ -200,8 +225,13 @@ def settle(aws: Deployment, cases: CaseStore, timeout_s: float, *, puts: Sequenc
 
 
 def export_all(aws: Deployment, out_dir: Path, executions: dict[str, Counter[str]],
-               extra: dict[str, Any]) -> dict[str, Any]:
+               extra: dict[str, Any], *, run: RunScope | None = None) -> dict[str, Any]:
+    """Write ``findings.jsonl``, ``cases.jsonl``, ``quarantine.jsonl`` and ``summary.json`` to ``out_dir``:
+    what ``run`` did (``export_run``), or without it everything the system holds (findings and cases from
+    whole-table scans, every file of the ledger)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if run is not None:
+        return export_run(aws, out_dir, run, extra)
     dynamodb = aws.resource("dynamodb")
     ledger = Ledger(aws.resource_name("LedgerTable"), dynamodb)
     findings = collect_findings(FindingStore(aws.resource_name("FindingsTable"), dynamodb))
@@ -218,13 +248,148 @@ def export_all(aws: Deployment, out_dir: Path, executions: dict[str, Counter[str
     return summary
 
 
+@dataclass
+class RunScope:
+    """What a run knows of its own files: each upload's ``RunFile`` (with the ledger status its file had
+    before the run) and the files that waited for reference data when it began."""
+
+    files: list[RunFile] = field(default_factory=list)
+    prior_status: dict[str, str] = field(default_factory=dict)  # ingest id -> ledger status before the run
+    waiting_before: dict[str, dict[str, Any]] = field(default_factory=dict)  # ingest id -> ledger item
+
+    def with_released(self, items: dict[str, dict[str, Any]]) -> list[RunFile]:
+        """The run's files: its uploads, then each file that waited before the run and waits no longer (the
+        run's reference data released it; ``items``: the ledger's items of ``waiting_before`` now)."""
+        mine = {f.file_id for f in self.files}
+        released = [RunFile(file_id, str(before.get("key", "")), RELEASED, str(before.get("status")))
+                    for file_id, before in sorted(self.waiting_before.items())
+                    if file_id not in mine and (items.get(file_id) or {}).get("status")
+                    not in (None, FileStatus.AWAITING_REFERENCE.value)]
+        return [*self.files, *released]
+
+
+def begin_run(aws: Deployment, log_keys: Sequence[str]) -> RunScope:
+    """Before the uploads: the ledger status of every stored version of each log key (one version listing per
+    key; an identical re-upload maps to the same ledger item), and the files waiting for reference data (one
+    query of the ledger's status index)."""
+    raw = aws.resource_name("RawBucket")
+    objects = ObjectStore(aws.client("s3"))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        versions = dict(zip(log_keys, pool.map(lambda key: objects.version_etags(raw, key), log_keys), strict=True))
+    earlier = {SourceObject(raw, key, etag, version).ingest_id
+               for key, found in versions.items() for etag, version in found}
+    scope = RunScope()
+    scope.prior_status = {i: str(item.get("status")) for i, item in _ledger_items(aws, sorted(earlier)).items()}
+    ledger = Ledger(aws.resource_name("LedgerTable"), aws.resource("dynamodb"))
+    scope.waiting_before = {str(item["ingest_id"]): item
+                            for item in ledger.files_with_status(FileStatus.AWAITING_REFERENCE)}
+    return scope
+
+
+def run_file(scope: RunScope, put: SourceObject) -> RunFile:
+    """The ``RunFile`` of an upload: access logs by ingest id, reference snapshots by put id (every put of a
+    reference file is its own snapshot, never seen before)."""
+    if put.key.startswith("reference/"):
+        return RunFile(put.put_id, put.key, UPLOADED)
+    return RunFile(put.ingest_id, put.key, UPLOADED, scope.prior_status.get(put.ingest_id))
+
+
+def _run_events(objects: ObjectStore, curated: str, items: dict[str, dict[str, Any]], files: Sequence[RunFile]
+                ) -> tuple[pl.DataFrame, set[str]]:
+    """The events of the run's files (from each file's manifest and its partitions, read in parallel), and
+    the partitions of the files the run judged for the first time."""
+    partitions: list[tuple[RunFile, dict[str, Any]]] = []
+    with_manifest = [(f, str(items[f.file_id]["manifest_key"])) for f in files
+                     if (items.get(f.file_id) or {}).get("manifest_key")]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        manifests = pool.map(lambda pair: objects.get_json(curated, pair[1]), with_manifest)
+        for (run_file, _key), manifest in zip(with_manifest, manifests, strict=True):
+            partitions += [(run_file, p) for p in manifest]
+        frames = pool.map(lambda pair: partition_events(
+            objects.get_parquet(pair[1]["bucket"], pair[1]["key"], PARTITION_COLUMNS),
+            system=str(pair[1]["system"]), source_key=pair[0].key), partitions)
+        events = combine_events(frames)
+    judged = {str(p["key"]) for run_file, p in partitions if run_file.judged_by_run}
+    return events, judged
+
+
+def export_run(aws: Deployment, out_dir: Path, scope: RunScope, extra: dict[str, Any]) -> dict[str, Any]:
+    """Write what this run did to ``out_dir`` (operate/run_scope.py says how it is worked out). Reads: the
+    ledger items of the run's files (batched), their manifests and partitions, one query of the findings'
+    ``by_user`` index per user of the run's events (over the span of that user's events), each of the run's
+    cases, the first history entry of each case its new findings are in, and each of the run's executions.
+    No table is scanned."""
+    dynamodb = aws.resource("dynamodb")
+    curated = aws.resource_name("CuratedBucket")
+    objects = ObjectStore(aws.client("s3"))
+    items = _ledger_items(aws, sorted({f.file_id for f in scope.files} | set(scope.waiting_before)), whole=True)
+    files = scope.with_released(items)
+    events, judged = _run_events(objects, curated, items, files)
+
+    store = FindingStore(aws.resource_name("FindingsTable"), dynamodb)
+    candidates: dict[str, dict[str, Any]] = {}
+    for user_id, (since, until) in sorted(user_windows(events).items()):
+        for finding in store.find(user_id=user_id, since_utc=since, until_utc=until):
+            candidates[str(finding["finding_id"])] = finding
+    sources = match_findings(list(candidates.values()), events)
+    findings = sorted((candidates[f] for f in sources),
+                      key=lambda i: (str(i.get("occurred_at_utc", "")), str(i.get("event_id", "")), str(i.get("rule"))))
+    new_ids = new_finding_ids(findings, judged)
+    finding_lines = [finding_line(f, already_known=str(f["finding_id"]) not in new_ids,
+                                  source_keys=sources[str(f["finding_id"])]) for f in findings]
+
+    cases_store = CaseStore(aws.resource_name("CasesTable"), dynamodb)
+    run_ids = set(sources)
+    cases = [c for c in (cases_store.get(case_id) for case_id in sorted({str(f["case_id"]) for f in findings
+                                                                          if f.get("case_id")})) if c]
+    cases.sort(key=lambda c: (str(c.get("opened_at", "")), str(c["case_id"])))
+    case_lines = []
+    for case in cases:
+        members = [str(f) for f in case.get("finding_ids") or []]
+        opening: list[str] = []
+        if any(f in new_ids for f in members):
+            opened = [e for e in cases_store.history(str(case["case_id"])) if e.get("state") == "opened"]
+            opening = [str(f) for f in (opened[0].get("finding_ids") or [])] if opened else []
+        case_lines.append(case_line(case, role=case_role(members, new_ids, opening), run_finding_ids=run_ids))
+
+    quarantine = quarantine_of(objects, curated, [items[f.file_id] for f in files if f.file_id in items])
+    write_jsonl(out_dir / "findings.jsonl", finding_lines)
+    write_jsonl(out_dir / "cases.jsonl", case_lines)
+    write_jsonl(out_dir / "quarantine.jsonl", quarantine)
+    executions = _run_executions(aws, [items[f.file_id] for f in files if f.judged_by_run and f.file_id in items],
+                                 [c for c, line in zip(cases, case_lines, strict=True)
+                                  if line["run_role"] != CASE_ALREADY_HELD])
+    pointer = Ledger(aws.resource_name("LedgerTable"), dynamodb).reference_pointer() or {}
+    summary = summarise_run([(f, items.get(f.file_id)) for f in files], findings, finding_lines, cases, case_lines,
+                            executions, {"snapshot_id": pointer.get("snapshot_id"), **extra})
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _run_executions(aws: Deployment, file_items: Sequence[dict[str, Any]], cases: Sequence[dict[str, Any]]
+                    ) -> dict[str, Counter[str]]:
+    """The status of each execution the run started: the detection of each file it judged, the workflow of
+    each case it opened or joined (one DescribeExecution each), counted by state machine and status."""
+    sfn = aws.client("stepfunctions")
+    counts: dict[str, Counter[str]] = {"DetectionStateMachine": Counter(), "CaseStateMachine": Counter()}
+    for name, arns in (("DetectionStateMachine", [i.get("execution_arn") for i in file_items]),
+                       ("CaseStateMachine", [c.get("execution_arn") for c in cases])):
+        for arn in sorted({str(a) for a in arns if a}):
+            counts[name][sfn.describe_execution(executionArn=arn)["status"]] += 1
+    return counts
+
+
 def run_world(aws: Deployment, reference_dir: Path, logs_dir: Path, out_dir: Path, *, system: str = "cms",
               timeout_s: float = 1800.0) -> RunOutcome:
-    """Upload a world's reference snapshots then its logs, wait for the system, export its results."""
+    """Upload a world's reference snapshots then its logs, wait for the system, export what this run did
+    (``export_run``: its files, the findings of their events, new or already known, and their cases).
+    Problems are this run's: a failed invocation since it began, a file of the run left unfinished, an
+    execution it started that did not succeed."""
     started = time.monotonic()
     refs = reference_files(reference_dir)
     logs = log_files(logs_dir, system)
     failures_before = len(aws.invocation_failures())
+    scope = begin_run(aws, [key for _, key in logs])
     puts: list[SourceObject] = []
     for label, files in (("uploading reference", [(p, f"reference/{p.name}") for p in refs]),
                          ("uploading logs", logs)):
@@ -236,6 +401,7 @@ def run_world(aws: Deployment, reference_dir: Path, logs_dir: Path, out_dir: Pat
                 put = upload(aws, path, key)
             if isinstance(put, SourceObject):  # a wrapped upload (the bench's timing) may not return it
                 puts.append(put)
+                scope.files.append(run_file(scope, put))
             bar.advance()
         bar.close()
     bar = Progress("ingesting and detecting", 1)
@@ -247,7 +413,7 @@ def run_world(aws: Deployment, reference_dir: Path, logs_dir: Path, out_dir: Pat
     summary = export_all(aws, out_dir, execution_counts, {
         "elapsed_s": round(time.monotonic() - started, 2),
         "invocation_errors": dict(Counter(f"{f['function']}:{f['error_type']}" for f in failed)),
-    })
+    }, run=scope)
     problems = []
     s3_functions = s3_triggered_functions(aws)
     for failure in failed:
@@ -256,7 +422,7 @@ def run_world(aws: Deployment, reference_dir: Path, logs_dir: Path, out_dir: Pat
     for row in summary["files"]:
         if row["status"] in UNFINISHED_FILE_STATES:
             problems.append(f"{row['key']}: {row['status']}" + (f" ({row['reason']})" if row.get("reason") else ""))
-    for name, counts in execution_counts.items():
+    for name, counts in summary["executions"].items():
         for status in ("FAILED", "TIMED_OUT", "ABORTED"):
             if counts.get(status):
                 errors = ", ".join(f"{k} x{n}" for k, n in sorted(summary["invocation_errors"].items()))

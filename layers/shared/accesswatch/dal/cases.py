@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from accesswatch.dal.ledger import _plain, now_iso
@@ -425,8 +425,16 @@ class CaseStore:
                                                      ProjectionExpression="case_id") if "case_id" in i)
         return found
 
-    def scan_cases(self) -> Iterator[dict[str, Any]]:
-        for item in items(self.table.scan):
+    def scan_cases(self, *, opened_from: str | None = None, opened_before: str | None = None
+                   ) -> Iterator[dict[str, Any]]:
+        """Every case, or those opened at or after ``opened_from`` and before ``opened_before`` (UTC instants in
+        the form of ``opened_at``, either open): a whole-table scan, filtered by the service to case items."""
+        condition = Attr("sk").eq("CASE")
+        if opened_from:
+            condition = condition & Attr("opened_at").gte(opened_from)
+        if opened_before:
+            condition = condition & Attr("opened_at").lt(opened_before)
+        for item in items(self.table.scan, FilterExpression=condition):
             if item.get("sk") == "CASE":
                 yield self._whole(item)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import boto3
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from accesswatch.dal.ledger import _plain, now_iso
@@ -151,8 +151,19 @@ class FindingStore:
             raise
         return True
 
-    def scan(self) -> Iterator[dict[str, Any]]:
-        for item in items(self.table.scan):
+    def scan(self, *, first_day: str | None = None, last_day: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every finding, or those whose New Zealand date of access (``nz_date``, ``YYYY-MM-DD``) is within
+        ``first_day..last_day`` (inclusive, either open): still a whole-table scan, filtered by the service so
+        that only the chosen findings are sent back."""
+        kwargs: dict[str, Any] = {}
+        day = Attr("nz_date")
+        if first_day and last_day:
+            kwargs["FilterExpression"] = day.between(first_day, last_day)
+        elif first_day:
+            kwargs["FilterExpression"] = day.gte(first_day)
+        elif last_day:
+            kwargs["FilterExpression"] = day.lte(last_day)
+        for item in items(self.table.scan, **kwargs):
             yield _plain(item)
 
     def find(self, *, user_id: str | None = None, client_id: str | None = None, rule: str | None = None,

@@ -91,6 +91,17 @@ class ObjectStore:
             for item in page.get("Contents", []):
                 yield item["Key"]
 
+    def version_etags(self, bucket: str, key: str) -> list[tuple[str, str | None]]:
+        """(ETag, version id) of every stored version of ``key`` (exactly that key), newest first; one listing
+        call for a key with fewer than 1,000 versions. Empty when the key was never stored."""
+        found: list[tuple[str, str | None]] = []
+        for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+            for item in page.get("Versions", []):
+                if item.get("Key") == key:
+                    version = item.get("VersionId")
+                    found.append((str(item.get("ETag", "")).strip('"'), None if version in (None, "null") else version))
+        return found
+
     def exists(self, bucket: str, key: str) -> bool:
         from botocore.exceptions import ClientError
 
