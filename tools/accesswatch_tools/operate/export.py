@@ -1,13 +1,19 @@
-"""Reading the system's results back out: findings export, cases, quarantine, per-file summary.
+"""Reading the system's results back out: findings export, cases, quarantine, per-file summary, and
+``accesswatch export`` (everything the system holds, or a period of it, as JSON Lines).
 
 The same functions serve the embedded runtime and a deployed stack (they take names and boto3-backed
-stores, nothing local).
+stores, nothing local). What one run did (``accesswatch run``'s outputs): operate/run_scope.py.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +43,130 @@ def export_case(case: dict[str, Any]) -> dict[str, Any]:
     return case_record(case)
 
 
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write ``rows`` as JSON Lines; returns how many."""
+    count = 0
     with path.open("w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
+            count += 1
+    return count
 
 
-def collect_findings(store: FindingStore) -> list[dict[str, Any]]:
-    items = list(store.scan())
+def collect_findings(store: FindingStore, period: Period | None = None) -> list[dict[str, Any]]:
+    """Every finding (of ``period``: New Zealand dates of the access), oldest access first."""
+    if period is None:
+        items = list(store.scan())
+    else:
+        first, last = period.days()
+        items = [i for i in store.scan(first_day=first, last_day=last) if period.holds(str(i.get("nz_date") or ""))]
     items.sort(key=lambda i: (i.get("occurred_at_utc", ""), i.get("event_id", ""), i.get("rule", "")))
     return items
 
 
-def collect_cases(store: CaseStore) -> list[dict[str, Any]]:
-    return sorted(store.scan_cases(), key=lambda c: (c.get("opened_at", ""), c["case_id"]))
+def collect_cases(store: CaseStore, period: Period | None = None) -> list[dict[str, Any]]:
+    """Every case (opened in ``period``: New Zealand dates of ``opened_at``), oldest first."""
+    if period is None:
+        cases = list(store.scan_cases())
+    else:
+        opened_from, opened_before = period.instants()
+        cases = [c for c in store.scan_cases(opened_from=opened_from, opened_before=opened_before)
+                 if period.holds(_nz_day_of(str(c.get("opened_at") or "")))]
+    return sorted(cases, key=lambda c: (c.get("opened_at", ""), c["case_id"]))
+
+
+class ExportError(Exception):
+    """An export that cannot be made as asked (bad period, unwritable file): one line for the user."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """New Zealand dates ``start`` to ``end``, inclusive; either may be open."""
+
+    start: date | None = None
+    end: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ExportError(f"--from {self.start} is after --to {self.end}")
+
+    def days(self) -> tuple[str | None, str | None]:
+        return (self.start.isoformat() if self.start else None, self.end.isoformat() if self.end else None)
+
+    def holds(self, day: str) -> bool:
+        first, last = self.days()
+        return bool(day) and (first is None or day >= first) and (last is None or day <= last)
+
+    def instants(self) -> tuple[str | None, str | None]:
+        """[from, before) as UTC instants in the stored form (``2025-03-30T11:00:00.000Z``): NZ midnights."""
+        from accesswatch.quarters import nz_midnight
+
+        def text(day: date) -> str:
+            return nz_midnight(day).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+        return (text(self.start) if self.start else None,
+                text(self.end + timedelta(days=1)) if self.end else None)
+
+    def describe(self) -> str:
+        first, last = self.days()
+        if first and last:
+            return f"{first} to {last}"
+        if first:
+            return f"from {first}"
+        return f"to {last}" if last else "all dates"
+
+
+def _nz_day_of(instant: str) -> str:
+    from accesswatch.quarters import nz_date, parse_instant
+
+    try:
+        return nz_date(parse_instant(instant)).isoformat()
+    except ValueError:
+        return ""
+
+
+EXPORT_KINDS = ("findings", "cases")
+
+
+def export_lines(findings: FindingStore, cases: CaseStore, kind: str, period: Period) -> list[dict[str, Any]]:
+    """The export lines of ``kind`` (``findings``: ``export_finding``, by the NZ date of the access;
+    ``cases``: ``export_case``, by the NZ date the case opened), oldest first."""
+    if kind == "findings":
+        return [export_finding(f) for f in collect_findings(findings, period)]
+    if kind == "cases":
+        return [export_case(c) for c in collect_cases(cases, period)]
+    raise ExportError(f"unknown export {kind!r}; one of {', '.join(EXPORT_KINDS)}")
+
+
+def writable_target(path: Path) -> Path:
+    """``path`` if a file can be written there (checked before any table is read), else ExportError."""
+    if path.is_dir():
+        raise ExportError(f"--out {path} is a directory; give a file name, e.g. {path / 'findings.jsonl'}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ExportError(f"--out {path}: directory {parent} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    except OSError as exc:
+        raise ExportError(f"--out {path}: cannot write in {parent} ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def write_export(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write ``rows`` to ``path`` as JSON Lines, whole or not at all (a temporary file beside it, then renamed
+    over it); returns how many lines."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    partial = Path(temporary)
+    try:
+        count = write_jsonl(partial, rows)
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return count
 
 
 def _quarantine_records(data: bytes) -> list[dict[str, Any]]:
@@ -150,3 +266,13 @@ def summarise(files: list[dict[str, Any]], findings: list[dict[str, Any]], cases
 
 def ledger_files(ledger: Ledger) -> list[dict[str, Any]]:
     return ledger.all_files()
+
+
+def export_to_file(dep: Any, kind: str, period: Period, out: Path) -> int:
+    """``accesswatch export``: everything of ``kind`` the deployment holds in ``period`` (one whole-table scan,
+    filtered by the service) written to ``out``; returns how many lines. ``out`` is checked before the scan."""
+    target = writable_target(out)
+    dynamodb = dep.resource("dynamodb")
+    rows = export_lines(FindingStore(dep.resource_name("FindingsTable"), dynamodb),
+                        CaseStore(dep.resource_name("CasesTable"), dynamodb), kind, period)
+    return write_export(target, rows)
