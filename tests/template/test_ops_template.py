@@ -105,7 +105,7 @@ def test_every_alarm_notifies_ops_and_has_a_unique_name():
         p = res["Properties"]
         assert p["AlarmActions"] == [{"Ref": "OpsTopic"}], name
         assert p["OKActions"] == [{"Ref": "OpsTopic"}], name
-        assert p["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-${Stage}-"), name
+        assert p["AlarmName"]["Fn::Sub"].startswith("${NamePrefix}-${Stage}-"), name
         names.append(p["AlarmName"]["Fn::Sub"])
     assert len(names) == len(set(names))
 

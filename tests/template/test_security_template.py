@@ -103,7 +103,8 @@ def test_every_function_has_a_retained_encrypted_log_group(function):
     props = groups[0]["Properties"]
     assert props["KmsKeyId"] == DATA_KEY_ARN
     assert props["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    assert groups[0]["DeletionPolicy"] == "Retain"
+    # Kept when the stack is deleted (tests/template/test_deploy_template.py checks every stateful resource).
+    assert groups[0]["DeletionPolicy"] in ("Retain", "RetainExceptOnCreate")
 
 
 def test_log_retention_is_at_least_a_year():
@@ -210,7 +211,7 @@ def test_kms_use_is_decrypt_and_data_keys_only(transformed):
 
 
 def test_functions_only_read_the_raw_bucket(transformed):
-    raw = "${AWS::StackName}-${Stage}-raw-"
+    raw = "${NamePrefix}-${Stage}-raw-"
     readers = set()
     for role, statement in _statements(transformed):
         text = repr(statement["Resource"])
@@ -244,7 +245,13 @@ def test_every_checkov_skip_is_justified_in_place():
 
 
 def test_reserved_concurrency_where_sensible():
-    assert FUNCTIONS["ReportFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    """Report and digest run one at a time where the account can spare a reservation (a parameter, off by
+    default: a new account's quota of 10 leaves none to reserve); the others say why they need none."""
+    param = TEMPLATE["Parameters"]["ReportDigestReservedConcurrency"]
+    assert str(param["Default"]) == "0"
+    reserved = {"Fn::If": ["ReserveReportDigestConcurrency", 1, {"Ref": "AWS::NoValue"}]}
+    for name in ("ReportFunction", "DigestFunction"):
+        assert FUNCTIONS[name]["Properties"]["ReservedConcurrentExecutions"] == reserved, name
     for name, res in FUNCTIONS.items():
         if "ReservedConcurrentExecutions" not in res["Properties"]:
             ids = {s["id"] for s in res.get("Metadata", {}).get("checkov", {}).get("skip", [])}
