@@ -141,7 +141,7 @@ def export_lines(findings: FindingStore, cases: CaseStore, kind: str, period: Pe
 def writable_target(path: Path) -> Path:
     """``path`` if a file can be written there (checked before any table is read), else ExportError."""
     if path.is_dir():
-        raise ExportError(f"--out {path} is a directory; give a file name, e.g. {path / 'findings.jsonl'}")
+        raise ExportError(f"--out {path} is a directory; give the name of a file in it")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ExportError(f"--out {path}: directory {parent} does not exist")

@@ -9,7 +9,13 @@ from typing import Any
 
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
 from accesswatch_tools.cli.output import nz_day
-from accesswatch_tools.operate.export import EXPORT_KINDS, ExportError, Period, export_to_file
+from accesswatch_tools.operate.export import (
+    EXPORT_KINDS,
+    ExportError,
+    Period,
+    export_to_file,
+    writable_target,
+)
 
 # kind -> (one, many, what --from/--to compare, the line's shape)
 _WHAT = {
@@ -26,7 +32,8 @@ _WHAT = {
 def cmd_export(args: argparse.Namespace) -> int:
     try:
         period = Period(args.date_from, args.date_to)
-        count = export_to_file(deployment(args), args.kind, period, Path(args.out))
+        target = writable_target(Path(args.out))  # before the endpoint or stack is reached
+        count = export_to_file(deployment(args), args.kind, period, target)
     except ExportError as exc:
         raise CliError(str(exc)) from None
     one, many, by, _ = _WHAT[args.kind]

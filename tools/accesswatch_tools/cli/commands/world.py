@@ -77,23 +77,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def print_summary(summary: dict[str, Any], out: Path) -> None:
+    """The run's summary as a table: every figure is this run's (its files, their findings, their cases)."""
     totals = summary["totals"]
     rows: list[tuple[str, Any]] = [
         ("log files", totals["files"]),
+        *([("  seen before (identical re-uploads)", totals["files_seen_before"])]
+          if totals.get("files_seen_before") else []),
+        *([("  released (waited for reference data)", totals["files_released"])]
+          if totals.get("files_released") else []),
         ("lines read", totals["lines_read"]),
         ("events accepted", totals["accepted"]),
         ("lines quarantined", totals["quarantined"]),
         ("files rejected", totals["rejected_files"]),
         ("findings", totals["findings"]),
     ]
+    if "new_findings" in totals:
+        rows += [("  new", totals["new_findings"]), ("  already known", totals["already_known_findings"])]
+    rows.append(("findings by rule", ""))
     rows += [(f"  {rule}", n) for rule, n in summary["findings_by_rule"].items()]
     rows.append(("findings routed", ""))
     rows += [(f"  {route}", n) for route, n in summary.get("findings_by_route", {}).items()]
     rows.append(("cases (one per staff member)", totals["cases"]))
+    if "cases_opened" in totals:
+        rows += [("  opened by this run", totals["cases_opened"]), ("  joined by this run", totals["cases_joined"]),
+                 ("  holding only known findings", totals["cases_already_held"])]
     rows += [(f"  {status}", n) for status, n in summary["cases_by_status"].items()]
-    rows += [(f"  opened by {trigger}", n) for trigger, n in summary.get("cases_by_trigger", {}).items() if trigger]
+    rows += [(f"  trigger: {trigger}", n) for trigger, n in summary.get("cases_by_trigger", {}).items() if trigger]
     width = max(len(r[0]) for r in rows)
-    print(f"accesswatch: reference snapshot {summary.get('snapshot_id')}, {summary.get('elapsed_s')} s")
+    print(f"accesswatch: reference snapshot {summary.get('snapshot_id')}, {summary.get('elapsed_s')} s; "
+          "figures are this run's (`accesswatch export` gives everything the system holds)")
     for label, value in rows:
         print(f"  {label:<{width}}  {value:>10}")
     print(f"outputs in {out}/: findings.jsonl cases.jsonl quarantine.jsonl summary.json")
@@ -124,13 +136,21 @@ def register(sub: Any) -> None:
     _world_options(synth)
     synth.set_defaults(func=cmd_synth)
 
-    run = sub.add_parser("run", help="run reference snapshots, then logs, through the system and export results")
+    run = sub.add_parser(
+        "run", help="run reference snapshots, then logs, through the system and export what this run did",
+        description="Uploads the reference snapshots, then the access logs, waits for the system, and writes what "
+                    "this run did to --out: findings.jsonl (the findings of its files' events; already_known: "
+                    "true for a finding that existed before the run, e.g. from an identical re-upload), cases.jsonl "
+                    "(the cases those findings are in; run_role: opened, joined or already_held), "
+                    "quarantine.jsonl and summary.json (its files and counts). Earlier runs' findings and cases "
+                    "stay out: `accesswatch export findings|cases` gives everything the system holds.")
     run.add_argument("--reference", required=True, metavar="DIR",
                      help="directory of reference snapshots (staff, clients, ... as .csv/.jsonl), e.g. world/reference")
     run.add_argument("--logs", required=True, metavar="DIR",
                      help="directory of access-log files (CSV or JSON Lines, gzip or not), e.g. world/logs")
     run.add_argument("--out", required=True, metavar="DIR",
-                     help="directory for the results: findings.jsonl, cases.jsonl, quarantine.jsonl, summary.json")
+                     help="directory for this run's results: findings.jsonl, cases.jsonl, quarantine.jsonl, "
+                          "summary.json")
     run.add_argument("--system", default="cms", help="system of log files at the top of --logs (default cms)")
     _run_options(run)
     run.set_defaults(func=cmd_run)
