@@ -13,7 +13,13 @@ import pytest
 
 from accesswatch.contract import FINDING_EXPORT_FIELDS
 from accesswatch_tools.cli.main import main
-from accesswatch_tools.operate.export import ExportError, Period, export_finding, writable_target, write_export
+from accesswatch_tools.operate.export import (
+    ExportError,
+    Period,
+    export_finding,
+    writable_target,
+    write_export,
+)
 from accesswatch_tools.operate.run_scope import (
     CASE_ALREADY_HELD,
     CASE_JOINED,
