@@ -1,32 +1,35 @@
 # The two commands of the README:
 #   make demo   set up, then synthesise a world and run it through the whole system locally
 #   make test   set up, then run every check CI runs (static checks, then the test suite)
-# Setup is a virtual environment in .venv with the project and its tools (PyPI only).
+# Setup is a virtual environment in .venv with the project and its tools (PyPI only), on Python 3.12 (the
+# Lambda runtime's, template.yaml) when the machine has one (scripts/find-python), else on python3 with a
+# warning. A .venv on another Python is made again. `make setup PYTHON=/path/to/python` chooses one.
 
-PYTHON ?= python3
+PYTHON ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+AWS_CLI_VERSION := 1.46.3
 
 .PHONY: setup demo test lint clean
 
-$(STAMP): pyproject.toml layers/shared/requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+# Always run (a phony target): the script decides, in one place, whether the venv is current (its Python, and
+# installed since pyproject.toml and the layer's requirements last changed), and makes it again only if not.
+setup:
+	@PYTHON="$(PYTHON)" VENV="$(VENV)" scripts/setup-venv
 
-setup: $(STAMP)
-
-demo: $(STAMP)
+demo: setup
 	$(BIN)/accesswatch demo
 
-# cfn-lint, checkov (in its own venv: it pins an old boto3), ruff, mypy.
-lint: $(STAMP)
+# cfn-lint, checkov, ruff, mypy, sam validate --lint and sam build (checkov and the SAM CLI in their own venvs).
+lint: setup
 	BIN=$(BIN) scripts/static-checks
 
+# The AWS CLI pins botocore exactly, so it has its own venv too; its test (tests/e2e/test_aws_cli.py) must
+# find it under make test, not skip.
 test: lint
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	BIN=$(BIN) scripts/tool-venv awscli "awscli==$(AWS_CLI_VERSION)" >/dev/null
+	ACCESSWATCH_REQUIRE_AWS_CLI=1 $(BIN)/pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) demo-out .accesswatch .pytest_cache .ruff_cache .mypy_cache
