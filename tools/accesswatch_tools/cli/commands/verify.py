@@ -57,7 +57,9 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("verify", help="check the system's invariants: nothing lost, doubled or left unfinished")
     parser.add_argument("--json", action="store_true", help="the report as one JSON object on one line, for scripts")
     parser.add_argument("--export", default=None,
-                        help="a run's findings.jsonl (or its output directory) to check against the table; "
-                             "default: the export as `run` would write it now")
+                        help="a findings export to check against the whole table: a file `accesswatch export "
+                             "findings` wrote, or a run's findings.jsonl (or its output directory) when that run "
+                             "is all the system holds (a run's outputs hold only what it did); default: the "
+                             "export as `accesswatch export findings` would write it now")
     add_target_options(parser)
     parser.set_defaults(func=cmd_verify)
