@@ -343,7 +343,7 @@ def test_reserved_concurrency_is_a_parameter_off_by_default(value, reserved):
     param = PARAMETERS["ReportDigestReservedConcurrency"]
     assert str(param["Default"]) == "0" and [str(v) for v in param["AllowedValues"]] == ["0", "1"]
     condition = TEMPLATE["Conditions"]["ReserveReportDigestConcurrency"]
-    assert condition == {"Fn::Equals": [{"Ref": "ReportDigestReservedConcurrency"}, 1]}
+    assert condition == {"Fn::Equals": [{"Ref": "ReportDigestReservedConcurrency"}, "1"]}  # parameters are strings
     cfn = _transform({"ReportDigestReservedConcurrency": value})
     functions = resources_of_type(cfn, "AWS::Lambda::Function")
     for name, res in functions.items():
@@ -352,6 +352,21 @@ def test_reserved_concurrency_is_a_parameter_off_by_default(value, reserved):
             assert _if(setting, {"ReserveReportDigestConcurrency": value == "1"}) == reserved, name
         else:
             assert setting is None, name
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("value", ["0", "1"])
+def test_reserved_concurrency_as_a_deployed_stack_has_it(value):
+    """The condition as a CloudFormation implementation evaluates it (moto's). moto turns a Number parameter
+    into a number, which then never equals "1": why the parameter is a String, compared as one everywhere."""
+    from accesswatch_tools.embedded.runtime import EmbeddedAws
+
+    with EmbeddedAws(parameters={"ReportDigestReservedConcurrency": value}) as aws:
+        lam = aws.client("lambda")
+        for name in sorted(resources_of_type(TEMPLATE, "AWS::Serverless::Function")):
+            reserved = lam.get_function(FunctionName=aws.resource_name(name)).get("Concurrency", {})
+            expected = 1 if value == "1" and name in ("ReportFunction", "DigestFunction") else None
+            assert reserved.get("ReservedConcurrentExecutions") == expected, (name, value)
 
 
 def _if(value: Any, conditions: Mapping[str, bool]) -> Any:
