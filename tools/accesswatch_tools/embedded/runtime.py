@@ -223,6 +223,8 @@ class EmbeddedAws:
         self._on_invocation = on_invocation
         self._clients: dict[str, Any] = {}
         self._stdout_proxy: _InvocationOutput | None = None
+        self._invoking = 0  # invocations running now
+        self._invoking_lock = threading.Lock()
 
     # -------------------------------------------------------------- lifecycle
     def __enter__(self) -> EmbeddedAws:
@@ -286,6 +288,16 @@ class EmbeddedAws:
 
     def invocation_failures(self) -> list[dict[str, str]]:
         return [{"function": i.function, "error_type": i.error_type or ""} for i in self.invocations if i.errored]
+
+    def invoking(self) -> bool:
+        """Whether a Lambda invocation is running now."""
+        return self._invoking > 0
+
+    @contextlib.contextmanager
+    def invocations_held(self) -> Iterator[None]:
+        """No invocation runs while this is held (the local endpoint's checkpoints: embedded/persistence.py)."""
+        with self._lock:
+            yield
 
     def resource_name(self, logical_id: str) -> str:
         try:
@@ -462,6 +474,15 @@ class EmbeddedAws:
                 sys.stdout = current
 
     def _invoke(self, function: Any, event: Any) -> tuple[str, bool, str]:
+        with self._invoking_lock:
+            self._invoking += 1  # until its logs and metrics are stored too
+        try:
+            return self._invoke_handler(function, event)
+        finally:
+            with self._invoking_lock:
+                self._invoking -= 1
+
+    def _invoke_handler(self, function: Any, event: Any) -> tuple[str, bool, str]:
         logical_id = self._by_function_name.get(function.function_name)
         if logical_id is None:
             return json.dumps({"errorMessage": f"no handler for {function.function_name}",

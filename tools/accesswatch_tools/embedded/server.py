@@ -17,8 +17,9 @@ State lives in memory: stopping the endpoint discards it, and so does a crash.
 - whoever starts one holds ``start.lock`` from the check to the moment the endpoint serves (or
   failed), so a second starter waits and then joins the first one's endpoint;
 - ``endpoint.json`` (URL, pid, physical names, start time) is written once the endpoint serves and
-  removed when it stops cleanly: a record whose process is gone is an endpoint that crashed, and its
-  in-memory state is lost; commands say so instead of silently starting an empty system;
+  removed when it stops cleanly: a record whose process is gone is an endpoint that crashed; commands
+  say so, and the next start brings back everything it had acknowledged (``embedded/persistence.py``:
+  a checkpoint and a journal in ``saved/``);
 - ``find_endpoints`` also scans the process table (Linux ``/proc``) for endpoint processes of the
   directory that hold no lock (started by an accesswatch from before the lock), so that ``local
   status`` shows and ``local stop`` ends them too.
@@ -30,6 +31,7 @@ import contextlib
 import datetime
 import fcntl
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -46,13 +48,14 @@ if TYPE_CHECKING:
 
 DEFAULT_STATE_DIR = Path(".accesswatch")
 STARTUP_TIMEOUT_S = 120.0
+RESTORE_TIMEOUT_S = 1800.0  # an endpoint bringing back saved state (embedded/persistence.py)
 ENDPOINT_MODULE = "accesswatch_tools.embedded.server"
 LOCKING_FLAG = "--locked"  # in the argv of every endpoint this version starts: it takes the lock at once
 LOCK_FILE = "endpoint.lock"  # held by the endpoint process for its whole life
 START_LOCK_FILE = "start.lock"  # held by a starter from "is one running?" until the one it started serves
 LOCK_WAIT_S = 5.0  # a new endpoint waits this long for its lock (a status probe holds it for microseconds)
 EXIT_LOCKED = 3  # the endpoint's exit status when another endpoint of its directory holds the lock
-LOST_STATE = "cases, decisions, findings"
+SAVED_STATE = "objects, findings, cases, decisions"
 _POLL_S = 0.05
 
 
@@ -166,15 +169,26 @@ def serve(state_dir: Path, port: int = 0) -> None:
         sys.exit(EXIT_LOCKED)
     # Heavy imports after the lock: the moments before it, when `local status` sees the process without it,
     # stay short.
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
-    from accesswatch_tools.embedded.runtime import REGION, EmbeddedAws
+    from accesswatch_tools.embedded import persistence
+    from accesswatch_tools.embedded.runtime import ARTIFACTS_BUCKET, REGION, EmbeddedAws
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request: endpoint.log grew without end
     failures = state_dir / "invocation-failures.jsonl"
     failures.write_text("", encoding="utf-8")
     lock = threading.Lock()
+    durable: persistence.DurableState | None = None
 
     def record(invocation: Invocation) -> None:
+        if durable is not None:
+            durable.changed()
         if invocation.errored:
             with lock, failures.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"function": invocation.function, "error_type": invocation.error_type,
@@ -183,9 +197,17 @@ def serve(state_dir: Path, port: int = 0) -> None:
     with EmbeddedAws(on_invocation=record) as aws:
         if stop.is_set():
             return
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        host, bound = server.get_host_and_port()
+        # Durable state (embedded/persistence.py): what the last endpoint of this directory saved comes back
+        # first, then every request that changes something is journaled before it is handled.
+        durable = persistence.DurableState(state_dir, aws, skip_buckets={ARTIFACTS_BUCKET})
+        inner = DomainDispatcherApplication(create_backend_app)
+        for note in durable.restore(inner):
+            print(f"accesswatch: {note}", file=sys.stderr, flush=True)
+        server = make_server("127.0.0.1", port, durable.app(inner), True, request_handler=MotoRequestHandler)
+        serving = threading.Thread(target=server.serve_forever, name="accesswatch-endpoint", daemon=True)
+        serving.start()
+        durable.start()
+        host, bound = server.host, server.port
         info = {"url": f"http://{host}:{bound}", "pid": os.getpid(), "region": REGION,
                 "physical": aws.physical, "started_at": time.time(), "state_dir": str(state_dir.resolve())}
         tmp = state_dir / f"endpoint.json.{os.getpid()}.tmp"
@@ -194,7 +216,11 @@ def serve(state_dir: Path, port: int = 0) -> None:
         try:
             stop.wait()
         finally:
-            server.stop()
+            server.shutdown()
+            serving.join()
+            saved = durable.close()
+            print(f"accesswatch: stopping; {'state saved' if saved else 'state kept in the journal (the system was busy)'}",
+                  file=sys.stderr, flush=True)
             if (_read_record(state_dir) or {}).get("pid") == os.getpid():
                 _endpoint_file(state_dir).unlink(missing_ok=True)
 
@@ -354,15 +380,15 @@ def find_endpoints(state_dir: Path) -> Survey:
 
 def lost_message(record: dict[str, Any], state_dir: Path) -> str:
     return (f"the previous local endpoint (pid {record.get('pid')}, started at {_when(record.get('started_at'))}) "
-            f"is gone: it stopped without a clean shutdown, and its in-memory state ({LOST_STATE}) was lost "
-            f"(state dir {state_dir}; its log: {state_dir / 'endpoint.log'})")
+            f"is gone: it stopped without a clean shutdown; what it acknowledged ({SAVED_STATE}) is saved and comes "
+            f"back at the next start (state dir {state_dir}; its log: {state_dir / 'endpoint.log'})")
 
 
 def _stray_message(strays: list[EndpointProcess], state_dir: Path) -> str:
     pids = ", ".join(str(e.pid) for e in strays)
     return (f"{len(strays)} more endpoint process(es) of {state_dir} found (pid {pids}: started without the "
             "endpoint lock, by an older accesswatch); no command talks to them; `accesswatch local stop` stops "
-            "them (their in-memory state is discarded)")
+            "them (what they hold in memory only is discarded)")
 
 
 # --- starting, connecting, stopping ----------------------------------------------------------------
@@ -415,8 +441,11 @@ def start(state_dir: Path) -> Started:
     Race-free: the check and the spawn happen under the start lock, so of any number of concurrent
     starts one spawns and the others wait for it and join; the endpoint's own lifetime lock keeps a
     second one from serving even if started by hand."""
+    from accesswatch_tools.embedded import persistence
+
     state_dir.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    # Bringing saved state back (a checkpoint, then the journal's requests replayed) can take minutes.
+    deadline = time.monotonic() + (RESTORE_TIMEOUT_S if persistence.has_saved_state(state_dir) else STARTUP_TIMEOUT_S)
     lost: list[str] = []
     with _start_lock(state_dir, STARTUP_TIMEOUT_S + 30):
         while True:
@@ -433,7 +462,7 @@ def start(state_dir: Path) -> Started:
                     return Started(info, False, notes)
                 continue  # it stopped while starting: look again
             if survey.lost is not None:
-                lost.append(lost_message(survey.lost, state_dir) + "; starting a fresh one")
+                lost.append(lost_message(survey.lost, state_dir) + "; starting it again")
                 notes.insert(0, lost[-1])
                 _endpoint_file(state_dir).unlink(missing_ok=True)
             process = _spawn(state_dir)
@@ -455,7 +484,7 @@ def connect(state_dir: Path, *, lost_error: Callable[[str], Exception] = Endpoin
     if usable is None:
         if survey.lost is not None:
             raise EndpointError(lost_message(survey.lost, state_dir) + "; run `accesswatch local start` "
-                                "(or `accesswatch run`) to start a fresh one")
+                                "(or `accesswatch run`) to bring it back")
         raise EndpointError(f"no local endpoint is running (state dir {state_dir}); "
                             "run `accesswatch demo`, `accesswatch run` or `accesswatch local start` first")
     info = _read_record(state_dir) if usable.recorded else None
@@ -471,9 +500,9 @@ def connect(state_dir: Path, *, lost_error: Callable[[str], Exception] = Endpoin
         if _still_serving(state_dir, pid, locked):
             raise lost_error(f"the local endpoint (pid {pid}, {info['url']}) dropped the connection "
                              f"({type(exc).__name__}) but is still running; see {state_dir / 'endpoint.log'}")
-        raise lost_error(f"the local endpoint (pid {pid}) stopped while the command ran; its in-memory state "
-                         f"({LOST_STATE}) is lost (state dir {state_dir}; its log: {state_dir / 'endpoint.log'}); "
-                         "run `accesswatch local start` to start a fresh one, then run the command again")
+        raise lost_error(f"the local endpoint (pid {pid}) stopped while the command ran; what it acknowledged "
+                         f"({SAVED_STATE}) is saved (state dir {state_dir}; its log: {state_dir / 'endpoint.log'}); "
+                         "run `accesswatch local start` to bring it back, then run the command again")
 
     return LocalEndpoint(info["url"], info["physical"], state_dir, info["region"],
                          on_connection_error=on_connection_error)
@@ -511,7 +540,7 @@ def _terminate(pids: list[int], timeout_s: float) -> None:
 
 
 def stop(state_dir: Path, timeout_s: float = 30.0) -> Stopped:
-    """Stop every endpoint process of ``state_dir`` (its state is discarded) and clear a crashed one's record.
+    """Stop every endpoint process of ``state_dir`` (each saves its state first) and clear a crashed one's record.
 
     Waits for a start in progress to finish first (so that it stops what that start started), but stops
     anyway if the start does not finish in time."""
@@ -522,6 +551,16 @@ def stop(state_dir: Path, timeout_s: float = 30.0) -> Stopped:
         _terminate([e.pid for e in survey.endpoints], timeout_s)
         _endpoint_file(state_dir).unlink(missing_ok=True)
         return Stopped(survey.endpoints, survey.lost)
+
+
+def reset(state_dir: Path, timeout_s: float = 30.0) -> tuple[Stopped, bool]:
+    """Stop every endpoint of ``state_dir`` and delete its saved state: the next start is empty. (stopped,
+    whether there was saved state)."""
+    from accesswatch_tools.embedded import persistence
+
+    stopped = stop(state_dir, timeout_s)
+    with _start_lock(state_dir, STARTUP_TIMEOUT_S + 30, required=False):
+        return stopped, persistence.reset(state_dir)
 
 
 def status(state_dir: Path) -> Survey:

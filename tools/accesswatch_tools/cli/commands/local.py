@@ -106,8 +106,18 @@ def _env(directory: Any, as_json: bool) -> int:
     return 0
 
 
+def _reset(directory: Any) -> int:
+    stopped, had_state = server.reset(directory)
+    for endpoint in stopped.stopped:
+        print(f"stopped local endpoint pid {endpoint.pid} ({endpoint.state})")
+    print(f"deleted the saved state in {directory}" if had_state else f"no saved state in {directory}")
+    return 0
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     directory = state_dir(args)
+    if args.action == "reset":
+        return _reset(directory)
     if args.action == "start":
         return _start(directory)
     if args.action == "stop":
@@ -122,13 +132,16 @@ def register(sub: Any) -> None:
                            description="start: start the state directory's endpoint, or join the running one; "
                                        "status: every endpoint process of the directory (exit 0 one running, "
                                        f"{EXIT_NOT_RUNNING} none, {EXIT_MORE_THAN_ONE} more than one); "
-                                       "stop: stop them all (their in-memory state is discarded); "
+                                       "stop: stop them all (each saves its state in the state directory, and "
+                                       "the next start brings it back); reset: stop them and delete the saved "
+                                       "state (buckets, tables, cases, decisions): the next start is empty; "
                                        "env: the running endpoint's URL, region, dummy credentials and the "
                                        "stack's bucket, table, topic and state machine names as shell "
                                        "variables, for the AWS CLI and SDKs: eval \"$(accesswatch local env)\" "
                                        "(exit 1 when none runs)")
-    local.add_argument("action", choices=("start", "status", "stop", "env"),
-                       help="start, status or stop the state directory's local endpoint, or print its environment")
+    local.add_argument("action", choices=("start", "status", "stop", "reset", "env"),
+                       help="start, status, stop or reset the state directory's local endpoint, or print its "
+                            "environment")
     local.add_argument("--json", action="store_true",
                        help="status, env: one JSON object on one line, for scripts")
     add_state_dir_option(local)

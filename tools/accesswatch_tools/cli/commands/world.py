@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace, reference: Path, logs: Path, out: Path, syste
         if args.fresh and not args.stack:
             from accesswatch_tools.embedded import server
 
-            server.stop(state_dir(args))
+            server.reset(state_dir(args))
         outcome = run_world(deployment(args, start_local=True), reference, logs, out, system=system)
     print_summary(outcome.summary, out)
     if not outcome.ok:
@@ -121,7 +121,8 @@ def _world_options(parser: argparse.ArgumentParser, *, staff: int = 300, clients
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
     add_target_options(parser)
-    parser.add_argument("--fresh", action="store_true", help="restart the local endpoint with empty state first")
+    parser.add_argument("--fresh", action="store_true", help="start from an empty local system: stop the local endpoint and delete its saved "
+                             "state first (as `accesswatch local reset`)")
     parser.add_argument("--in-process", action="store_true",
                         help="run on a throw-away runtime in this process (nothing kept afterwards)")
 

@@ -235,6 +235,31 @@ SPEED_ADAPTERS: dict[str, Callable[[], contextlib.AbstractContextManager[None]]]
 # stays (it costs ~0.7 ms a state).
 NOT_BY_DEFAULT = frozenset({"states_evaluated_in_line"})
 
+# Execution ARN -> the task token its step waited with before the local endpoint restarted (the first step
+# of the resumed execution to ask for a token is that step: it enters the state machine there).
+RESUME_TOKENS: dict[str, str] = {}
+
+
+@contextlib.contextmanager
+def resumed_steps_keep_their_tokens() -> Iterator[None]:
+    """A case workflow brought back after a restart of the local endpoint (``embedded/persistence.py``)
+    waits at its step with the task token it had, not a new one: the token stored on the case, and a
+    decision already sent with it (replayed from the journal), stay valid."""
+    from moto.stepfunctions.parser.asl.eval.states import ContextObject, TaskData
+
+    original = ContextObject.update_task_token
+
+    def update_task_token(context: Any) -> str:
+        data = context.context_object_data
+        token = RESUME_TOKENS.pop(str((data.get("Execution") or {}).get("Id", "")), None)
+        if token is None:
+            return str(original(context))
+        data["Task"] = TaskData(Token=token)
+        return token
+
+    with mock.patch.object(ContextObject, "update_task_token", update_task_token):
+        yield
+
 
 @contextlib.contextmanager
 def adapted(without: Collection[str] = (), include: Collection[str] = ()) -> Iterator[None]:
@@ -249,4 +274,5 @@ def adapted(without: Collection[str] = (), include: Collection[str] = ()) -> Ite
             if name not in left_out:
                 stack.enter_context(adapter())
         stack.enter_context(used_task_tokens_refused())
+        stack.enter_context(resumed_steps_keep_their_tokens())
         yield
