@@ -5,6 +5,7 @@ holding everything."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from accesswatch.quarters import nz_date, parse_instant
 from accesswatch_tools.operate.export import Period, export_to_file
 from accesswatch_tools.operate.stored_state import verify
-from accesswatch_tools.operate.world_run import run_world
+from accesswatch_tools.operate.world_run import log_files, run_world, upload
 
 pytestmark = pytest.mark.e2e
 
@@ -115,3 +116,37 @@ def test_each_run_writes_only_what_it_did_and_export_holds_everything(aws, small
     assert report.ok, report
     assert not verify(aws, tmp_path / "second" / "findings.jsonl").ok  # one run's findings are not the whole
 
+
+
+def test_files_released_by_the_runs_reference_data_and_copies_of_known_files(aws, small_world: Path, tmp_path: Path):
+    # Two log files arrive before any reference data: they wait; the run that brings reference data judges them.
+    waiting = log_files(small_world / "logs", "cms")[:2]
+    for path, key in waiting:
+        upload(aws, path, key)
+    no_logs = tmp_path / "no-logs"
+    no_logs.mkdir()
+    outcome = run_world(aws, small_world / "reference", no_logs, tmp_path / "released")
+    assert outcome.ok, outcome.problems
+    findings = _jsonl(tmp_path / "released" / "findings.jsonl")
+    summary = outcome.summary
+    logs = [f for f in summary["files"] if f["kind"] == "access-log"]
+    assert sorted((f["key"], f["origin"], f["seen_before"], f["status"]) for f in logs) == sorted(
+        (key, "released", True, "detected") for _, key in waiting)
+    assert findings and not any(f["already_known"] for f in findings)
+    assert {k for f in findings for k in f["source_keys"]} <= {key for _, key in waiting}
+    assert summary["totals"]["files_released"] == 2 and summary["totals"]["new_findings"] == len(findings)
+
+    # The same bytes under another key are another file (new to the ledger) whose events were judged already.
+    copies = tmp_path / "copies"
+    (copies / "cms").mkdir(parents=True)
+    shutil.copy(waiting[0][0], copies / "cms" / f"copy-{waiting[0][0].name}")
+    outcome = run_world(aws, small_world / "reference", copies, tmp_path / "copy")
+    assert outcome.ok, outcome.problems
+    copied = _jsonl(tmp_path / "copy" / "findings.jsonl")
+    copy_key = f"access-logs/cms/copy-{waiting[0][0].name}"
+    assert copied and all(f["already_known"] and f["source_keys"] == [copy_key] for f in copied)
+    assert {f["finding_id"] for f in copied} == {f["finding_id"] for f in findings
+                                                 if f["source_keys"] == [waiting[0][1]]}
+    files = [f for f in outcome.summary["files"] if f["kind"] == "access-log"]
+    assert [(f["key"], f["origin"], f["seen_before"]) for f in files] == [(copy_key, "uploaded", False)]
+    assert outcome.summary["totals"]["new_findings"] == 0
