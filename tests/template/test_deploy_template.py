@@ -63,7 +63,7 @@ STATEFUL_TYPES = {"AWS::KMS::Key", "AWS::S3::Bucket", "AWS::DynamoDB::Table", "A
 KEPT = {"Retain", "RetainExceptOnCreate"}
 # The only stateful resources a stack deletion removes, and why that loses nothing.
 DELETED_WITH_THE_STACK = {
-    "IdempotencyTable": "de-duplication keys that expire within days; re-ingesting a file is idempotent anyway",
+    "IdempotencyTable": "de-duplication keys that expire after 30 days; re-ingesting a file is harmless anyway",
     "IngestDeadLetterQueue": "pointers (bucket, key, version) to work only this stack can redo; drained first",
     "CaseDeadLetterQueue": "case ids of workflows only this stack can finish; drained first",
 }
@@ -304,6 +304,15 @@ def test_every_stateful_resource_says_what_deletion_and_replacement_do(name):
     if res.get("Properties", {}).get("DeletionProtectionEnabled"):
         # Deletion protection would stop a failed first deploy's rollback from deleting it: plain Retain.
         assert res["DeletionPolicy"] == "Retain", name
+
+
+@pytest.mark.parametrize("policy", sorted(resources_of_type(TEMPLATE, "AWS::S3::BucketPolicy")))
+def test_a_kept_bucket_keeps_its_policy(policy):
+    """Deleting the stack must not leave a kept bucket open to plain HTTP, or its access logs undelivered."""
+    res = RESOURCES[policy]
+    bucket = RESOURCES[res["Properties"]["Bucket"]["Ref"]]
+    assert res.get("DeletionPolicy") == bucket["DeletionPolicy"], policy
+    assert res.get("UpdateReplacePolicy") == "Retain", policy
 
 
 def test_the_data_key_outlives_everything_it_encrypts():
