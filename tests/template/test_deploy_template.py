@@ -332,7 +332,8 @@ def test_the_teardown_procedure_names_every_stateful_resource(name):
 def test_the_teardown_procedure_covers_the_steps():
     section = _section(OPERATIONS, "## Deploying and removing")
     for needle in ("sam delete", "NamePrefix", "ReportDigestReservedConcurrency", "s3:BypassGovernanceRetention",
-                   "schedule-key-deletion", "--no-deletion-protection-enabled", "RetainExceptOnCreate"):
+                   "schedule-key-deletion", "--no-deletion-protection-enabled", "RetainExceptOnCreate",
+                   "DetectMaxConcurrency"):
         assert needle in section, needle
 
 
