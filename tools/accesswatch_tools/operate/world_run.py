@@ -343,14 +343,10 @@ def export_run(aws: Deployment, out_dir: Path, scope: RunScope, extra: dict[str,
     cases = [c for c in (cases_store.get(case_id) for case_id in sorted({str(f["case_id"]) for f in findings
                                                                           if f.get("case_id")})) if c]
     cases.sort(key=lambda c: (str(c.get("opened_at", "")), str(c["case_id"])))
-    case_lines = []
-    for case in cases:
-        members = [str(f) for f in case.get("finding_ids") or []]
-        opening: list[str] = []
-        if any(f in new_ids for f in members):
-            opened = [e for e in cases_store.history(str(case["case_id"])) if e.get("state") == "opened"]
-            opening = [str(f) for f in (opened[0].get("finding_ids") or [])] if opened else []
-        case_lines.append(case_line(case, role=case_role(members, new_ids, opening), run_finding_ids=run_ids))
+    openings = _opening_findings(cases_store, [c for c in cases if any(f in new_ids for f in c.get("finding_ids") or [])])
+    case_lines = [case_line(c, role=case_role([str(f) for f in c.get("finding_ids") or []], new_ids,
+                                              openings.get(str(c["case_id"]), [])), run_finding_ids=run_ids)
+                  for c in cases]
 
     quarantine = quarantine_of(objects, curated, [items[f.file_id] for f in files if f.file_id in items])
     write_jsonl(out_dir / "findings.jsonl", finding_lines)
@@ -364,6 +360,20 @@ def export_run(aws: Deployment, out_dir: Path, scope: RunScope, extra: dict[str,
                             executions, {"snapshot_id": pointer.get("snapshot_id"), **extra})
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _opening_findings(cases: CaseStore, opened: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """The finding ids of each case's ``opened`` history entry (its key derives from the case's ``opened_at``:
+    read in batches of 100; a case whose entry is not there is read through its whole history)."""
+    keys = {str(c["case_id"]): CaseStore.opened_key(str(c["case_id"]), str(c.get("opened_at"))) for c in opened}
+    found = cases.get_many(list(keys.values()))
+    out: dict[str, list[str]] = {}
+    for case_id, key in keys.items():
+        entry = found.get((key["pk"], key["sk"]))
+        if entry is None:
+            entry = next((e for e in cases.history(case_id) if e.get("state") == "opened"), None)
+        out[case_id] = [str(f) for f in ((entry or {}).get("finding_ids") or [])]
+    return out
 
 
 def _run_executions(aws: Deployment, file_items: Sequence[dict[str, Any]], cases: Sequence[dict[str, Any]]

@@ -240,10 +240,15 @@ class CaseStore:
         self.table.put_item(Item=self.history_item(case_id, now_iso(), state=state, actor=actor, note=note, **extra),
                             ConditionExpression="attribute_not_exists(pk)")
 
+    @staticmethod
+    def opened_key(case_id: str, opened_at: str) -> dict[str, str]:
+        """The key of a case's ``opened`` history entry (``record_opened``): known from the case alone."""
+        return {"pk": f"CASE#{case_id}", "sk": f"HIST#{opened_at}#!opened"}
+
     def record_opened(self, case: Mapping[str, Any]) -> None:
         """The case's first history entry, at its ``opened_at``; written once however often it is retried."""
         case_id = str(case["case_id"])
-        entry = {"pk": f"CASE#{case_id}", "sk": f"HIST#{case['opened_at']}#!opened", "case_id": case_id,
+        entry = {**self.opened_key(case_id, str(case["opened_at"])), "case_id": case_id,
                  "at": case["opened_at"], "state": "opened", "actor": "accesswatch",
                  "note": opened_note(case), "finding_ids": list(case.get("finding_ids") or [])[:1000]}
         try:
