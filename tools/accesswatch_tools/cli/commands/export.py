@@ -18,6 +18,7 @@ from accesswatch_tools.operate.export import (
 )
 
 # kind -> (one, many, what --from/--to compare, the line's shape)
+_CHOSEN = {"findings": "of accesses on NZ dates", "cases": "opened on NZ dates"}
 _WHAT = {
     "findings": ("finding", "findings", "the New Zealand date of the access (occurred_at)",
                  "one line per finding, as findings.jsonl: the contract's fields (finding_id, event_id, rule, "
@@ -36,8 +37,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         count = export_to_file(deployment(args), args.kind, period, target)
     except ExportError as exc:
         raise CliError(str(exc)) from None
-    one, many, by, _ = _WHAT[args.kind]
-    chosen = "" if args.date_from is None and args.date_to is None else f" with {by} {period.describe()}"
+    one, many, _, _ = _WHAT[args.kind]
+    chosen = "" if args.date_from is None and args.date_to is None else f" {_CHOSEN[args.kind]} {period.describe()}"
     print(f"accesswatch: {count} {one if count == 1 else many}{chosen} written to {args.out}")
     return 0
 
