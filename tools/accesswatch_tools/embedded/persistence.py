@@ -505,8 +505,12 @@ def read_checkpoint(state_dir: Path) -> Captured | None:
     path = saved_dir(state_dir) / CHECKPOINT
     if not path.exists():
         return None
-    with path.open("rb") as handle:
-        captured = pickle.load(handle)  # noqa: S301 - our own file, written by this endpoint
+    try:
+        with path.open("rb") as handle:
+            captured = pickle.load(handle)  # noqa: S301 - our own file, written by this endpoint
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint gets the same clear message
+        raise RuntimeError(f"{path} cannot be read ({type(exc).__name__}: written by another version of "
+                           "accesswatch or its libraries?); `accesswatch local reset` discards it") from None
     if not isinstance(captured, Captured) or captured.format != FORMAT:
         raise RuntimeError(f"{path} was written by another version of accesswatch; "
                            "`accesswatch local reset` discards it")
