@@ -23,7 +23,6 @@ from accesswatch_tools.embedded.template import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 
-REFERENCE_ORDER = ("watchlist", "assignments", "declarations", "relationships", "clients", "staff")
 LOG_FILE = "cms_0001_20250331.csv"
 LOG_KEY = f"access-logs/cms/{LOG_FILE}"
 DEADLINE_S = 180
@@ -66,12 +65,11 @@ def test_a_file_copied_with_the_aws_cli_is_ingested_and_detected_on_its_own(
                              timeout=300, check=False)
     assert started.returncode == 0, started.stderr
     world = small_world
-    reference = " ".join(f'"{p}"' for kind in REFERENCE_ORDER for p in sorted((world / "reference").glob(f"{kind}.*")))
     # The README's commands (Quickstart, "The real AWS tools"), then a wait for the ledger to say what the
     # system did with the file: the upload itself returns once the object is stored, as on AWS.
     script = f"""
 eval "$(accesswatch local env)"
-for f in {reference}; do aws s3 cp --only-show-errors "$f" "s3://$ACCESSWATCH_RAW_BUCKET/reference/"; done
+aws s3 cp --only-show-errors --recursive "{world / 'reference'}" "s3://$ACCESSWATCH_RAW_BUCKET/reference/"
 aws s3 cp --only-show-errors "{world / 'logs' / LOG_FILE}" "s3://$ACCESSWATCH_RAW_BUCKET/access-logs/cms/"
 ledger_status() {{
   aws dynamodb scan --table-name "$ACCESSWATCH_LEDGER_TABLE" --filter-expression "#k = :k" \\
@@ -94,6 +92,15 @@ aws dynamodb scan --table-name "$ACCESSWATCH_FINDINGS_TABLE" --query 'Items[].[e
 
     with (world / "logs" / LOG_FILE).open(encoding="utf-8", newline="") as handle:
         event_ids = {row["event_id"] for row in csv.DictReader(handle)}
+    # The local endpoint's names are stable (the same in every state directory), so the checked-in
+    # `sam local invoke --env-vars` sample is exactly what `accesswatch sam-env` writes for them.
+    written = subprocess.run([*CLI, "sam-env", "--state-dir", str(state)], text=True, capture_output=True,
+                             timeout=120, check=False)
+    assert written.returncode == 0, written.stderr
+    assert written.stdout == (PROJECT_ROOT / "events" / "env-vars.local.json").read_text(encoding="utf-8"), (
+        "events/env-vars.local.json is stale: accesswatch local start && "
+        "accesswatch sam-env --out events/env-vars.local.json")
+
     truth = {(t["event_id"], t["rule"]) for t in map(json.loads, (world / "truth.jsonl").read_text().splitlines())
              if t["event_id"] in event_ids}
     assert truth, "the file holds no planted violation: the test would prove nothing"
