@@ -136,3 +136,10 @@ def test_reset_deletes_the_saved_state(tmp_path: Path) -> None:
     assert persistence.has_saved_state(tmp_path)
     assert persistence.reset(tmp_path) is True
     assert not persistence.has_saved_state(tmp_path)
+
+
+def test_an_unreadable_checkpoint_is_one_clear_error_naming_reset(tmp_path: Path) -> None:
+    persistence.saved_dir(tmp_path).mkdir(parents=True)
+    (persistence.saved_dir(tmp_path) / persistence.CHECKPOINT).write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="cannot be read .*`accesswatch local reset` discards it"):
+        persistence.read_checkpoint(tmp_path)

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 DEFAULT_STATE_DIR = Path(".accesswatch")
 STARTUP_TIMEOUT_S = 120.0
+EXIT_RESTORE_FAILED = 5  # the endpoint could not read its saved state
 RESTORE_TIMEOUT_S = 1800.0  # an endpoint bringing back saved state (embedded/persistence.py)
 ENDPOINT_MODULE = "accesswatch_tools.embedded.server"
 LOCKING_FLAG = "--locked"  # in the argv of every endpoint this version starts: it takes the lock at once
@@ -201,7 +202,12 @@ def serve(state_dir: Path, port: int = 0) -> None:
         # first, then every request that changes something is journaled before it is handled.
         durable = persistence.DurableState(state_dir, aws, skip_buckets={ARTIFACTS_BUCKET})
         inner = DomainDispatcherApplication(create_backend_app)
-        for note in durable.restore(inner):
+        try:
+            notes = durable.restore(inner)
+        except RuntimeError as exc:  # an unreadable checkpoint: one line, which the starter shows
+            print(f"accesswatch: {exc}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_RESTORE_FAILED)
+        for note in notes:
             print(f"accesswatch: {note}", file=sys.stderr, flush=True)
         server = make_server("127.0.0.1", port, durable.app(inner), True, request_handler=MotoRequestHandler)
         serving = threading.Thread(target=server.serve_forever, name="accesswatch-endpoint", daemon=True)
@@ -412,6 +418,16 @@ def _spawn(state_dir: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _last_said(state_dir: Path) -> str | None:
+    """The endpoint's last one-line message in its log (``accesswatch: ...``), if any."""
+    try:
+        lines = (state_dir / "endpoint.log").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    said = [line.removeprefix("accesswatch: ") for line in lines if line.startswith("accesswatch: ")]
+    return said[-1] if said else None
+
+
 def _wait_ready(state_dir: Path, pid: int, deadline: float,
                 process: subprocess.Popen[bytes] | None = None) -> dict[str, Any] | None:
     """endpoint.json of endpoint ``pid`` once it serves; None if it stopped before (or lost the race for
@@ -424,8 +440,9 @@ def _wait_ready(state_dir: Path, pid: int, deadline: float,
             if process.poll() is not None:
                 if process.returncode == EXIT_LOCKED:
                     return None
-                raise EndpointError(f"the local endpoint exited with status {process.returncode} while starting; "
-                                    f"see {state_dir / 'endpoint.log'}")
+                said = _last_said(state_dir) if process.returncode == EXIT_RESTORE_FAILED else None
+                raise EndpointError(said or f"the local endpoint exited with status {process.returncode} while "
+                                    f"starting; see {state_dir / 'endpoint.log'}")
         elif lock_holder(state_dir) not in (pid, 0):
             return None
         time.sleep(_POLL_S)
