@@ -85,6 +85,9 @@ def test_findings_are_tied_to_the_runs_events_by_the_events_identity():
         finding("not-ours", "e7", "u1", "001", T1),
     ], events)
     assert found == {"f1": ["access-logs/cms/a.csv", "access-logs/cms/b.csv"], "f2": ["access-logs/cms/a.csv"]}
+    # What is kept of the run's events: a hash of each identity and its file, not the events themselves.
+    assert events.keys.schema == {"_identity": pl.UInt64, "_source": pl.UInt32} and events.keys.height == 3
+    assert events.sources == ("access-logs/cms/a.csv", "access-logs/cms/b.csv")
 
 
 def test_nothing_matches_without_events_or_findings():

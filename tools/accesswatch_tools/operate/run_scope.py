@@ -36,12 +36,6 @@ from accesswatch_tools.operate.export import export_case, export_finding, file_s
 EVENT_IDENTITY = ("system", "event_id", "user_id", "client_id", "occurred_at_utc")
 PARTITION_COLUMNS = ("event_id", "user_id", "client_id", "occurred_at_utc")
 _INSTANT = pl.Datetime("us", "UTC")
-EVENTS_SCHEMA = pl.Schema(
-    {  # type: ignore[arg-type]  # polars' stubs do not accept a mix of dtype classes and instances
-        "system": pl.String, "event_id": pl.String, "user_id": pl.String, "client_id": pl.String,
-        "occurred_at_utc": _INSTANT, "source_key": pl.String,
-    }
-)
 
 UPLOADED = "uploaded"
 RELEASED = "released"
@@ -75,7 +69,8 @@ class RunFile:
 
 
 def partition_events(frame: pl.DataFrame, *, system: str, source_key: str) -> pl.DataFrame:
-    """A curated partition's events (``PARTITION_COLUMNS``) as rows of ``EVENTS_SCHEMA``."""
+    """A curated partition's events (``PARTITION_COLUMNS``) with their system and the run's file holding them
+    (``source_key``), in the types a finding's identity is compared in."""
     return frame.select(
         pl.lit(system, pl.String).alias("system"),
         pl.col("event_id").cast(pl.String),
@@ -86,26 +81,52 @@ def partition_events(frame: pl.DataFrame, *, system: str, source_key: str) -> pl
     )
 
 
-def combine_events(frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
-    """The run's events from its partitions (one row per event and file holding it)."""
-    collected = [f for f in frames if f.height]
-    if not collected:
-        return pl.DataFrame(schema=EVENTS_SCHEMA)
-    return pl.concat(collected, how="vertical").unique(maintain_order=True)
+@dataclass(frozen=True)
+class RunEvents:
+    """The run's events, kept small (a few bytes an event, whatever the run's size): ``keys`` holds a 64-bit
+    hash of each event's identity (``EVENT_IDENTITY``) and the index in ``sources`` of the run's file holding
+    it; ``spans`` each user's first and last instant. A finding matches an event when the hash of its own
+    identity is among ``keys`` (a false match needs a 64-bit collision between a foreign finding and one of
+    the run's events)."""
+
+    keys: pl.DataFrame  # _identity (UInt64), _source (UInt32)
+    spans: pl.DataFrame  # user_id, first, last
+    sources: tuple[str, ...]
 
 
-def user_windows(events: pl.DataFrame) -> dict[str, tuple[str, str]]:
+def _identity() -> pl.Expr:
+    return pl.struct(list(EVENT_IDENTITY)).hash(seed=0).alias("_identity")
+
+
+def combine_events(frames: Iterable[pl.DataFrame]) -> RunEvents:
+    """The run's events from its partitions (``partition_events``), each frame reduced as it arrives."""
+    sources: dict[str, int] = {}
+    keys: list[pl.DataFrame] = []
+    spans: list[pl.DataFrame] = []
+    for frame in frames:
+        if frame.is_empty():
+            continue
+        for key in frame["source_key"].unique().to_list():
+            sources.setdefault(str(key), len(sources))
+        keys.append(frame.select(_identity(), pl.col("source_key").replace_strict(sources, return_dtype=pl.UInt32)
+                                 .alias("_source")))
+        spans.append(frame.group_by("user_id").agg(pl.col("occurred_at_utc").min().alias("first"),
+                                                   pl.col("occurred_at_utc").max().alias("last")))
+    if not keys:
+        return RunEvents(pl.DataFrame(schema={"_identity": pl.UInt64, "_source": pl.UInt32}),
+                         pl.DataFrame(schema={"user_id": pl.String, "first": _INSTANT, "last": _INSTANT}), ())
+    merged_spans = pl.concat(spans).group_by("user_id").agg(pl.col("first").min(), pl.col("last").max())
+    return RunEvents(pl.concat(keys).unique(), merged_spans, tuple(sources))
+
+
+def user_windows(events: RunEvents) -> dict[str, tuple[str, str]]:
     """For each user of ``events``: the range of ``occurred_at_utc`` texts that holds every stored finding of
     their events in the run (findings store the instant as ``datetime.isoformat()``: ``...+00:00``, with or
     without microseconds). The bounds are seconds-wide on purpose: any form of the first and last instant sorts
     within them."""
-    if events.is_empty():
-        return {}
-    spans = events.group_by("user_id").agg(pl.col("occurred_at_utc").min().alias("first"),
-                                           pl.col("occurred_at_utc").max().alias("last"))
     return {str(row["user_id"]): (row["first"].strftime("%Y-%m-%dT%H:%M:%S"),
                                   row["last"].strftime("%Y-%m-%dT%H:%M:%S") + "~")
-            for row in spans.iter_rows(named=True)}
+            for row in events.spans.iter_rows(named=True)}
 
 
 def _instant(text: object) -> datetime | None:
@@ -115,10 +136,10 @@ def _instant(text: object) -> datetime | None:
         return None
 
 
-def match_findings(findings: Sequence[Mapping[str, Any]], events: pl.DataFrame) -> dict[str, list[str]]:
+def match_findings(findings: Sequence[Mapping[str, Any]], events: RunEvents) -> dict[str, list[str]]:
     """The findings among ``findings`` that judged one of ``events``: finding id -> the run's files (keys)
     holding that event, sorted."""
-    if not findings or events.is_empty():
+    if not findings or events.keys.is_empty():
         return {}
     candidates = pl.DataFrame(
         {"finding_id": [str(f["finding_id"]) for f in findings],
@@ -130,9 +151,11 @@ def match_findings(findings: Sequence[Mapping[str, Any]], events: pl.DataFrame) 
         schema={"finding_id": pl.String, "system": pl.String, "event_id": pl.String, "user_id": pl.String,
                 "client_id": pl.String, "occurred_at_utc": _INSTANT},
     )
-    joined = candidates.join(events, on=list(EVENT_IDENTITY), how="inner")
-    grouped = joined.group_by("finding_id").agg(pl.col("source_key").unique().sort())
-    return {str(row["finding_id"]): list(row["source_key"]) for row in grouped.iter_rows(named=True)}
+    joined = candidates.select("finding_id", _identity()).join(events.keys, on="_identity", how="inner")
+    found: dict[str, list[str]] = {}
+    for finding_id, source in joined.select("finding_id", "_source").iter_rows():
+        found.setdefault(str(finding_id), []).append(events.sources[int(source)])
+    return {f: sorted(set(keys)) for f, keys in found.items()}
 
 
 def new_finding_ids(findings: Iterable[Mapping[str, Any]], judged_partitions: Collection[str]) -> set[str]:

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import FileStatus, Ledger, _plain
@@ -41,6 +39,7 @@ from accesswatch_tools.operate.run_scope import (
     PARTITION_COLUMNS,
     RELEASED,
     UPLOADED,
+    RunEvents,
     RunFile,
     case_line,
     case_role,
@@ -295,7 +294,7 @@ def run_file(scope: RunScope, put: SourceObject) -> RunFile:
 
 
 def _run_events(objects: ObjectStore, curated: str, items: dict[str, dict[str, Any]], files: Sequence[RunFile]
-                ) -> tuple[pl.DataFrame, set[str]]:
+                ) -> tuple[RunEvents, set[str]]:
     """The events of the run's files (from each file's manifest and its partitions, read in parallel), and
     the partitions of the files the run judged for the first time."""
     partitions: list[tuple[RunFile, dict[str, Any]]] = []
