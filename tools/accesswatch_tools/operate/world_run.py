@@ -314,10 +314,11 @@ def _run_events(objects: ObjectStore, curated: str, items: dict[str, dict[str, A
 
 def export_run(aws: Deployment, out_dir: Path, scope: RunScope, extra: dict[str, Any]) -> dict[str, Any]:
     """Write what this run did to ``out_dir`` (operate/run_scope.py says how it is worked out). Reads: the
-    ledger items of the run's files (batched), their manifests and partitions, one query of the findings'
-    ``by_user`` index per user of the run's events (over the span of that user's events), each of the run's
-    cases, the first history entry of each case its new findings are in, and each of the run's executions.
-    No table is scanned."""
+    ledger items of the run's files (batched), their manifests and partitions (only four columns; the run
+    keeps about 12 bytes an event), one query of the findings' ``by_user`` index per user of the run's events
+    (over the span of that user's events), each of the run's cases, the ``opened`` history entry of each case
+    its new findings are in (batched), the quarantine object of each of its files that has one, and one
+    DescribeExecution per execution the run started. No table is scanned, locally or with ``--stack``."""
     dynamodb = aws.resource("dynamodb")
     curated = aws.resource_name("CuratedBucket")
     objects = ObjectStore(aws.client("s3"))
