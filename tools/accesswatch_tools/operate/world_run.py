@@ -270,7 +270,8 @@ class RunScope:
 def begin_run(aws: Deployment, log_keys: Sequence[str]) -> RunScope:
     """Before the uploads: the ledger status of every stored version of each log key (one version listing per
     key; an identical re-upload maps to the same ledger item), and the files waiting for reference data (one
-    query of the ledger's status index)."""
+    query of the ledger's status index). With ``--stack`` the caller needs ``s3:ListBucketVersions`` on the raw
+    bucket for the listing."""
     raw = aws.resource_name("RawBucket")
     objects = ObjectStore(aws.client("s3"))
     with ThreadPoolExecutor(max_workers=8) as pool:
