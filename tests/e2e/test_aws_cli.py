@@ -23,8 +23,8 @@ from accesswatch_tools.embedded.template import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 
-LOG_FILE = "cms_0001_20250331.csv"
-LOG_KEY = f"access-logs/cms/{LOG_FILE}"
+LOG_FILES = "cms_0001_*"  # the world's second file, whatever its format (the README's glob)
+LOG_KEY_PREFIX = "access-logs/cms/cms_0001_"
 DEADLINE_S = 180
 
 
@@ -65,16 +65,17 @@ def test_a_file_copied_with_the_aws_cli_is_ingested_and_detected_on_its_own(
                              timeout=300, check=False)
     assert started.returncode == 0, started.stderr
     world = small_world
+    (log_file,) = (world / "logs").glob(LOG_FILES)
     # The README's commands (Quickstart, "The real AWS tools"), then a wait for the ledger to say what the
     # system did with the file: the upload itself returns once the object is stored, as on AWS.
     script = f"""
 eval "$(accesswatch local env)"
 aws s3 cp --only-show-errors --recursive "{world / 'reference'}" "s3://$ACCESSWATCH_RAW_BUCKET/reference/"
-aws s3 cp --only-show-errors "{world / 'logs' / LOG_FILE}" "s3://$ACCESSWATCH_RAW_BUCKET/access-logs/cms/"
+aws s3 cp --only-show-errors "{world / 'logs'}/"{LOG_FILES} "s3://$ACCESSWATCH_RAW_BUCKET/access-logs/cms/"
 ledger_status() {{
-  aws dynamodb scan --table-name "$ACCESSWATCH_LEDGER_TABLE" --filter-expression "#k = :k" \\
+  aws dynamodb scan --table-name "$ACCESSWATCH_LEDGER_TABLE" --filter-expression "begins_with(#k, :k)" \\
     --expression-attribute-names '{{"#k": "key"}}' \\
-    --expression-attribute-values '{{":k": {{"S": "{LOG_KEY}"}}}}' --query 'Items[0].status.S' --output text
+    --expression-attribute-values '{{":k": {{"S": "{LOG_KEY_PREFIX}"}}}}' --query 'Items[0].status.S' --output text
 }}
 i=0
 until [ "$(ledger_status)" = detected ]; do
@@ -90,7 +91,8 @@ aws dynamodb scan --table-name "$ACCESSWATCH_FINDINGS_TABLE" --query 'Items[].[e
     assert status_line == "status: detected"
     found = {(event_id, rule) for event_id, rule in json.loads(findings_json)}
 
-    with (world / "logs" / LOG_FILE).open(encoding="utf-8", newline="") as handle:
+    assert log_file.suffix == ".csv", log_file
+    with log_file.open(encoding="utf-8", newline="") as handle:
         event_ids = {row["event_id"] for row in csv.DictReader(handle)}
     # The local endpoint's names are stable (the same in every state directory), so the checked-in
     # `sam local invoke --env-vars` sample is exactly what `accesswatch sam-env` writes for them.
