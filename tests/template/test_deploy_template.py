@@ -288,7 +288,7 @@ STATEFUL = {name: res for name, res in RESOURCES.items() if res["Type"] in STATE
 
 
 def test_the_stateful_resources_are_the_expected_ones():
-    assert len(STATEFUL) == 20
+    assert len(STATEFUL) == 21
     assert {res["Type"] for res in STATEFUL.values()} == STATEFUL_TYPES
 
 
