@@ -25,7 +25,7 @@ demo: setup
 lint: setup
 	BIN=$(BIN) scripts/static-checks
 
-# The AWS CLI pins botocore exactly, so it has its own venv too; its test (tests/e2e/test_aws_cli.py) must
+# The AWS CLI caps docutils, rsa, colorama and PyYAML, so it has its own venv too; its test (tests/e2e/test_aws_cli.py) must
 # find it under make test, not skip.
 test: lint
 	BIN=$(BIN) scripts/tool-venv awscli "awscli==$(AWS_CLI_VERSION)" >/dev/null

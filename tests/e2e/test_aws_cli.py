@@ -2,7 +2,7 @@
 file copied into the raw bucket with `aws s3 cp` is ingested and detected by the system on its own (no
 accesswatch command uploads anything), and its findings are read back with `aws dynamodb scan`.
 
-The AWS CLI (the PyPI package) pins botocore exactly, so it has its own virtual environment,
+The AWS CLI (the PyPI package) caps docutils, rsa and PyYAML, so it has its own virtual environment,
 .venv/tools/awscli, made by `make test` (scripts/tool-venv); $ACCESSWATCH_AWS_CLI names another `aws`.
 Without one the test is skipped, except under `make test` (ACCESSWATCH_REQUIRE_AWS_CLI=1), where it fails."""
 
