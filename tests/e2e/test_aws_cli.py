@@ -94,6 +94,15 @@ aws dynamodb scan --table-name "$ACCESSWATCH_FINDINGS_TABLE" --query 'Items[].[e
     assert log_file.suffix == ".csv", log_file
     with log_file.open(encoding="utf-8", newline="") as handle:
         event_ids = {row["event_id"] for row in csv.DictReader(handle)}
+    shown = subprocess.run([*CLI, "local", "env", "--json", "--state-dir", str(state)], text=True,
+                           capture_output=True, timeout=120, check=False)
+    assert shown.returncode == 0, shown.stderr
+    variables = json.loads(shown.stdout)
+    assert variables["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert variables["AWS_REGION"] == "ap-southeast-2"
+    assert {"ACCESSWATCH_RAW_BUCKET", "ACCESSWATCH_FINDINGS_TABLE", "ACCESSWATCH_LEDGER_TABLE",
+            "ACCESSWATCH_CASE_STATE_MACHINE_ARN", "ACCESSWATCH_INTEGRITY_TOPIC_ARN"} <= set(variables)
+
     # The local endpoint's names are stable (the same in every state directory), so the checked-in
     # `sam local invoke --env-vars` sample is exactly what `accesswatch sam-env` writes for them.
     written = subprocess.run([*CLI, "sam-env", "--state-dir", str(state)], text=True, capture_output=True,

@@ -142,3 +142,11 @@ def test_the_command_writes_the_file_and_says_which_stack_it_cannot_read(
     assert "cannot read stack 'nope'" in capsys.readouterr().err
     assert main(["sam-env", "--stack", "aw-test", "--out", str(tmp_path / "no" / "env.json")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_local_env_without_a_running_endpoint_is_one_line_and_exit_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["local", "env", "--state-dir", str(tmp_path / "state")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing a shell's eval would run
+    assert captured.err.startswith("accesswatch: no local endpoint is running") and len(captured.err.splitlines()) == 1
