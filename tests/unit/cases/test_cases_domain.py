@@ -146,7 +146,7 @@ def test_actions_need_the_case_waiting_on_that_step() -> None:
     with pytest.raises(CaseActionError, match="closed_founded, not waiting for a decision .it is closed"):
         decision_output({**case, "status": "closed_founded"}, decision="unfounded", er_type=None, note="",
                         actor="me", vocabulary=VOCAB, reason="duplicate")
-    with pytest.raises(CaseActionError, match="--actor must not be empty"):
+    with pytest.raises(CaseActionError, match="the actor must not be empty"):
         decision_output(case, decision="unfounded", er_type=None, note="", actor=" ", vocabulary=VOCAB,
                         reason="duplicate")
     with pytest.raises(CaseActionError, match="--note is longer"):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from accesswatch_tools.operate.deployment import AwsStack, Deployment
 
@@ -64,4 +66,74 @@ def checked_filter_ids(dep: Deployment, *, user: str | None = None, client: str 
         for warning in check_ids(dep, user=user, client=client):
             print(f"accesswatch: warning: {warning}", file=sys.stderr)
     except UnknownId as exc:
+        raise CliError(str(exc)) from None
+
+
+# ------------------------------------------------------------------------- who is acting, and why
+LEGACY_ACTOR_ENV = "ACCESSWATCH_ACTOR"  # no longer read: the actor is the authenticated caller
+
+
+def _reason(text: str) -> str:
+    from accesswatch.audit import AuditError, check_reason
+
+    try:
+        return check_reason(text)
+    except AuditError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_reason_option(parser: argparse.ArgumentParser) -> None:
+    """``--reason``: why this read is made, kept in its audit record (docs/privacy.md, "Audit of reads")."""
+    parser.add_argument("--reason", default=None, metavar="TEXT", type=_reason,
+                        help="why you are reading this (e.g. a request or case reference), kept in the audit "
+                             "record of the read with who, when and what; ids only, no names")
+
+
+def add_actor_option(parser: argparse.ArgumentParser) -> None:
+    """The old ``--actor``, kept so that scripts passing their own name still run: it is checked, never
+    recorded."""
+    parser.add_argument("--actor", default=None,
+                        help="no longer needed: who acts is recorded from your credentials (your IAM identity "
+                             "with --stack; locally your OS user). Given, it must be that actor, or the "
+                             "command is refused")
+
+
+def authenticated(dep: Deployment) -> Any:
+    """The authenticated actor of ``dep`` (accesswatch.audit.Actor); CliError if it cannot be told."""
+    from accesswatch_tools.operate.audit import authenticated_actor
+    from accesswatch_tools.operate.deployment import OperationError
+
+    try:
+        return authenticated_actor(dep)
+    except OperationError as exc:
+        raise CliError(str(exc)) from None
+
+
+def acting_actor(dep: Deployment, args: argparse.Namespace) -> str:
+    """The name recorded as who acts (``decided_by``, ``outcome_by``, ``created_by``): the authenticated
+    caller, never free text. A ``--actor`` naming someone else is refused; ``$ACCESSWATCH_ACTOR`` is ignored
+    (with a warning when it names someone else)."""
+    actor = authenticated(dep)
+    claimed = (getattr(args, "actor", None) or "").strip()
+    how = "your IAM identity" if actor.source == "iam" else "your local OS user (no authentication locally)"
+    if claimed and claimed != actor.name:
+        raise CliError(f"--actor {claimed!r} is not who is acting: actions are recorded as {how}, {actor.name}; "
+                       "drop --actor, or run the command as that person")
+    legacy = os.environ.get(LEGACY_ACTOR_ENV, "").strip()
+    if legacy and legacy != actor.name:
+        print(f"accesswatch: warning: ${LEGACY_ACTOR_ENV} is ignored: actions are recorded as {how}, {actor.name}",
+              file=sys.stderr)
+    return str(actor.name)
+
+
+def audited(dep: Deployment, args: argparse.Namespace, action: str, *, subject: dict[str, Any],
+            result: dict[str, Any], actor: Any | None = None) -> None:
+    """Write the audit record of a read before it is shown; CliError (and nothing shown) if it cannot be."""
+    from accesswatch_tools.operate.audit import record_read
+    from accesswatch_tools.operate.deployment import OperationError
+
+    try:
+        record_read(dep, actor or authenticated(dep), action, subject=subject, result=result,
+                    reason=getattr(args, "reason", None))
+    except OperationError as exc:
         raise CliError(str(exc)) from None

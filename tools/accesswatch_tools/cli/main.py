@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "accesswatch_tools.cli.commands.cases",
     "accesswatch_tools.cli.commands.findings",
     "accesswatch_tools.cli.commands.export",
+    "accesswatch_tools.cli.commands.audit",
     "accesswatch_tools.cli.commands.exceptions",
     "accesswatch_tools.cli.commands.bench",
     "accesswatch_tools.cli.commands.sam_env",

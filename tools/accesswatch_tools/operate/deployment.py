@@ -36,6 +36,7 @@ class AwsStack:
     def __init__(self, stack_name: str, region: str | None = None) -> None:
         import boto3
 
+        self.stack_name = stack_name
         self.session = boto3.session.Session(region_name=region)
         self.template = load_template(TEMPLATE_PATH)
         cfn = self.session.client("cloudformation")

@@ -272,7 +272,11 @@ def export_to_file(dep: Any, kind: str, period: Period, out: Path) -> int:
     """``accesswatch export``: everything of ``kind`` the deployment holds in ``period`` (one whole-table scan,
     filtered by the service) written to ``out``; returns how many lines. ``out`` is checked before the scan."""
     target = writable_target(out)
+    return write_export(target, export_rows(dep, kind, period))
+
+
+def export_rows(dep: Any, kind: str, period: Period) -> list[dict[str, Any]]:
+    """The lines ``accesswatch export KIND`` writes (``export_lines`` over the deployment's tables)."""
     dynamodb = dep.resource("dynamodb")
-    rows = export_lines(FindingStore(dep.resource_name("FindingsTable"), dynamodb),
+    return export_lines(FindingStore(dep.resource_name("FindingsTable"), dynamodb),
                         CaseStore(dep.resource_name("CasesTable"), dynamodb), kind, period)
-    return write_export(target, rows)

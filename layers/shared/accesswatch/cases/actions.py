@@ -31,7 +31,9 @@ from accesswatch.quarters import nz_time
 WAITING_FOR_DECISION = "investigating"
 WAITING_FOR_OUTCOME = "awaiting_outcome"
 MAX_NOTE_CHARS = 2000
-MAX_ACTOR_CHARS = 128
+# An actor is the authenticated caller (docs/cases.md, "Who acts"): an IAM identity such as
+# assumed-role/<role, up to 64>/<session, up to 64>, or the local OS user.
+MAX_ACTOR_CHARS = 200
 
 # What a claim is for (``claim.kind``) and the fields of the action it fixes: the record step records
 # exactly these, and refuses an output whose fields differ from the claim's.
@@ -57,9 +59,9 @@ def _one_of(values: tuple[str, ...]) -> str:
 
 def _check_text(note: str, actor: str) -> None:
     if not actor.strip():
-        raise CaseActionError("--actor must not be empty")
+        raise CaseActionError("the actor must not be empty")
     if len(actor) > MAX_ACTOR_CHARS:
-        raise CaseActionError(f"--actor is longer than {MAX_ACTOR_CHARS} characters")
+        raise CaseActionError(f"the actor is longer than {MAX_ACTOR_CHARS} characters")
     if len(note) > MAX_NOTE_CHARS:
         raise CaseActionError(f"--note is longer than {MAX_NOTE_CHARS} characters")
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from accesswatch.cases.actions import (
     DECISION,
+    MAX_ACTOR_CHARS,
     OUTCOME,
     claim_problem,
     decision_problem,
@@ -231,7 +232,7 @@ class CaseWorkflow:
         sent = sent if isinstance(sent, dict) else {}
         decision, er_type = sent.get("decision"), sent.get("er_type") or None
         reason = sent.get("reason") or None
-        actor = str(sent.get("actor") or "unknown")[:128]
+        actor = str(sent.get("actor") or "unknown")[:MAX_ACTOR_CHARS]
         note = str(sent.get("note") or "")[:2000]
         claim_id = str(sent.get("claim_id") or "")
         problem: str | None = None
@@ -320,7 +321,7 @@ class CaseWorkflow:
         sent = payload.get("outcome")
         sent = sent if isinstance(sent, dict) else {}
         outcome = sent.get("outcome")
-        actor = str(sent.get("actor") or "unknown")[:128]
+        actor = str(sent.get("actor") or "unknown")[:MAX_ACTOR_CHARS]
         note = str(sent.get("note") or "")[:2000]
         claim_id = str(sent.get("claim_id") or "")
         if reached(str(case.get("status", "")), OUTCOME_RECORDED):  # a retry after the outcome was recorded

@@ -4,22 +4,28 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
 from accesswatch.quarters import nz_today
 from accesswatch.rules import tier_of
 from accesswatch_tools.cli.commands.exceptions import describe_scope
-from accesswatch_tools.cli.context import CliError, add_target_options, checked_filter_ids, deployment
+from accesswatch_tools.cli.context import (
+    CliError,
+    acting_actor,
+    add_actor_option,
+    add_reason_option,
+    add_target_options,
+    audited,
+    checked_filter_ids,
+    deployment,
+)
 from accesswatch_tools.cli.output import identifier, json_help, json_line, nz_time, one_of, rule_id, table
 from accesswatch_tools.operate.case_exceptions import add_exception
 from accesswatch_tools.operate.cases import case_service, deployed_scoring, invoke_case_queue
 from accesswatch_tools.operate.deployment import OperationError
 
-ACTOR_ENV = "ACCESSWATCH_ACTOR"
 SHOWN_GROUPS = 15
 # Times a case page shows in New Zealand time, and those a closed case no longer has (nothing is due).
 TIME_KEYS = frozenset({"opened_at", "first_occurred_at", "last_occurred_at", "decision_due_at", "decided_at",
@@ -47,15 +53,6 @@ def _unfounded_rules(values: Sequence[str]) -> dict[str, str]:
             raise CliError(f"--unfounded-rule {value!r}: write RULE=REASON, REASON one of {', '.join(UNFOUNDED_REASONS)}")
         out[_rule_id(rule)] = reason
     return out
-
-
-def default_actor() -> str:
-    if os.environ.get(ACTOR_ENV):
-        return os.environ[ACTOR_ENV]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name (a container without a passwd entry): say so
-        raise CliError(f"who is acting? pass --actor or set ${ACTOR_ENV}") from None
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
@@ -156,6 +153,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     dep = deployment(args)
     checked_filter_ids(dep, user=args.user, client=args.client)
     cases = case_service(dep).find(where)
+    filters = {"status": args.status, "user_id": args.user, "client_id": args.client, "rule": args.rule,
+               "priority": args.priority, "tier": args.tier}
+    audited(dep, args, "case_list", subject={**filters, "case_ids": [c["case_id"] for c in cases]},
+            result={"cases": len(cases)})
     if args.json:
         for case in cases:
             print(json_line(case_record(case)))
@@ -167,10 +168,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from accesswatch.cases.actions import CaseActionError
 
+    dep = deployment(args)
     try:
-        shown = case_service(deployment(args)).show(args.case_id, limit=None if args.all else args.limit)
+        shown = case_service(dep).show(args.case_id, limit=None if args.all else args.limit)
     except CaseActionError as exc:
         raise CliError(str(exc)) from None
+    audited(dep, args, "case_show", subject={"case_id": shown["case_id"], "user_id": shown.get("user_id")},
+            result={"findings_shown": len(shown["findings"]),
+                    "findings_total": shown.get("findings_total", len(shown["findings"])),
+                    "clients": len(shown.get("client_ids") or []), "history": len(shown.get("history") or [])})
     if args.json:
         print(json_line(shown))
     else:
@@ -206,7 +212,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
     dep = deployment(args)
     service = case_service(dep)
-    actor = args.actor or default_actor()
+    actor = acting_actor(dep, args)
     if args.exception:
         before = service.get(args.case_id)
         broad = [r for r, reason in unfounded_rules.items() if reason == "rule_too_broad"] or [
@@ -244,9 +250,10 @@ def cmd_decide(args: argparse.Namespace) -> int:
 def cmd_outcome(args: argparse.Namespace) -> int:
     from accesswatch.cases.actions import CaseActionError
 
+    dep = deployment(args)
+    actor = acting_actor(dep, args)
     try:
-        case = case_service(deployment(args)).record_outcome(args.case_id, outcome=args.outcome, note=args.note,
-                                                             actor=args.actor or default_actor())
+        case = case_service(dep).record_outcome(args.case_id, outcome=args.outcome, note=args.note, actor=actor)
     except CaseActionError as exc:
         raise CliError(str(exc)) from None
     referral = "; referred to the Police" if case.get("police_referral") else ""
@@ -361,6 +368,7 @@ def register(sub: Any) -> None:
                          help="immediate (opened by a high rule's finding) or accumulate (by the risk score, or a "
                               "random review)")
     listing.add_argument("--json", action="store_true", help=json_help("case", "as OUT/cases.jsonl"))
+    add_reason_option(listing)
     add_target_options(listing)
     listing.set_defaults(func=cmd_list)
 
@@ -371,6 +379,7 @@ def register(sub: Any) -> None:
     show.add_argument("--all", action="store_true", help="show every finding")
     show.add_argument("--json", action="store_true",
                       help="the case as one JSON object on one line, for scripts (its times as stored, UTC)")
+    add_reason_option(show)
     add_target_options(show)
     show.set_defaults(func=cmd_show)
 
@@ -397,7 +406,7 @@ def register(sub: Any) -> None:
                              "the case's clients, both, or everyone (needs --expires)")
     decide.add_argument("--expires", help="the exception's last day (YYYY-MM-DD, NZ date)")
     decide.add_argument("--note", default="", help="kept in the case history")
-    decide.add_argument("--actor", default=None, help=f"who decides (default ${ACTOR_ENV} or your login)")
+    add_actor_option(decide)
     add_target_options(decide)
     decide.set_defaults(func=cmd_decide)
 
@@ -406,7 +415,7 @@ def register(sub: Any) -> None:
     outcome.add_argument("--outcome", required=True,
                          help="the deployment's CaseOutcomes, e.g. written_warning, dismissal")
     outcome.add_argument("--note", default="", help="kept in the case history")
-    outcome.add_argument("--actor", default=None, help=f"who records it (default ${ACTOR_ENV} or your login)")
+    add_actor_option(outcome)
     add_target_options(outcome)
     outcome.set_defaults(func=cmd_outcome)
 

@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from accesswatch.quarters import nz_today
-from accesswatch_tools.cli.context import CliError, add_target_options, checked_filter_ids, deployment
+from accesswatch_tools.cli.context import (
+    CliError,
+    acting_actor,
+    add_actor_option,
+    add_target_options,
+    checked_filter_ids,
+    deployment,
+)
 from accesswatch_tools.cli.output import identifier, json_help, json_line, nz_time, rule_id, table
 from accesswatch_tools.operate.case_exceptions import create, exception_store
 
@@ -44,14 +51,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_add(args: argparse.Namespace) -> int:
     from accesswatch.cases.exceptions import ExceptionError
-    from accesswatch_tools.cli.commands.cases import default_actor
 
     dep = deployment(args)
+    actor = acting_actor(dep, args)
     checked_filter_ids(dep, user=args.user, client=args.client)  # an exception for a mistyped id suppresses nothing
     try:
         item = create(dep, user_id=args.user, client_id=args.client,
                       rule=args.rule, expires_on=args.expires, reason=args.reason,
-                      actor=args.actor or default_actor(), case_id=args.case)
+                      actor=actor, case_id=args.case)
     except ExceptionError as exc:
         raise CliError(str(exc)) from None
     print(f"exception {item['exception_id']}: {describe_scope(item)} suppressed from routing until "
@@ -60,12 +67,12 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    from accesswatch_tools.cli.commands.cases import default_actor
-
-    store = exception_store(deployment(args))
+    dep = deployment(args)
+    actor = acting_actor(dep, args)
+    store = exception_store(dep)
     if store.get(args.exception_id) is None:
         raise CliError(f"no exception {args.exception_id} (see `accesswatch exceptions list --all`)")
-    if not store.revoke(args.exception_id, actor=args.actor or default_actor(), note=args.note):
+    if not store.revoke(args.exception_id, actor=actor, note=args.note):
         raise CliError(f"exception {args.exception_id} was revoked already")
     print(f"exception {args.exception_id} revoked: matching findings are routed again from now on")
     return 0
@@ -91,13 +98,13 @@ def register(sub: Any) -> None:
                      help="last day in force (NZ date, at most a year away)")
     add.add_argument("--reason", required=True, help="why (kept with the exception)")
     add.add_argument("--case", help="the case whose decision this follows, e.g. CASE-978C3151B49E9216")
-    add.add_argument("--actor", default=None, help="who makes it (default $ACCESSWATCH_ACTOR or your login)")
+    add_actor_option(add)
     add_target_options(add)
     add.set_defaults(func=cmd_add)
 
     revoke = actions.add_parser("revoke", help="end an exception now (it is kept, marked revoked)")
     revoke.add_argument("exception_id", help="e.g. EXC-0448127C3554 (see `accesswatch exceptions list`)")
     revoke.add_argument("--note", default="", help="why (kept with the exception)")
-    revoke.add_argument("--actor", default=None, help="who revokes it (default $ACCESSWATCH_ACTOR or your login)")
+    add_actor_option(revoke)
     add_target_options(revoke)
     revoke.set_defaults(func=cmd_revoke)

@@ -7,14 +7,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from accesswatch_tools.cli.context import CliError, add_target_options, deployment
+from accesswatch_tools.cli.context import CliError, add_reason_option, add_target_options, audited, deployment
 from accesswatch_tools.cli.output import nz_day
 from accesswatch_tools.operate.export import (
     EXPORT_KINDS,
     ExportError,
     Period,
-    export_to_file,
+    export_rows,
     writable_target,
+    write_export,
 )
 
 # kind -> (one, many, what --from/--to compare, the line's shape)
@@ -34,7 +35,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         period = Period(args.date_from, args.date_to)
         target = writable_target(Path(args.out))  # before the endpoint or stack is reached
-        count = export_to_file(deployment(args), args.kind, period, target)
+        dep = deployment(args)
+        rows = export_rows(dep, args.kind, period)
+        first, last = period.days()
+        ids = {"case_ids": [r["case_id"] for r in rows]} if args.kind == "cases" else {}
+        # Recorded before the file is written: no audit record, no export.
+        audited(dep, args, f"export_{args.kind}", subject={"from": first, "to": last, **ids},
+                result={args.kind: len(rows)})
+        count = write_export(target, rows)
     except ExportError as exc:
         raise CliError(str(exc)) from None
     one, many, _, _ = _WHAT[args.kind]
@@ -62,5 +70,6 @@ def register(sub: Any) -> None:
                             help=f"last day, inclusive: {by}")
         action.add_argument("--out", required=True, metavar="FILE",
                             help="the file to write (replaced whole, never left half-written)")
+        add_reason_option(action)
         add_target_options(action)
         action.set_defaults(func=cmd_export)

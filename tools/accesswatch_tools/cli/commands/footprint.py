@@ -8,7 +8,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from accesswatch_tools.cli.context import CliError, add_target_options, deployment, state_dir
+from accesswatch_tools.cli.context import (
+    CliError,
+    add_reason_option,
+    add_target_options,
+    audited,
+    deployment,
+    state_dir,
+)
 from accesswatch_tools.operate.deployment import OperationError
 from accesswatch_tools.operate.footprint import answer_footprint, write_client_safe, write_footprint
 
@@ -42,11 +49,17 @@ def cmd_footprint(args: argparse.Namespace) -> int:
                                   systems=args.system or None, with_names=args.with_staff_names)
     except OperationError as exc:
         raise CliError(str(exc)) from None
+    meta = answer.meta
+    # Recorded before anything is written or shown: no audit record, no footprint.
+    audited(dep, args, "footprint_client_safe" if args.client_safe else "footprint",
+            subject={"client_id": args.client_id, "from": meta.start, "to": meta.end,
+                     "systems": list(args.system or []), "with_staff_names": bool(args.with_staff_names)},
+            result={"accesses": answer.frame.height, "users": answer.users,
+                    **({} if args.client_safe else {"findings": answer.flagged})})
     if args.client_safe:
         write_client_safe(answer, out, with_names=args.with_staff_names)
     else:
         write_footprint(answer.frame, out, answer.meta)
-    meta = answer.meta
     kind = "client-safe footprint" if args.client_safe else "footprint"
     summary = (f"accesswatch: client {args.client_id}: {answer.frame.height} access(es) by {answer.users} "
                f"user(s) from {meta.start} to {meta.end}")
@@ -89,5 +102,6 @@ def register(sub: Any) -> None:
                         help="partitions: polars over the curated partitions; athena: the stack's workgroup "
                              "(default: athena with --stack, else partitions)")
     parser.add_argument("--no-cache", action="store_true", help="do not keep downloaded partitions locally")
+    add_reason_option(parser)
     add_target_options(parser)
     parser.set_defaults(func=cmd_footprint)

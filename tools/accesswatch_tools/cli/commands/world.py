@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from accesswatch_tools.cli.context import CliError, add_target_options, deployment, state_dir
+from accesswatch_tools.cli.context import (
+    CliError,
+    add_reason_option,
+    add_target_options,
+    audited,
+    deployment,
+    state_dir,
+)
 from accesswatch_tools.cli.output import json_line
 from accesswatch_tools.operate.progress import Progress
 
@@ -51,18 +58,30 @@ def _run(args: argparse.Namespace, reference: Path, logs: Path, out: Path, syste
 
         with EmbeddedAws() as aws:
             outcome = run_world(aws, reference, logs, out, system=system)
+            _audit_run(aws, args, outcome.summary)
     else:
         if args.fresh and not args.stack:
             from accesswatch_tools.embedded import server
 
             server.reset(state_dir(args))
-        outcome = run_world(deployment(args, start_local=True), reference, logs, out, system=system)
+        dep = deployment(args, start_local=True)
+        outcome = run_world(dep, reference, logs, out, system=system)
+        _audit_run(dep, args, outcome.summary)
     print_summary(outcome.summary, out)
     if not outcome.ok:
         for problem in outcome.problems:
             print(f"accesswatch: system failure: {problem}", file=sys.stderr)
         return 2
     return 0
+
+
+def _audit_run(dep: Any, args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    """The audit record of the run's outputs (its findings, cases and quarantined lines, written to --out as
+    the run goes): CliError if it cannot be written."""
+    totals = summary.get("totals", {})
+    audited(dep, args, "run_outputs", subject={"snapshot_id": summary.get("snapshot_id"),
+                                               "files": int(totals.get("files", 0) or 0)},
+            result={key: int(totals.get(key, 0) or 0) for key in ("findings", "cases", "quarantined")})
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -120,6 +139,7 @@ def _world_options(parser: argparse.ArgumentParser, *, staff: int = 300, clients
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
+    add_reason_option(parser)
     add_target_options(parser)
     parser.add_argument("--fresh", action="store_true", help="start from an empty local system: stop the local endpoint and delete its saved "
                              "state first (as `accesswatch local reset`)")
