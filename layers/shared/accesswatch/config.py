@@ -37,7 +37,15 @@ class StorageSettings(_FromEnv):
     idempotency_table: str
 
 
-class IngestSettings(StorageSettings):
+class QuarantineSettings(_FromEnv):
+    """``QUARANTINE_RAW_TEXT`` (default off): also keep the raw text of quarantined lines, under the curated
+    bucket's ``quarantine-raw/`` prefix (docs/privacy.md, "Minimisation"). Off, a quarantine record holds the
+    file, line number, reason and field names only."""
+
+    quarantine_raw_text: bool = False
+
+
+class IngestSettings(StorageSettings, QuarantineSettings):
     known_systems: tuple[str, ...]
     partition_rows: int = Field(gt=0)
     max_decompressed_mib: int = Field(gt=0)
@@ -55,7 +63,7 @@ class IngestSettings(StorageSettings):
         return self.max_decompressed_mib * 1024 * 1024
 
 
-class ReferenceSettings(StorageSettings):
+class ReferenceSettings(StorageSettings, QuarantineSettings):
     max_decompressed_mib: int = Field(gt=0)
     detection_state_machine_arn: str
 

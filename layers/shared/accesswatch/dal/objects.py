@@ -34,6 +34,12 @@ class CuratedLayout:
         return f"quarantine/system={system}/{ingest_id}.jsonl"
 
     @staticmethod
+    def quarantine_raw(system: str, ingest_id: str) -> str:
+        """The raw text of a file's quarantined lines: written only when ``QUARANTINE_RAW_TEXT`` is on, under a
+        prefix of its own that the bucket policy restricts further than ``quarantine/``."""
+        return f"quarantine-raw/system={system}/{ingest_id}.jsonl"
+
+    @staticmethod
     def reference_snapshot(kind: str, digest: str) -> str:
         return f"reference/snapshots/{kind}/{digest}.parquet"
 

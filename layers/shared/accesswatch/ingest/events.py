@@ -6,6 +6,7 @@ Reasons name the problem, never the content (content may be personal information
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +28,9 @@ _NAIVE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$"
 @dataclass
 class ValidatedRows:
     events: pl.DataFrame  # EVENT_SCHEMA
-    quarantined: pl.DataFrame  # columns: line (Int64), reason (String)
+    # line (Int64), reason (String), field (String: the field the reason is about) and fields
+    # (List[String]: the names of the fields that hold a value on the line); never a value.
+    quarantined: pl.DataFrame
 
 
 def missing_required_columns(columns: list[str]) -> list[str]:
@@ -83,28 +86,38 @@ def validate_events(rows: pl.DataFrame, *, system: str, source_key: str, now: da
         extra.alias("extra"),
     )
     cleaned = cleaned.with_columns(utc_instants(cleaned["occurred_at"]).alias("occurred_at_utc"))
+    # (condition, reason, the field it is about), first match wins.
+    checks: list[tuple[pl.Expr, str, str]] = [
+        (pl.col(name).is_null(), f"missing required field {name}", name) for name in REQUIRED_EVENT_FIELDS
+    ]
+    checks += [
+        (pl.col("occurred_at").str.contains(_NAIVE), "timestamp without offset", "occurred_at"),
+        (pl.col("occurred_at_utc").is_null(), "unparseable timestamp", "occurred_at"),
+        ((pl.col("occurred_at_utc") < pl.lit(EARLIEST)) | (pl.col("occurred_at_utc") > pl.lit(now + FUTURE_SLACK)),
+         "timestamp out of range", "occurred_at"),
+        (~pl.col("action").is_in(sorted(ACTIONS)), "unknown action", "action"),
+    ]
     reason: Any = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.String))
-    for name in REQUIRED_EVENT_FIELDS:
-        reason = reason.when(pl.col(name).is_null()).then(pl.lit(f"missing required field {name}"))
-    reason = (
-        reason.when(pl.col("occurred_at").str.contains(_NAIVE))
-        .then(pl.lit("timestamp without offset"))
-        .when(pl.col("occurred_at_utc").is_null())
-        .then(pl.lit("unparseable timestamp"))
-        .when(
-            (pl.col("occurred_at_utc") < pl.lit(EARLIEST))
-            | (pl.col("occurred_at_utc") > pl.lit(now + FUTURE_SLACK))
-        )
-        .then(pl.lit("timestamp out of range"))
-        .when(~pl.col("action").is_in(sorted(ACTIONS)))
-        .then(pl.lit("unknown action"))
-        .otherwise(pl.lit(None, dtype=pl.String))
-    )
+    failed: Any = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.String))
+    for condition, text, name in checks:
+        reason = reason.when(condition).then(pl.lit(text))
+        failed = failed.when(condition).then(pl.lit(name))
+    reason = reason.otherwise(pl.lit(None, dtype=pl.String))
+    failed = failed.otherwise(pl.lit(None, dtype=pl.String))
     judged = cleaned.with_columns(reason.alias(_REASON))
     accepted = judged.filter(pl.col(_REASON).is_null())
-    quarantined = judged.filter(pl.col(_REASON).is_not_null()).select(
-        pl.col(LINE_COLUMN).alias("line"), pl.col(_REASON).alias("reason")
+    bad = judged.filter(pl.col(_REASON).is_not_null())
+    quarantined = bad.select(
+        pl.col(LINE_COLUMN).alias("line"),
+        pl.col(_REASON).alias("reason"),
+        failed.alias("field"),
+        _field_names([*EVENT_FIELDS, *unknown]).alias("fields"),
     )
+    if EXTRA_COLUMN in bad.columns and bad.height:
+        quarantined = quarantined.with_columns(
+            pl.Series("fields", [names + _json_names(text) for names, text
+                                 in zip(quarantined["fields"].to_list(), bad[EXTRA_COLUMN].to_list(), strict=True)],
+                      dtype=pl.List(pl.String)))
     events = accepted.select(
         pl.lit(system).alias("system"),
         "event_id",
@@ -122,6 +135,26 @@ def validate_events(rows: pl.DataFrame, *, system: str, source_key: str, now: da
         pl.col("extra").fill_null("{}"),
     ).cast(EVENT_SCHEMA)
     return ValidatedRows(events, quarantined)
+
+
+def _field_names(names: list[str]) -> pl.Expr:
+    """The names, among ``names``, of the columns holding a value on each row (contract fields are already
+    stripped, blank -> null)."""
+    if not names:
+        return pl.lit([], dtype=pl.List(pl.String))
+    return pl.concat_list([pl.when(pl.col(n).is_not_null()).then(pl.lit(n)).otherwise(None) for n in names]
+                          ).list.drop_nulls()
+
+
+def _json_names(text: str | None) -> list[str]:
+    """The attribute names (not the values) of a JSON Lines row's unknown attributes (JSON object text)."""
+    if not text:
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    return sorted(k for k, v in value.items() if v is not None) if isinstance(value, dict) else []
 
 
 def _merge_extra(parts: list[pl.Expr]) -> pl.Expr:

@@ -55,6 +55,15 @@ class Conflict:
     raw: str = ""
 
     @property
+    def fields(self) -> tuple[str, ...]:
+        """The names of the fields holding a value on the line (from ``raw``; never a value)."""
+        try:
+            parsed = json.loads(self.raw) if self.raw else {}
+        except ValueError:
+            return ()
+        return tuple(k for k in RAW_FIELDS if parsed.get(k) is not None)
+
+    @property
     def reason(self) -> str:
         where = f"{self.earlier_key} line {self.earlier_line}" if self.earlier_line is not None else self.earlier_key
         return f"event_id {self.event_id} was already accepted with different content ({where})"

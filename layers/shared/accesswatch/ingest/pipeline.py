@@ -42,12 +42,23 @@ from accesswatch.ingest.source import (
 
 @dataclass(frozen=True)
 class QuarantinedLine:
+    """A line that is not an event (or a whole file, ``line`` None), and what a person needs to fix it.
+
+    ``field``: the field the reason is about (None when the line could not be read into fields); ``fields``:
+    the names of the fields that hold a value on the line (empty when it could not be read into fields).
+    ``raw``: the line's text, kept in memory only; written only where configured (``quarantine_raw_jsonl``).
+    """
+
     line: int | None  # None: the whole file
     reason: str
     raw: str = ""
+    field: str | None = None
+    fields: tuple[str, ...] = ()
 
     def record(self, key: str) -> dict[str, object]:
-        return {"key": key, "line": self.line, "reason": self.reason}
+        """The quarantine record: names, numbers and the reason, never a value of the line."""
+        return {"key": key, "line": self.line, "reason": self.reason, "field": self.field,
+                "fields": list(self.fields)}
 
 
 @dataclass
@@ -114,7 +125,8 @@ class Partitioner:
                 self.report.accepted -= len(conflicts)
                 self.report.quarantined += len(conflicts)
                 self.report.conflicts += len(conflicts)
-                self.report.quarantine.extend(QuarantinedLine(c.line, c.reason, c.raw) for c in conflicts)
+                self.report.quarantine.extend(QuarantinedLine(c.line, c.reason, c.raw, "event_id", c.fields)
+                                              for c in conflicts)
             if frame.is_empty():
                 return
         self.sink(self.system, day, frame, self.emitted)
@@ -263,26 +275,31 @@ def _read_blocks(blocks: Iterable[tuple[FileFormat, Block]], report: FileReport,
 def _account(parsed: ParsedBlock, block: Block, report: FileReport, partitioner: Partitioner,
              *, key: str, system: str) -> None:
     validated = validate_events(parsed.rows, system=system, source_key=key)
-    bad_lines = validated.quarantined["line"].to_list()
-    reasons = validated.quarantined["reason"].to_list()
-    raws = raw_lines(block, bad_lines)
-    lines: list[RejectedLine] = list(parsed.rejected)
-    lines += [RejectedLine(n, r, raws.get(n, "")) for n, r in zip(bad_lines, reasons, strict=True)]
-    report.quarantine.extend(QuarantinedLine(r.line, r.reason, r.raw) for r in sorted(lines, key=lambda r: r.line))
+    bad = validated.quarantined
+    raws = raw_lines(block, bad["line"].to_list())
+    lines = [QuarantinedLine(r.line, r.reason, r.raw) for r in parsed.rejected]
+    lines += [QuarantinedLine(n, reason, raws.get(n, ""), failed, tuple(names)) for n, reason, failed, names
+              in bad.select("line", "reason", "field", "fields").iter_rows()]
+    report.quarantine.extend(sorted(lines, key=lambda q: q.line or 0))
     report.lines_read += parsed.lines
     report.accepted += validated.events.height
     report.quarantined += len(lines)
     partitioner.add(validated.events)
 
 
-def quarantine_jsonl(report: FileReport, *, include_raw: bool) -> bytes:
-    """The file's quarantine records as JSON Lines (raw lines only for the encrypted store)."""
-    out = []
-    for q in report.quarantine:
-        record = q.record(report.key)
-        if include_raw:
-            record["raw"] = q.raw
-        out.append(json.dumps(record, ensure_ascii=False))
+def quarantine_jsonl(key: str, lines: Iterable[QuarantinedLine]) -> bytes:
+    """A file's quarantine records as JSON Lines (``QuarantinedLine.record``: no text of the line)."""
+    return _jsonl(q.record(key) for q in lines)
+
+
+def quarantine_raw_jsonl(key: str, lines: Iterable[QuarantinedLine]) -> bytes:
+    """The raw text of a file's quarantined lines that have one, as ``{key, line, raw}`` JSON Lines: only for
+    a deployment configured to keep it (``QUARANTINE_RAW_TEXT``), under its own, stricter prefix."""
+    return _jsonl({"key": key, "line": q.line, "raw": q.raw} for q in lines if q.raw)
+
+
+def _jsonl(records: Iterable[dict[str, object]]) -> bytes:
+    out = [json.dumps(record, ensure_ascii=False) for record in records]
     return ("\n".join(out) + "\n").encode("utf-8") if out else b""
 
 

@@ -14,7 +14,13 @@ from accesswatch.dal.executions import Executions
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
 from accesswatch.ingest.identity import KNOWN_COLUMNS, KnownEvents
-from accesswatch.ingest.pipeline import FileReport, QuarantinedLine, ingest_stream, quarantine_jsonl
+from accesswatch.ingest.pipeline import (
+    FileReport,
+    QuarantinedLine,
+    ingest_stream,
+    quarantine_jsonl,
+    quarantine_raw_jsonl,
+)
 from accesswatch.models import SourceObject, system_of
 
 
@@ -81,9 +87,8 @@ def _finish(source: SourceObject, report: FileReport, ingest_id: str, system: st
                               "quarantined": report.quarantined, "partitions": len(partitions),
                               "conflicts": report.conflicts}
     if report.quarantine:
-        # Raw lines are kept for investigators, in the encrypted curated bucket only, never logged.
-        store.put_bytes(settings.curated_bucket, CuratedLayout.quarantine(system, ingest_id),
-                        quarantine_jsonl(report, include_raw=True), "application/x-ndjson")
+        write_quarantine(store, settings.curated_bucket, system, ingest_id, source.key, report.quarantine,
+                         raw_text=settings.quarantine_raw_text)
     if report.rejected_reason is not None:
         ledger.update_file(ingest_id, FileStatus.REJECTED, reason=report.rejected_reason, **counts)
         return IngestResult(ingest_id, source.key, FileStatus.REJECTED, 0, 0, 0, 0, report.rejected_reason)
@@ -104,6 +109,18 @@ def _finish(source: SourceObject, report: FileReport, ingest_id: str, system: st
                           settings.detection_state_machine_arn, executions)
     ledger.note_file(ingest_id, execution_arn=arn)
     return IngestResult(ingest_id, source.key, FileStatus.DETECTING, execution_arn=arn, **counts)
+
+
+def write_quarantine(store: ObjectStore, bucket: str, system: str, ingest_id: str, key: str,
+                     lines: list[QuarantinedLine], *, raw_text: bool) -> None:
+    """A file's quarantine records (file, line, reason, field names: never a value) under ``quarantine/``;
+    with ``raw_text`` (``QUARANTINE_RAW_TEXT``, default off) the lines' raw text too, under the stricter
+    ``quarantine-raw/`` prefix. Neither is ever logged."""
+    store.put_bytes(bucket, CuratedLayout.quarantine(system, ingest_id), quarantine_jsonl(key, lines),
+                    "application/x-ndjson")
+    raw = quarantine_raw_jsonl(key, lines) if raw_text else b""
+    if raw:
+        store.put_bytes(bucket, CuratedLayout.quarantine_raw(system, ingest_id), raw, "application/x-ndjson")
 
 
 def start_detection(ingest_id: str, manifest_key: str, snapshot_id: str, curated_bucket: str,
