@@ -68,16 +68,35 @@ def footprint_sources(dep: Deployment, *, engine: str, cache_dir: Path | None = 
         events = PartitionEvents(PartitionStore(s3, bucket, cache_dir=cache_dir))
     return FootprintSources(events, FindingQueries(dep.resource_name("FindingsTable"), dynamodb),
                             Ledger(dep.resource_name("LedgerTable"), dynamodb), ObjectStore(s3), bucket,
-                            partitions=PartitionStore(s3, bucket), known_systems=deployment_systems(dep))
+                            partitions=PartitionStore(s3, bucket), known_systems=deployment_systems(dep),
+                            raw_bucket=dep.resource_name("RawBucket"))
+
+
+def _client_footprint(sources: Any, client_id: str, start: date, end: date, *, systems: Sequence[str] | None,
+                      with_names: bool) -> pl.DataFrame:
+    """``client_footprint``; with names, a raw staff snapshot that cannot be read is one line naming it."""
+    from botocore.exceptions import ClientError
+
+    from accesswatch.services.footprint import client_footprint
+    from accesswatch.services.reference import RawSnapshotUnavailable
+
+    try:
+        return client_footprint(sources, client_id, start, end, systems=systems, with_names=with_names)
+    except RawSnapshotUnavailable as exc:
+        raise OperationError(f"--with-staff-names: {exc}") from None
+    except ClientError as exc:
+        if not with_names or exc.operation_name != "GetObject":
+            raise
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise OperationError(f"--with-staff-names: the current raw staff snapshot cannot be read ({code}); "
+                             "names are read from the raw bucket, not the curated copy") from None
 
 
 def footprint(dep: Deployment, client_id: str, start: date, end: date, *, engine: str = "partitions",
               cache_dir: Path | None = None, systems: Sequence[str] | None = None,
               with_names: bool = False) -> pl.DataFrame:
-    from accesswatch.services.footprint import client_footprint
-
-    return client_footprint(footprint_sources(dep, engine=engine, cache_dir=cache_dir), client_id, start, end,
-                            systems=systems, with_names=with_names)
+    return _client_footprint(footprint_sources(dep, engine=engine, cache_dir=cache_dir), client_id, start, end,
+                             systems=systems, with_names=with_names)
 
 
 @dataclass(frozen=True)
@@ -105,7 +124,7 @@ def answer_footprint(dep: Deployment, client_id: str, start: date | None, end: d
     the footprint says so. Without ``start`` the period starts on the first day with logs; without ``end``
     it ends ``today`` (NZ); an ``end`` after today is clipped to today, with a note."""
     from accesswatch.quarters import nz_today
-    from accesswatch.services.footprint import check_client, client_footprint, footprint_meta, held_log_days
+    from accesswatch.services.footprint import check_client, footprint_meta, held_log_days
 
     sources = footprint_sources(dep, engine=engine, cache_dir=cache_dir)
     client = check_client(sources, client_id)
@@ -126,7 +145,7 @@ def answer_footprint(dep: Deployment, client_id: str, start: date | None, end: d
         notes.append(f"no --from: the period starts on the first day any logs are held ({start})")
     if end < start:
         raise OperationError(f"the period ends ({end}) before it starts ({start})")
-    frame = client_footprint(sources, client_id, start, end, systems=systems, with_names=with_names)
+    frame = _client_footprint(sources, client_id, start, end, systems=systems, with_names=with_names)
     meta = footprint_meta(sources, client, start, end, held, systems=systems, notes=notes)
     return FootprintAnswer(frame, meta)
 

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import polars as pl
 
+from accesswatch.contract import ReferenceKind
 from accesswatch.dal.athena import AthenaQueries
 from accesswatch.dal.ledger import Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
@@ -25,6 +26,7 @@ from accesswatch.footprint import (
     log_coverage,
 )
 from accesswatch.reference.index import ReferenceIndex
+from accesswatch.services.reference import RawSnapshotUnavailable, read_raw_snapshot
 from accesswatch.services.report import staff_snapshot
 
 EARLIEST = date(2000, 1, 1)  # the Glue table's partition projection starts here
@@ -69,6 +71,25 @@ class FootprintSources:
     curated_bucket: str
     partitions: PartitionStore | None = None  # for what the logs cover (listing keys only)
     known_systems: tuple[str, ...] = field(default=())  # systems the deployment accepts logs from
+    raw_bucket: str | None = None  # staff names, read from the current raw staff snapshot when asked for
+
+
+# Staff names are read from a raw snapshot the reference function accepted; this only bounds a damaged one.
+RAW_SNAPSHOT_MAX_BYTES = 4096 * 1024 * 1024
+NAME_FIELDS = ("user_id", "family_name", "given_names")
+
+
+def staff_names(sources: FootprintSources) -> pl.DataFrame | None:
+    """user_id, family_name, given_names of the current staff snapshot, read from its raw upload now (the
+    curated copy holds no names: reference/minimise.py); None before any staff snapshot arrived."""
+    pointer = sources.ledger.reference_pointer() or {}
+    entry = (pointer.get("kinds") or {}).get("staff")
+    if not entry:
+        return None
+    if not (entry.get("source_bucket") or sources.raw_bucket):
+        raise RawSnapshotUnavailable("staff names come from the raw staff snapshot: its bucket is not known")
+    return read_raw_snapshot(sources.store, entry, ReferenceKind.STAFF, default_bucket=sources.raw_bucket or "",
+                             max_decompressed_bytes=RAW_SNAPSHOT_MAX_BYTES, columns=NAME_FIELDS)
 
 
 def known_ids(ledger: Ledger, store: ObjectStore, bucket: str, kind: str, column: str) -> set[str] | None:
@@ -136,6 +157,12 @@ def client_footprint(sources: FootprintSources, client_id: str, start: date, end
                    pl.DataFrame(schema={"user_id": pl.String, "client_id": pl.String, "valid_from": pl.Date,
                                         "valid_to": pl.Date}))
     findings = [f for f in sources.findings.for_client(client_id)]
+    if with_names and staff is not None:
+        names = staff_names(sources)
+        if names is not None:
+            names = names.filter(pl.col("user_id").is_not_null()).unique("user_id", keep="first")
+            staff = staff.drop([c for c in NAME_FIELDS[1:] if c in staff.columns]).join(
+                names, on="user_id", how="left")
     return build_footprint(events, staff=staff if staff is not None else pl.DataFrame({"user_id": []},
                                                                                          schema={"user_id": pl.String}),
                            assignments=assignments.filter(pl.col("client_id") == client_id),

@@ -14,7 +14,7 @@ one is validated and kept, and its ledger item says which newer put superseded i
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,16 +25,17 @@ from accesswatch.contract import REFERENCE_FIELDS, ReferenceKind
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
-from accesswatch.ingest.pipeline import read_table
+from accesswatch.ingest.pipeline import QuarantinedLine, read_table
 from accesswatch.ingest.records import LINE_COLUMN
 from accesswatch.ingest.source import FileRejected
 from accesswatch.models import SourceObject, reference_kind_of
 from accesswatch.reference.index import build_index
+from accesswatch.reference.minimise import COMPILED_FROM_RAW, curated_copy
 from accesswatch.reference.uploads import Upload, decidable, is_newer
 from accesswatch.reference.uploads import newest as newest_of
 from accesswatch.reference.validate import cross_validate, validate_snapshot
 from accesswatch.rules import CATALOG
-from accesswatch.services.ingest import start_detection
+from accesswatch.services.ingest import start_detection, write_quarantine
 
 REQUIRED_KINDS = (ReferenceKind.STAFF, ReferenceKind.CLIENTS)
 
@@ -89,28 +90,31 @@ def ingest_reference(source: SourceObject, *, settings: ReferenceSettings, store
     except FileRejected as rejected:
         return _reject(ledger, ingest_id, source.key, kind.value, rejected.reason)
     if table.rejected:
-        # Unreadable lines are kept with their reason (raw text only in the encrypted curated bucket).
-        store.put_bytes(settings.curated_bucket, CuratedLayout.quarantine("reference", ingest_id), b"".join(
-            (json.dumps({"key": source.key, "line": r.line, "reason": r.reason, "raw": r.raw}) + "\n").encode()
-            for r in table.rejected), "application/x-ndjson")
+        # Unreadable lines are kept with their line number and reason (their text only where configured).
+        write_quarantine(store, settings.curated_bucket, "reference", ingest_id, source.key,
+                         [QuarantinedLine(r.line, r.reason, r.raw) for r in table.rejected],
+                         raw_text=settings.quarantine_raw_text)
     rows = table.rows.drop(LINE_COLUMN) if LINE_COLUMN in table.rows.columns else table.rows
     report = validate_snapshot(kind, rows)
     digest = ingest_id[:16]
+    curated = curated_copy(kind, rows)
     store.put_json(settings.curated_bucket, CuratedLayout.reference_report(kind.value, digest), {
         "key": source.key, "lines_read": table.lines_read,
         "unreadable_lines": [{"line": r.line, "reason": r.reason} for r in table.rejected],
         "validation": report.model_dump(mode="json"),
+        "curated": curated.summary(),
     })
     if not report.usable:
         return _reject(ledger, ingest_id, source.key, kind.value,
                        "; ".join(i.message for i in report.errors) or "snapshot unusable")
+    # The curated copy keeps only what is read back from it (reference/minimise.py); the raw snapshot is whole.
     snapshot_key = CuratedLayout.reference_snapshot(kind.value, digest)
-    store.put_parquet(settings.curated_bucket, snapshot_key, rows)
+    store.put_parquet(settings.curated_bucket, snapshot_key, curated.frame)
     ledger.update_file(ingest_id, FileStatus.INGESTED, lines_read=table.lines_read, accepted=rows.height,
                        quarantined=len(table.rejected), reference_digest=digest,
                        validation_errors=len(report.errors), validation_warnings=len(report.warnings))
     entry = {"digest": digest, "key": snapshot_key, "ingest_id": ingest_id, "source_key": source.key,
-             **upload.as_item()}
+             "source_bucket": source.bucket, **upload.as_item()}
     pointer, current = ledger.set_reference_kind(kind.value, entry, newer=newer_entry)
     result = ReferenceResult(source.key, kind.value, "accepted", rows.height, table.lines_read, len(table.rejected),
                              ingest_id=ingest_id, current=current)
@@ -122,7 +126,8 @@ def ingest_reference(source: SourceObject, *, settings: ReferenceSettings, store
         ledger.note_file(ingest_id, superseded_by=result.superseded_by)
         return result
     if all(k.value in kinds for k in REQUIRED_KINDS):
-        result.snapshot_id = compile_index(kinds, settings=settings, store=store, ledger=ledger)
+        result.snapshot_id = compile_index(kinds, settings=settings, store=store, ledger=ledger,
+                                           loaded={kind.value: (digest, rows)})
         if result.snapshot_id is not None:
             result.detections_started = release_waiting_files(result.snapshot_id, settings=settings,
                                                               ledger=ledger, executions=executions)
@@ -135,19 +140,55 @@ def snapshot_id_of(kinds: dict[str, dict[str, str]]) -> str:
 
 
 def compile_index(kinds: dict[str, dict[str, str]], *, settings: ReferenceSettings, store: ObjectStore,
-                  ledger: Ledger) -> str | None:
-    """Build (or reuse) the index of these snapshots and publish it; None if newer data overtook it."""
+                  ledger: Ledger, loaded: dict[str, tuple[str, pl.DataFrame]] | None = None) -> str | None:
+    """Build (or reuse) the index of these snapshots and publish it; None if newer data overtook it.
+
+    Kinds whose curated copy is minimised (``COMPILED_FROM_RAW``: staff, clients) are read from their raw
+    snapshot, the others from their curated copy. ``loaded``: kind -> (digest, rows) already read in this
+    invocation (the put being processed), used instead of reading its snapshot again."""
     snapshot_id = snapshot_id_of(kinds)
     index_key = CuratedLayout.reference_index(snapshot_id)
     if not store.exists(settings.curated_bucket, index_key):
-        frames: dict[ReferenceKind, pl.DataFrame] = {
-            ReferenceKind(k): store.get_parquet(settings.curated_bucket, v["key"]) for k, v in kinds.items()
-        }
+        frames: dict[ReferenceKind, pl.DataFrame] = {}
+        for name, entry in kinds.items():
+            kind = ReferenceKind(name)
+            digest, rows = (loaded or {}).get(name, ("", None))
+            if rows is not None and digest == entry["digest"]:
+                frames[kind] = rows
+            elif kind in COMPILED_FROM_RAW:
+                frames[kind] = read_raw_snapshot(store, entry, kind, default_bucket=settings.raw_bucket,
+                                                 max_decompressed_bytes=settings.max_decompressed_bytes)
+            else:
+                frames[kind] = store.get_parquet(settings.curated_bucket, entry["key"])
         store.put_json(settings.curated_bucket, f"reference/reports/cross/{snapshot_id}.json",
                        cross_validate(frames).model_dump(mode="json"))
         store.put_bytes(settings.curated_bucket, index_key, build_index(frames, snapshot_id, rules=CATALOG).to_bytes())
     published = ledger.publish_index(snapshot_id, {k: v["digest"] for k, v in kinds.items()})
     return snapshot_id if published else None
+
+
+class RawSnapshotUnavailable(RuntimeError):
+    """The raw snapshot a pointer entry names no longer reads (or names none); ids and keys only."""
+
+
+def read_raw_snapshot(store: ObjectStore, entry: dict[str, Any], kind: ReferenceKind, *, default_bucket: str,
+                      max_decompressed_bytes: int, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """The rows of the raw upload a pointer entry names (``source_bucket``/``source_key``, at its
+    ``version_id``), read exactly as the reference function read them when it accepted the put: every
+    column as text, unreadable lines left out. ``columns``: only those (contract columns; missing -> null)."""
+    bucket = str(entry.get("source_bucket") or default_bucket)
+    key = str(entry.get("source_key") or "")
+    version = str(entry.get("version_id") or "") or None
+    if not key:
+        raise RawSnapshotUnavailable(f"the current {kind.value} snapshot {entry.get('digest')} names no raw object")
+    try:
+        table = read_table(store.stream(bucket, key, version), key=key, fields=REFERENCE_FIELDS[kind],
+                           max_decompressed_bytes=max_decompressed_bytes)
+    except FileRejected as rejected:
+        raise RawSnapshotUnavailable(f"the raw {kind.value} snapshot {key} (version {version}) no longer reads: "
+                                     f"{rejected.reason}") from None
+    rows = table.rows.drop(LINE_COLUMN) if LINE_COLUMN in table.rows.columns else table.rows
+    return rows.select(columns) if columns is not None else rows
 
 
 def release_waiting_files(snapshot_id: str, *, settings: ReferenceSettings, ledger: Ledger,
