@@ -20,17 +20,31 @@ FUNCTIONS = resources_of_type(TEMPLATE, "AWS::Serverless::Function")
 STATE_MACHINES = resources_of_type(TEMPLATE, "AWS::Serverless::StateMachine")
 DATA_KEY_ARN = {"Fn::GetAtt": ["DataKey", "Arn"]}
 DATA_KEY_REF = {"Ref": "DataKey"}
+OPS_KEY_ARN = {"Fn::GetAtt": ["OpsKey", "Arn"]}
+OPS_KEY_REF = {"Ref": "OpsKey"}
+ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+CRYPTO = {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey", "kms:GenerateDataKey*"}
 
 
-def test_data_key_rotates_and_only_the_account_administers_it():
-    props = RES["DataKey"]["Properties"]
+@pytest.mark.parametrize("key", ["DataKey", "OpsKey"])
+def test_keys_rotate_and_administration_is_split_from_use(key):
+    """The administrator (KeyAdminPrincipalArn, else the account root) administers and never decrypts; the
+    account's principals use the key only through AWS services (kms:ViaService). Service grants:
+    tests/template/test_privacy_template.py."""
+    props = RES[key]["Properties"]
     assert props["EnableKeyRotation"] is True
+    statements = {s["Sid"]: s for s in props["KeyPolicy"]["Statement"] if "Sid" in s}
+    admin = statements["KeyAdministration"]
+    assert admin["Principal"] == {"AWS": {"Fn::If": ["HasKeyAdmin", {"Ref": "KeyAdminPrincipalArn"}, ROOT]}}
+    assert not {a.lower() for a in admin["Action"]} & {a.lower() for a in CRYPTO}
+    assert not any(a in ("kms:*", "*") for a in admin["Action"])
+    use = statements["AccountPrincipalsUseTheKeyThroughTheServices"]
+    assert use["Principal"] == {"AWS": ROOT}
+    assert use["Condition"]["StringEquals"]["kms:CallerAccount"] == {"Ref": "AWS::AccountId"}
+    assert use["Condition"]["StringEquals"]["kms:ViaService"]
     for statement in props["KeyPolicy"]["Statement"]:
-        if statement["Action"] == "kms:*":
-            assert statement["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
-        else:
-            assert "Service" in statement["Principal"]
-            assert not any(a.endswith(":*") or a == "*" for a in statement["Action"])
+        for action in _listify(statement.get("Action", [])) if isinstance(statement, dict) else []:
+            assert action not in ("kms:*", "*"), (key, statement.get("Sid"))
 
 
 @pytest.mark.parametrize("bucket", sorted(BUCKETS))
@@ -49,7 +63,7 @@ def test_buckets_are_private_versioned_encrypted_and_tls_only(bucket):
     policies = [r for r in resources_of_type(TEMPLATE, "AWS::S3::BucketPolicy").values()
                 if r["Properties"]["Bucket"] == {"Ref": bucket}]
     assert len(policies) == 1, bucket
-    deny = [s for s in policies[0]["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    deny = [s for s in policies[0]["Properties"]["PolicyDocument"]["Statement"] if s.get("Effect") == "Deny"]
     assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and s["Principal"] == "*"
                and s["Action"] == "s3:*" and len(s["Resource"]) == 2 for s in deny), bucket
 
@@ -59,8 +73,8 @@ def test_raw_logs_are_locked_in_governance_mode():
     assert props["ObjectLockEnabled"] is True
     rule = props["ObjectLockConfiguration"]
     assert rule["ObjectLockEnabled"] == "Enabled"
-    assert rule["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": {"Ref": "RawObjectLockDays"}}
-    assert int(TEMPLATE["Parameters"]["RawObjectLockDays"]["Default"]) >= 365 * 7
+    assert rule["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": {"Ref": "RawRetentionDays"}}
+    assert int(TEMPLATE["Parameters"]["RawRetentionDays"]["Default"]) >= 365 * 7
 
 
 def test_access_log_delivery_is_limited_to_the_stack_buckets():
@@ -81,9 +95,10 @@ def test_tables_are_encrypted_recoverable_and_protected(table):
 
 
 @pytest.mark.parametrize("kind", ["AWS::SNS::Topic", "AWS::SQS::Queue"])
-def test_topics_and_queues_use_the_data_key(kind):
+def test_topics_and_queues_use_the_data_key_and_the_alarm_topic_the_ops_key(kind):
     for name, res in resources_of_type(TEMPLATE, kind).items():
-        assert res["Properties"]["KmsMasterKeyId"] == DATA_KEY_REF, name
+        expected = OPS_KEY_REF if name == "OpsTopic" else DATA_KEY_REF
+        assert res["Properties"]["KmsMasterKeyId"] == expected, name
 
 
 def test_functions_encrypt_their_environment_and_trace():
@@ -101,7 +116,7 @@ def test_every_function_has_a_retained_encrypted_log_group(function):
               if r["Properties"].get("LogGroupName") == {"Fn::Sub": "/aws/lambda/${" + function + "}"}]
     assert len(groups) == 1, function
     props = groups[0]["Properties"]
-    assert props["KmsKeyId"] == DATA_KEY_ARN
+    assert props["KmsKeyId"] == OPS_KEY_ARN
     assert props["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     # Kept when the stack is deleted (tests/template/test_deploy_template.py checks every stateful resource).
     assert groups[0]["DeletionPolicy"] in ("Retain", "RetainExceptOnCreate")
@@ -119,7 +134,7 @@ def test_state_machines_log_errors_without_execution_data_to_encrypted_groups(ma
     assert logging["Level"] in ("ERROR", "FATAL", "ALL")
     (destination,) = logging["Destinations"]
     group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
-    assert RES[group]["Properties"]["KmsKeyId"] == DATA_KEY_ARN
+    assert RES[group]["Properties"]["KmsKeyId"] == OPS_KEY_ARN
     assert STATE_MACHINES[machine]["Properties"]["Tracing"] == {"Enabled": True}
 
 

@@ -35,9 +35,14 @@ from accesswatch.dal.paging import batch_get, items
 # DynamoDB's 400 KB item limit. Chunks are keyed by the version and a token of the writer, which the case
 # item names (``part_chunks_key``): a writer that loses the conditional write leaves only orphan chunks no
 # case item names. Chunks two versions old are dropped (a reader of the previous version may still be
-# reading its chunks).
+# reading its chunks), by a time to live: no role that writes this table may delete a CASE# item, so that
+# its append-only history cannot be deleted (template.yaml grants DeleteItem on USER# and QUEUE keys only).
 INLINE_PARTS = 2500
 CHUNK_PARTS = 2500
+
+# The cases table's TTL attribute (template.yaml, CasesTable.TimeToLiveSpecification): epoch seconds after
+# which DynamoDB deletes the item. Only dropped part chunks carry it; a case or history item never does.
+PURGE_AT = "purge_at"
 
 # Statuses in which a case still takes findings (undecided). Kept here, not imported from the workflow,
 # because the workflow imports this module.
@@ -170,10 +175,25 @@ class CaseStore:
                                          & Key("sk").begins_with(prefix))]
 
     def _drop_chunks(self, case_id: str, *, before_version: int) -> None:
-        """Chunks of versions older than ``before_version`` (and orphans of writers that lost)."""
+        """Chunks of versions older than ``before_version`` (and orphans of writers that lost) expire now:
+        DynamoDB's TTL deletes them (within days; no reader asks for them meanwhile: a case names only its
+        own version's chunks). Conditional on the key being a part chunk, so this never marks anything else."""
+        now = int(time.time())
         for chunk in self._chunk_items(case_id, "PARTS#"):
-            if int(str(chunk["sk"]).split("#")[1]) < before_version:
-                self.table.delete_item(Key={"pk": chunk["pk"], "sk": chunk["sk"]})
+            if int(str(chunk["sk"]).split("#")[1]) < before_version and PURGE_AT not in chunk:
+                try:
+                    self.table.update_item(
+                        Key={"pk": chunk["pk"], "sk": chunk["sk"]}, UpdateExpression="SET #purge = :now",
+                        ConditionExpression="attribute_exists(pk) AND begins_with(sk, :parts)",
+                        ExpressionAttributeNames={"#purge": PURGE_AT},
+                        ExpressionAttributeValues={":now": now, ":parts": "PARTS#"})
+                except ClientError as exc:
+                    if not _conditional_failed(exc):
+                        raise
+
+    def live_chunk_items(self, case_id: str) -> list[dict[str, Any]]:
+        """The case's part chunks not yet dropped (for checks: dropped ones wait for the TTL)."""
+        return [c for c in self._chunk_items(case_id, "PARTS#") if PURGE_AT not in c]
 
     def _whole(self, item: dict[str, Any]) -> dict[str, Any]:
         """A case item with the parts its chunks hold, as one case."""
