@@ -96,8 +96,9 @@ def register(sub: Any) -> None:
                              "instead of exiting 1")
     parser.add_argument("--system", action="append", default=[], help="only this system (repeatable)")
     parser.add_argument("--with-staff-names", action="store_true",
-                        help="add the staff members' names (left out by default; in a client-safe footprint "
-                             "only where policy allows)")
+                        help="add the staff members' names, read now from the current staff snapshot in the "
+                             "raw bucket (left out by default; in a client-safe footprint only where policy "
+                             "allows)")
     parser.add_argument("--engine", choices=("auto", "partitions", "athena"), default="auto",
                         help="partitions: polars over the curated partitions; athena: the stack's workgroup "
                              "(default: athena with --stack, else partitions)")
