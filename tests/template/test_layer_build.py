@@ -39,3 +39,31 @@ def test_the_layer_requires_exactly_the_projects_runtime_dependencies() -> None:
         lines = (PROJECT_ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").read_text().splitlines()
         required = {_name(line) for line in lines if line.strip() and not line.startswith("#")}
         assert required == declared
+
+
+LOCK_LINE = re.compile(r"^(?P<name>[a-z0-9-]+)==(?P<version>[^ \\]+) \\\n    --hash=sha256:[0-9a-f]{64}$", re.MULTILINE)
+
+
+def test_the_layer_installs_exactly_the_hashed_lock() -> None:
+    """Pinned dependencies: every distribution the layer installs is in requirements.lock at one version with its
+    wheel's hash, the build installs only those (--require-hashes --no-deps), and the lock satisfies
+    requirements.txt."""
+    from packaging.requirements import Requirement
+
+    for layer in LAYERS.values():
+        root = PROJECT_ROOT / layer["Properties"]["ContentUri"]
+        makefile = (root / "Makefile").read_text()
+        install = makefile.split(f"build-{next(iter(LAYERS))}:", 1)[1].split("\n\n", 1)[0]
+        assert "--require-hashes" in install and "--no-deps" in install and "-r requirements.lock" in install
+        assert "requirements.txt" not in install
+        lock = (root / "requirements.lock").read_text()
+        body = "\n".join(line for line in lock.splitlines() if not line.startswith("#"))
+        pins = {m["name"]: m["version"] for m in LOCK_LINE.finditer(body)}
+        assert len(pins) == body.count("==") == body.count("--hash="), "every line a pin with its hash"
+        for line in (root / "requirements.txt").read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                requirement = Requirement(line)
+                name = _name(requirement.name)
+                assert name in pins, f"{name} is not locked"
+                assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name])
+        assert {"pydantic-core", "botocore", "polars-runtime-32"} <= set(pins), "transitive dependencies too"
