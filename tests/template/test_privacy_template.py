@@ -255,7 +255,7 @@ def test_a_trail_of_s3_and_dynamodb_data_events_is_declared_conditionally(cfn):
         (kind,) = fields["resources.type"]["Equals"]
         selected[kind] = repr(fields["resources.ARN"])
     assert "raw-" in selected["AWS::S3::Object"] and "CuratedBucket" in selected["AWS::S3::Object"]
-    for table in ("FindingsTable", "CasesTable", "LedgerTable"):
+    for table in ("FindingsTable", "CasesTable", "LedgerTable", "AuditTable"):
         assert table in selected["AWS::DynamoDB::Table"], table
     bucket = cfn["Resources"]["TrailBucket"]
     assert bucket["Condition"] == "CreateTrail" and bucket["Properties"]["ObjectLockEnabled"] is True
