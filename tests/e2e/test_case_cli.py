@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 
 from accesswatch.quarters import nz_time
+from accesswatch_tools.operate.audit import local_actor
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Any]:
-    env = {**os.environ, "ACCESSWATCH_STATE_DIR": str(tmp_path / "state"), "ACCESSWATCH_ACTOR": "test.investigator"}
+    env = {**os.environ, "ACCESSWATCH_STATE_DIR": str(tmp_path / "state")}
     env.pop("AWS_PROFILE", None)
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -116,26 +117,30 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     assert "referred to the Police" in closed.stdout and "now closed_founded" in closed.stdout
     no_reason = cli("cases", "decide", unfounded, "--decision", "unfounded", ok=False)
     assert no_reason.returncode == 1 and "needs a reason, one of legitimate_work" in no_reason.stderr
-    cli("cases", "decide", unfounded, "--decision", "unfounded", "--reason", "legitimate_work", "--actor",
-        "someone.else")
+    # Who acts is who runs the command (locally the OS user): a free-text --actor naming someone else is refused.
+    me = local_actor().name
+    other = cli("cases", "decide", unfounded, "--decision", "unfounded", "--reason", "legitimate_work", "--actor",
+                "someone.else", ok=False)
+    assert other.returncode == 1 and "--actor 'someone.else' is not who is acting" in other.stderr
+    cli("cases", "decide", unfounded, "--decision", "unfounded", "--reason", "legitimate_work")
 
     shown = json.loads(cli("cases", "show", fraud, "--json").stdout)
     assert shown["status"] == "closed_founded" and shown["execution_status"] == "SUCCEEDED"
     assert (shown["decision"], shown["er_type"], shown["outcome"], shown["police_referral"]) == (
         "founded", "fraud_or_dishonesty", "dismissal", True)
-    assert shown["decided_by"] == "test.investigator" and shown["decision_note"] == "payments screen, no task"
+    assert shown["decided_by"] == me and shown["decision_note"] == "payments screen, no task"
     decided_entry = next(h for h in shown["history"] if h["state"] == "decided")
-    assert (decided_entry["actor"], decided_entry["note"]) == ("test.investigator", "payments screen, no task")
+    assert (decided_entry["actor"], decided_entry["note"]) == (me, "payments screen, no task")
     assert [c["case_id"] for c in cases(cli, "--status", "closed_unfounded")] == [unfounded]
     assert {c["case_id"] for c in cases(cli, "--status", "closed")} == {fraud, unfounded}
     closed_page = cli("cases", "show", fraud).stdout
     assert "decision_due_at" not in closed_page and " NZ" in closed_page  # nothing is due; NZ times, zone named
-    assert json.loads(cli("cases", "show", unfounded, "--json").stdout)["decided_by"] == "someone.else"
+    assert json.loads(cli("cases", "show", unfounded, "--json").stdout)["decided_by"] == me
 
     again = cli("cases", "decide", unfounded, "--decision", "unfounded", "--reason", "duplicate", ok=False)
     assert again.returncode == 1
     decided_at = json.loads(cli("cases", "show", unfounded, "--json").stdout)["decided_at"]
-    assert again.stderr.strip() == (f"accesswatch: case {unfounded} already decided by someone.else at {nz_time(decided_at, seconds=True)}: "
+    assert again.stderr.strip() == (f"accesswatch: case {unfounded} already decided by {me} at {nz_time(decided_at, seconds=True)}: "
                                     "unfounded (legitimate_work); it is closed_unfounded, not waiting for a "
                                     "decision (it is closed)")
     missing = cli("cases", "show", "CASE-NOPE", ok=False)
@@ -182,15 +187,16 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     assert "revoked already" in cli("exceptions", "revoke", exception_id, ok=False).stderr
     assert "no exception EXC-NOPE" in cli("exceptions", "revoke", "EXC-NOPE", ok=False).stderr
 
-    # Two people decide one case at once, in two processes: one wins, the other is told who did (exit 1); the
-    # history keeps the winner's decision only, and the case goes where it leads.
+    # Two decisions on one case at once, in two processes: one wins, the other is told who did and what (exit 1);
+    # the history keeps the winner's decision only, and the case goes where it leads. (Both run as the local user:
+    # the racers are told apart by what they decided.)
     raced = next(c for c in listed[2:] if c["case_id"] != mixed["case_id"])["case_id"]
     racers = {
         "inv.founded": ["--decision", "founded", "--er-type", "privacy_breach", "--all-rules-founded",
                         "--note", "founded note"],
         "inv.unfounded": ["--decision", "unfounded", "--reason", "legitimate_work", "--note", "unfounded note"],
     }
-    procs = {who: cli.spawn("cases", "decide", raced, *argv, "--actor", who) for who, argv in racers.items()}
+    procs = {who: cli.spawn("cases", "decide", raced, *argv) for who, argv in racers.items()}
     done = {who: (p.wait(timeout=900), p.stdout.read() if p.stdout else "", p.stderr.read() if p.stderr else "")
             for who, p in procs.items()}
     winners = [who for who, (code, _, _) in done.items() if code == 0]
@@ -199,11 +205,13 @@ def test_run_then_list_decide_and_close_cases_in_separate_commands(cli: Any, sma
     loser = next(who for who in done if who != winner)
     code, out, err = done[loser]
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1, done[loser]
-    assert err.startswith(f"accesswatch: case {raced} already ") and f"decided by {winner}" in err, err
+    assert err.startswith(f"accesswatch: case {raced} already ") and f"decided by {me}" in err, err
+    assert ("founded (privacy_breach)" if winner == "inv.founded" else "unfounded (legitimate_work)") in err, err
     shown_raced = json.loads(cli("cases", "show", raced, "--json").stdout)
     decisions = [h for h in shown_raced["history"] if h["state"] == "decided"]
-    assert [(h["actor"], h["note"]) for h in decisions] == [(winner, f"{winner.split('.')[1]} note")]
-    assert shown_raced["decided_by"] == winner and not any(loser in json.dumps(h) for h in shown_raced["history"])
+    assert [(h["actor"], h["note"]) for h in decisions] == [(me, f"{winner.split('.')[1]} note")]
+    assert shown_raced["decided_by"] == me
+    assert not any(h.get("note") == f"{loser.split('.')[1]} note" for h in shown_raced["history"])
     assert shown_raced["status"] == ("awaiting_outcome" if winner == "inv.founded" else "closed_unfounded")
     assert f"decided {shown_raced['decision']}" in done[winner][1], "it prints what the case records"
 

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.e2e,
 
 
 def _env(state: Path) -> dict[str, str]:
-    env = {**os.environ, "ACCESSWATCH_STATE_DIR": str(state), "ACCESSWATCH_ACTOR": "test.investigator"}
+    env = {**os.environ, "ACCESSWATCH_STATE_DIR": str(state)}
     env.pop("AWS_PROFILE", None)
     return env
 

@@ -63,7 +63,7 @@ def test_cases_decided_and_waiting_come_back_after_stop_and_start_and_a_waiting_
     assert len(before) >= 2 and all(c["status"] == "investigating" for c in before.values())
     decided, waiting = sorted(before)[:2]
     decide = _cli(state, tmp_path, "cases", "decide", decided, "--decision", "founded", "--er-type",
-                  "inappropriate_access", "--all-rules-founded", "--note", "before the restart", "--actor", "inv1")
+                  "inappropriate_access", "--all-rules-founded", "--note", "before the restart")
     assert decide.returncode == 0, decide.stderr
     _wait_status(state, tmp_path, decided, "awaiting_outcome")
 
@@ -80,11 +80,11 @@ def test_cases_decided_and_waiting_come_back_after_stop_and_start_and_a_waiting_
 
     # A case that waited for a decision through the restart takes one now; the decided one takes its outcome.
     decide = _cli(state, tmp_path, "cases", "decide", waiting, "--decision", "founded", "--er-type",
-                  "inappropriate_access", "--all-rules-founded", "--note", "after the restart", "--actor", "inv2")
+                  "inappropriate_access", "--all-rules-founded", "--note", "after the restart")
     assert decide.returncode == 0, decide.stderr
     _wait_status(state, tmp_path, waiting, "awaiting_outcome")
     outcome = _cli(state, tmp_path, "cases", "outcome", decided, "--outcome", "written_warning",
-                   "--note", "after the restart", "--actor", "er1")
+                   "--note", "after the restart")
     assert outcome.returncode == 0, outcome.stderr
     _wait_status(state, tmp_path, decided, "closed_founded")
     verified = _cli(state, tmp_path, "verify")

@@ -1,6 +1,6 @@
 """Application audit records of reads: who (the authenticated caller), when, what (ids only) and why.
 
-Every footprint, export, run's outputs, case read and read of the audit log itself leaves one record in the
+Every footprint, export, run's outputs, findings list, case read and read of the audit log itself leaves one record in the
 audit table (``dal/audit.py``), written before what was read is shown. A record holds ids and counts only:
 the client id, case ids, the period, filters and how many lines were read; never a name, address, date of
 birth or IRD number. The reason is what the reader typed with ``--reason``.
@@ -29,6 +29,7 @@ ACTIONS: Final = (
     "export_findings",      # accesswatch export findings
     "export_cases",         # accesswatch export cases
     "run_outputs",          # accesswatch run / demo: the run's findings, cases and quarantine written out
+    "findings_list",        # accesswatch findings list
     "case_list",            # accesswatch cases list
     "case_show",            # accesswatch cases show CASE
     "evidence_pack",        # a case's evidence pack

@@ -74,8 +74,8 @@ def test_bad_records_are_refused_in_one_line(kwargs: dict[str, Any], message: st
 
 
 def test_the_actions_cover_every_audited_read() -> None:
-    assert {"footprint", "footprint_client_safe", "export_findings", "export_cases", "run_outputs", "case_list",
-            "case_show", "audit_list"} <= set(ACTIONS)
+    assert {"footprint", "footprint_client_safe", "export_findings", "export_cases", "run_outputs", "findings_list",
+            "case_list", "case_show", "audit_list"} <= set(ACTIONS)
     assert check_reason(None) == ""
 
 

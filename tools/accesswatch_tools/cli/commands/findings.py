@@ -8,7 +8,14 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from accesswatch_tools.cli.context import CliError, add_target_options, checked_filter_ids, deployment
+from accesswatch_tools.cli.context import (
+    CliError,
+    add_reason_option,
+    add_target_options,
+    audited,
+    checked_filter_ids,
+    deployment,
+)
 from accesswatch_tools.cli.output import (
     identifier,
     json_help,
@@ -60,6 +67,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         found = list_findings(dep, where)
     except OperationError as exc:
         raise CliError(str(exc)) from None
+    audited(dep, args, "findings_list",
+            subject={"rule": args.rule, "rule_status": args.status, "user_id": args.user, "client_id": args.client,
+                     "from": args.date_from, "to": args.date_to},
+            result={"findings": len(found)})
     if args.json:
         print_json_lines(finding_record(f) for f in found)
     else:
@@ -88,5 +99,6 @@ def register(sub: Any) -> None:
                          help="last day of the period, inclusive (New Zealand date)")
     listing.add_argument("--explain", action="store_true", help="each finding's plain-English explanation too")
     listing.add_argument("--json", action="store_true", help=json_help("finding", "the fields of findings.jsonl and more"))
+    add_reason_option(listing)
     add_target_options(listing)
     listing.set_defaults(func=cmd_list)
