@@ -63,3 +63,19 @@ def test_a_chunk_already_marked_is_left_as_it_is(store: CaseStore) -> None:
 def test_the_cases_table_expires_items_by_that_attribute() -> None:
     spec = load_template()["Resources"]["CasesTable"]["Properties"]["TimeToLiveSpecification"]
     assert spec == {"AttributeName": PURGE_AT, "Enabled": True}
+
+
+def test_a_risk_ledger_expires_a_while_after_its_last_write(store: CaseStore) -> None:
+    from accesswatch.dal.risk import LEDGER_IDLE_DAYS, RiskLedger, RiskStore
+
+    risk = RiskStore(store)
+    before = int(time.time())
+    ledger = RiskLedger("u1", [{"f": "f1", "r": "SENSITIVE_LOOKUP", "c": "c1", "t": "2020-01-01T00:00:00Z", "m": ""}])
+    risk.save_ledger(ledger, score=2.0, newest="2020-01-01T00:00:00Z")  # an old event (a backfill): from now
+    first = store.table.get_item(Key=risk.ledger_key("u1"))["Item"]
+    assert before + LEDGER_IDLE_DAYS * 86400 <= int(first[PURGE_AT]) <= int(time.time()) + LEDGER_IDLE_DAYS * 86400
+    assert LEDGER_IDLE_DAYS > 90, "longer than the longest scoring window (CaseWindowDays <= 90)"
+    risk.save_ledger(risk.ledger("u1"), score=2.0, newest="2020-01-01T00:00:00Z")
+    again = store.table.get_item(Key=risk.ledger_key("u1"))["Item"]
+    assert int(again[PURGE_AT]) >= int(first[PURGE_AT]) and int(again["version"]) == 2
+    assert risk.ledger("u1").entries == ledger.entries

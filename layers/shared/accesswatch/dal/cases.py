@@ -41,7 +41,8 @@ INLINE_PARTS = 2500
 CHUNK_PARTS = 2500
 
 # The cases table's TTL attribute (template.yaml, CasesTable.TimeToLiveSpecification): epoch seconds after
-# which DynamoDB deletes the item. Only dropped part chunks carry it; a case or history item never does.
+# which DynamoDB deletes the item. Only dropped part chunks and idle risk ledgers (dal/risk.py) carry it; a
+# case or history item never does.
 PURGE_AT = "purge_at"
 
 # Statuses in which a case still takes findings (undecided). Kept here, not imported from the workflow,

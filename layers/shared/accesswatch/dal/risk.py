@@ -12,6 +12,7 @@ All in the cases table (keys ``pk`` / ``sk``):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,9 +21,15 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from accesswatch.dal.cases import CaseStore, ConcurrentUpdate, _conditional_failed, decimal
+from accesswatch.dal.cases import PURGE_AT, CaseStore, ConcurrentUpdate, _conditional_failed, decimal
 from accesswatch.dal.ledger import _plain, now_iso
 from accesswatch.dal.paging import items
+
+# A user's risk ledger that nothing has written for this long expires (the cases table's TTL on ``purge_at``):
+# its entries are far outside any scoring window (CaseWindowDays is at most 90), so it holds nothing that
+# still counts, only who once had findings (IPP 9). Counted from the last write, not from the entries'
+# event times, so that a backfill of old logs keeps its ledgers while it runs.
+LEDGER_IDLE_DAYS = 120
 
 
 @dataclass
@@ -70,7 +77,7 @@ class RiskStore:
         """Write the ledger at the version read (ConcurrentUpdate if another writer came first)."""
         item = {**self.ledger_key(ledger.user_id), "user_id": ledger.user_id, "entries": ledger.entries,
                 "version": (ledger.version or 0) + 1, "score": decimal(score), "newest": newest,
-                "updated_at": now_iso()}
+                "updated_at": now_iso(), PURGE_AT: int(time.time()) + LEDGER_IDLE_DAYS * 86400}
         condition = "attribute_not_exists(pk)" if ledger.version is None else "version = :v"
         kwargs: dict[str, Any] = {"Item": item, "ConditionExpression": condition}
         if ledger.version is not None:
