@@ -218,3 +218,37 @@ def test_after_a_run_the_curated_bucket_holds_no_name_address_date_of_birth_or_i
                 assert (row["staff_family_name"], row["staff_given_names"]) == (
                     member["family_name"] or None, member["given_names"] or None), row["user_id"]
         assert any(row["staff_family_name"] for row in named.iter_rows(named=True))
+
+
+def test_with_quarantine_raw_text_on_the_raw_lines_go_under_quarantine_raw_only(small_world: Path, tmp_path: Path):
+    """The deployment turns QUARANTINE_RAW_TEXT on for both functions (as the template's parameter would):
+    the unreadable lines' text is kept under ``quarantine-raw/``, and nowhere else."""
+    world = personal_world(small_world, tmp_path)
+    reference = world / "reference"
+    harmless = non_personal_values(reference)
+    catalogue = searchable(Catalogue.from_reference(reference), harmless)
+    forbidden = forbidden_values(reference, harmless)
+    with EmbeddedAws() as aws:
+        functions = aws.client("lambda")
+        for logical_id in ("IngestFunction", "ReferenceFunction"):
+            name = aws.resource_name(logical_id)
+            variables = functions.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+            functions.update_function_configuration(
+                FunctionName=name, Environment={"Variables": {**{k: str(v) for k, v in variables.items()},
+                                                      "QUARANTINE_RAW_TEXT": "true"}})
+        outcome = run_world(aws, reference, world / "logs", tmp_path / "out")
+        assert outcome.ok, outcome.problems
+
+        s3 = aws.client("s3")
+        bucket = aws.resource_name("CuratedBucket")
+        raw_keys = [i["Key"] for i in s3.list_objects_v2(Bucket=bucket, Prefix="quarantine-raw/").get("Contents", [])]
+        assert {k.split("/")[1] for k in raw_keys} == {"system=cms", "system=reference"}, raw_keys
+        kept = [json.loads(line) for k in raw_keys
+                for line in s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode().splitlines()]
+        assert all(set(r) == {"key", "line", "raw"} for r in kept)
+        assert any(catalogue.leaks(r["raw"]) for r in kept if r["key"] == "reference/staff.csv")
+        assert any("cms-bad-1" in r["raw"] for r in kept)
+
+        leaks, _ = curated_leaks(aws, catalogue, forbidden)
+        outside = [leak for leak in leaks if not leak[0].startswith("quarantine-raw/")]
+        assert not outside, f"{len(outside)} personal value(s) outside quarantine-raw/, first: {outside[:10]}"
