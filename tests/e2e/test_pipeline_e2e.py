@@ -73,7 +73,7 @@ def test_world_runs_end_to_end_and_scores_perfectly(aws, small_world: Path, tmp_
         assert got["status"] == "detected", name
     quarantine = _jsonl(tmp_path / "quarantine.jsonl")
     assert len(quarantine) == summary["totals"]["quarantined"]
-    assert all(set(q) == {"key", "line", "reason"} for q in quarantine)
+    assert all(set(q) == {"key", "line", "reason", "field", "fields"} for q in quarantine)
 
     findings = _jsonl(tmp_path / "findings.jsonl")
     assert len({f["finding_id"] for f in findings}) == len(findings)

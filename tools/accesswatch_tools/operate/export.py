@@ -170,17 +170,19 @@ def write_export(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def _quarantine_records(data: bytes) -> list[dict[str, Any]]:
-    """A quarantine object's records as ``{key, line, reason}`` (the raw line it keeps is left out)."""
+    """A quarantine object's records as ``{key, line, reason, field, fields}``: the field that failed and the
+    names of the line's fields (null and [] in records written before they were kept); never a raw line."""
     records = []
     for line in data.decode("utf-8").splitlines():
         if line.strip():
             record = json.loads(line)
-            records.append({"key": record["key"], "line": record["line"], "reason": record["reason"]})
+            records.append({"key": record["key"], "line": record["line"], "reason": record["reason"],
+                            "field": record.get("field"), "fields": list(record.get("fields") or [])})
     return records
 
 
 def collect_quarantine(objects: ObjectStore, curated_bucket: str, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every quarantined line and rejected file as ``{key, line, reason}`` (raw content left out)."""
+    """Every quarantined line and rejected file as ``{key, line, reason, field, fields}`` (no raw content)."""
     records: list[dict[str, Any]] = []
     for key in sorted(objects.keys(curated_bucket, "quarantine/")):
         records += _quarantine_records(objects.get_bytes(curated_bucket, key))
@@ -188,8 +190,9 @@ def collect_quarantine(objects: ObjectStore, curated_bucket: str, files: list[di
 
 
 def quarantine_of(objects: ObjectStore, curated_bucket: str, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The quarantined lines and rejected files among ``files`` (ledger items) as ``{key, line, reason}``: one
-    read of each file's quarantine object (``CuratedLayout.quarantine``), only for files that have one."""
+    """The quarantined lines and rejected files among ``files`` (ledger items) as ``{key, line, reason, field,
+    fields}``: one read of each file's quarantine object (``CuratedLayout.quarantine``), only for files that
+    have one."""
     records: list[dict[str, Any]] = []
     for item in files:
         if item.get("kind", "access-log") != "access-log" or not (
@@ -206,7 +209,8 @@ def _with_rejected(records: list[dict[str, Any]], files: list[dict[str, Any]]) -
     logged = {r["key"] for r in records if r["line"] is None}
     for item in files:
         if item.get("status") == "rejected" and item["key"] not in logged:
-            records.append({"key": item["key"], "line": None, "reason": item.get("reason", "rejected")})
+            records.append({"key": item["key"], "line": None, "reason": item.get("reason", "rejected"),
+                            "field": None, "fields": []})
     records.sort(key=lambda r: (r["key"], -1 if r["line"] is None else r["line"]))
     return records
 
