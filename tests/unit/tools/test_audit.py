@@ -260,3 +260,14 @@ def test_case_history_entries_are_only_ever_added(dynamodb: Any) -> None:
         assert "attribute_not_exists(pk)" in put, put
     for delete in re.findall(r"delete_item\(Key=[^)]*\)", source):
         assert "HIST" not in delete and ("user_key" in delete or "chunk" in delete), delete
+
+
+def test_audit_list_describes_ids_briefly_and_counts_whole() -> None:
+    from accesswatch_tools.cli.commands.audit import describe
+
+    assert describe({"case_ids": ["C1", "C2", "C3", "C4"], "case_ids_total": 1500, "status": "open"}) == \
+        "case_ids C1,C2,C3,+1497 status open"
+    assert describe({"findings_shown": 20, "findings_total": 31}) == "findings_shown 20 findings_total 31"
+    assert describe({"client_id": "010693250", "with_staff_names": False}) == "client_id 010693250"
+    assert describe({"with_staff_names": True, "case_ids": []}) == "with_staff_names case_ids -"
+    assert describe({}) == "-"

@@ -23,8 +23,8 @@ def describe(values: Mapping[str, Any]) -> str:
     """``key value`` pairs of a record's subject or result, lists as their first ids and a count."""
     parts = []
     for key, value in values.items():
-        if key.endswith("_total"):
-            continue
+        if key.endswith("_total") and isinstance(values.get(key.removesuffix("_total")), list):
+            continue  # said with its list
         if isinstance(value, list):
             total = values.get(f"{key}_total", len(value))
             shown = ",".join(str(v) for v in value[:SHOWN_IDS])
@@ -35,7 +35,7 @@ def describe(values: Mapping[str, Any]) -> str:
                 parts.append(key)
         else:
             parts.append(f"{key} {value}")
-    return " ".join(parts)
+    return " ".join(parts) or "-"
 
 
 def render(records: Sequence[Mapping[str, Any]]) -> list[str]:
