@@ -294,9 +294,16 @@ def test_bucket_policies_deny_reference_writes_to_all_but_the_named_principal():
     bypass = raw["OnlyBreakGlassBypassesTheLock"]
     assert bypass["Effect"] == "Deny" and bypass["Action"] == "s3:BypassGovernanceRetention"
     curated = {s["Sid"]: s for s in TEMPLATE["Resources"]["CuratedBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
-    only = curated["OnlyTheReferenceFunctionWritesReference"]
-    assert only["Effect"] == "Deny" and only["Condition"] == {
-        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["ReferenceFunctionRole", "Arn"]}}}
+    for sid, prefix, role in (("OnlyTheReferenceFunctionWritesReference", "reference/", "ReferenceFunctionRole"),
+                              ("OnlyTheIngestFunctionWritesPartitions", "events/", "IngestFunctionRole")):
+        only = curated[sid]
+        assert only["Effect"] == "Deny" and only["Principal"] == "*" and only["Action"] == "s3:PutObject"
+        assert only["Resource"] == {"Fn::Sub": "${CuratedBucket.Arn}/" + prefix + "*"}
+        assert only["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [role, "Arn"]}}}
+
+
+def test_only_the_ingest_function_can_write_partitions(cfn):
+    assert writers_of(cfn, f"{CURATED}/events/system=cms/nz_date=2025-04-01/i-00000.parquet") == {"IngestFunctionRole"}
 
 
 def test_every_reference_upload_notifies_the_ops_topic():
