@@ -156,3 +156,14 @@ def test_a_snapshot_without_a_kept_column_gets_it_as_null_text():
     copy = curated_copy(ReferenceKind.STAFF, pl.DataFrame({"user_id": ["u1"]}))
     assert copy.frame.columns == list(CURATED_FIELDS[ReferenceKind.STAFF])
     assert copy.frame.row(0) == ("u1", None, None, None, None)
+
+
+@pytest.mark.parametrize("neighbour", ["", 'e9,2025-04-01T09:00:00Z,u1,000001,view,"unclosed\n'])
+def test_a_short_csv_line_is_quarantined_whichever_reader_reads_its_block(neighbour: str):
+    """polars would fill a short line's missing fields with nulls (a name would become a user id); the exact
+    reader quarantines it. Either way the line is quarantined, with the field count as its reason."""
+    text = (f"{HEADER}\ne1,2025-04-01T09:00:00Z,u1,000001,view,summary,Akl,s1,\n"
+            f"{PERSONAL},2025-04-01T09:00:00Z,u1,000001,view\n{neighbour}")
+    report = run(text.encode(), "access-logs/cms/f.csv")
+    assert records(report)[3]["reason"] == "5 fields where the header has 9"
+    assert report.accepted == 1 and report.lines_read == report.accepted + report.quarantined

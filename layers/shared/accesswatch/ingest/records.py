@@ -107,8 +107,30 @@ def parse_csv_block(block: Block, header: CsvHeader) -> ParsedBlock:
             rejected = _blank_csv_lines(frame, header.names)
             if rejected:
                 frame = frame.filter(~pl.col(LINE_COLUMN).is_in([r.line for r in rejected]))
-            return ParsedBlock(frame, rejected, block.line_count)
+            if not _has_short_line(frame, block, len(header.names)):
+                return ParsedBlock(frame, rejected, block.line_count)
     return _parse_csv_slow(block, header)
+
+
+_QUOTED = re.compile(rb'"(?:[^"]|"")*"')
+
+
+def _has_short_line(frame: pl.DataFrame, block: Block, width: int) -> bool:
+    """Whether a line has fewer fields than the header. polars fills a short line's missing fields with
+    nulls; the exact reader quarantines it ("N fields where the header has M"), and so must a block that
+    polars read, or the same line would be an event or not depending on its neighbours (and its values would
+    land in the wrong columns: a name as a user id). Only a line whose last field is null can be short: its
+    separators outside quotes are counted (each physical line is one record here, since the frame has one
+    row per physical line)."""
+    candidates = frame.filter(pl.col(frame.columns[width - 1]).is_null())[LINE_COLUMN]
+    if candidates.is_empty():
+        return False
+    physical = block.data.split(b"\n")
+    for line in candidates.to_list():
+        text = physical[line - block.first_line]
+        if _QUOTED.sub(b"", text).count(b",") + 1 < width:
+            return True
+    return False
 
 
 def _blank_csv_lines(frame: pl.DataFrame, names: list[str]) -> list[RejectedLine]:
