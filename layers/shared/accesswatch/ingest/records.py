@@ -1,7 +1,8 @@
 """Turning record-aligned blocks into string tables, fast where possible and exact always.
 
 The fast path hands a whole block to polars. It is trusted only when it gives exactly one row per
-physical line with no line over the size cap; otherwise the block is re-read record by record with
+physical line with no line over the size cap and no CSV line shorter than the header (polars would fill
+its missing fields with nulls); otherwise the block is re-read record by record with
 the standard library, which can say precisely which line is wrong and why. Every data line comes
 out either as a row (with its line number) or as a ``Rejected`` line with a reason.
 """
