@@ -1,7 +1,10 @@
 """A reference snapshot lands: validate it, keep it, and compile the versioned reference index.
 
-The index is compiled once both staff and clients are present, from the newest snapshot of every
-kind; its id is a hash of the snapshots it was built from. Files that were waiting for reference
+The raw bucket keeps each snapshot whole; the curated copy keeps only the columns read back from it
+(``reference.minimise``: no names, addresses, dates of birth or columns outside the contract), and the
+snapshot's report lists what it left out. The index is compiled once both staff and clients are present,
+from the newest snapshot of every kind (staff and clients read again from their raw upload, at its version:
+the pair rules need the values the curated copies lack); its id is a hash of the snapshots it was built from. Files that were waiting for reference
 data start detection against it as soon as it is published.
 
 Every put of a reference file is a snapshot of its own (``SourceObject.put_id``: the object's version
