@@ -375,3 +375,23 @@ def test_every_store_of_the_template_appears_in_docs_privacy(cfn):
 def test_privacy_doc_has_the_sections_the_other_parts_fill():
     for heading in ("## Retention schedule", "## Stores", "## Minimisation", "## Audit of reads", "## Keys"):
         assert heading in PRIVACY, heading
+
+
+PRINCIPAL_PARAMETERS = ("KeyAdminPrincipalArn", "KeyUserPrincipalArn", "ReferenceUploaderArn", "LogShipperArn",
+                        "QuarantineReaderArn", "BreakGlassPrincipalArn")
+
+
+@pytest.mark.parametrize("name", PRINCIPAL_PARAMETERS)
+def test_principal_parameters_are_optional_and_take_only_an_iam_principal(name):
+    spec = PARAMETERS[name]
+    assert spec["Default"] == ""
+    pattern = spec["AllowedPattern"]
+    for good in ("", "arn:aws:iam::123456789012:role/ministry-upload", "arn:aws-us-gov:iam::123456789012:user/a"):
+        assert re.fullmatch(pattern, good), (name, good)
+    # no wildcard: ArnNotEquals matches * and ? in its value, so role/* would let every role through
+    for bad in ("*", "arn:aws:iam::*:role/x", "arn:aws:iam::1234:role/x", "ministry-upload", "arn:aws:s3:::bucket",
+                "arn:aws:iam::123456789012:role/*", "arn:aws:iam::123456789012:role/upload?", "arn:aws:iam::123456789012:role/"):
+        assert not re.fullmatch(pattern, bad), (name, bad)
+    root_allowed = bool(re.fullmatch(pattern, "arn:aws:iam::123456789012:root"))
+    assert root_allowed == (name == "KeyAdminPrincipalArn"), "only administration may fall back to the root"
+    assert f"`{name}`" in PRIVACY, f"docs/privacy.md does not say what {name} does"
