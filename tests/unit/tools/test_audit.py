@@ -271,3 +271,20 @@ def test_audit_list_describes_ids_briefly_and_counts_whole() -> None:
     assert describe({"client_id": "010693250", "with_staff_names": False}) == "client_id 010693250"
     assert describe({"with_staff_names": True, "case_ids": []}) == "with_staff_names case_ids -"
     assert describe({}) == "-"
+
+
+def test_the_audit_table_is_kept_and_no_function_can_touch_it() -> None:
+    """Only people (the CLI, with their own credentials) write audit records: no function of the stack has the
+    table in its environment or its policies, so no deployed code can change what people read."""
+    from accesswatch_tools.embedded.template import load_template, resources_of_type
+
+    template = load_template()
+    table = template["Resources"]["AuditTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert props["DeletionProtectionEnabled"] is True and "TimeToLiveSpecification" not in props
+    assert template["Outputs"]["AuditTableName"]["Value"] == {"Ref": "AuditTable"}
+    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        assert "AuditTable" not in repr(function), name
+    assert "AuditTable" not in repr(template.get("Globals", {}))
