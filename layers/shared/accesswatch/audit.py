@@ -1,6 +1,6 @@
 """Application audit records of reads: who (the authenticated caller), when, what (ids only) and why.
 
-Every footprint, export, run's outputs, findings list, case read and read of the audit log itself leaves one record in the
+Every footprint, staff access history, evidence pack, export, run's outputs, findings list, case read and read of the audit log itself leaves one record in the
 audit table (``dal/audit.py``), written before what was read is shown. A record holds ids and counts only:
 the client id, case ids, the period, filters and how many lines were read; never a name, address, date of
 birth or IRD number. The reason is what the reader typed with ``--reason``.
@@ -32,7 +32,9 @@ ACTIONS: Final = (
     "findings_list",        # accesswatch findings list
     "case_list",            # accesswatch cases list
     "case_show",            # accesswatch cases show CASE
-    "evidence_pack",        # a case's evidence pack
+    "staff_history",        # accesswatch history USER (a staff member's accesses)
+    "evidence_pack",        # accesswatch cases evidence CASE (a case's evidence pack)
+    "evidence_verify",      # accesswatch cases verify-evidence CASE (re-hashing a stored pack)
     "audit_list",           # accesswatch audit list (reading the audit log is itself audited)
 )
 SOURCES: Final = ("cli", "console")
