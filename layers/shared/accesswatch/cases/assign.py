@@ -260,15 +260,17 @@ class CaseRouter:
 
     # ------------------------------------------------------------------ cases
     def open_case(self, user_id: str, case_id: str, trigger: str, items: Sequence[Mapping[str, Any]],
-                  result: RoutingResult, *, carry_from: datetime | None = None, ledger: RiskLedger | None = None) -> None:
+                  result: RoutingResult, *, carry_from: datetime | None = None, ledger: RiskLedger | None = None,
+                  opening: Mapping[str, Any] | None = None) -> None:
         """Claim the user's pointer for a new case, then create it (``create_case``). ConcurrentUpdate if
         the user has an open case or a claim already."""
         self.cases.claim_user(user_id, case_id, trigger)
-        self.create_case(user_id, case_id, trigger, items, result, carry_from=carry_from, ledger=ledger)
+        self.create_case(user_id, case_id, trigger, items, result, carry_from=carry_from, ledger=ledger,
+                         opening=opening)
 
     def create_case(self, user_id: str, case_id: str, trigger: str, items: Sequence[Mapping[str, Any]],
                     result: RoutingResult, *, carry_from: datetime | None = None,
-                    ledger: RiskLedger | None = None) -> None:
+                    ledger: RiskLedger | None = None, opening: Mapping[str, Any] | None = None) -> None:
         """Create the claimed case with ``items`` and the user's ledger entries since ``carry_from``
         (default: one window before the earliest item). If an earlier attempt created it already, finish
         that attempt's work instead: add what it lacks while it is open; once decided, release the claim
@@ -284,7 +286,7 @@ class CaseRouter:
                    and str(e["f"]) not in own]
         members = [*items, *carried]
         try:
-            self.add_to_case(user_id, None, members, result, case_id=case_id, trigger=trigger)
+            self.add_to_case(user_id, None, members, result, case_id=case_id, trigger=trigger, opening=opening)
         except ConcurrentUpdate:
             existing = self.cases.get(case_id)
             if existing is None:
@@ -304,7 +306,8 @@ class CaseRouter:
             self.take_from_ledger(user_id, {str(c["finding_id"]) for c in carried})
 
     def add_to_case(self, user_id: str, case: dict[str, Any] | None, members: Sequence[Mapping[str, Any]],
-                    result: RoutingResult, *, case_id: str = "", trigger: str = "") -> None:
+                    result: RoutingResult, *, case_id: str = "", trigger: str = "",
+                    opening: Mapping[str, Any] | None = None) -> None:
         """Create a case (``case`` None: ``case_id``, ``trigger``) or add to ``case`` the members it does not
         list yet, at the version read; every member then names the case (also those an interrupted
         attempt added without naming). The join's history entry travels with the write
@@ -320,8 +323,11 @@ class CaseRouter:
                 if trigger != "random_review" else "random_review", "trigger": trigger, "tier": tier,
                 "opened_at": now_iso(), "parts": parts, "score": breakdown.total,
                 "priority": priority(tier, breakdown, self.settings.case_threshold, trigger),
-                "first_occurred_at": min(times).isoformat(), "last_occurred_at": max(times).isoformat(),
             }
+            if times:  # a case a person opened (a complaint, ...) may start without findings
+                record.update(first_occurred_at=min(times).isoformat(), last_occurred_at=max(times).isoformat())
+            # A person's case (cases.sources): its source, who opened it and why, replacing detection's.
+            record.update(opening or {})
             self.cases.save_findings(record, expected_version=None)
             result.opened.append(case_id)
         else:

@@ -55,6 +55,9 @@ ER_CASE = "er_case"
 AWAITING_OUTCOME = "awaiting_outcome"
 OUTCOME_RECORDED = "outcome_recorded"
 CLOSED_FOUNDED = "closed_founded"
+# A closed case a person reopened (``cases.teamwork.reopen``): its new execution enters at AwaitDecision,
+# which moves it to "investigating" again. A sibling of "investigating" under "notified" in the tree.
+REOPENED = "reopened"
 CLOSED = frozenset({CLOSED_UNFOUNDED, CLOSED_FOUNDED})
 WAITING_ON_A_PERSON = frozenset({INVESTIGATING, AWAITING_OUTCOME})
 
@@ -70,6 +73,7 @@ _PREVIOUS: dict[str, str | None] = {
     AWAITING_OUTCOME: ER_CASE,
     OUTCOME_RECORDED: AWAITING_OUTCOME,
     CLOSED_FOUNDED: OUTCOME_RECORDED,
+    REOPENED: NOTIFIED,
 }
 STATUSES: tuple[str, ...] = tuple(_PREVIOUS)
 
@@ -193,11 +197,12 @@ class CaseWorkflow:
         if deadline is not None:
             attrs["decision_due_at"] = _later(at, int(deadline))
         # Back after an escalation or a rejected decision: a new token, no new history entry.
-        return self._hold_token(case, payload, attrs, waiting=INVESTIGATING, after=NOTIFIED,
+        # A reopened case enters here too (its new execution starts at AwaitDecision via the Resume choice).
+        return self._hold_token(case, payload, attrs, waiting=INVESTIGATING, after={NOTIFIED, REOPENED},
                                 note="awaiting an investigator's decision")
 
     def _hold_token(self, case: dict[str, Any], payload: dict[str, Any], attrs: dict[str, Any], *, waiting: str,
-                    after: str, note: str) -> dict[str, Any]:
+                    after: set[str], note: str) -> dict[str, Any]:
         """Store the task token a person completes: moving the case from ``after`` to ``waiting`` (with its
         history entry), or, when it waits already (a new token after an escalation or a rejection), only the
         token."""
@@ -205,7 +210,7 @@ class CaseWorkflow:
             if not self.store.transition(case["case_id"], expected={waiting}, attrs=attrs):
                 raise InvalidTransition(f"case {case['case_id']} left {waiting} while it waited")
         else:
-            done = self._advance(case, expected={after}, status=waiting, attrs=attrs, note=note)
+            done = self._advance(case, expected=after, status=waiting, attrs=attrs, note=note)
             if done is not None and done.get("task_token") != payload["task_token"]:
                 self.store.transition(case["case_id"], expected={waiting}, attrs=attrs)
         return {"status": waiting}
@@ -314,7 +319,7 @@ class CaseWorkflow:
 
     def _await_outcome(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
         attrs = {"task_token": payload["task_token"], "waiting_since": now_iso()}
-        return self._hold_token(case, payload, attrs, waiting=AWAITING_OUTCOME, after=ER_CASE,
+        return self._hold_token(case, payload, attrs, waiting=AWAITING_OUTCOME, after={ER_CASE},
                                 note="awaiting the Employment Relations outcome")
 
     def _record_outcome(self, case: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ PURGE_AT = "purge_at"
 
 # Statuses in which a case still takes findings (undecided). Kept here, not imported from the workflow,
 # because the workflow imports this module.
-UNDECIDED = ("opened", "triaged", "notified", "investigating")
+UNDECIDED = ("opened", "triaged", "notified", "investigating", "reopened")
 
 
 class ConcurrentUpdate(Exception):
@@ -219,6 +219,15 @@ class CaseStore:
             new = new or case_id not in set(old.get(column) or ())
         return new
 
+    def uncount_rule_decisions(self, case_id: str, rules: Collection[str]) -> None:
+        """Take a reopened case's verdicts out of the rules' counts (its next decision counts again): the case id
+        leaves both sets of each rule. Safe to repeat."""
+        for rule in sorted(set(rules)):
+            self.table.update_item(
+                Key={"pk": "RULESTATS", "sk": rule},
+                UpdateExpression="DELETE founded_cases :case, unfounded_cases :case SET updated_at = :now",
+                ExpressionAttributeValues={":case": {case_id}, ":now": now_iso()})
+
     def rule_stats(self) -> dict[str, tuple[int, int]]:
         """rule -> (founded, unfounded), from per-rule decisions."""
         out: dict[str, tuple[int, int]] = {}
@@ -261,6 +270,39 @@ class CaseStore:
         self.table.put_item(Item=self.history_item(case_id, now_iso(), state=state, actor=actor, note=note, **extra),
                             ConditionExpression="attribute_not_exists(pk)")
 
+    def join_source(self, case_id: str, *, request_id: str, source: str, entry: Mapping[str, Any]) -> bool:
+        """A complaint, concern or privacy request joins the open case: its ``source`` is added to the case's
+        ``sources`` and its ``request_id`` to ``source_requests``, with its history entry, in one transaction,
+        only while the case is undecided and has not taken that request already. False, writing nothing, when
+        either does not hold (the caller reads the case to tell which)."""
+        values: dict[str, Any] = {":src": [source], ":empty": [], ":req": {request_id}, ":reqid": request_id,
+                                  ":now": now_iso()}
+        keys = []
+        for i, status in enumerate(UNDECIDED):
+            values[f":undecided{i}"] = status
+            keys.append(f":undecided{i}")
+        change = {
+            "Key": self.case_key(case_id),
+            "UpdateExpression": "SET #sources = list_append(if_not_exists(#sources, :empty), :src), "
+                                "updated_at = :now ADD #requests :req",
+            "ConditionExpression": (f"#status IN ({', '.join(keys)}) AND (attribute_not_exists(#requests) "
+                                    "OR NOT contains(#requests, :reqid))"),
+            "ExpressionAttributeNames": {"#sources": "sources", "#requests": "source_requests", "#status": "status"},
+            "ExpressionAttributeValues": values,
+        }
+        item = self.history_item(case_id, now_iso(), **dict(entry))
+        try:
+            self.table.meta.client.transact_write_items(TransactItems=[
+                {"Update": {"TableName": self.table_name, **change}},
+                {"Put": {"TableName": self.table_name, "Item": item,
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+            ])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException" and _case_condition_failed(exc):
+                return False
+            raise
+        return True
+
     @staticmethod
     def opened_key(case_id: str, opened_at: str) -> dict[str, str]:
         """The key of a case's ``opened`` history entry (``record_opened``): known from the case alone."""
@@ -270,8 +312,10 @@ class CaseStore:
         """The case's first history entry, at its ``opened_at``; written once however often it is retried."""
         case_id = str(case["case_id"])
         entry = {**self.opened_key(case_id, str(case["opened_at"])), "case_id": case_id,
-                 "at": case["opened_at"], "state": "opened", "actor": "accesswatch",
+                 "at": case["opened_at"], "state": "opened", "actor": str(case.get("opened_by") or "accesswatch"),
                  "note": opened_note(case), "finding_ids": list(case.get("finding_ids") or [])[:1000]}
+        if case.get("source") not in (None, "detection", "random_review"):
+            entry["source"] = case["source"]
         try:
             self.table.put_item(Item=entry, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
@@ -281,7 +325,8 @@ class CaseStore:
     def transition(self, case_id: str, *, expected: Collection[str], status: str | None = None,
                    attrs: Mapping[str, Any] | None = None, history: Mapping[str, Any] | None = None,
                    guard: tuple[str, Any] | None = None, version: int | None = None,
-                   claim_id: str | None = None, remove: Collection[str] = ()) -> bool:
+                   claim_id: str | None = None, remove: Collection[str] = (),
+                   equals: Mapping[str, Any] | None = None) -> bool:
         """One state change of a case and its history entry (state, actor, note), in one write.
 
         The case item moves only while its status is one of ``expected`` (and, with
@@ -292,7 +337,8 @@ class CaseStore:
         ``flush_history``.
 
         With ``claim_id``, the case moves only while its ``claim`` is that one (the person's action recorded is
-        the one claimed); ``remove`` names attributes the same update removes (the spent claim).
+        the one claimed); ``remove`` names attributes the same update removes (the spent claim); ``equals``:
+        attributes that must still hold the values read (an amendment changes only what its person saw).
 
         Returns False, writing nothing, when the case is not in an expected status or the guard holds.
         """
@@ -322,6 +368,10 @@ class CaseStore:
             names["#claim_id"] = "claim_id"
             placeholders[":claim_id"] = claim_id
             condition += " AND #claim.#claim_id = :claim_id"
+        for i, (attr, value) in enumerate(sorted((equals or {}).items())):
+            names[f"#eq{i}"] = attr
+            placeholders[f":eq{i}"] = value
+            condition += f" AND #eq{i} = :eq{i}"
         update = "SET " + ", ".join(f"#{k} = :{k}" for k in values)
         if remove:
             names.update({f"#{k}": k for k in remove})
@@ -466,6 +516,9 @@ class CaseStore:
 
 
 def opened_note(case: Mapping[str, Any]) -> str:
+    if case.get("opened_by"):  # opened by a person from a complaint, a concern or a privacy request
+        return (f"opened from a {str(case.get('source')).replace('_', ' ')}: {case.get('source_note') or ''}; "
+                f"{case.get('finding_count', 0)} finding(s) carried from the user's risk ledger")
     why = {"immediate": "an immediate-tier finding", "threshold": "the risk score crossed the threshold",
            "random_review": "drawn for the weekly random review"}.get(str(case.get("trigger")), "detection")
     return (f"opened by {why}: {case.get('finding_count', 0)} finding(s), {len(case.get('client_ids') or [])} "
