@@ -37,3 +37,29 @@ def case_service(dep: Deployment) -> Any:
         load_vocabulary=lambda: CaseVocabulary.from_mapping(
             Functions(dep.client("lambda")).environment(dep.resource_name("CaseStepFunction"))),
     )
+
+
+def case_router_for(dep: Deployment) -> Any:
+    """The case router as the deployed case-queue function builds it (the rule weights in force now), for a
+    person opening a case from a complaint, a concern or a privacy request (``cases open``)."""
+    from accesswatch.dal.cases import CaseStore
+    from accesswatch.dal.executions import Executions
+    from accesswatch.dal.findings import FindingStore
+    from accesswatch.services.routing import case_router
+
+    dynamodb = dep.resource("dynamodb")
+    return case_router(cases=CaseStore(dep.resource_name("CasesTable"), dynamodb),
+                       findings=FindingStore(dep.resource_name("FindingsTable"), dynamodb),
+                       executions=Executions(dep.client("stepfunctions")),
+                       case_state_machine_arn=dep.resource_name("CaseStateMachine"), scoring=deployed_scoring(dep))
+
+
+def case_teamwork(dep: Deployment) -> Any:
+    """Assign, note, amend and reopen over ``dep`` (``accesswatch.cases.teamwork``)."""
+    from accesswatch.cases.teamwork import CaseTeamwork
+    from accesswatch.dal.cases import CaseStore
+    from accesswatch.dal.executions import Executions
+
+    return CaseTeamwork(cases=CaseStore(dep.resource_name("CasesTable"), dep.resource("dynamodb")),
+                        executions=Executions(dep.client("stepfunctions")),
+                        case_state_machine_arn=dep.resource_name("CaseStateMachine"))
