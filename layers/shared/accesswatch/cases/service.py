@@ -37,6 +37,7 @@ from accesswatch.cases.actions import (
 from accesswatch.cases.assign import scored_parts
 from accesswatch.cases.precision import RulePrecision, rule_precision
 from accesswatch.cases.scoring import combine
+from accesswatch.cases.sources import SOURCES
 from accesswatch.cases.vocabulary import CaseVocabulary
 from accesswatch.cases.workflow import CLOSED, STATUSES
 from accesswatch.dal.cases import CaseStore, CaseTasks, TaskNotSent, TaskTokenSpent
@@ -52,7 +53,9 @@ CASE_DETAIL_FIELDS = (
     "trigger", "source", "route", "finding_count", "first_occurred_at", "last_occurred_at", "decision",
     "decision_reason", "rule_decisions", "decided_at", "decided_by", "decision_note", "er_type", "er_opened_at",
     "outcome", "outcome_at", "outcome_by", "outcome_note", "police_referral", "police_referred_at", "closed_at",
-    "escalations", "decision_due_at",
+    "escalations", "decision_due_at", "sources", "opened_by", "source_note", "source_client_ids", "source_from", "source_to",
+    "assignee", "assigned_at", "assigned_by", "reopens", "reopened_at", "reopened_by", "amendments", "amended_at",
+    "amended_by",
 )
 PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 SHOWN_FINDINGS = 20  # a case page shows the strongest findings first, this many unless asked for more
@@ -92,9 +95,12 @@ class CaseFilter:
     priority: str | None = None
     tier: str | None = None
     client: str | None = None
+    assignee: str | None = None
+    source: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", _one_of("status", self.status, (*STATUSES, *STATUS_GROUPS)))
+        object.__setattr__(self, "source", _one_of("source", self.source, SOURCES))
         object.__setattr__(self, "priority", _one_of("priority", self.priority, tuple(PRIORITY_RANK)))
         object.__setattr__(self, "tier", _one_of("tier", self.tier, TIERS))
 
@@ -112,7 +118,10 @@ class CaseFilter:
                 and (self.rule is None or self.rule in (case.get("rules") or ()))
                 and (self.priority is None or case.get("priority") == self.priority)
                 and (self.tier is None or case.get("tier") == self.tier)
-                and (self.client is None or self.client in (case.get("client_ids") or ())))
+                and (self.client is None or self.client in (case.get("client_ids") or ()))
+                and (self.assignee is None or case.get("assignee") == self.assignee)
+                and (self.source is None or str(case.get("source") or "detection") == self.source
+                     or self.source in (case.get("sources") or ())))
 
 
 def rank_key(case: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -145,7 +154,8 @@ def finding_record(finding: Mapping[str, Any]) -> dict[str, Any]:
 
 def history_record(entry: Mapping[str, Any]) -> dict[str, Any]:
     out = {f: entry.get(f, "") for f in HISTORY_FIELDS}
-    for key in ("decision", "er_type", "reason", "outcome", "finding_ids"):
+    for key in ("decision", "er_type", "reason", "outcome", "finding_ids", "source", "request_id", "client_ids",
+                "assignee", "previous_assignee", "field", "from", "to", "previous_status"):
         if entry.get(key):
             out[key] = entry[key]
     return out
