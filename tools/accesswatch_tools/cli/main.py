@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "accesswatch_tools.cli.commands.report",
     "accesswatch_tools.cli.commands.digest",
     "accesswatch_tools.cli.commands.footprint",
+    "accesswatch_tools.cli.commands.history",
     "accesswatch_tools.cli.commands.verify",
     "accesswatch_tools.cli.commands.redrive",
     "accesswatch_tools.cli.commands.alarms",
