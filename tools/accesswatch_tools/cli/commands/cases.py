@@ -21,9 +21,24 @@ from accesswatch_tools.cli.context import (
     checked_filter_ids,
     deployment,
 )
-from accesswatch_tools.cli.output import identifier, json_help, json_line, nz_time, one_of, rule_id, table
+from accesswatch_tools.cli.output import (
+    identifier,
+    json_help,
+    json_line,
+    nz_day,
+    nz_time,
+    one_of,
+    rule_id,
+    table,
+)
 from accesswatch_tools.operate.case_exceptions import add_exception
-from accesswatch_tools.operate.cases import case_service, deployed_scoring, invoke_case_queue
+from accesswatch_tools.operate.cases import (
+    case_router_for,
+    case_service,
+    case_teamwork,
+    deployed_scoring,
+    invoke_case_queue,
+)
 from accesswatch_tools.operate.deployment import OperationError
 
 SHOWN_GROUPS = 15
@@ -70,9 +85,17 @@ def _rules_cell(rules: Sequence[str], width: int = 40) -> str:
     return ",".join(shown)
 
 
+def _source_suffix(case: dict[str, Any]) -> str:
+    """How the list's TIER cell says a case did not come from detection: /review, /complaint, ..."""
+    source = str(case.get("source") or "detection")
+    if case.get("trigger") == "random_review" or source == "random_review":
+        return "/review"
+    return "" if source == "detection" else f"/{source}"
+
+
 def render_list(cases: Sequence[dict[str, Any]]) -> list[str]:
     rows = [(c["case_id"], c.get("status", ""), c.get("priority") or "-", f"{float(c.get('score') or 0):.1f}",
-             c.get("tier", "") + ("/review" if c.get("trigger") == "random_review" else ""), c.get("user_id", ""),
+             c.get("tier", "") + _source_suffix(c), c.get("user_id", ""),
              str(len(c.get("client_ids") or [])), _rules_cell(c.get("rules") or []), str(c.get("finding_count", 0)),
              nz_time(c.get("opened_at"))) for c in cases]
     lines = _table(rows, ("CASE", "STATUS", "PRIORITY", "SCORE", "TIER", "USER", "CLIENTS", "RULES", "FINDINGS",
@@ -82,7 +105,9 @@ def render_list(cases: Sequence[dict[str, Any]]) -> list[str]:
 
 def render_show(shown: dict[str, Any]) -> list[str]:
     lines = [f"case {shown['case_id']}"]
-    keys = ("status", "priority", "score", "tier", "trigger", "user_id", "rules", "finding_count", "opened_at",
+    keys = ("status", "priority", "score", "tier", "trigger", "source", "sources", "opened_by", "source_note",
+            "source_client_ids", "source_from", "source_to", "assignee", "assigned_by", "reopens", "reopened_by",
+            "amendments", "user_id", "rules", "finding_count", "opened_at",
             "first_occurred_at", "last_occurred_at", "decision_due_at", "escalations", "decision", "decision_reason",
             "decided_at", "decided_by", "decision_note", "er_type", "er_opened_at", "outcome", "outcome_at",
             "outcome_by", "outcome_note", "police_referral", "police_referred_at", "closed_at", "execution_status")
@@ -122,7 +147,10 @@ def render_show(shown: dict[str, Any]) -> list[str]:
         lines.append(f"  ... {total - shown_n} more: accesswatch cases show {shown['case_id']} --all")
     lines.append(f"history ({len(shown['history'])}):")
     for h in shown["history"]:
-        detail = ", ".join(str(h[k]) for k in ("decision", "er_type", "reason", "outcome") if h.get(k))
+        detail = ", ".join(str(h[k]) for k in ("decision", "er_type", "reason", "outcome", "source", "assignee")
+                           if h.get(k))
+        if h.get("field"):
+            detail = ", ".join(x for x in (detail, f"{h['field']} {h.get('from') or '-'} -> {h.get('to')}") if x)
         state = f"{h['state']} ({detail})" if detail else h["state"]
         note = f": {h['note']}" if h.get("note") else ""
         lines.append(f"  {nz_time(h['at'], seconds=True)}  {state} by {h['actor']}{note}")
@@ -147,14 +175,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     try:
         where = CaseFilter(status=args.status, user=args.user, rule=args.rule, priority=args.priority,
-                           tier=args.tier, client=args.client)
+                           tier=args.tier, client=args.client, assignee=args.assignee, source=args.source)
     except FilterError as exc:
         raise CliError(str(exc)) from None
     dep = deployment(args)
     checked_filter_ids(dep, user=args.user, client=args.client)
     cases = case_service(dep).find(where)
     filters = {"status": args.status, "user_id": args.user, "client_id": args.client, "rule": args.rule,
-               "priority": args.priority, "tier": args.tier}
+               "priority": args.priority, "tier": args.tier, "assignee": args.assignee, "source": args.source}
     audited(dep, args, "case_list", subject={**filters, "case_ids": [c["case_id"] for c in cases]},
             result={"cases": len(cases)})
     if args.json:
@@ -345,6 +373,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     from accesswatch.cases.service import PRIORITY_RANK, STATUS_GROUPS, TIERS
+    from accesswatch.cases.sources import SOURCES
     from accesswatch.cases.workflow import STATUSES
 
     cases = sub.add_parser("cases", help="list, show, decide and close cases (local endpoint or --stack)")
@@ -367,6 +396,10 @@ def register(sub: Any) -> None:
     listing.add_argument("--tier", type=one_of("tier", TIERS), metavar="TIER",
                          help="immediate (opened by a high rule's finding) or accumulate (by the risk score, or a "
                               "random review)")
+    listing.add_argument("--assignee", type=identifier("assignee"), metavar="LOGIN",
+                         help="cases assigned to this investigator (their login, as `cases assign --to` took it)")
+    listing.add_argument("--source", type=one_of("source", SOURCES), metavar="SOURCE",
+                         help=f"cases opened by or joined from one of {', '.join(SOURCES)}")
     listing.add_argument("--json", action="store_true", help=json_help("case", "as OUT/cases.jsonl"))
     add_reason_option(listing)
     add_target_options(listing)
@@ -441,3 +474,190 @@ def register(sub: Any) -> None:
     review.add_argument("--week", help="ISO week YYYY-Www (default: the last complete week in New Zealand)")
     add_target_options(review)
     review.set_defaults(func=cmd_review)
+    register_teamwork(actions)
+
+
+# ------------------------------------------------------------------ cases from every source; working a case
+def _checked_ids(dep: Any, *, user: str, clients: Sequence[str]) -> None:
+    """The user (and every client) must be in the current reference data: a case is opened for a real staff
+    member. Unlike a list filter, an id that cannot be checked yet (no snapshot) is refused too."""
+    from accesswatch_tools.operate.reference_ids import UnknownId, check_ids
+
+    try:
+        for problem in [*check_ids(dep, user=user), *(w for c in clients for w in check_ids(dep, client=c))]:
+            raise CliError(f"{problem}; a case is opened only for ids the reference data holds")
+    except UnknownId as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from accesswatch.cases.sources import SourceError, SourceRequest, open_from_source
+
+    dep = deployment(args)
+    actor = acting_actor(dep, args)
+    try:
+        request = SourceRequest(user_id=args.user, source=args.source, note=args.note, actor=actor,
+                                client_ids=tuple(args.client or ()), period_from=args.date_from,
+                                period_to=args.date_to)
+    except SourceError as exc:
+        raise CliError(str(exc)) from None
+    _checked_ids(dep, user=request.user_id, clients=request.client_ids)
+    result = open_from_source(case_router_for(dep), request, now=datetime.now(UTC))
+    if args.json:
+        print(json_line({**result.as_dict(), "user_id": request.user_id, "source": request.source,
+                         "request_id": request.request_id}))
+        return 0
+    carried = f"; {result.findings_carried} finding(s) carried from the user's risk ledger" if (
+        result.findings_carried) else ""
+    if result.already:
+        print(f"{result.case_id}: this {request.source.replace('_', ' ')} ({request.request_id}) is already in the "
+              f"case; nothing new")
+    elif result.joined:
+        print(f"{result.case_id}: user {request.user_id} has this open case; the {request.source.replace('_', ' ')} "
+              f"joined it (history: joined){carried}")
+    else:
+        print(f"{result.case_id}: opened for user {request.user_id} from a {request.source.replace('_', ' ')}"
+              f"{carried}; its workflow is running (accesswatch cases show {result.case_id})")
+    return 0
+
+
+def _acted(args: argparse.Namespace, act: Any) -> dict[str, Any]:
+    from accesswatch.cases.actions import CaseActionError
+
+    try:
+        return dict(act())
+    except CaseActionError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    dep = deployment(args)
+    actor = acting_actor(dep, args)
+    case = _acted(args, lambda: case_teamwork(dep).assign(args.case_id, assignee=args.to, actor=actor,
+                                                          note=args.note))
+    print(f"{case['case_id']}: assigned to {case.get('assignee')} by {actor} ({case.get('status')})")
+    return 0
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    dep = deployment(args)
+    actor = acting_actor(dep, args)
+    case = _acted(args, lambda: case_teamwork(dep).note(args.case_id, text=args.note, actor=actor))
+    print(f"{case['case_id']}: note added to its history by {actor} ({case.get('status')})")
+    return 0
+
+
+def cmd_amend(args: argparse.Namespace) -> int:
+    dep = deployment(args)
+    actor = acting_actor(dep, args)
+    service = case_service(dep)
+    case = _acted(args, lambda: case_teamwork(dep).amend(
+        args.case_id, actor=actor, reason=args.reason, vocabulary=service.vocabulary, outcome=args.outcome,
+        er_type=args.er_type, unfounded_reason=args.unfounded_reason, decision=args.decision))
+    what = args.outcome or args.er_type or args.unfounded_reason
+    print(f"{case['case_id']}: amended to {what} by {actor} ({case.get('status')}; amendment "
+          f"{case.get('amendments')}; the history keeps what it was)")
+    return 0
+
+
+def cmd_reopen(args: argparse.Namespace) -> int:
+    dep = deployment(args)
+    actor = acting_actor(dep, args)
+    teamwork = case_teamwork(dep)
+    case = _acted(args, lambda: teamwork.reopen(args.case_id, actor=actor, reason=args.reason))
+    # The new execution moves the case to "investigating" within moments: say where it is when it does.
+    status = _settle_reopened(teamwork, str(case["case_id"]), getattr(args, "settle_timeout", 30.0))
+    print(f"{case['case_id']}: reopened by {actor} (reopen {case.get('reopens')}); {status}")
+    return 0
+
+
+def _settle_reopened(teamwork: Any, case_id: str, timeout_s: float) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        case = teamwork.cases.get(case_id) or {}
+        if case.get("status") == "investigating" and case.get("task_token"):
+            return "waiting for a decision again (`accesswatch cases decide`)"
+        if time.monotonic() > deadline:
+            return (f"its workflow has not reached the decision step yet (status {case.get('status')}); see "
+                    f"`accesswatch cases show {case_id}`")
+        time.sleep(0.1)
+
+
+def register_teamwork(actions: Any) -> None:
+    """``cases open|assign|note|amend|reopen``."""
+    from accesswatch.cases.sources import MAX_CLIENTS, PERSON_SOURCES
+    from accesswatch.cases.vocabulary import UNFOUNDED_REASONS
+
+    opening = actions.add_parser(
+        "open", help="open a case for a staff member from a complaint, a manager's concern or a privacy request "
+                     "(joins the user's open case if there is one)",
+        description="Open a case for a staff member through the same case workflow detection uses. If the user has "
+                    "an open case, the request joins it (one open case per user; its history records the source). "
+                    "The user's accumulate-tier findings still in their risk ledger for the period are carried "
+                    "into the case. Sent twice, the same request opens or joins once.")
+    opening.add_argument("--user", required=True, type=identifier("user"), help="staff user id, e.g. u112017")
+    opening.add_argument("--source", required=True, type=one_of("source", PERSON_SOURCES), metavar="SOURCE",
+                         help=f"how it came to light: {', '.join(PERSON_SOURCES)}")
+    opening.add_argument("--client", action="append", type=identifier("client"), metavar="CLIENT_ID",
+                         help=f"repeatable (at most {MAX_CLIENTS}): a client the report concerns, id as text")
+    opening.add_argument("--from", dest="date_from", type=nz_day, metavar="YYYY-MM-DD",
+                         help="first NZ date the report concerns (findings from then on are carried into the case)")
+    opening.add_argument("--to", dest="date_to", type=nz_day, metavar="YYYY-MM-DD",
+                         help="last NZ date the report concerns, inclusive")
+    opening.add_argument("--note", required=True,
+                         help="what was reported: a reference and ids, no names (kept in the case history)")
+    opening.add_argument("--json", action="store_true",
+                         help="one JSON object on one line: case_id, joined, already, findings_carried, request_id")
+    add_actor_option(opening)
+    add_target_options(opening)
+    opening.set_defaults(func=cmd_open)
+
+    assign = actions.add_parser("assign", help="assign a case to an investigator (recorded in its history)")
+    assign.add_argument("case_id", help="the case, e.g. CASE-9AA220D512253ADD")
+    assign.add_argument("--to", required=True, metavar="LOGIN",
+                        help="the investigator's login (IAM role session or user name; locally an OS user)")
+    assign.add_argument("--note", default="", help="why, kept in the case history")
+    add_actor_option(assign)
+    add_target_options(assign)
+    assign.set_defaults(func=cmd_assign)
+
+    note = actions.add_parser("note", help="add a note to a case's history (at any status, before a decision too)")
+    note.add_argument("case_id", help="the case, e.g. CASE-9AA220D512253ADD")
+    note.add_argument("--note", required=True, help="the note: ids and references, no names")
+    add_actor_option(note)
+    add_target_options(note)
+    note.set_defaults(func=cmd_note)
+
+    amend = actions.add_parser(
+        "amend", help="correct a recorded outcome, ER case type or unfounded reason, with a reason",
+        description="Correct what a case records without changing its path: the ER outcome (e.g. after an appeal), "
+                    "the ER case type, or the reason of an unfounded decision. The history keeps what it was; "
+                    "reports count what the case records now. To turn founded into unfounded (or back), reopen "
+                    "the case and decide it again.")
+    amend.add_argument("case_id", help="the case, e.g. CASE-9AA220D512253ADD")
+    amend.add_argument("--outcome", help="the ER outcome it should record (the deployment's CaseOutcomes)")
+    amend.add_argument("--er-type", help="the ER case type it should record (the deployment's CaseErTypes)")
+    amend.add_argument("--unfounded-reason", choices=UNFOUNDED_REASONS,
+                       help="the reason an unfounded decision should record")
+    amend.add_argument("--decision", choices=("founded", "unfounded"),
+                       help="the decision the case records (another one is refused: reopen and decide again)")
+    amend.add_argument("--reason", required=True, metavar="TEXT", help="why it is amended, kept in the case history")
+    add_actor_option(amend)
+    add_target_options(amend)
+    amend.set_defaults(func=cmd_amend)
+
+    reopen = actions.add_parser(
+        "reopen", help="reopen a closed case: it waits for a decision again",
+        description="Reopen a closed case: its decision and outcome are removed from the case (its history keeps "
+                    "them), its rule verdicts leave the precision counts, and a new workflow execution waits for "
+                    "a decision (`cases decide`), with a new deadline. Refused while the user has another open "
+                    "case (one open case per user).")
+    reopen.add_argument("case_id", help="the case, e.g. CASE-9AA220D512253ADD")
+    reopen.add_argument("--reason", required=True, metavar="TEXT", help="why it is reopened, kept in the history")
+    add_actor_option(reopen)
+    add_target_options(reopen)
+    reopen.set_defaults(func=cmd_reopen)
