@@ -661,3 +661,8 @@ def register_teamwork(actions: Any) -> None:
     add_actor_option(reopen)
     add_target_options(reopen)
     reopen.set_defaults(func=cmd_reopen)
+
+    # ---- evidence packs (issue 17 item 3): cases evidence, cases verify-evidence (cli/commands/evidence.py)
+    from accesswatch_tools.cli.commands import evidence as evidence_commands
+
+    evidence_commands.register(actions)
