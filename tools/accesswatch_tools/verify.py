@@ -23,10 +23,13 @@ The invariants (docs/reliability.md says which test proves each):
   suppressed finding is, a user has at most one open (undecided) case, no case was opened by the risk
   threshold from a lone finding, and the case's history agrees with its state; a decision and an outcome
   are recorded once, under the claim the case names, saying what the case holds (what their actor was
-  told), and no claim is left on a case that waits on nobody;
+  told, or what a later ``amended`` entry made it), and no claim is left on a case that waits on nobody;
+  a reopened case is checked from its last ``reopened`` entry on (its earlier decision is history); a case a
+  person opened (complaint, manager's concern, privacy request) may list no findings;
 - reference: each kind's current snapshot is its newest accepted upload;
 - executions: no detection execution is left running and every failed one was redriven to
-  success; every case has one live workflow, waiting only on a person or finished.
+  success; every case has one live workflow, waiting only on a person or finished (a reopened case: one
+  of its current round, ``<case>-reopen-<n>``).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from typing import Any
 
 import polars as pl
 
-from accesswatch.cases.workflow import CLOSED, OPENED, STATUSES, WAITING_ON_A_PERSON, reached
+from accesswatch.cases.workflow import CLOSED, OPENED, REOPENED, STATUSES, WAITING_ON_A_PERSON, reached
 from accesswatch.contract import FINDING_EXPORT_FIELDS
 from accesswatch.dal.cases import UNDECIDED as UNDECIDED_STATUSES
 from accesswatch.findings import expected_finding_id
@@ -397,7 +400,7 @@ def check_cases(observed: Observed) -> list[Problem]:
         if "rules" in case and ids and set(case["rules"]) != rules:
             problems.append(Problem("cases", case_id, "its rules are not its findings' rules"))
         immediate = any(finding_tier(findings[f]) == "immediate" for f in ids if f in findings)
-        if ids and not immediate and len(ids) < 2:
+        if ids and not immediate and len(ids) < 2 and case.get("source", "detection") == "detection":
             problems.append(Problem("cases", case_id, "a case of a lone accumulate-tier finding"))
         problems.extend(check_history(case, observed.histories.get(case_id, [])))
         problems.extend(check_actions(case, observed.histories.get(case_id, [])))
@@ -419,12 +422,27 @@ _ACTIONS = {
 }
 
 
+def since_reopened(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries from the case's last reopening on (all of them if it was never reopened): a reopened case
+    goes through the decision again, and only this round must agree with what the case holds now."""
+    last = max((i for i, h in enumerate(history) if h.get("state") == REOPENED), default=0)
+    return history[last:]
+
+
+def _amended(history: list[dict[str, Any]], attr: str) -> Any:
+    """The value the last amendment of ``attr`` gave it (cases amend), or None if it was never amended."""
+    entries = [h for h in history if h.get("state") == "amended" and h.get("field") == attr]
+    return entries[-1].get("to") if entries else None
+
+
 def check_actions(case: dict[str, Any], history: list[dict[str, Any]]) -> list[Problem]:
     """A person's decision or outcome is recorded once, as that person was told (docs/cases.md, "Two
-    people at once"): exactly one history entry, made under the claim the case names, saying what the case
-    holds; no rejection under the same claim; and no claim left on a case that waits on nobody."""
+    people at once"): exactly one history entry (since the case was last reopened), made under the claim the
+    case names, saying what the case holds (or what an amendment since made it); no rejection under the same
+    claim; and no claim left on a case that waits on nobody."""
     case_id = str(case["case_id"])
     status = str(case.get("status", ""))
+    history = since_reopened(history)
     problems = []
     for state, (claim_attr, fields) in _ACTIONS.items():
         if status not in STATUSES or not reached(status, state):
@@ -439,7 +457,8 @@ def check_actions(case: dict[str, Any], history: list[dict[str, Any]]) -> list[P
         if str(entry.get("claim_id") or "") != str(claim):
             problems.append(Problem("cases", case_id, f"its '{state}' entry was made under claim "
                                                       f"{entry.get('claim_id') or 'none'}, the case names {claim}"))
-        differs = sorted(k for k, attr in fields.items() if str(entry.get(k) or "") != str(case.get(attr) or ""))
+        differs = sorted(k for k, attr in fields.items()
+                         if str(_amended(history, attr) or entry.get(k) or "") != str(case.get(attr) or ""))
         if differs:
             problems.append(Problem("cases", case_id, f"its '{state}' entry differs from the case in "
                                                       f"{', '.join(differs)}"))
@@ -456,12 +475,14 @@ def check_history(case: dict[str, Any], history: list[dict[str, Any]]) -> list[P
     status the case has not passed through (the workflow's statuses form a tree from "opened")."""
     case_id = str(case["case_id"])
     status = str(case.get("status", ""))
-    states = [str(h.get("state", "")) for h in history]
-    if not states:
+    if not history:
         return [Problem("cases", case_id, f"status {status} but no history")]
     problems = []
-    if OPENED not in states:
+    if OPENED not in {str(h.get("state", "")) for h in history}:
         problems.append(Problem("cases", case_id, "history does not record its opening"))
+    # A reopened case starts its way to a decision again at "reopened": this round is checked.
+    states = [str(h.get("state", "")) for h in since_reopened(history) if h.get("state") != REOPENED
+              or status == REOPENED]
     if status not in states:
         problems.append(Problem("cases", case_id, f"status {status} is not recorded in its history"))
     if status not in STATUSES:
@@ -493,13 +514,18 @@ def check_executions(observed: Observed) -> list[Problem]:
     cases = {str(c["case_id"]): c for c in observed.cases}
     for ex in observed.case_executions:
         name = str(ex["name"])
-        owner = next((c for c in (name, name.rsplit("-redrive-", 1)[0]) if c in cases), None)
+        base = name.rsplit("-redrive-", 1)[0]
+        owner = next((c for c in (name, base, base.rsplit("-reopen-", 1)[0]) if c in cases), None)
         if owner is None:
             problems.append(Problem("executions", name, "case execution of no case"))
             continue
         by_case[owner].append(ex)
     for case_id, case in cases.items():
-        runs = sorted(by_case.get(case_id, []), key=lambda e: str(e.get("startDate", "")))
+        # A reopened case's earlier executions finished when it closed: its current round is the runs of
+        # ``<case>-reopen-<n>`` (and their redrives), n its ``reopens``.
+        reopens = int(case.get("reopens") or 0)
+        runs = sorted((e for e in by_case.get(case_id, []) if _reopen_round(str(e["name"])) == reopens),
+                      key=lambda e: str(e.get("startDate", "")))
         status = str(case.get("status", ""))
         if not runs:
             problems.append(Problem("executions", case_id, f"case ({status}) has no workflow execution"))
@@ -516,3 +542,10 @@ def check_executions(observed: Observed) -> list[Problem]:
         elif last == "SUCCEEDED" and status not in CLOSED:
             problems.append(Problem("executions", case_id, f"case workflow finished but the case is {status}"))
     return problems
+
+
+def _reopen_round(name: str) -> int:
+    """0 for a case's first execution (and its redrives); n for ``<case>-reopen-<n>`` (and its redrives)."""
+    base = name.rsplit("-redrive-", 1)[0]
+    number = base.rsplit("-reopen-", 1)[1] if "-reopen-" in base else "0"
+    return int(number) if number.isdigit() else 0
