@@ -166,6 +166,14 @@ def _stores(dep: Deployment) -> tuple[Any, Any]:
             CaseStore(dep.resource_name("CasesTable"), dep.resource("dynamodb")))
 
 
+def check_retention(dep: Deployment) -> None:
+    """OperationError unless the curated bucket has Object Lock (asked for before anything is read)."""
+    evidence, _ = _stores(dep)
+    if not evidence.object_lock():
+        raise OperationError("--retain-days: the curated bucket has no Object Lock (docs/cases.md, "
+                             "\"Evidence packs\"); the pack's integrity rests on the hash in the case history")
+
+
 def store_pack(dep: Deployment, pack: EvidencePack, *, actor: str, retain_days: int | None = None) -> str:
     """Write the pack to the curated bucket and record its manifest hash in the case history; the location.
     ``retain_days``: Object Lock retention of each object (refused when the bucket has no Object Lock)."""
@@ -175,9 +183,7 @@ def store_pack(dep: Deployment, pack: EvidencePack, *, actor: str, retain_days: 
     evidence, cases = _stores(dep)
     retain_until = None
     if retain_days is not None:
-        if not evidence.object_lock():
-            raise OperationError("--retain-days: the curated bucket has no Object Lock (docs/cases.md, "
-                                 "\"Evidence packs\"); the pack's integrity rests on the hash in the case history")
+        check_retention(dep)
         retain_until = datetime.now(UTC) + timedelta(days=retain_days)
     evidence.put(pack.case_id, pack.pack_id, pack.files, pack.manifest, retain_until=retain_until)
     location = evidence.location(pack.case_id, pack.pack_id)

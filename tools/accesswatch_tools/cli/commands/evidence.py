@@ -23,7 +23,7 @@ from accesswatch_tools.operate.deployment import OperationError
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
-    from accesswatch_tools.operate.evidence import build_pack, store_pack, write_local
+    from accesswatch_tools.operate.evidence import build_pack, check_retention, store_pack, write_local
 
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -39,6 +39,8 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     dep = deployment(args)
     actor = authenticated(dep)
     try:
+        if args.retain_days is not None:
+            check_retention(dep)
         pack = build_pack(dep, args.case_id, actor=actor.name, start=args.date_from, end=args.date_to,
                           engine=engine, cache_dir=cache)
     except OperationError as exc:
