@@ -177,7 +177,8 @@ def text_report(history: StaffHistory, *, limit: int | None = None) -> str:
     screens = by_screen(frame)
     if screens.height:
         lines.append("by screen:")
-        lines += [f"  {r['screen']}{' (sensitive)' if r['sensitive'] else ''}: {r['accesses']} access(es), "
+        lines += [f"  {r['screen'] or '(no screen recorded)'}{' (sensitive)' if r['sensitive'] else ''}: "
+                  f"{r['accesses']} access(es), "
                   f"{r['distinct_clients']} client(s)" for r in screens.to_dicts()]
     lines += history.team.lines()
     return "\n".join(lines) + "\n"
