@@ -19,6 +19,7 @@ import pytest
 
 from accesswatch.dal.digests import DIGESTS_PREFIX
 from accesswatch.dal.objects import CuratedLayout
+from accesswatch.evidence import pack_prefix
 from accesswatch.services.report import REPORTS_PREFIX
 from accesswatch_tools.embedded.template import PROJECT_ROOT, load_template
 
@@ -172,7 +173,8 @@ def _curated_prefixes() -> set[str]:
     keys = {CuratedLayout.partition("cms", __import__("datetime").date(2025, 4, 1), "i", 0),
             CuratedLayout.manifest("i"), CuratedLayout.quarantine("cms", "i"), CuratedLayout.quarantine_raw("cms", "i"),
             CuratedLayout.reference_snapshot("staff", "d"), CuratedLayout.reference_report("staff", "d"),
-            CuratedLayout.reference_index("s"), REPORTS_PREFIX + "x", DIGESTS_PREFIX + "x"}
+            CuratedLayout.reference_index("s"), REPORTS_PREFIX + "x", DIGESTS_PREFIX + "x",
+            pack_prefix("CASE-1", "20261130T081500Z-1a2b3c4d") + "manifest.json"}
     athena = TEMPLATE["Resources"]["ReportsWorkGroup"]["Properties"]["WorkGroupConfiguration"]["ResultConfiguration"]
     keys.add(athena["OutputLocation"]["Fn::Sub"].split("}/", 1)[1] + "x")
     return keys
