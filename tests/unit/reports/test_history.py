@@ -206,3 +206,41 @@ def test_pack_ids_and_names_are_checked() -> None:
     bad_files: dict[str, Any] = {"../case.json": b""}
     with pytest.raises(EvidenceError):
         build_manifest(bad_files, pack_id=pid, case_id="C", user_id="u", created_at="", created_by="", period={})
+
+
+class FakeAthena:
+    """AthenaQueries' interface: each query's text and parameters kept, answers as Athena gives them (text)."""
+
+    database = "db"
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[str, list[str]]] = []
+
+    def run(self, sql: str, parameters: list[str]) -> pl.DataFrame:
+        self.queries.append((sql, parameters))
+        if "GROUP BY" in sql:
+            return pl.DataFrame({"user_id": ["u2", "u3"], "accesses": ["4", "8"], "distinct_clients": ["1", "3"],
+                                 "sensitive": ["1", "2"]})
+        return pl.DataFrame({"system": ["cms"], "event_id": ["e1"], "occurred_at": ["2025-04-01T13:00:00+13:00"],
+                             "occurred_at_utc": ["2025-04-01 00:00:00.000 UTC"], "nz_date": ["2025-04-01"],
+                             "user_id": ["u1"], "client_id": ["c1"], "action": ["view"], "screen": ["address"],
+                             "site": ["WLG"]})
+
+
+def test_the_athena_source_reads_the_user_and_the_teams_counts_in_two_queries() -> None:
+    from accesswatch.services.history import AthenaHistoryEvents
+
+    fake = FakeAthena()
+    own, team = AthenaHistoryEvents(fake, "events").user_events(  # type: ignore[arg-type]
+        "u1", ["u1", "u2", "u3"], date(2025, 4, 1), date(2025, 4, 1))
+    assert len(fake.queries) == 2 and fake.queries[1][1][-2:] == ["'u2'", "'u3'"]  # the user is not in the team's
+    frame = build_history(own, assignments=pl.DataFrame(schema=ASSIGNMENTS_SCHEMA), findings=[])
+    assert frame.to_dicts()[0]["occurred_at_nz"] == "2025-04-01T13:00:00+13:00"
+    assert frame["sensitive"].to_list() == [True]
+    comparison = compare_with_team("u1", "T", ["u1", "u2", "u3"], pl.concat([team, event_stats(own)]), 1)
+    assert {m.name: (m.user, m.team_median) for m in comparison.measures} == {
+        "accesses_per_day": (1.0, 6.0), "distinct_clients": (1.0, 2.0), "sensitive": (1.0, 1.5)}
+    # a user alone in their team: one query only
+    fake = FakeAthena()
+    AthenaHistoryEvents(fake, "events").user_events("u1", ["u1"], date(2025, 4, 1), date(2025, 4, 1))  # type: ignore[arg-type]
+    assert len(fake.queries) == 1
