@@ -244,3 +244,16 @@ def test_the_athena_source_reads_the_user_and_the_teams_counts_in_two_queries() 
     fake = FakeAthena()
     AthenaHistoryEvents(fake, "events").user_events("u1", ["u1"], date(2025, 4, 1), date(2025, 4, 1))  # type: ignore[arg-type]
     assert len(fake.queries) == 1
+
+
+def test_an_evidence_packs_window_spans_the_cases_findings_and_the_period_it_was_opened_for() -> None:
+    from accesswatch_tools.operate.evidence import case_window
+
+    detected = {"first_occurred_at": "2025-03-31T11:30:00+00:00", "last_occurred_at": "2025-04-03T01:00:00+00:00"}
+    # 11:30 UTC on 31 March is 00:30 on 1 April in New Zealand: the window is of NZ dates
+    assert case_window(detected, []) == (date(2025, 4, 1), date(2025, 4, 3))
+    assert case_window(detected, [{"nz_date": "2025-04-06"}]) == (date(2025, 4, 1), date(2025, 4, 6))
+    complaint = {"source_from": "2025-03-01", "source_to": "2025-03-15"}
+    assert case_window(complaint, []) == (date(2025, 3, 1), date(2025, 3, 15))
+    assert case_window({**detected, **complaint}, []) == (date(2025, 3, 1), date(2025, 4, 3))
+    assert case_window({}, []) is None

@@ -60,11 +60,11 @@ def _nz_day(instant: Any) -> date | None:
 
 def case_window(case: Mapping[str, Any], findings: Sequence[Mapping[str, Any]]) -> tuple[date, date] | None:
     """The NZ dates the case covers: its findings' first to last access (the case's ``first_occurred_at`` and
-    ``last_occurred_at``), else the period the case was opened for (``period_from``/``period_to``), else
-    None."""
+    ``last_occurred_at``), widened to the period a person opened or joined it for (``source_from``/
+    ``source_to``: a complaint, a manager's concern, a privacy request); None when it has neither."""
     days = [d for d in (_nz_day(case.get("first_occurred_at")), _nz_day(case.get("last_occurred_at"))) if d]
     days += [date.fromisoformat(str(f["nz_date"])) for f in findings if f.get("nz_date")]
-    for key in ("period_from", "period_to", "from", "to"):
+    for key in ("source_from", "source_to"):
         value = case.get(key)
         if value:
             try:
