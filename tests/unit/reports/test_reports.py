@@ -96,6 +96,34 @@ def test_table_one_counts_only_detection_cases_that_went_to_investigation() -> N
     assert "went to investigation" in notes and "random review" in notes and "one staff member" in notes
 
 
+def test_table_ten_counts_investigations_by_source_and_table_one_is_its_detection_column() -> None:
+    opened = "2024-08-01T00:00:00Z"
+    cases = [
+        *(case(f"det{i}", opened) for i in range(6)),
+        *(case(f"comp{i}", opened, source="complaint", trigger="complaint") for i in range(3)),
+        case("conc", "2025-01-10T00:00:00Z", source="manager_concern", status="closed_founded", outcome="dismissal",
+             outcome_at="2025-02-01T00:00:00Z", er_type="privacy_breach", decision="founded"),
+        case("priv", opened, source="privacy_request", status="notified"),  # not yet taken up: not counted
+        case("rev", opened, source="random_review", trigger="random_review"),
+        case("old", opened, source=None),  # a record without a source: its own column, never detection
+    ]
+    t10 = values(build(cases), "table10_investigations_by_source")
+    assert t10["2024-09-30"] == {"detection": 6, "random_review": 1, "complaint": 3, "manager_concern": 0,
+                                 "privacy_request": 0, "not_recorded": 1, "total": 11}
+    assert t10["2025-03-31"]["manager_concern"] == 1 and t10["total"]["total"] == 12
+    t1 = values(build(cases), "table1_investigations")
+    assert [t1[k]["investigations_opened"] for k in t1] == [t10[k]["detection"] for k in t10]
+    # Small counts are withheld in both tables alike (one set of numbers, two views).
+    small = build(cases, threshold=5)
+    assert values(small, "table10_investigations_by_source")["2024-09-30"]["complaint"] == WITHHELD
+    assert values(small, "table10_investigations_by_source")["2024-09-30"]["detection"] == WITHHELD or (
+        values(small, "table1_investigations")["2024-09-30"]["investigations_opened"] == 6)
+    assert ([values(small, "table1_investigations")[k]["investigations_opened"] for k in t1]
+            == [values(small, "table10_investigations_by_source")[k]["detection"] for k in t10])
+    notes = " ".join(build().table("table10_investigations_by_source").notes)
+    assert "joins that case" in notes and "Table 1" in notes
+
+
 def test_completed_er_cases_by_type_and_outcome_count_the_same_cases() -> None:
     done = dict(decision="founded", decided_at="2024-07-01T00:00:00Z", er_type="privacy_breach")
     report = build([
@@ -360,7 +388,7 @@ def test_machine_files(release: Report) -> None:
 
 def test_the_workbook_has_a_sheet_chart_and_footnote_per_table(release: Report) -> None:
     workbook = load_workbook(io.BytesIO(render_files(release)["report.xlsx"]))
-    assert workbook.sheetnames == ["About"] + [f"Table {n}" for n in range(1, 10)]
+    assert workbook.sheetnames == ["About"] + [f"Table {n}" for n in range(1, 11)]
     about = workbook["About"]
     assert "Official Information Act" in about["A1"].value
     assert any("Table 9:" in str(c.value) for c in about["A"])

@@ -14,6 +14,9 @@ What is counted (all dates New Zealand dates, all quarters New Zealand quarters 
 - Table 9: decisions by rule (each rule's own verdict in a case decided per rule), the share founded
   (the rule's precision), and a flag on a rule with enough decisions and a share founded under 10 %:
   it is recommended for demotion to staging.
+- Table 10: investigations by source: the cases that went to investigation (as Table 1) by what opened them
+  (detection, the weekly random review, a client's complaint, a manager's concern, a Privacy Act request), by
+  the quarter of ``opened_at``; its detection column is Table 1 (the same edges, suppressed together).
 
 Coverage (``accesswatch.reports.coverage``): every quarter row says what its figures cover. Tables 4 to 8
 count the quarter's access logs, so a quarter without any logs shows "no data" in them, not 0; a quarter
@@ -52,8 +55,18 @@ DECISIONS = ("founded", "unfounded", "undecided")
 FOUNDED_STATUSES = frozenset({"er_case", "awaiting_outcome", "outcome_recorded", "closed_founded"})
 SEVERITY_ORDER = tuple(s.value for s in Severity)
 PERIOD_ROW = "period"
-# Table 1 counts investigations that detection started; random review and, one day, complaints do not count.
-INVESTIGATION_SOURCES = frozenset({"detection"})
+# Table 1 counts investigations that detection started; random review, complaints, managers' concerns and
+# privacy requests do not count (Table 10 counts every source).
+DETECTION_SOURCE = "detection"
+INVESTIGATION_SOURCES = frozenset({DETECTION_SOURCE})
+# Table 10's columns: every source a case can have (``cases.sources.SOURCES``), as people read them.
+SOURCE_LABELS: dict[str, str] = {
+    "detection": "Detection (data mining)",
+    "random_review": "Weekly random review",
+    "complaint": "Client complaint",
+    "manager_concern": "Manager's concern",
+    "privacy_request": "Privacy Act request",
+}
 # A rule with at least this many decisions (the same setting that lets precision scale its weight) and a
 # share founded under DEMOTION_PRECISION is flagged for demotion to staging.
 DEFAULT_MIN_DECISIONS: int = ScoringSettings.model_fields["case_precision_min_decisions"].default
@@ -138,6 +151,11 @@ def decision(case: Mapping[str, Any]) -> tuple[str, date | None]:
     return str(value), when
 
 
+def case_source(case: Mapping[str, Any]) -> str:
+    """What opened the case; ``not_recorded`` for a record without a source (not counted as detection)."""
+    return str(case.get("source") or NOT_RECORDED)
+
+
 def investigated(case: Mapping[str, Any]) -> bool:
     """Table 1's test: detection opened the case and it went to investigation (an investigator has it,
     or had it: "investigating" or any status after it)."""
@@ -202,27 +220,45 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
         cells = [col_total[c] for c in columns] + ([grand] if grand is not None else [])
         return counts_row("total", "Total", cells, total=True)
 
-    # ---- Table 1 ------------------------------------------------------------------------------
-    opened: Counter[tuple[str, str]] = Counter()
+    # ---- Tables 1 and 10 ------------------------------------------------------------------------
+    # Investigations by source (Table 10); Table 1 is its detection column, the same numbers (shared edges, so
+    # a count withheld in one is withheld in the other).
+    by_source: Counter[tuple[str, str]] = Counter()
     for case in inputs.cases:
         day = _day(case.get("opened_at"))
-        if investigated(case) and day is not None and period.contains(day):
-            opened[(quarter_key(quarter_end(day)), "opened")] += 1
-    t1 = grid(d, "t1", qkeys, Side(["opened"], opened), row_totals=False, grand=False)
+        if reached(str(case.get("status") or ""), INVESTIGATING) and day is not None and period.contains(day):
+            by_source[(quarter_key(quarter_end(day)), case_source(case))] += 1
+    sources = list(SOURCE_LABELS) + sorted({s for _, s in by_source} - set(SOURCE_LABELS))
+    src = grid(d, "src", qkeys, Side(sources, by_source))
     tables.append(Table(
         "table1_investigations", 1, "Investigations from detection, by quarter ending",
         "quarter_ending", "Quarter ending", (Column("investigations_opened", "Investigations"),),
-        covered(quarter_rows(["opened"], t1.cell) + [total_row(["opened"], t1.column_total, None)], logs=False),
+        covered(quarter_rows([DETECTION_SOURCE], src.cell) + [total_row([DETECTION_SOURCE], src.column_total, None)],
+                logs=False),
         notes=("An investigation is a case about one staff member's access to client records, whichever and "
                "however many clients it concerns.",
                "Counted: cases that accesswatch's detection opened and that went to investigation (an "
                "investigator took the case up; it may since have been decided or closed), in the quarter the "
                "case was opened (New Zealand time).",
                "Not counted: cases not yet taken up by an investigator, cases drawn for the weekly random "
-               "review of staff below the risk threshold, and investigations that began with a complaint or "
-               "a manager's concern.", CASE_RECORDS_NOTE),
+               "review of staff below the risk threshold, and investigations that began with a complaint, "
+               "a manager's concern or a privacy request (Table 10 counts every source).", CASE_RECORDS_NOTE),
         chart=Chart(y_title="Investigations"),
     ))
+    labels = {**SOURCE_LABELS, NOT_RECORDED: "Source not recorded"}
+    table10 = Table(
+        "table10_investigations_by_source", 10, "Investigations by how they came to light, by quarter ending",
+        "quarter_ending", "Quarter ending",
+        tuple(Column(s, labels.get(s, humanise(s))) for s in sources) + (Column("total", "Total", "total"),),
+        covered(quarter_rows(sources, src.cell, src.row_total) + [total_row(sources, src.column_total, src.grand)],
+                logs=False),
+        notes=("Cases that went to investigation, by what opened them, in the quarter the case was opened (New "
+               "Zealand time). Detection is Table 1's count.",
+               "A complaint, a manager's concern or a privacy request about a staff member whose case was already "
+               "open joins that case (one case per staff member) and is not counted again: the case's history "
+               "records it.", CASE_RECORDS_NOTE),
+        chart=Chart(grouping="stacked", y_title="Investigations"),
+    )
 
     # ---- Tables 2 and 3 -------------------------------------------------------------------------
     by_type: Counter[tuple[str, str]] = Counter()
@@ -439,6 +475,7 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
                  if shown_flags else [])),
         chart=Chart(kind="bar", grouping="stacked", y_title="Investigations", series=("founded", "unfounded")),
     ))
+    tables.append(table10)
     if coverage.message:
         notes.append(f"Period: {coverage.message}.")
     unfinished = [q for q in quarters if spans[quarter_key(q)].unfinished]
