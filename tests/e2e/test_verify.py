@@ -285,6 +285,44 @@ def test_redriven_detection_and_redriven_case_pass():
     assert check(observed).ok, check(observed).problems
 
 
+def test_a_reopened_and_amended_case_passes_and_its_current_round_is_checked():
+    """A reopened case (cases reopen) is checked from its last reopening: its first decision and finished
+    execution are history; an amended outcome agrees with its amendment (cases amend)."""
+    observed = clean()
+    first_round = ["opened", "triaged", "notified", "investigating", "decided", "closed_unfounded"]
+    observed.histories[CASE] = [{"state": s} for s in first_round] + [
+        {"state": "reopened"}, {"state": "investigating"},
+        {"state": "decided", "decision": "founded", "er_type": "privacy_breach", "claim_id": "k1"},
+        {"state": "er_case"}, {"state": "awaiting_outcome"},
+        {"state": "outcome_recorded", "outcome": "dismissal", "claim_id": "k2"},
+        {"state": "closed_founded"},
+        {"state": "amended", "field": "outcome", "from": "dismissal", "to": "final_written_warning"}]
+    observed.cases[0].update(status="closed_founded", reopens=1, decision="founded", er_type="privacy_breach",
+                             outcome="final_written_warning", closed_at="2025-04-03T00:00:00Z",
+                             decision_claim_id="k1", outcome_claim_id="k2")
+    observed.case_executions = [
+        {"name": CASE, "executionArn": "arn:c0", "status": "SUCCEEDED", "startDate": "1"},
+        {"name": f"{CASE}-reopen-1", "executionArn": "arn:c1", "status": "SUCCEEDED", "startDate": "2"},
+    ]
+    assert check(observed).ok, check(observed).problems
+    # The outcome differing from its last amendment, or a second live execution of the round, is named.
+    observed.cases[0]["outcome"] = "written_warning"
+    assert any("differs from the case in outcome" in str(p) for p in check(observed).problems)
+    observed.cases[0]["outcome"] = "final_written_warning"
+    observed.case_executions.append({"name": f"{CASE}-reopen-1-redrive-1", "executionArn": "arn:c2",
+                                     "status": "RUNNING", "startDate": "3"})
+    assert any("2 workflow executions for one case" in str(p) for p in check(observed).problems)
+    # Reopened and waiting again: the old decision does not count against its status.
+    observed.case_executions = observed.case_executions[:1] + [
+        {"name": f"{CASE}-reopen-1", "executionArn": "arn:c1", "status": "RUNNING", "startDate": "2"}]
+    observed.histories[CASE] = [{"state": s} for s in first_round] + [{"state": "reopened"},
+                                                                      {"state": "investigating"}]
+    observed.cases[0] = {**{k: v for k, v in observed.cases[0].items()
+                            if k not in ("decision", "er_type", "outcome", "closed_at", "decision_claim_id",
+                                         "outcome_claim_id")}, "status": "investigating"}
+    assert check(observed).ok, check(observed).problems
+
+
 # ---------------------------------------------------------------------------------- on the runtime
 @pytest.mark.e2e
 def test_verify_names_damage_done_to_the_stored_data(tmp_path: Path):
