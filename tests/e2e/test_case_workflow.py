@@ -277,7 +277,8 @@ def test_a_failing_task_parks_the_case_in_the_dead_letter_queue(aws: EmbeddedAws
     assert case is not None
     ended = execution(aws, case)
     assert ended["status"] == "FAILED"
-    assert visited_states(aws, case) == ["Triage", "SendToDeadLetterQueue", "CaseFailed"]
+    # A new case passes the Resume choice (it names no step to resume at) into Triage.
+    assert visited_states(aws, case) == ["Resume", "Triage", "SendToDeadLetterQueue", "CaseFailed"]
     sqs = aws.client("sqs")
     queue = aws.resource_name("CaseDeadLetterQueue")
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)["Messages"]

@@ -46,7 +46,8 @@ pytestmark = pytest.mark.e2e
 NOT_OK_WHEN_HEALTHY = {
     "FindingsTableReadThrottleAlarm", "FindingsTableWriteThrottleAlarm", "CasesTableReadThrottleAlarm",
     "CasesTableWriteThrottleAlarm", "LedgerTableReadThrottleAlarm", "LedgerTableWriteThrottleAlarm",
-    "IdempotencyTableReadThrottleAlarm", "IdempotencyTableWriteThrottleAlarm", "FindingsSpikeAlarm",
+    "IdempotencyTableReadThrottleAlarm", "IdempotencyTableWriteThrottleAlarm", "AuditTableReadThrottleAlarm",
+    "AuditTableWriteThrottleAlarm", "FindingsSpikeAlarm",
 }
 
 
