@@ -37,6 +37,9 @@ PRIVACY_REQUEST = "privacy_request"
 # The sources a person opens a case from (``cases open --source``), and every source a case can have.
 PERSON_SOURCES: tuple[str, ...] = (COMPLAINT, MANAGER_CONCERN, PRIVACY_REQUEST)
 SOURCES: tuple[str, ...] = (DETECTION, RANDOM_REVIEW, *PERSON_SOURCES)
+# How a sentence names each source ("opened from a complaint", "a manager's concern joined").
+SOURCE_WORDS: dict[str, str] = {COMPLAINT: "complaint", MANAGER_CONCERN: "manager's concern",
+                                PRIVACY_REQUEST: "privacy request"}
 MAX_NOTE_CHARS = 2000
 MAX_CLIENTS = 50
 # The case takes exactly the ledger findings of the period (``_ledger_members``): the router carries none more.
@@ -115,7 +118,7 @@ class SourceRequest:
         clients = f"{len(self.client_ids)} client(s): {', '.join(self.client_ids)}" if self.client_ids else "no clients"
         entry: dict[str, Any] = {
             "state": "joined", "actor": self.actor, "source": self.source, "request_id": self.request_id,
-            "note": (f"a {self.source.replace('_', ' ')} joined: {self.note.strip()} ({clients}; {self.period_text()}; "
+            "note": (f"a {SOURCE_WORDS[self.source]} joined: {self.note.strip()} ({clients}; {self.period_text()}; "
                      f"{findings} finding(s) carried from the risk ledger)"),
         }
         if self.client_ids:

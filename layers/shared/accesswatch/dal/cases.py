@@ -517,7 +517,9 @@ class CaseStore:
 
 def opened_note(case: Mapping[str, Any]) -> str:
     if case.get("opened_by"):  # opened by a person from a complaint, a concern or a privacy request
-        return (f"opened from a {str(case.get('source')).replace('_', ' ')}: {case.get('source_note') or ''}; "
+        source = str(case.get("source"))
+        words = {"manager_concern": "manager's concern"}.get(source, source.replace("_", " "))
+        return (f"opened from a {words}: {case.get('source_note') or ''}; "
                 f"{case.get('finding_count', 0)} finding(s) carried from the user's risk ledger")
     why = {"immediate": "an immediate-tier finding", "threshold": "the risk score crossed the threshold",
            "random_review": "drawn for the weekly random review"}.get(str(case.get("trigger")), "detection")

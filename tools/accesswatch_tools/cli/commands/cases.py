@@ -493,7 +493,7 @@ def _checked_ids(dep: Any, *, user: str, clients: Sequence[str]) -> None:
 def cmd_open(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from accesswatch.cases.sources import SourceError, SourceRequest, open_from_source
+    from accesswatch.cases.sources import SOURCE_WORDS, SourceError, SourceRequest, open_from_source
 
     dep = deployment(args)
     actor = acting_actor(dep, args)
@@ -511,15 +511,15 @@ def cmd_open(args: argparse.Namespace) -> int:
         return 0
     carried = f"; {result.findings_carried} finding(s) carried from the user's risk ledger" if (
         result.findings_carried) else ""
+    words = SOURCE_WORDS[request.source]
     if result.already:
-        print(f"{result.case_id}: this {request.source.replace('_', ' ')} ({request.request_id}) is already in the "
-              f"case; nothing new")
+        print(f"{result.case_id}: this {words} ({request.request_id}) is already in the case; nothing new")
     elif result.joined:
-        print(f"{result.case_id}: user {request.user_id} has this open case; the {request.source.replace('_', ' ')} "
-              f"joined it (history: joined){carried}")
+        print(f"{result.case_id}: user {request.user_id} has this open case; the {words} joined it (history: "
+              f"joined){carried}")
     else:
-        print(f"{result.case_id}: opened for user {request.user_id} from a {request.source.replace('_', ' ')}"
-              f"{carried}; its workflow is running (accesswatch cases show {result.case_id})")
+        print(f"{result.case_id}: opened for user {request.user_id} from a {words}{carried}; its workflow is "
+              f"running (accesswatch cases show {result.case_id})")
     return 0
 
 
