@@ -56,11 +56,18 @@ def test_a_request_is_checked_and_identified_by_its_content() -> None:
 class FakeExecutions:
     def __init__(self) -> None:
         self.started: list[tuple[str, dict[str, Any]]] = []
+        self.failed: set[str] = set()
 
     def start(self, arn: str, name: str, payload: dict[str, Any]) -> str:
         if all(n != name for n, _ in self.started):
             self.started.append((name, payload))
         return f"{arn}:{name}"
+
+    def status(self, arn: str) -> str:
+        name = arn.rsplit(":", 1)[1]
+        if name in self.failed:
+            return "FAILED"
+        return "RUNNING" if any(n == name for n, _ in self.started) else "missing"
 
 
 @pytest.fixture
@@ -161,6 +168,10 @@ def test_reopen_waits_for_a_decision_again_through_a_new_execution(store: CaseSt
     # Again (a retry): nothing new but the execution, started once by name.
     team.reopen("CASE-1", actor="inv.b", reason="new evidence")
     assert states(store, "CASE-1").count("reopened") == 1 and len(runs.started) == 1
+    # Its run failed (a step past its retries): reopening again starts the round's next redrive.
+    runs.failed.add("CASE-1-reopen-1")
+    assert team.reopen("CASE-1", actor="inv.b", reason="again")["execution_arn"].endswith(":CASE-1-reopen-1-redrive-1")
+    assert [n for n, _ in runs.started] == ["CASE-1-reopen-1", "CASE-1-reopen-1-redrive-1"]
     # The new execution's AwaitDecision moves it to investigating, with its history entry.
     CaseWorkflow(store, VOCAB).run("await_decision", "CASE-1", {"task_token": "tok2", "deadline_seconds": 60})
     case = store.get("CASE-1")

@@ -20,7 +20,8 @@ the case never disagree. Who acts is the authenticated caller (the CLI passes it
   (kept in the history), takes its per-rule verdicts out of the rules' precision counts, and starts a new
   execution of the case state machine named ``<case>-reopen-<n>`` that enters at AwaitDecision (the ASL's
   ``Resume`` choice): the case waits for a decision again, with a fresh deadline, and findings join it.
-  Safe to repeat: a case already ``reopened`` only has its execution started (by name, once).
+  Safe to repeat: a case already ``reopened`` only has its execution started (by name, once; after a failed
+  run, the next ``<case>-reopen-<n>-redrive-<k>``).
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ from accesswatch.cases.workflow import (
     STATUSES,
 )
 from accesswatch.dal.cases import UNDECIDED, CaseStore, ConcurrentUpdate
-from accesswatch.dal.executions import Executions
+from accesswatch.dal.executions import FAILED_STATES, Executions, execution_arn
 from accesswatch.dal.ledger import now_iso
 
 MAX_NOTE_CHARS = 2000
+# How often ``reopen`` starts a reopened case's execution again after it failed (``-redrive-<k>``).
+MAX_ROUND_REDRIVES = 5
 # An investigator's login (an IAM role session name or user name, or a local user): ids, never a full name.
 _ASSIGNEE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+=,/-]{0,127}$")
 # What a reopen removes from the case (the history keeps every one of them).
@@ -189,11 +192,24 @@ class CaseTeamwork:
             verdicts = case.get("rule_decisions") or {}
             self.cases.uncount_rule_decisions(case_id, [str(r) for r in verdicts])
             case = self._get(case_id)
-        reopens = int(case.get("reopens") or 1)
-        arn = self.executions.start(self.case_state_machine_arn, reopen_execution_name(case_id, reopens),
-                                    {"case_id": case_id, "resume_at": "AwaitDecision"})
+        arn = self._start_round(case_id, int(case.get("reopens") or 1))
         self.cases.update(case_id, execution_arn=arn)
         return self._get(case_id)
+
+    def _start_round(self, case_id: str, reopens: int) -> str:
+        """Start the reopened case's execution, once by name; if it ran and failed (its step failed past its
+        retries: the case dead-letter queue has it), the next ``-redrive-<k>`` of it, so that reopening again
+        is how a person retries a failed reopen."""
+        assert self.executions is not None
+        name = reopen_execution_name(case_id, reopens)
+        payload = {"case_id": case_id, "resume_at": "AwaitDecision"}
+        for attempt in range(MAX_ROUND_REDRIVES + 1):
+            candidate = name if attempt == 0 else f"{name}-redrive-{attempt}"
+            status = self.executions.status(execution_arn(self.case_state_machine_arn, candidate))
+            if status not in FAILED_STATES:  # missing (start it), running or finished: this is the round's run
+                return self.executions.start(self.case_state_machine_arn, candidate, payload)
+        raise CaseActionError(f"case {case_id}: its reopened workflow failed {MAX_ROUND_REDRIVES + 1} times; "
+                              "see the case dead-letter queue (docs/operations.md)")
 
     def _claim_user(self, case: Mapping[str, Any]) -> None:
         """Make the reopened case the user's open case: refused while the user has another open case."""
