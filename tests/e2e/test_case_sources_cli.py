@@ -160,6 +160,18 @@ def test_cases_from_every_source_and_worked_as_a_team(cli: Any, small_world: Pat
     reopen_other = cli("cases", "reopen", target["case_id"], "--reason", "x", ok=False)
     assert reopen_other.returncode == 1 and "only a closed case can be reopened" in reopen_other.stderr
 
+    # A privacy request about a staff member with nothing in their risk ledger for the period: a case with no
+    # findings goes the whole way too.
+    other = next(u for u in staff_ids(small_world) if u not in with_case | {free})
+    bare = json.loads(cli("cases", "open", "--user", other, "--source", "privacy_request", "--from", "2020-01-01",
+                          "--to", "2020-01-31", "--note", "privacy request PR-88", "--json").stdout)
+    assert bare["findings_carried"] == 0 and bare["joined"] is False
+    shown = wait_for(cli, bare["case_id"], "investigating")
+    assert shown["finding_ids"] == [] and shown["rules"] == [] and shown["source"] == "privacy_request"
+    cli("cases", "decide", bare["case_id"], "--decision", "founded", "--er-type", "privacy_breach")
+    cli("cases", "outcome", bare["case_id"], "--outcome", "written_warning")
+    wait_for(cli, bare["case_id"], "closed_founded")
+
     verified = cli("verify", "--json", ok=False)
     report = json.loads(verified.stdout)
     assert verified.returncode == 0, report.get("problems")
