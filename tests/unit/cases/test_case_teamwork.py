@@ -90,6 +90,18 @@ def put_case(store: CaseStore, case_id: str, status: str, **fields: Any) -> None
                                "opened_at": "2025-04-01T00:00:00.000Z", "parts": [], **fields})
 
 
+def got(store: CaseStore, case_id: str) -> dict[str, Any]:
+    case = store.get(case_id)
+    assert case is not None
+    return case
+
+
+def pointer(store: CaseStore, user_id: str) -> dict[str, Any]:
+    found = store.open_pointer(user_id)
+    assert found is not None
+    return found
+
+
 def states(store: CaseStore, case_id: str) -> list[str]:
     return [str(h["state"]) for h in store.history(case_id)]
 
@@ -112,7 +124,7 @@ def test_assign_and_note_are_history_entries(store: CaseStore) -> None:
     history = store.history("CASE-1")
     assert [h["state"] for h in history] == ["assigned", "assigned", "note"]
     assert history[1]["previous_assignee"] == "inv.b" and history[2]["actor"] == "inv.c"
-    assert store.get("CASE-1")["status"] == "investigating", "neither moves the case"
+    assert got(store, "CASE-1")["status"] == "investigating", "neither moves the case"
 
 
 def test_amend_changes_only_what_the_person_saw_and_keeps_the_old_value(store: CaseStore) -> None:
@@ -162,7 +174,7 @@ def test_reopen_waits_for_a_decision_again_through_a_new_execution(store: CaseSt
     assert (entry["state"], entry["previous_status"], entry["decision"], entry["note"]) == (
         "reopened", "closed_unfounded", "unfounded", "new evidence")
     assert store.rule_stats()["SELF_RECORD"] == (0, 0), "its verdicts left the precision counts"
-    assert store.open_pointer("u1")["case_id"] == "CASE-1", "the user's one open case"
+    assert pointer(store, "u1")["case_id"] == "CASE-1", "the user's one open case"
     assert runs.started == [(reopen_execution_name("CASE-1", 1), {"case_id": "CASE-1", "resume_at": "AwaitDecision"})]
     assert case["execution_arn"].endswith(":CASE-1-reopen-1")
     # Again (a retry): nothing new but the execution, started once by name.
@@ -174,7 +186,7 @@ def test_reopen_waits_for_a_decision_again_through_a_new_execution(store: CaseSt
     assert [n for n, _ in runs.started] == ["CASE-1-reopen-1", "CASE-1-reopen-1-redrive-1"]
     # The new execution's AwaitDecision moves it to investigating, with its history entry.
     CaseWorkflow(store, VOCAB).run("await_decision", "CASE-1", {"task_token": "tok2", "deadline_seconds": 60})
-    case = store.get("CASE-1")
+    case = got(store, "CASE-1")
     assert case["status"] == "investigating" and case["task_token"] == "tok2" and case.get("decision_due_at")
     assert states(store, "CASE-1")[-2:] == ["reopened", "investigating"]
     with pytest.raises(CaseActionError, match="only a closed case can be reopened"):
@@ -188,7 +200,7 @@ def test_reopen_is_refused_while_the_user_has_another_open_case(store: CaseStore
     team = CaseTeamwork(store, FakeExecutions(), "arn:sm")  # type: ignore[arg-type]
     with pytest.raises(CaseActionError, match="user u1 has open case CASE-2: one open case per user"):
         team.reopen("CASE-1", actor="inv.b", reason="x")
-    assert store.get("CASE-1")["status"] == "closed_founded" and store.open_pointer("u1")["case_id"] == "CASE-2"
+    assert got(store, "CASE-1")["status"] == "closed_founded" and pointer(store, "u1")["case_id"] == "CASE-2"
     # A pointer left by a case since decided does not block.
     store.table.update_item(Key=store.case_key("CASE-2"), UpdateExpression="SET #s = :s",
                             ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": "er_case"})
@@ -202,7 +214,7 @@ def test_a_source_joins_an_open_case_once(store: CaseStore) -> None:
     assert not store.join_source("CASE-1", request_id=one.request_id, source=one.source, entry=one.join_entry(0))
     other = request(source="manager_concern", note="TL concern")
     assert store.join_source("CASE-1", request_id=other.request_id, source=other.source, entry=other.join_entry(0))
-    case = store.get("CASE-1")
+    case = got(store, "CASE-1")
     assert case["sources"] == ["complaint", "manager_concern"]
     assert set(case["source_requests"]) == {one.request_id, other.request_id}
     assert states(store, "CASE-1") == ["joined", "joined"]
