@@ -33,7 +33,7 @@ pytestmark = pytest.mark.e2e
 
 WAIT_S = 180.0
 MESSAGE_KEYS = {"event", "case_id", "priority", "route", "rules", "finding_count", "escalations", "tier", "score",
-                "clients"}
+                "clients", "source"}
 EVENTS = {"case_opened", "investigation_overdue", "police_referral"}
 ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -141,7 +141,7 @@ def test_no_notification_or_log_line_carries_personal_information(small_world: P
         assert set(body) <= MESSAGE_KEYS and body["event"] in EVENTS, body
         assert ID.match(body["case_id"]) and all(ID.match(r) for r in body.get("rules", []))
         assert subject is None
-        assert set(attributes) <= {"event", "priority", "route", "tier"}
+        assert set(attributes) <= {"event", "priority", "route", "tier", "source"}
         assert isinstance(body.get("score", 0), int | float) and isinstance(body.get("clients", 0), int)
         messages.append(message + json.dumps(attributes))
     # One notification per case: findings that joined an open case sent none.

@@ -39,7 +39,7 @@ def test_triage_carries_the_routed_priority_tier_and_score_ids_and_counts_only()
             "trigger": "immediate", "user_id": "u1"}
     assert triage(case) == {"priority": "critical", "route": "integrity", "rules": ["SELF_RECORD", "SENSITIVE_LOOKUP"],
                             "finding_count": 3, "tier": "immediate", "score": 12.35, "clients": 2,
-                            "trigger": "immediate"}
+                            "trigger": "immediate", "source": "detection"}
     # a case stored before routing set a priority still triages
     assert triage({"rules": ["SENSITIVE_LOOKUP"], "finding_count": 2})["priority"] == "medium"
 

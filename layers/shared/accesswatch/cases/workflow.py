@@ -98,7 +98,8 @@ class InvalidTransition(ValueError):
 
 def triage(case: Mapping[str, Any]) -> dict[str, Any]:
     """What the notification says: the priority routing gave the case (from its tier and score,
-    ``cases.scoring.priority``), the route, and ids and counts only.
+    ``cases.scoring.priority``), the route, what opened it (``source``: detection, random_review, complaint,
+    manager_concern, privacy_request), and ids and counts only.
 
     Every case goes to Internal Integrity: a lone accumulate-tier finding never becomes a case (it reaches
     team managers through the weekly digest instead). No rule catalog is needed here (the case-step
@@ -108,7 +109,7 @@ def triage(case: Mapping[str, Any]) -> dict[str, Any]:
             "route": "integrity", "rules": sorted(case.get("rules") or []),
             "finding_count": int(case.get("finding_count", 0)), "tier": tier,
             "score": round(float(case.get("score") or 0), 2), "clients": len(case.get("client_ids") or []),
-            "trigger": str(case.get("trigger") or "")}
+            "trigger": str(case.get("trigger") or ""), "source": str(case.get("source") or "detection")}
 
 
 def _later(iso: str, seconds: int) -> str:
