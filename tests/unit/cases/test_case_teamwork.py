@@ -146,6 +146,10 @@ def test_amend_changes_only_what_the_person_saw_and_keeps_the_old_value(store: C
         team.amend("CASE-1", actor="inv.a", reason="r", vocabulary=VOCAB, decision="unfounded")
     with pytest.raises(CaseActionError, match="only when it is closed_unfounded"):
         team.amend("CASE-1", actor="inv.a", reason="r", vocabulary=VOCAB, unfounded_reason="duplicate")
+    with pytest.raises(CaseActionError, match="changes whether the case goes to the Police"):
+        team.amend("CASE-1", actor="inv.a", reason="r", vocabulary=VOCAB, er_type="fraud_or_dishonesty")
+    assert team.amend("CASE-1", actor="inv.a", reason="r", vocabulary=VOCAB,
+                      er_type="inappropriate_access")["er_type"] == "inappropriate_access"
     with pytest.raises(CaseActionError, match="one thing at a time"):
         team.amend("CASE-1", actor="inv.a", reason="r", vocabulary=VOCAB)
     with pytest.raises(CaseActionError, match="--reason is required"):

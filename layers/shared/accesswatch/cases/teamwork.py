@@ -9,7 +9,7 @@ the case never disagree. Who acts is the authenticated caller (the CLI passes it
 - **note** (entry ``note``): at any status, before a decision too; the case item does not change.
 - **amend** (entry ``amended``: ``field``, ``from``, ``to``; the reason is its note): corrects what was
   recorded without moving the case along another path: the ER outcome (``outcome``, once recorded), the ER
-  case type (``er_type``, on a founded case), or the reason of an unfounded decision (``decision_reason``
+  case type (``er_type``, on a founded case, between types that agree on a Police referral), or the reason of an unfounded decision (``decision_reason``
   and every rule's reason). The change is made only if the case still records what the person saw
   (``equals``). Reports count what the case records now, so an amended outcome moves in Tables 2 and 3.
   Turning a founded decision into an unfounded one (or back) changes the path (an ER case or none):
@@ -148,6 +148,11 @@ class CaseTeamwork:
             raise CaseActionError(f"case {case_id} is {status}: its {field.replace('_', ' ')} can be amended only "
                                   f"when it is {' or '.join(sorted(AMENDABLE[field]))}")
         old = case.get(field)
+        police = vocabulary.police_referral_types
+        if field == "er_type" and (old in police) != (value in police):
+            raise CaseActionError(f"case {case_id}: ER type {old} -> {value} changes whether the case goes to the "
+                                  f"Police ({', '.join(sorted(police))}): that changes its path; reopen it and decide "
+                                  "it again")
         if old == value:
             raise CaseActionError(f"case {case_id} already records {field} {value}")
         attrs: dict[str, Any] = {field: value, "amended_at": now_iso(), "amended_by": actor,
