@@ -315,3 +315,18 @@ def test_name_matched_self_records_differ_in_typing_only(world) -> None:
 def test_rejects_tiny_worlds(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         generate(tmp_path, staff=5, clients=1000, days=1)
+
+
+def test_worlds_of_different_seeds_share_no_event_id(tmp_path: Path) -> None:
+    """A source system never reuses an event id: two synthesised worlds run on one system one after the
+    other must not collide (their lines would be quarantined as conflicts)."""
+    from accesswatch_tools.world.generate import DEFAULT_SEED, event_id_prefix
+
+    ids = {}
+    for seed in (DEFAULT_SEED, 12):
+        generate(tmp_path / str(seed), staff=15, clients=400, days=1, seed=seed)
+        truth = (tmp_path / str(seed) / "truth.jsonl").read_text(encoding="utf-8").splitlines()
+        ids[seed] = {json.loads(line)["event_id"] for line in truth}
+        assert ids[seed] and all(i.startswith(event_id_prefix(seed)) for i in ids[seed])
+    assert not ids[DEFAULT_SEED] & ids[12]
+    assert event_id_prefix(DEFAULT_SEED) == "cms-"  # the README's examples derive from these ids

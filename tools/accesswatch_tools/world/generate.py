@@ -21,6 +21,14 @@ from .oracle import Oracle, rules_of
 from .world import EARLY, LATE, RULE_BITS, WORK, World, WorldBuilder
 
 SYSTEM = "cms"
+DEFAULT_SEED = 7
+
+
+def event_id_prefix(seed: int) -> str:
+    """What a world's event ids start with. A source system never reuses an event id (the contract), so two
+    worlds of different seeds run on one system must not share any: `cms-s12-000000001` for seed 12. The
+    default seed keeps the plain `cms-000000001` that the README's examples (ids derived from event ids) show."""
+    return f"{SYSTEM}-" if seed == DEFAULT_SEED else f"{SYSTEM}-s{seed}-"
 DEFAULT_START = date(2025, 3, 31)  # two weeks from here straddle the end of NZ daylight time (6 April)
 
 # The log file formats, cycled over the files so that every one appears.
@@ -389,7 +397,7 @@ def generate(
     staff: int = 300,
     clients: int = 20000,
     days: int = 14,
-    seed: int = 7,
+    seed: int = DEFAULT_SEED,
     events_per_user_day: int = 25,
     start: date | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -457,6 +465,7 @@ def generate(
     truth_path = out_dir / "truth.jsonl"
     truth_f = open(truth_path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
     next_id = 0
+    id_prefix = event_id_prefix(seed)
     done = 0
     n_events = n_lines = n_bad = n_dups = 0
     file_no = 0
@@ -543,9 +552,9 @@ def generate(
             for idx, (ts, s, c, action, scr, pi) in enumerate(chunk):
                 if idx in bad_at:
                     next_id += 1
-                    lw.write_malformed(bad_at[idx], (f"{SYSTEM}-{next_id:09d}", *rec[1:]))
+                    lw.write_malformed(bad_at[idx], (f"{id_prefix}{next_id:09d}", *rec[1:]))
                 next_id += 1
-                eid = f"{SYSTEM}-{next_id:09d}"
+                eid = f"{id_prefix}{next_id:09d}"
                 # -- render
                 r = rr.random()
                 if r < 0.4:
@@ -614,7 +623,7 @@ def generate(
                     pending = still
             if len(chunk) in bad_at:
                 next_id += 1
-                lw.write_malformed(bad_at[len(chunk)], (f"{SYSTEM}-{next_id:09d}", *rec[1:]))
+                lw.write_malformed(bad_at[len(chunk)], (f"{id_prefix}{next_id:09d}", *rec[1:]))
             for _, prec in pending:
                 lw.write(prec)
                 n_dups += 1
