@@ -12,7 +12,7 @@ import pytest
 
 from accesswatch.cases.actions import CaseActionError
 from accesswatch.cases.sources import SourceError, SourceRequest
-from accesswatch.cases.teamwork import DECISION_FIELDS, CaseTeamwork, reopen_execution_name
+from accesswatch.cases.teamwork import DECISION_FIELDS, CaseTeamwork, case_of_execution, reopen_execution_name
 from accesswatch.cases.vocabulary import CaseVocabulary
 from accesswatch.cases.workflow import CaseWorkflow
 from accesswatch.dal.cases import CaseStore
@@ -225,3 +225,8 @@ def test_a_source_joins_an_open_case_once(store: CaseStore) -> None:
     put_case(store, "CASE-2", "closed_unfounded")
     assert not store.join_source("CASE-2", request_id=one.request_id, source=one.source, entry=one.join_entry(0)), (
         "a decided case takes nothing more")
+
+
+def test_every_case_execution_name_names_its_case() -> None:
+    for name in ("CASE-1", "CASE-1-redrive-2", "CASE-1-reopen-1", "CASE-1-reopen-3-redrive-1"):
+        assert case_of_execution(name) == "CASE-1"

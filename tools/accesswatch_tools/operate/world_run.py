@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from accesswatch.cases.teamwork import case_of_execution
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import FileStatus, Ledger, _plain
@@ -197,8 +198,8 @@ def settle(aws: Deployment, cases: CaseStore, timeout_s: float, *, puts: Sequenc
     known_waiting: set[str] = set()  # execution arns whose case waits on a person
     pause = backoff(0.05)
     while True:
-        # A redriven case's execution is named <case_id>-redrive-<n>.
-        unsettled = {e["executionArn"]: e["name"].split("-redrive-")[0]
+        # A redriven case's execution is named <case_id>-redrive-<n>, a reopened one's <case_id>-reopen-<n>.
+        unsettled = {e["executionArn"]: case_of_execution(e["name"])
                      for e in executions(aws, "CaseStateMachine", status="RUNNING")
                      if e["executionArn"] not in known_waiting}
         while unsettled:

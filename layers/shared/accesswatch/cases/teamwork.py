@@ -68,6 +68,12 @@ def reopen_execution_name(case_id: str, reopens: int) -> str:
     return f"{case_id}-reopen-{reopens}"
 
 
+def case_of_execution(name: str) -> str:
+    """The case an execution of the case state machine runs: its name is the case id, or the case id then
+    ``-reopen-<n>`` (a reopened case) and/or ``-redrive-<k>`` (``accesswatch redrive``, a failed reopen)."""
+    return name.split("-redrive-")[0].split("-reopen-")[0]
+
+
 def check_text(what: str, text: str) -> str:
     text = (text or "").strip()
     if not text:
