@@ -230,3 +230,24 @@ def test_a_source_joins_an_open_case_once(store: CaseStore) -> None:
 def test_every_case_execution_name_names_its_case() -> None:
     for name in ("CASE-1", "CASE-1-redrive-2", "CASE-1-reopen-1", "CASE-1-reopen-3-redrive-1"):
         assert case_of_execution(name) == "CASE-1"
+
+
+def test_of_two_people_reopening_at_once_one_reopens_and_the_other_is_told(store: CaseStore,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    put_case(store, "CASE-1", "closed_unfounded", decision="unfounded", closed_at="2025-04-02T00:00:00.000Z")
+    team = CaseTeamwork(store, FakeExecutions(), "arn:sm")  # type: ignore[arg-type]
+    original = store.transition
+    raced: list[str] = []
+
+    def racing(case_id: str, **kwargs: Any) -> bool:
+        if kwargs.get("status") == "reopened" and not raced:  # the other person's reopen lands first
+            raced.append(case_id)
+            assert original(case_id, **{**kwargs, "attrs": {**kwargs["attrs"], "reopened_by": "inv.c"},
+                                        "history": {**kwargs["history"], "actor": "inv.c"}})
+        return original(case_id, **kwargs)
+
+    monkeypatch.setattr(store, "transition", racing)
+    with pytest.raises(CaseActionError, match="case CASE-1 was reopened by inv.c at .*; it is reopened"):
+        team.reopen("CASE-1", actor="inv.b", reason="x")
+    assert pointer(store, "u1")["case_id"] == "CASE-1", "the winner keeps the user's open case"
+    assert [h["actor"] for h in store.history("CASE-1") if h["state"] == "reopened"] == ["inv.c"]

@@ -197,6 +197,10 @@ class CaseTeamwork:
                                          attrs={"reopens": reopens, "reopened_at": now_iso(), "reopened_by": actor,
                                                 "task_token": "", "escalations": 0},
                                          history=history, remove=DECISION_FIELDS):
+                fresh = self._get(case_id)
+                if str(fresh.get("status", "")) in UNDECIDED:  # another person reopened it first: theirs stands
+                    raise CaseActionError(f"case {case_id} was reopened by {fresh.get('reopened_by')} at "
+                                          f"{fresh.get('reopened_at')}; it is {fresh.get('status')}")
                 self.cases.release_user(user_id, case_id)
                 raise CaseActionError(f"case {case_id} changed while it was reopened; see `accesswatch cases show "
                                       f"{case_id}`")
