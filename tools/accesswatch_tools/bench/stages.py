@@ -952,7 +952,7 @@ def _case_state(cases: Any) -> dict[str, Any]:
         if kind != "CASE#/CASE":
             continue
         by_trigger[str(item.get("trigger"))] += 1
-        if item.get("status") in ("opened", "triaged", "notified", "investigating"):
+        if item.get("status") in ("opened", "triaged", "notified", "investigating", "reopened"):
             open_per_user[str(item["user_id"])] += 1
         parts = [split_part(str(p)) for p in item.get("parts") or []]
         findings_per_case.append(len(parts))
