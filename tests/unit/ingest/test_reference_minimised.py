@@ -133,3 +133,22 @@ def test_a_raw_snapshot_that_no_longer_reads_is_named_in_one_line(world: World):
     with pytest.raises(RawSnapshotUnavailable, match=r"reference/staff.csv .* no longer reads: empty file"):
         read_raw_snapshot(world.store, {"digest": "d1", "source_key": "reference/staff.csv"}, ReferenceKind.STAFF,
                           default_bucket="raw", max_decompressed_bytes=10**6)
+
+
+def test_a_snapshot_whose_file_lacks_a_key_column_is_unusable_with_a_clear_reason() -> None:
+    """A staff CSV without its user_id column used to pass: the reader added the column as nulls before
+    validation looked for it."""
+    from accesswatch.contract import REFERENCE_FIELDS, ReferenceKind
+    from accesswatch.ingest.pipeline import read_table
+    from accesswatch.reference.validate import validate_snapshot
+
+    fields = REFERENCE_FIELDS[ReferenceKind.STAFF]
+    header = [f for f in fields if f != "user_id"]
+    body = ",".join(header) + "\n" + ",".join("x" if f in ("role", "team") else "" for f in header) + "\n"
+    table = read_table([body.encode()], key="reference/staff.csv", fields=fields, max_decompressed_bytes=1 << 20)
+    assert "user_id" in table.absent
+    report = validate_snapshot(ReferenceKind.STAFF, table.rows, absent=table.absent)
+    assert not report.usable
+    assert any(i.code == "missing_column" and i.column == "user_id" and i.level == "error" for i in report.issues)
+    # A column blank on every row that is not a key stays a blank value, not a missing column.
+    assert not any(i.code == "missing_column" and i.column == "client_id" for i in report.issues)

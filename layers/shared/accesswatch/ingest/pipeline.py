@@ -314,6 +314,9 @@ class Table:
     rows: pl.DataFrame  # every column pl.String; unknown columns kept
     lines_read: int
     rejected: list[RejectedLine]
+    # Contract fields the file did not give at all (not in its CSV header, or blank on every row): present in
+    # ``rows`` as nulls, so that validation can tell a missing key column from a blank value.
+    absent: tuple[str, ...] = ()
 
 
 def read_table(chunks: Iterable[bytes], *, key: str, fields: tuple[str, ...], max_decompressed_bytes: int) -> Table:
@@ -343,7 +346,8 @@ def read_table(chunks: Iterable[bytes], *, key: str, fields: tuple[str, ...], ma
         if name not in rows.columns:
             rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(name))
     rows = rows.with_columns(pl.col(n).str.strip_chars().replace("", None) for n in fields)
-    return Table(rows, lines, rejected)
+    absent = tuple(n for n in fields if rows.height and rows[n].null_count() == rows.height)
+    return Table(rows, lines, rejected, absent)
 
 
 def _unpack_extra(rows: pl.DataFrame) -> pl.DataFrame:

@@ -7,6 +7,7 @@ data row in the snapshot (the first data row is 1, whatever the file format).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Final, Literal
 
 import polars as pl
@@ -96,14 +97,17 @@ def _rows(df: pl.DataFrame, mask: pl.Expr) -> tuple[int, list[int]]:
     return hit.height, hit["row"].head(MAX_LISTED).to_list()
 
 
-def validate_snapshot(kind: ReferenceKind, df: pl.DataFrame) -> ValidationReport:
-    """Check one snapshot against the contract (see module docstring for what is reported)."""
+def validate_snapshot(kind: ReferenceKind, df: pl.DataFrame, absent: Collection[str] = ()) -> ValidationReport:
+    """Check one snapshot against the contract (see module docstring for what is reported). ``absent``: contract
+    columns the file did not give at all (a reader may have added them as nulls): missing, like a column
+    not in ``df``."""
     kind = ReferenceKind(kind)
     report = ValidationReport(kind=kind.value, counts={"rows": df.height})
     fields = REFERENCE_FIELDS[kind]
     report.unknown_columns = sorted(c for c in df.columns if c not in fields)
     key_fields = REFERENCE_KEY_FIELDS[kind]
-    missing = [c for c in fields if c not in df.columns]
+    # A key column the file did not give (or left blank on every row) makes the snapshot unusable.
+    missing = [c for c in fields if c not in df.columns or (c in absent and c in key_fields)]
     for col in missing:
         required = col in key_fields
         if required:

@@ -98,7 +98,7 @@ def ingest_reference(source: SourceObject, *, settings: ReferenceSettings, store
                          [QuarantinedLine(r.line, r.reason, r.raw) for r in table.rejected],
                          raw_text=settings.quarantine_raw_text)
     rows = table.rows.drop(LINE_COLUMN) if LINE_COLUMN in table.rows.columns else table.rows
-    report = validate_snapshot(kind, rows)
+    report = validate_snapshot(kind, rows, absent=table.absent)
     digest = ingest_id[:16]
     curated = curated_copy(kind, rows)
     store.put_json(settings.curated_bucket, CuratedLayout.reference_report(kind.value, digest), {
