@@ -17,11 +17,12 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from accesswatch.dal.cases import CaseStore
 from accesswatch.quarters import nz_date
@@ -282,8 +283,18 @@ def test_the_evidence_pack_verifies_and_fails_when_a_file_is_altered(cli: Any, w
     assert code == 1 and "NOT verified" in out
     assert "local findings.jsonl: altered" in out and "stored" not in out.split("problem(s)):", 1)[1]
 
-    # the stored copy altered (a new version of one object in the curated bucket): named
-    s3, bucket = world.aws.client("s3"), world.aws.resource_name("CuratedBucket")
+    # the stored copy is in the evidence bucket, every object locked (governance) for the bucket's default
+    # retention, EvidenceRetentionDays
+    s3, bucket = world.aws.client("s3"), world.aws.resource_name("EvidenceBucket")
+    assert entry["pack_location"] == f"s3://{bucket}/evidence/{case_id}/{manifest['pack_id']}/"
+    days = int(world.aws.template["Parameters"]["EvidenceRetentionDays"]["Default"])
+    for name in names:
+        head = s3.head_object(Bucket=bucket, Key=f"evidence/{case_id}/{manifest['pack_id']}/{name}")
+        assert head["ObjectLockMode"] == "GOVERNANCE", name
+        assert abs(head["ObjectLockRetainUntilDate"] - (datetime.now(UTC) + timedelta(days=days))) < timedelta(hours=1)
+    assert not s3.list_objects_v2(Bucket=world.aws.resource_name("CuratedBucket"), Prefix="evidence/").get("Contents")
+
+    # the stored copy altered (a new version of one object: the lock keeps the old one): named
     key = f"evidence/{case_id}/{manifest['pack_id']}/access-history.jsonl"
     s3.put_object(Bucket=bucket, Key=key, Body=b"{}\n")
     code, out, _ = cli("cases", "verify-evidence", case_id)
@@ -305,6 +316,27 @@ def test_the_evidence_pack_verifies_and_fails_when_a_file_is_altered(cli: Any, w
     assert len([r for r in _audit(world, "evidence_verify") if r["subject"].get("case_id") == case_id]) >= 4
 
 
+def test_retain_days_locks_every_stored_object_for_that_many_days(cli: Any, world: World, tmp_path: Path) -> None:
+    case_id = world.cases[0]["case_id"]
+    code, out, err = cli("cases", "evidence", case_id, "--out", str(tmp_path / "pack"), "--retain-days", "30")
+    assert code == 0, err
+    pack_id = json.loads((tmp_path / "pack" / "manifest.json").read_bytes())["pack_id"]
+    s3, bucket = world.aws.client("s3"), world.aws.resource_name("EvidenceBucket")
+    prefix = f"evidence/{case_id}/{pack_id}/"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+    assert sorted(k.removeprefix(prefix) for k in keys) == sorted(p.name for p in (tmp_path / "pack").iterdir())
+    for key in keys:
+        head = s3.head_object(Bucket=bucket, Key=key)  # (moto's GetObjectRetention answers 500)
+        assert head["ObjectLockMode"] == "GOVERNANCE", key
+        assert abs(head["ObjectLockRetainUntilDate"] - (datetime.now(UTC) + timedelta(days=30))) < timedelta(hours=1), key
+    # a locked version cannot be deleted (governance: only with s3:BypassGovernanceRetention, break-glass only)
+    version = s3.head_object(Bucket=bucket, Key=keys[0])["VersionId"]
+    with pytest.raises(ClientError):
+        s3.delete_object(Bucket=bucket, Key=keys[0], VersionId=version)
+    code, out, _ = cli("cases", "verify-evidence", case_id, "--pack", pack_id)
+    assert code == 0 and out.startswith("verified:"), out
+
+
 def test_evidence_commands_refuse_what_they_cannot_do(cli: Any, world: World, tmp_path: Path) -> None:
     code, out, err = cli("cases", "evidence", "CASE-NOPE", "--out", str(tmp_path / "x"))
     assert code == 1 and "no case CASE-NOPE" in err and not (tmp_path / "x").exists()
@@ -313,8 +345,8 @@ def test_evidence_commands_refuse_what_they_cannot_do(cli: Any, world: World, tm
     code, _, err = cli("cases", "evidence", world.cases[0]["case_id"], "--out", str(tmp_path / "full"))
     assert code == 1 and "not an empty directory" in err
     code, _, err = cli("cases", "evidence", world.cases[0]["case_id"], "--out", str(tmp_path / "y"),
-                       "--retain-days", "30")
-    assert code == 1 and "no Object Lock" in err
+                       "--retain-days", "0")
+    assert code == 1 and "--retain-days must be at least 1" in err and not (tmp_path / "y").exists()
     unpacked = next(c["case_id"] for c in world.cases
                     if not any(e.get("state") == "evidence_pack" for e in
                                CaseStore(world.aws.resource_name("CasesTable"),

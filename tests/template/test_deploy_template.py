@@ -292,7 +292,7 @@ STATEFUL = {name: res for name, res in RESOURCES.items() if res["Type"] in STATE
 
 def test_the_stateful_resources_are_the_expected_ones():
     assert set(STATEFUL) == {
-        "DataKey", "OpsKey", "RawBucket", "CuratedBucket", "AccessLogBucket", "TrailBucket",
+        "DataKey", "OpsKey", "RawBucket", "CuratedBucket", "EvidenceBucket", "AccessLogBucket", "TrailBucket",
         "FindingsTable", "CasesTable", "LedgerTable", "IdempotencyTable", "AuditTable",
         "IngestDeadLetterQueue", "CaseDeadLetterQueue",
         *(f"{f}LogGroup" for f in ("IngestFunction", "ReferenceFunction", "DetectFunction", "DetectionOutcomeFunction",

@@ -19,7 +19,6 @@ import pytest
 
 from accesswatch.dal.digests import DIGESTS_PREFIX
 from accesswatch.dal.objects import CuratedLayout
-from accesswatch.evidence import pack_prefix
 from accesswatch.services.report import REPORTS_PREFIX
 from accesswatch_tools.embedded.template import PROJECT_ROOT, load_template
 
@@ -28,7 +27,7 @@ PARAMETERS = TEMPLATE["Parameters"]
 PRIVACY = (PROJECT_ROOT / "docs" / "privacy.md").read_text(encoding="utf-8")
 
 # The retention schedule: every parameter that says how long something is kept (docs/privacy.md).
-RETENTION_PARAMETERS = {"RawRetentionDays", "CuratedRetentionDays", "ReferenceCopyRetentionDays",
+RETENTION_PARAMETERS = {"RawRetentionDays", "EvidenceRetentionDays", "CuratedRetentionDays", "ReferenceCopyRetentionDays",
                         "QuarantineRetentionDays", "ReportRetentionDays", "WorkingFileRetentionDays",
                         "NoncurrentVersionRetentionDays", "TrailRetentionDays", "LogRetentionDays"}
 # Types that hold data (or decrypt it): each such resource is a row of docs/privacy.md's table.
@@ -41,6 +40,7 @@ SERVICE_CONDITION_KEYS = ("aws:SourceAccount", "aws:SourceArn", "kms:EncryptionC
 
 RAW = "arn:aws:s3:::RAW"
 CURATED = "arn:aws:s3:::CURATED"
+EVIDENCE = "arn:aws:s3:::EVIDENCE"
 
 
 # ------------------------------------------------------------------ the transformed template
@@ -103,10 +103,11 @@ def text(value: Any) -> str:
         body = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
         body = body.replace("arn:${AWS::Partition}:s3:::${NamePrefix}-${Stage}-raw-${AWS::AccountId}-${AWS::Region}", RAW)
         body = body.replace("${CuratedBucket.Arn}", CURATED).replace("${RawBucket.Arn}", RAW)
+        body = body.replace("${EvidenceBucket.Arn}", EVIDENCE)
         return re.sub(r"\$\{[^}]+\}", "*", body)
     if "Fn::GetAtt" in value:
         name = value["Fn::GetAtt"][0]
-        return {"CuratedBucket": CURATED, "RawBucket": RAW}.get(name, f"arn:aws:*:::{name}")
+        return {"CuratedBucket": CURATED, "RawBucket": RAW, "EvidenceBucket": EVIDENCE}.get(name, f"arn:aws:*:::{name}")
     return "*"
 
 
@@ -156,7 +157,7 @@ def test_the_retention_schedule_is_parameters_with_documented_defaults():
 
 def test_every_bucket_has_lifecycle_rules_old_versions_and_uploads_included(cfn):
     buckets = of_type(cfn, "AWS::S3::Bucket")
-    assert {"RawBucket", "CuratedBucket", "AccessLogBucket", "TrailBucket"} <= set(buckets)
+    assert {"RawBucket", "CuratedBucket", "EvidenceBucket", "AccessLogBucket", "TrailBucket"} <= set(buckets)
     for name, res in buckets.items():
         rules = res["Properties"]["LifecycleConfiguration"]["Rules"]
         assert rules and all(r["Status"] == "Enabled" for r in rules), name
@@ -173,8 +174,7 @@ def _curated_prefixes() -> set[str]:
     keys = {CuratedLayout.partition("cms", __import__("datetime").date(2025, 4, 1), "i", 0),
             CuratedLayout.manifest("i"), CuratedLayout.quarantine("cms", "i"), CuratedLayout.quarantine_raw("cms", "i"),
             CuratedLayout.reference_snapshot("staff", "d"), CuratedLayout.reference_report("staff", "d"),
-            CuratedLayout.reference_index("s"), REPORTS_PREFIX + "x", DIGESTS_PREFIX + "x",
-            pack_prefix("CASE-1", "20261130T081500Z-1a2b3c4d") + "manifest.json"}
+            CuratedLayout.reference_index("s"), REPORTS_PREFIX + "x", DIGESTS_PREFIX + "x"}
     athena = TEMPLATE["Resources"]["ReportsWorkGroup"]["Properties"]["WorkGroupConfiguration"]["ResultConfiguration"]
     keys.add(athena["OutputLocation"]["Fn::Sub"].split("}/", 1)[1] + "x")
     return keys
@@ -187,7 +187,8 @@ def test_every_curated_key_the_code_writes_expires_on_the_schedule(key):
     assert len(matching) == 1, f"{key}: {len(matching)} expiry rules (S3 would apply the shortest)"
 
 
-@pytest.mark.parametrize(("bucket", "days"), [("RawBucket", "RawRetentionDays"), ("TrailBucket", "TrailRetentionDays")])
+@pytest.mark.parametrize(("bucket", "days"), [("RawBucket", "RawRetentionDays"), ("TrailBucket", "TrailRetentionDays"),
+                                            ("EvidenceBucket", "EvidenceRetentionDays")])
 def test_object_lock_and_lifecycle_of_a_locked_bucket_are_one_number(bucket, days):
     """The lifecycle never asks S3 to delete a version still under its lock, and never keeps it past it."""
     props = TEMPLATE["Resources"][bucket]["Properties"]
@@ -256,7 +257,8 @@ def test_a_trail_of_s3_and_dynamodb_data_events_is_declared_conditionally(cfn):
         assert "readOnly" not in fields, "reads and writes both"
         (kind,) = fields["resources.type"]["Equals"]
         selected[kind] = repr(fields["resources.ARN"])
-    assert "raw-" in selected["AWS::S3::Object"] and "CuratedBucket" in selected["AWS::S3::Object"]
+    for bucket_arn in ("raw-", "CuratedBucket", "EvidenceBucket"):
+        assert bucket_arn in selected["AWS::S3::Object"], bucket_arn
     for table in ("FindingsTable", "CasesTable", "LedgerTable", "AuditTable"):
         assert table in selected["AWS::DynamoDB::Table"], table
     bucket = cfn["Resources"]["TrailBucket"]
@@ -302,6 +304,32 @@ def test_bucket_policies_deny_reference_writes_to_all_but_the_named_principal():
         assert only["Effect"] == "Deny" and only["Principal"] == "*" and only["Action"] == "s3:PutObject"
         assert only["Resource"] == {"Fn::Sub": "${CuratedBucket.Arn}/" + prefix + "*"}
         assert only["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [role, "Arn"]}}}
+
+
+def test_no_function_role_touches_the_evidence_bucket(cfn):
+    """Evidence packs are written and read by the CLI with the caller's credentials, never by a function."""
+    key = f"{EVIDENCE}/evidence/CASE-1/20261130T081500Z-1a2b3c4d/manifest.json"
+    assert writers_of(cfn, key) == set()
+    touching = {role for role, statement in role_statements(cfn) if statement["Effect"] == "Allow"
+                and any(grants(statement, a) for a in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"))
+                and any(fnmatch.fnmatch(key, text(r)) or text(r) == EVIDENCE for r in listify(statement["Resource"]))}
+    assert touching == set(), touching
+
+
+def test_the_evidence_bucket_is_locked_tls_only_and_only_break_glass_bypasses_its_lock():
+    props = TEMPLATE["Resources"]["EvidenceBucket"]["Properties"]
+    assert props["ObjectLockEnabled"] is True and props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["ObjectLockConfiguration"]["ObjectLockEnabled"] == "Enabled"
+    statements = {s["Sid"]: s for s in
+                  TEMPLATE["Resources"]["EvidenceBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
+    tls = statements["DenyInsecureTransport"]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    raw = {s["Sid"]: s for s in TEMPLATE["Resources"]["RawBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+           if "Sid" in s}
+    bypass = statements["OnlyBreakGlassBypassesTheLock"]
+    assert bypass["Action"] == "s3:BypassGovernanceRetention"
+    assert bypass["Condition"] == raw["OnlyBreakGlassBypassesTheLock"]["Condition"]
+    assert bypass["Resource"] == [{"Fn::GetAtt": ["EvidenceBucket", "Arn"]}, {"Fn::Sub": "${EvidenceBucket.Arn}/*"}]
 
 
 def test_only_the_ingest_function_can_write_partitions(cfn):

@@ -23,7 +23,7 @@ from typing import Any, Final
 FORMAT: Final = "accesswatch-evidence-pack/1"
 MANIFEST: Final = "manifest.json"
 HISTORY_STATE: Final = "evidence_pack"  # the case history entry that records a pack
-PREFIX: Final = "evidence/"  # in the curated bucket: evidence/<case id>/<pack id>/<file>
+PREFIX: Final = "evidence/"  # in the evidence bucket: evidence/<case id>/<pack id>/<file>
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _PACK_ID: Final = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 
@@ -49,7 +49,7 @@ def check_pack_id(pack_id: str) -> str:
 
 
 def pack_prefix(case_id: str, pack_id: str) -> str:
-    """The pack's key prefix in the curated bucket."""
+    """The pack's key prefix in the evidence bucket."""
     if not case_id or "/" in case_id or case_id.strip() != case_id:
         raise EvidenceError(f"not a case id: {case_id!r}")
     return f"{PREFIX}{case_id}/{check_pack_id(pack_id)}/"
@@ -98,7 +98,7 @@ def read_manifest(data: bytes) -> dict[str, Any]:
 class Problem:
     """One thing wrong with a pack: ``name`` (a file, or manifest.json) and what."""
 
-    where: str  # "stored" (the curated bucket) or "local" (a directory)
+    where: str  # "stored" (the evidence bucket) or "local" (a directory)
     name: str
     what: str
 

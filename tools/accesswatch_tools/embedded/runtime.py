@@ -62,6 +62,12 @@ LOCAL_PARAMETERS: dict[str, str] = {
 }
 
 
+# The buckets whose template Object Lock the runtime applies (moto's CloudFormation ignores it). Only the evidence
+# bucket, whose packs the CLI writes with put_object: moto refuses a CopyObject into a locked bucket without a
+# Content-MD5 or checksum header, which staging copies into the raw bucket (tests, tools) do not send, so the
+# raw and trail buckets stay unlocked locally (tests/template checks their locks in the template instead).
+LOCKED_LOCALLY: frozenset[str] = frozenset({"EvidenceBucket"})
+
 class RuntimeFailure(RuntimeError):
     """The embedded runtime itself could not be set up."""
 
@@ -376,8 +382,9 @@ class EmbeddedAws:
             self._by_function_name[self.physical[logical_id]] = logical_id
 
     def _apply_bucket_notifications(self, cfn: dict[str, Any]) -> None:
-        """moto's CloudFormation ignores NotificationConfiguration and VersioningConfiguration: apply what
-        the template says (a versioned bucket's notifications carry the version id of each put)."""
+        """moto's CloudFormation ignores NotificationConfiguration, VersioningConfiguration and
+        ObjectLockConfiguration: apply what the template says (a versioned bucket's notifications carry the
+        version id of each put; a bucket of LOCKED_LOCALLY gets its default retention on each put, as on AWS)."""
         s3 = self.client("s3")
         lambda_client = self.client("lambda")
         for name, res in cfn["Resources"].items():
@@ -386,6 +393,10 @@ class EmbeddedAws:
             versioning = res.get("Properties", {}).get("VersioningConfiguration", {}).get("Status")
             if versioning:
                 s3.put_bucket_versioning(Bucket=self.physical[name], VersioningConfiguration={"Status": versioning})
+            lock = res.get("Properties", {}).get("ObjectLockConfiguration")
+            if name in LOCKED_LOCALLY and lock and lock.get("ObjectLockEnabled") == "Enabled":
+                s3.put_object_lock_configuration(Bucket=self.physical[name],
+                                                 ObjectLockConfiguration=self._lock_configuration(cfn, lock))
             config = res.get("Properties", {}).get("NotificationConfiguration")
             if not config:
                 continue
@@ -402,6 +413,22 @@ class EmbeddedAws:
                 Bucket=self.physical[name],
                 NotificationConfiguration={"LambdaFunctionConfigurations": lambda_configs},
             )
+
+    def _lock_configuration(self, cfn: dict[str, Any], lock: dict[str, Any]) -> dict[str, Any]:
+        """The template's ObjectLockConfiguration with its default retention's Days or Years resolved (a
+        number, or a Ref to a parameter: the runtime's value, else the template's default)."""
+        retention = dict(lock.get("Rule", {}).get("DefaultRetention", {}))
+        for unit in ("Days", "Years"):
+            value: Any = retention.get(unit)
+            if isinstance(value, dict) and "Ref" in value:
+                parameter = value["Ref"]
+                value = self.parameters.get(parameter, cfn.get("Parameters", {}).get(parameter, {}).get("Default"))
+            if value is not None:
+                retention[unit] = int(value)
+        config: dict[str, Any] = {"ObjectLockEnabled": "Enabled"}
+        if retention:
+            config["Rule"] = {"DefaultRetention": retention}
+        return config
 
     # -------------------------------------------------------------- moto seams
     def _patch_moto(self) -> None:

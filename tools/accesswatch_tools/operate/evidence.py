@@ -3,9 +3,10 @@
 ``build_pack`` reads what an Employment Relations process needs (the case and its history, its findings with
 explanations and evidence, the staff member's access history for the case's window, the reference snapshot
 ids judged against) into files and a manifest (``accesswatch.evidence``); ``write_local`` puts them in a
-directory; ``store_pack`` writes them to the curated bucket under ``evidence/<case>/<pack>/`` and records the
-manifest's SHA-256 in the case history; ``verify_pack`` re-hashes the stored copy (and a local one) against
-the manifest and the recorded hash. The same code on the embedded runtime and on AWS.
+directory; ``store_pack`` writes them to the evidence bucket (template.yaml ``EvidenceBucket``: Object Lock,
+governance) under ``evidence/<case>/<pack>/``, each object locked for the bucket's default retention or the
+caller's ``--retain-days``, and records the manifest's SHA-256 in the case history; ``verify_pack`` re-hashes
+the stored copy (and a local one) against the manifest and the recorded hash. The same code on the embedded runtime and on AWS.
 """
 
 from __future__ import annotations
@@ -158,25 +159,38 @@ def write_local(pack: EvidencePack, out: Path) -> None:
     (out / MANIFEST).write_bytes(pack.manifest)
 
 
+EVIDENCE_BUCKET = "EvidenceBucket"  # template.yaml
+
+
+def _evidence_bucket(dep: Deployment) -> str:
+    try:
+        return dep.resource_name(EVIDENCE_BUCKET)
+    except KeyError:
+        raise OperationError(f"the deployment has no {EVIDENCE_BUCKET} (a stack deployed before evidence packs "
+                             "were kept under Object Lock): deploy the current template first") from None
+
+
 def _stores(dep: Deployment) -> tuple[Any, Any]:
     from accesswatch.dal.cases import CaseStore
     from accesswatch.dal.evidence import EvidenceStore
 
-    return (EvidenceStore(dep.client("s3"), dep.resource_name("CuratedBucket")),
+    return (EvidenceStore(dep.client("s3"), _evidence_bucket(dep)),
             CaseStore(dep.resource_name("CasesTable"), dep.resource("dynamodb")))
 
 
 def check_retention(dep: Deployment) -> None:
-    """OperationError unless the curated bucket has Object Lock (asked for before anything is read)."""
+    """OperationError unless the evidence bucket has Object Lock (asked for before anything is read): a
+    retention date on an object of a bucket without it is refused by S3 after the pack was built."""
     evidence, _ = _stores(dep)
     if not evidence.object_lock():
-        raise OperationError("--retain-days: the curated bucket has no Object Lock (docs/cases.md, "
-                             "\"Evidence packs\"); the pack's integrity rests on the hash in the case history")
+        raise OperationError(f"--retain-days: the evidence bucket {evidence.bucket} has no Object Lock "
+                             "(docs/cases.md, \"Evidence packs\")")
 
 
 def store_pack(dep: Deployment, pack: EvidencePack, *, actor: str, retain_days: int | None = None) -> str:
-    """Write the pack to the curated bucket and record its manifest hash in the case history; the location.
-    ``retain_days``: Object Lock retention of each object (refused when the bucket has no Object Lock)."""
+    """Write the pack to the evidence bucket and record its manifest hash in the case history; the location.
+    Each object is locked (governance) for the bucket's default retention, or for ``retain_days`` from now
+    when given (refused when the bucket has no Object Lock)."""
     from accesswatch.dal.evidence import record_pack
     from accesswatch.evidence import history_note
 
@@ -191,6 +205,15 @@ def store_pack(dep: Deployment, pack: EvidencePack, *, actor: str, retain_days: 
                 location=location, files=len(pack.files) + 1,
                 note=history_note(pack.pack_id, pack.manifest_sha256, location, len(pack.files) + 1))
     return location
+
+
+def _recorded_store(evidence: Any, location: str, case_id: str, pack_id: str) -> Any:
+    """The store of the bucket the case history recorded the pack in (a pack written before the evidence
+    bucket existed lives in the curated bucket), else the evidence bucket's."""
+    from accesswatch.dal.evidence import EvidenceStore, bucket_of
+
+    bucket = bucket_of(location, case_id, pack_id)
+    return evidence if bucket in (None, evidence.bucket) else EvidenceStore(evidence.s3, bucket)
 
 
 @dataclass(frozen=True)
@@ -242,6 +265,7 @@ def verify_pack(dep: Deployment, case_id: str, *, pack_id: str | None = None,
         raise OperationError(f"case {case_id} has no evidence pack {pack_id} in its history; recorded: "
                              + ", ".join(p["pack_id"] for p in packs))
     pid, recorded = str(entry["pack_id"]), str(entry["manifest_sha256"])
+    evidence = _recorded_store(evidence, str(entry.get("pack_location") or ""), case_id, pid)
     problems = verify("stored", evidence.get(case_id, pid, MANIFEST), recorded,
                       lambda name: evidence.get(case_id, pid, name), evidence.names(case_id, pid))
     checked = ["stored"]

@@ -1,10 +1,11 @@
-"""Evidence packs in the curated bucket (``evidence/<case id>/<pack id>/<file>``) and their record in the case's
-append-only history (an ``evidence_pack`` entry holding the manifest's SHA-256).
+"""Evidence packs in the evidence bucket (``evidence/<case id>/<pack id>/<file>``) and their record in the case's
+append-only history (an ``evidence_pack`` entry holding the manifest's SHA-256 and the pack's location).
 
-The curated bucket is versioned and has no Object Lock (template.yaml: it holds derived data); a pack's
-integrity rests on the manifest hash in the case history, which no function role can delete or rewrite, so
-any later change to a stored file or to the manifest is detected by ``accesswatch cases verify-evidence``.
-When the bucket has a default Object Lock retention, ``put`` passes ``retain_until`` per object.
+The evidence bucket (template.yaml ``EvidenceBucket``) is versioned and has Object Lock: every object is kept,
+in governance mode, for the bucket's default retention, or until the ``retain_until`` ``put`` is given. The
+lock stops a version being deleted or overwritten in place; a new version or a delete marker is still
+possible, and is what the manifest hash in the case history (which no function role can delete or rewrite)
+makes detectable: ``accesswatch cases verify-evidence``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,16 @@ class EvidenceStore:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             found += [item["Key"][len(prefix):] for item in page.get("Contents", [])]
         return sorted(found)
+
+
+def bucket_of(location: str, case_id: str, pack_id: str) -> str | None:
+    """The bucket of a recorded ``s3://<bucket>/<pack prefix>`` location; None if it is not one."""
+    scheme = "s3://"
+    suffix = "/" + pack_prefix(case_id, pack_id)
+    if not location.startswith(scheme) or not location.endswith(suffix):
+        return None
+    bucket = location[len(scheme):-len(suffix)]
+    return bucket if bucket and "/" not in bucket else None
 
 
 def record_pack(cases: CaseStore, case_id: str, *, actor: str, pack_id: str, manifest_sha256: str, location: str,

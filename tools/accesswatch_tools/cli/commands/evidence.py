@@ -1,6 +1,6 @@
 """``cases evidence CASE_ID --out DIR`` and ``cases verify-evidence CASE_ID [--dir DIR]``: a case's evidence
-pack, written with a SHA-256 manifest (locally and to the curated bucket, its hash recorded in the case
-history), and checked later. Both are audited reads (``evidence_pack``, ``evidence_verify``)."""
+pack, written with a SHA-256 manifest (locally and to the evidence bucket under Object Lock, its hash
+recorded in the case history), and checked later. Both are audited reads (``evidence_pack``, ``evidence_verify``)."""
 
 from __future__ import annotations
 
@@ -94,14 +94,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def register(actions: Any) -> None:
     """Add ``evidence`` and ``verify-evidence`` to the ``cases`` sub-commands."""
     evidence = actions.add_parser(
-        "evidence", help="write a case's evidence pack (with a SHA-256 manifest) to a directory and the curated "
-                         "bucket, its manifest hash recorded in the case history",
+        "evidence", help="write a case's evidence pack (with a SHA-256 manifest) to a directory and the evidence "
+                         "bucket (Object Lock), its manifest hash recorded in the case history",
         description="Write what an Employment Relations process needs: case.json (the case, its score and "
                     "history), findings.jsonl (its findings with explanations and evidence), "
                     "access-history.jsonl and access-history-summary.json (every access by the staff member in the "
                     "case's window, with the team comparison), reference.json (the reference snapshot ids "
                     "judged against) and manifest.json (the size and SHA-256 of every file). The pack is also "
-                    "written to the curated bucket under evidence/CASE_ID/PACK_ID/ and the manifest's SHA-256 "
+                    "written to the evidence bucket under evidence/CASE_ID/PACK_ID/, each object under Object "
+                    "Lock (governance) for the bucket's default retention (EvidenceRetentionDays) or "
+                    "--retain-days, and the manifest's SHA-256 "
                     "is recorded in the case's append-only history and printed. Ids only: no names, addresses "
                     "or dates of birth. An audited read (evidence_pack).")
     evidence.add_argument("case_id", help="the case, e.g. CASE-9AA220D512253ADD")
@@ -112,8 +114,8 @@ def register(actions: Any) -> None:
     evidence.add_argument("--to", dest="date_to", type=_date, default=None,
                           help="last NZ date of the access history (default: that of the case's last finding)")
     evidence.add_argument("--retain-days", type=int, default=None,
-                          help="Object Lock (governance) retention of the stored objects, in days; only where the "
-                               "curated bucket has Object Lock (the template's does not: docs/cases.md)")
+                          help="Object Lock (governance) retention of the stored objects, in days from now (default: "
+                               "the evidence bucket's, EvidenceRetentionDays)")
     evidence.add_argument("--engine", choices=("auto", "partitions", "athena"), default="auto",
                           help="how the access history is read (default: athena with --stack, else partitions)")
     evidence.add_argument("--no-cache", action="store_true", help="do not keep downloaded partitions locally")
@@ -124,7 +126,7 @@ def register(actions: Any) -> None:
     verify = actions.add_parser(
         "verify-evidence", help="re-hash a case's stored evidence pack (and a local copy) against its manifest and "
                                 "the hash in the case history: exit 0 verified, 1 naming each altered file",
-        description="Re-hash the evidence pack stored in the curated bucket (the case's latest, the one --pack "
+        description="Re-hash the evidence pack stored in the evidence bucket (the case's latest, the one --pack "
                     "names, or the one the --dir copy's manifest names) against its manifest.json, and the "
                     "manifest against the SHA-256 recorded in the case history; with --dir, the local copy too. "
                     "Exit 0 and 'verified', or exit 1 naming each altered, missing or added file. An audited "
