@@ -355,3 +355,15 @@ def test_evidence_commands_refuse_what_they_cannot_do(cli: Any, world: World, tm
     assert code == 1 and "has no evidence pack recorded" in err
     code, _, err = cli("cases", "verify-evidence", world.cases[0]["case_id"], "--pack", "nonsense")
     assert code == 1 and "not an evidence pack id" in err
+
+
+def test_a_pack_is_read_from_the_bucket_its_history_entry_recorded() -> None:
+    """verify-evidence reads a pack where it was written: packs of before the evidence bucket are in the curated one."""
+    from accesswatch.dal.evidence import bucket_of
+
+    pack = "20261130T081500Z-1a2b3c4d"
+    assert bucket_of(f"s3://evidence-b/evidence/CASE-1/{pack}/", "CASE-1", pack) == "evidence-b"
+    assert bucket_of(f"s3://curated-b/evidence/CASE-1/{pack}/", "CASE-1", pack) == "curated-b"
+    for other in ("", f"s3:///evidence/CASE-1/{pack}/", f"s3://b/evidence/CASE-2/{pack}/",
+                  f"https://b/evidence/CASE-1/{pack}/", f"s3://a/b/evidence/CASE-1/{pack}/"):
+        assert bucket_of(other, "CASE-1", pack) is None, other
