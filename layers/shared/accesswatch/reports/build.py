@@ -14,9 +14,9 @@ What is counted (all dates New Zealand dates, all quarters New Zealand quarters 
 - Table 9: decisions by rule (each rule's own verdict in a case decided per rule), the share founded
   (the rule's precision), and a flag on a rule with enough decisions and a share founded under 10 %:
   it is recommended for demotion to staging.
-- Table 10: investigations by source: the cases that went to investigation (as Table 1) by what opened them
-  (detection, the weekly random review, a client's complaint, a manager's concern, a Privacy Act request), by
-  the quarter of ``opened_at``; its detection column is Table 1 (the same edges, suppressed together).
+- Table 10: investigations that did not come from detection, by source: the cases that went to investigation
+  (as Table 1) opened by the weekly random review, a client's complaint, a manager's concern or a Privacy Act
+  request, by the quarter of ``opened_at``; no cell or total in common with Table 1, and no row total.
 
 Coverage (``accesswatch.reports.coverage``): every quarter row says what its figures cover. Tables 4 to 8
 count the quarter's access logs, so a quarter without any logs shows "no data" in them, not 0; a quarter
@@ -56,10 +56,11 @@ FOUNDED_STATUSES = frozenset({"er_case", "awaiting_outcome", "outcome_recorded",
 SEVERITY_ORDER = tuple(s.value for s in Severity)
 PERIOD_ROW = "period"
 # Table 1 counts investigations that detection started; random review, complaints, managers' concerns and
-# privacy requests do not count (Table 10 counts every source).
+# privacy requests do not count (Table 10 counts those, by source).
 DETECTION_SOURCE = "detection"
 INVESTIGATION_SOURCES = frozenset({DETECTION_SOURCE})
-# Table 10's columns: every source a case can have (``cases.sources.SOURCES``), as people read them.
+# Every source a case can have (``cases.sources.SOURCES``), as people read them; Table 10's columns are all but
+# detection (Table 1).
 SOURCE_LABELS: dict[str, str] = {
     "detection": "Detection (data mining)",
     "random_review": "Weekly random review",
@@ -221,20 +222,29 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
         return counts_row("total", "Total", cells, total=True)
 
     # ---- Tables 1 and 10 ------------------------------------------------------------------------
-    # Investigations by source (Table 10); Table 1 is its detection column, the same numbers (shared edges, so
-    # a count withheld in one is withheld in the other).
+    # Table 1: investigations that detection started. Table 10: those that began any other way, by source. The
+    # two share no cell and no total, so a small count of complaints (say) is withheld within Table 10 alone and
+    # never takes Table 1's figures with it (were Table 10 to repeat detection beside a row total, every small
+    # count of another source would force a Table 1 figure to be withheld as its complement).
+    opened: Counter[tuple[str, str]] = Counter()
     by_source: Counter[tuple[str, str]] = Counter()
     for case in inputs.cases:
         day = _day(case.get("opened_at"))
-        if reached(str(case.get("status") or ""), INVESTIGATING) and day is not None and period.contains(day):
-            by_source[(quarter_key(quarter_end(day)), case_source(case))] += 1
-    sources = list(SOURCE_LABELS) + sorted({s for _, s in by_source} - set(SOURCE_LABELS))
-    src = grid(d, "src", qkeys, Side(sources, by_source))
+        if not (reached(str(case.get("status") or ""), INVESTIGATING) and day is not None and period.contains(day)):
+            continue
+        source = case_source(case)
+        if source in INVESTIGATION_SOURCES:
+            opened[(quarter_key(quarter_end(day)), "opened")] += 1
+        else:
+            by_source[(quarter_key(quarter_end(day)), source)] += 1
+    t1 = grid(d, "t1", qkeys, Side(["opened"], opened), row_totals=False, grand=False)
+    sources = [s for s in SOURCE_LABELS if s not in INVESTIGATION_SOURCES]
+    sources += sorted({s for _, s in by_source} - set(sources))
+    src = grid(d, "src", qkeys, Side(sources, by_source), row_totals=False, grand=False)
     tables.append(Table(
         "table1_investigations", 1, "Investigations from detection, by quarter ending",
         "quarter_ending", "Quarter ending", (Column("investigations_opened", "Investigations"),),
-        covered(quarter_rows([DETECTION_SOURCE], src.cell) + [total_row([DETECTION_SOURCE], src.column_total, None)],
-                logs=False),
+        covered(quarter_rows(["opened"], t1.cell) + [total_row(["opened"], t1.column_total, None)], logs=False),
         notes=("An investigation is a case about one staff member's access to client records, whichever and "
                "however many clients it concerns.",
                "Counted: cases that accesswatch's detection opened and that went to investigation (an "
@@ -242,18 +252,19 @@ def build_report(inputs: ReportInputs, period: Period, *, threshold: int,
                "case was opened (New Zealand time).",
                "Not counted: cases not yet taken up by an investigator, cases drawn for the weekly random "
                "review of staff below the risk threshold, and investigations that began with a complaint, "
-               "a manager's concern or a privacy request (Table 10 counts every source).", CASE_RECORDS_NOTE),
+               "a manager's concern or a privacy request (Table 10 counts those).", CASE_RECORDS_NOTE),
         chart=Chart(y_title="Investigations"),
     ))
     labels = {**SOURCE_LABELS, NOT_RECORDED: "Source not recorded"}
     table10 = Table(
-        "table10_investigations_by_source", 10, "Investigations by how they came to light, by quarter ending",
+        "table10_investigations_by_source", 10, "Investigations not from detection, by how they came to light, "
+        "by quarter ending",
         "quarter_ending", "Quarter ending",
-        tuple(Column(s, labels.get(s, humanise(s))) for s in sources) + (Column("total", "Total", "total"),),
-        covered(quarter_rows(sources, src.cell, src.row_total) + [total_row(sources, src.column_total, src.grand)],
-                logs=False),
-        notes=("Cases that went to investigation, by what opened them, in the quarter the case was opened (New "
-               "Zealand time). Detection is Table 1's count.",
+        tuple(Column(s, labels.get(s, humanise(s))) for s in sources),
+        covered(quarter_rows(sources, src.cell) + [total_row(sources, src.column_total, None)], logs=False),
+        notes=("Cases that went to investigation and did not come from detection (Table 1 counts those), by what "
+               "opened them, in the quarter the case was opened (New Zealand time). No row total: with one, a "
+               "small count in one column could be worked out from the others.",
                "A complaint, a manager's concern or a privacy request about a staff member whose case was already "
                "open joins that case (one case per staff member) and is not counted again: the case's history "
                "records it.", CASE_RECORDS_NOTE),
