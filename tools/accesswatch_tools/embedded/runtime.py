@@ -212,8 +212,11 @@ class EmbeddedAws:
         parameters: dict[str, str] | None = None,
         handler_wrapper: Callable[[str, Callable[..., Any]], Callable[..., Any]] | None = None,
         on_invocation: Callable[[Invocation], None] | None = None,
+        stable_names: bool = False,
     ) -> None:
         self.template_path = template_path
+        # Generated names that stay the same from one start to the next (the local endpoint's durable state).
+        self.stable_names = stable_names
         self.root = template_path.parent
         self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
         self.template = load_template(template_path)
@@ -455,7 +458,7 @@ class EmbeddedAws:
             )
 
         self._exit.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
-        self._exit.enter_context(cloudformation.adapted())
+        self._exit.enter_context(cloudformation.adapted(stable_names=self.stable_names))
         self._exit.enter_context(stepfunctions.adapted())
         self._exit.enter_context(s3.adapted())
         self._exit.enter_context(dynamodb.adapted())

@@ -195,7 +195,7 @@ def serve(state_dir: Path, port: int = 0) -> None:
                 handle.write(json.dumps({"function": invocation.function, "error_type": invocation.error_type,
                                          "request_id": invocation.request_id}) + "\n")
 
-    with EmbeddedAws(on_invocation=record) as aws:
+    with EmbeddedAws(on_invocation=record, stable_names=True) as aws:
         if stop.is_set():
             return
         # Durable state (embedded/persistence.py): what the last endpoint of this directory saved comes back

@@ -76,7 +76,13 @@ def stable_physical_names() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def adapted() -> Iterator[None]:
-    """Every CloudFormation adapter, for as long as the runtime runs."""
-    with json_templates_read_as_json(), stable_physical_names():
+def adapted(*, stable_names: bool = False) -> Iterator[None]:
+    """Every CloudFormation adapter, for as long as the runtime runs. ``stable_names`` only for the local endpoint
+    (one runtime per process, whose saved state must be found again): a throw-away runtime keeps moto's random
+    names, so that a workflow still running from an earlier runtime of the same process (a test's) can never
+    reach this one's functions and tables."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(json_templates_read_as_json())
+        if stable_names:
+            stack.enter_context(stable_physical_names())
         yield
