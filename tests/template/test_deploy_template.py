@@ -9,13 +9,13 @@ teardown procedure names everything a deleted stack keeps.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.sam_transform import transformed_template
 
 from accesswatch_tools.embedded.template import PROJECT_ROOT, load_template, resources_of_type
 
@@ -76,25 +76,7 @@ DELETED_WITH_THE_STACK = {
 
 
 def _transform(parameters: Mapping[str, str]) -> dict[str, Any]:
-    from samtranslator.translator.transform import transform
-
-    template = copy.deepcopy(TEMPLATE)
-    for res in template["Resources"].values():
-        props = res.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(props.get(key), str):
-                props[key] = "s3://artifacts/code.zip"
-        if res["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
-            del props["DefinitionUri"]
-            props["Definition"] = {"StartAt": "S", "States": {"S": {"Type": "Succeed"}}}
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
-        return transform(template, dict(parameters), NoManagedPolicies())  # type: ignore[no-any-return]
+    return transformed_template(parameters)
 
 
 def _longest_value(name: str) -> str:

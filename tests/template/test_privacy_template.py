@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.sam_transform import transformed_template
 
 from accesswatch.dal.digests import DIGESTS_PREFIX
 from accesswatch.dal.objects import CuratedLayout
@@ -48,25 +49,7 @@ EVIDENCE = "arn:aws:s3:::EVIDENCE"
 
 @pytest.fixture(scope="module")
 def cfn() -> dict[str, Any]:
-    from samtranslator.translator.transform import transform
-
-    template = copy.deepcopy(TEMPLATE)
-    for res in template["Resources"].values():
-        props = res.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(props.get(key), str):
-                props[key] = "s3://artifacts/code.zip"
-        if res["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
-            del props["DefinitionUri"]
-            props["Definition"] = {"StartAt": "S", "States": {"S": {"Type": "Succeed"}}}
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
-        return transform(template, {}, NoManagedPolicies())  # type: ignore[no-any-return]
+    return transformed_template()
 
 
 def of_type(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:

@@ -6,11 +6,11 @@ template itself and, for IAM, on the CloudFormation that the SAM translator prod
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import re
 
 import pytest
+from support.sam_transform import transformed_template
 
 from accesswatch_tools.embedded.template import TEMPLATE_PATH, load_template, resources_of_type
 
@@ -145,31 +145,8 @@ def test_state_machines_log_errors_without_execution_data_to_encrypted_groups(ma
 
 
 @pytest.fixture(scope="module")
-def transformed(monkeypatch_module) -> dict:
-    from samtranslator.translator.transform import transform
-
-    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
-    template = copy.deepcopy(TEMPLATE)
-    for res in template["Resources"].values():
-        props = res.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(props.get(key), str):
-                props[key] = "s3://artifacts/code.zip"
-        if res["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
-            del props["DefinitionUri"]
-            props["Definition"] = {"StartAt": "S", "States": {"S": {"Type": "Succeed"}}}
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    return transform(template, {}, NoManagedPolicies())  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
+def transformed() -> dict:
+    return transformed_template()
 
 
 def _statements(cfn: dict) -> list[tuple[str, dict]]:
