@@ -8,14 +8,12 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.endpoint import cli_runner
 from support.reliability import tiny_world
 
 from accesswatch_tools.operate.audit import local_actor
@@ -28,20 +26,8 @@ FREE_TEXT = "free.text.actor"
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Any]:
     # $ACCESSWATCH_ACTOR used to name the actor: it is set here to show it no longer does.
-    env = {**os.environ, "ACCESSWATCH_STATE_DIR": str(tmp_path / "state"), "ACCESSWATCH_ACTOR": FREE_TEXT}
-    env.pop("AWS_PROFILE", None)
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "accesswatch_tools.cli.main", *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=900, check=False)
-        if ok:
-            assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
-        return done
-
-    try:
+    with cli_runner(tmp_path, {"ACCESSWATCH_ACTOR": FREE_TEXT}) as run:
         yield run
-    finally:
-        run("local", "stop", ok=False)
 
 
 def audit(cli: Any, *filters: str) -> list[dict[str, Any]]:

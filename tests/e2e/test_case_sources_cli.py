@@ -8,15 +8,13 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.endpoint import cli_runner
 
 from accesswatch_tools.operate.audit import local_actor
 
@@ -25,20 +23,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Any]:
-    env = {**os.environ, "ACCESSWATCH_STATE_DIR": str(tmp_path / "state")}
-    env.pop("AWS_PROFILE", None)
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "accesswatch_tools.cli.main", *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=900, check=False)
-        if ok:
-            assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
-        return done
-
-    try:
+    with cli_runner(tmp_path) as run:
         yield run
-    finally:
-        run("local", "stop", ok=False)
 
 
 def cases(cli: Any, *filters: str) -> list[dict[str, Any]]:
