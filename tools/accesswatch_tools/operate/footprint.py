@@ -15,7 +15,7 @@ import html
 import io
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -115,6 +115,25 @@ class FootprintAnswer:
         return self.frame.filter(pl.col("findings") != "").height if self.frame.height else 0
 
 
+def asked_period(held: Mapping[str, Any], start: date | None, end: date | None,
+                 today: date) -> tuple[date, date, list[str]]:
+    """The period a footprint or a staff history covers: ``--to`` clipped to today, a missing ``--from`` from the
+    first day any logs are held; with a note for each; OperationError if it ends before it starts."""
+    notes: list[str] = []
+    if end is None:
+        end = today
+    elif end > today:
+        notes.append(f"--to {end} is after today ({today}): the period is clipped to {today}")
+        end = today
+    if start is None:
+        firsts = [min(d) for d in held.values() if d]
+        start = min(min(firsts), end) if firsts else end
+        notes.append(f"no --from: the period starts on the first day any logs are held ({start})")
+    if end < start:
+        raise OperationError(f"the period ends ({end}) before it starts ({start})")
+    return start, end, notes
+
+
 def answer_footprint(dep: Deployment, client_id: str, start: date | None, end: date | None, *,
                      today: date | None = None, allow_unknown: bool = False, engine: str = "partitions",
                      cache_dir: Path | None = None, systems: Sequence[str] | None = None,
@@ -131,20 +150,8 @@ def answer_footprint(dep: Deployment, client_id: str, start: date | None, end: d
     problem = client.problem()
     if problem and not allow_unknown:
         raise UnknownClient(problem + " (--allow-unknown-client to look anyway)")
-    today = today or nz_today()
-    notes: list[str] = []
-    if end is None:
-        end = today
-    elif end > today:
-        notes.append(f"--to {end} is after today ({today}): the period is clipped to {today}")
-        end = today
     held = held_log_days(sources, systems)
-    if start is None:
-        firsts = [min(d) for d in held.values() if d]
-        start = min(min(firsts), end) if firsts else end
-        notes.append(f"no --from: the period starts on the first day any logs are held ({start})")
-    if end < start:
-        raise OperationError(f"the period ends ({end}) before it starts ({start})")
+    start, end, notes = asked_period(held, start, end, today or nz_today())
     frame = _client_footprint(sources, client_id, start, end, systems=systems, with_names=with_names)
     meta = footprint_meta(sources, client, start, end, held, systems=systems, notes=notes)
     return FootprintAnswer(frame, meta)

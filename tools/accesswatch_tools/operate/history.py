@@ -18,7 +18,7 @@ import polars as pl
 
 from accesswatch.reports.safe import safe_cell
 from accesswatch_tools.operate.deployment import Deployment, OperationError
-from accesswatch_tools.operate.footprint import footprint_sources
+from accesswatch_tools.operate.footprint import asked_period, footprint_sources
 
 if TYPE_CHECKING:
     from accesswatch.services.history import StaffHistory
@@ -62,20 +62,8 @@ def answer_history(dep: Deployment, user_id: str, start: date | None, end: date 
     problem = user.problem()
     if problem and not allow_unknown:
         raise UnknownUser(problem)
-    today = today or nz_today()
-    notes: list[str] = []
-    if end is None:
-        end = today
-    elif end > today:
-        notes.append(f"--to {end} is after today ({today}): the period is clipped to {today}")
-        end = today
     held = held_log_days(sources, systems)
-    if start is None:
-        firsts = [min(d) for d in held.values() if d]
-        start = min(min(firsts), end) if firsts else end
-        notes.append(f"no --from: the period starts on the first day any logs are held ({start})")
-    if end < start:
-        raise OperationError(f"the period ends ({end}) before it starts ({start})")
+    start, end, notes = asked_period(held, start, end, today or nz_today())
     findings = FindingStore(dep.resource_name("FindingsTable"), dep.resource("dynamodb"))
     return staff_history(sources, _events(dep, engine, cache_dir), findings, user, start, end, held,
                          systems=systems, notes=notes)
