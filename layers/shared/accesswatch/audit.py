@@ -36,9 +36,11 @@ ACTIONS: Final = (
     "evidence_pack",        # accesswatch cases evidence CASE (a case's evidence pack)
     "evidence_verify",      # accesswatch cases verify-evidence CASE (re-hashing a stored pack)
     "audit_list",           # accesswatch audit list (reading the audit log is itself audited)
+    "console_queue",        # the console's queue page (cases listed)
+    "console_page",         # any other console page that shows what the audit covers (digest, exceptions...)
 )
 SOURCES: Final = ("cli", "console")
-ACTOR_SOURCES: Final = ("iam", "local")
+ACTOR_SOURCES: Final = ("iam", "local", "cognito", "console_local")
 MAX_REASON_CHARS: Final = 500
 MAX_IDS: Final = 1000  # ids kept per list in a record (an item stays far below DynamoDB's 400 KB)
 MAX_ACTOR_CHARS: Final = 200

@@ -86,3 +86,16 @@ class ReportSettings(StorageSettings):
 
 class DigestSettings(StorageSettings):
     digest_topic_arn: str
+
+
+class ConsoleSettings(StorageSettings):
+    """The console function (``functions/console``): where it reads and acts, and whose access it records.
+
+    ``console_system`` names the access-log system its own page views are written as (under
+    ``access-logs/<console_system>/`` in the raw bucket, so the monitor monitors its own users)."""
+
+    audit_table: str
+    case_state_machine_arn: str
+    detect_function: str
+    console_system: str = "accesswatch"
+    stack_prefix: str = ""

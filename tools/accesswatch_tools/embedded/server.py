@@ -214,7 +214,17 @@ def serve(state_dir: Path, port: int = 0) -> None:
         serving.start()
         durable.start()
         host, bound = server.host, server.port
-        info = {"url": f"http://{host}:{bound}", "pid": os.getpid(), "region": REGION,
+        # The console (the template's ConsoleFunction) on a port of its own: its pages use absolute paths.
+        console_server = None
+        console_url = None
+        if "ConsoleFunction" in aws.physical:
+            from accesswatch_tools.embedded.console import LocalConsole
+
+            console_port = int(os.environ.get("ACCESSWATCH_CONSOLE_PORT") or 0)
+            console_server = make_server("127.0.0.1", console_port, LocalConsole(aws), True)
+            threading.Thread(target=console_server.serve_forever, name="accesswatch-console", daemon=True).start()
+            console_url = f"http://{console_server.host}:{console_server.port}/"
+        info = {"url": f"http://{host}:{bound}", "console_url": console_url, "pid": os.getpid(), "region": REGION,
                 "physical": aws.physical, "started_at": time.time(), "state_dir": str(state_dir.resolve())}
         tmp = state_dir / f"endpoint.json.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
@@ -222,6 +232,8 @@ def serve(state_dir: Path, port: int = 0) -> None:
         try:
             stop.wait()
         finally:
+            if console_server is not None:
+                console_server.shutdown()
             server.shutdown()
             serving.join()
             saved = durable.close()
@@ -311,6 +323,7 @@ class EndpointProcess:
     recorded: bool  # endpoint.json names it (it serves, or served, at ``url``)
     url: str | None = None
     started_at: float | None = None
+    console_url: str | None = None
     locking: bool = False  # started by this version with LOCKING_FLAG: it takes the lock as it starts
 
     @property
@@ -329,6 +342,8 @@ class EndpointProcess:
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"pid": self.pid, "state": self.state, "url": self.url}
+        if self.console_url:
+            out["console_url"] = self.console_url
         if self.started_at is not None:
             out["started_at"] = _when(self.started_at)
             out["uptime_s"] = round(time.time() - self.started_at, 1)
@@ -378,7 +393,8 @@ def find_endpoints(state_dir: Path) -> Survey:
         mine = pid == record_pid
         endpoints.append(EndpointProcess(pid, pid == holder, mine, record.get("url") if record and mine else None,
                                          record.get("started_at") if record and mine else None,
-                                         locking=bool(scanned and scanned.get(pid))))
+                                         locking=bool(scanned and scanned.get(pid)),
+                                         console_url=record.get("console_url") if record and mine else None))
     alive_pids = {e.pid for e in endpoints}
     lost = record if record is not None and record_pid not in alive_pids else None
     return Survey(state_dir, endpoints, lost)

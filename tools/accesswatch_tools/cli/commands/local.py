@@ -28,6 +28,8 @@ def _start(directory: Any) -> int:
         print(f"accesswatch: {note}", file=sys.stderr)
     how = "started" if started.started else "already running"
     print(f"local endpoint {started.info.get('url')} (pid {started.info.get('pid')}, {how}), state in {directory}")
+    if started.info.get("console_url"):
+        print(f"console_url {started.info['console_url']}")
     return 0
 
 
@@ -59,6 +61,8 @@ def _status(directory: Any, as_json: bool = False) -> int:
         if usable is not None:
             print(f"local endpoint {report.get('url')} (pid {report.get('pid')}, {report.get('state')}), "
                   f"state in {directory}")
+            if report.get("console_url"):
+                print(f"console_url {report['console_url']}")
         for endpoint in report["endpoints"]:
             since = (f", started {nz_time(endpoint['started_at'], seconds=True)}, up {endpoint['uptime_s']:.0f} s"
                      if endpoint.get("started_at") else "")

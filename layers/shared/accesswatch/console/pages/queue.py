@@ -1,0 +1,80 @@
+"""The queue: cases ranked by priority and score (open first), with filters, overdue decisions highlighted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from accesswatch.cases.service import PRIORITY_RANK, STATUS_GROUPS, TIERS, CaseFilter, FilterError, rank_key
+from accesswatch.cases.workflow import STATUSES
+from accesswatch.console.roles import Permission
+from accesswatch.rules import CATALOG
+from accesswatch.console.web import BadRequest, allowed, audit, page, query, sources
+
+router = Router()
+AGES = {"": None, "1": 1, "7": 7, "30": 30}  # opened within the last N days
+DUE = ("", "overdue", "3")  # any, decision overdue, due within 3 days
+MAX_SHOWN = 500
+
+
+def _when(text: object) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def queue_rows(cases: list[dict[str, Any]], *, now: datetime, age: str, due: str) -> list[dict[str, Any]]:
+    """The cases as queue rows (ranked), each with ``overdue``; ``age`` and ``due`` filtered here."""
+    rows = []
+    for case in sorted(cases, key=rank_key):
+        opened = _when(case.get("opened_at"))
+        due_at = _when(case.get("decision_due_at"))
+        waiting = case.get("status") == "investigating"
+        overdue = bool(waiting and due_at and due_at < now)
+        if AGES.get(age) and (opened is None or opened < now - timedelta(days=AGES[age] or 0)):
+            continue
+        if due == "overdue" and not overdue:
+            continue
+        if due == "3" and not (waiting and due_at and due_at < now + timedelta(days=3)):
+            continue
+        rows.append({**case, "overdue": overdue, "priority": case.get("priority") or "",
+                     "tier": case.get("tier") or "", "decision_due_at": case.get("decision_due_at") or "",
+                     "opened_at": case.get("opened_at") or "", "score": case.get("score") or 0, "rules": sorted(case.get("rules") or []),
+                     "clients": len(case.get("client_ids") or []),
+                     "findings": len(case.get("finding_ids") or [])})
+    return rows
+
+
+@router.get("/queue")
+def queue() -> Response:
+    allowed(router, Permission.QUEUE)
+    status = query(router, "status", "open")
+    rule = query(router, "rule")
+    tier = query(router, "tier")
+    priority = query(router, "priority")
+    age = query(router, "age")
+    due = query(router, "due")
+    if age not in AGES or due not in DUE:
+        raise BadRequest("unknown age or due filter")
+    try:
+        where = CaseFilter(status=status or None, rule=rule or None, tier=tier or None, priority=priority or None)
+    except FilterError as exc:
+        raise BadRequest(str(exc)) from None
+    rows = queue_rows(sources(router).case_service.find(where), now=datetime.now(UTC), age=age, due=due)
+    shown = rows[:MAX_SHOWN]
+    audit(router, "console_queue", subject={"status": status, "rule": rule, "tier": tier, "priority": priority,
+                                            "age": age, "due": due, "case_ids": [r["case_id"] for r in shown]},
+          result={"cases": len(rows)})
+    filters = {"status": status, "rule": rule, "tier": tier, "priority": priority, "age": age, "due": due}
+    return page(router, "queue.html", title="Queue", active="/queue", rows=shown, total=len(rows),
+                filters=filters, rule_ids=[r.id for r in CATALOG if r.tier() != "record"], statuses=[*STATUS_GROUPS, *STATUSES], tiers=TIERS, priorities=list(PRIORITY_RANK),
+                ages=[("", "any age"), ("1", "opened today"), ("7", "last 7 days"), ("30", "last 30 days")],
+                dues=[("", "any"), ("overdue", "decision overdue"), ("3", "due within 3 days")],
+                overdue=sum(1 for r in rows if r["overdue"]))
