@@ -11,8 +11,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from accesswatch.cases.service import PRIORITY_RANK, STATUS_GROUPS, TIERS, CaseFilter, FilterError, rank_key
 from accesswatch.cases.workflow import STATUSES
 from accesswatch.console.roles import Permission
-from accesswatch.rules import CATALOG
 from accesswatch.console.web import BadRequest, allowed, audit, page, query, sources
+from accesswatch.rules import CATALOG
 
 router = Router()
 AGES = {"": None, "1": 1, "7": 7, "30": 30}  # opened within the last N days
