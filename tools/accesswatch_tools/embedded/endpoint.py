@@ -20,8 +20,10 @@ class LocalEndpoint:
     lost) and raises the one-line error the command shows instead of botocore's."""
 
     def __init__(self, url: str, physical: dict[str, str], state_dir: Path, region: str, *,
-                 on_connection_error: Callable[[Exception], None] | None = None) -> None:
+                 on_connection_error: Callable[[Exception], None] | None = None,
+                 console_url: str | None = None) -> None:
         self.url = url
+        self.console_url = console_url  # the console's pages (ConsoleFunction), on a port of their own
         self.physical = physical
         self.state_dir = state_dir
         self.region = region

@@ -538,7 +538,7 @@ def connect(state_dir: Path, *, lost_error: Callable[[str], Exception] = Endpoin
                          "run `accesswatch local start` to bring it back, then run the command again")
 
     return LocalEndpoint(info["url"], info["physical"], state_dir, info["region"],
-                         on_connection_error=on_connection_error)
+                         on_connection_error=on_connection_error, console_url=info.get("console_url"))
 
 
 def _still_serving(state_dir: Path, pid: int, locked: bool, grace_s: float = 3.0) -> bool:

@@ -68,6 +68,9 @@ def _run(args: argparse.Namespace, reference: Path, logs: Path, out: Path, syste
         outcome = run_world(dep, reference, logs, out, system=system)
         _audit_run(dep, args, outcome.summary)
     print_summary(outcome.summary, out)
+    console_url = None if args.in_process else getattr(dep, "console_url", None)
+    if console_url:
+        print(f"console: {console_url} (pick a role on its local sign-in page; `accesswatch local status` prints it)")
     if not outcome.ok:
         for problem in outcome.problems:
             print(f"accesswatch: system failure: {problem}", file=sys.stderr)
