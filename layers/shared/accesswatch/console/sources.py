@@ -9,6 +9,10 @@ from typing import Any
 
 from accesswatch.config import ConsoleSettings
 
+# How long a decision or an outcome waits for the workflow to record it: inside the function's 29 s timeout,
+# so a slow workflow is said on the page ("sent, not yet recorded") instead of the request being cut off.
+SETTLE_TIMEOUT_S = 20.0
+
 
 class ConsoleSources:
     def __init__(self, settings: ConsoleSettings, *, dynamodb: Any = None, clients: dict[str, Any] | None = None) -> None:
@@ -46,7 +50,8 @@ class ConsoleSources:
 
         return CaseService(cases=self.cases, findings=FindingStore(self.settings.findings_table, self.dynamodb),
                            tasks=CaseTasks(self.client("stepfunctions")),
-                           load_vocabulary=lambda: CaseVocabulary.from_env())
+                           load_vocabulary=lambda: CaseVocabulary.from_env(),
+                           settle_timeout_s=SETTLE_TIMEOUT_S)
 
     @cached_property
     def teamwork(self) -> Any:
@@ -67,3 +72,15 @@ class ConsoleSources:
         from accesswatch.dal.audit import AuditStore
 
         return AuditStore(self.settings.audit_table, self.dynamodb)
+
+    @cached_property
+    def store(self) -> Any:
+        from accesswatch.dal.objects import ObjectStore
+
+        return ObjectStore(self.client("s3"))
+
+    @cached_property
+    def ledger(self) -> Any:
+        from accesswatch.dal.ledger import Ledger
+
+        return Ledger(self.settings.ledger_table, self.dynamodb)
