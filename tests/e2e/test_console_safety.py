@@ -1,0 +1,121 @@
+"""The console is safe by construction: values from logs, reference data and people are escaped wherever
+they land, and nothing from the request is reflected unescaped.
+
+The world is planted through the real pipeline: one staff member's user id becomes markup
+(``u<script>alert('x')</script>&``) in every reference and log file, and their team becomes markup too; a note
+with double quotes and a script tag is added through the console's own note action. Every page is then read
+as each role and checked: the planted markup appears only escaped."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.console import ConsoleBrowser, world_runtime
+
+EVIL_USER = "u<script>alert('x')</script>&"
+EVIL_TEAM = "<b onmouseover=alert('t')>Team</b>"
+EVIL_NOTE = '"><script>alert("n")</script><img src=x onerror=alert(1)>'
+REFLECTED = '"><script>alert("q")</script>'
+IMMEDIATE = {"SELF_RECORD", "RELATIVE_RECORD", "HOUSEHOLD_RECORD", "COLLEAGUE_RECORD", "DECLARED_ASSOCIATE",
+             "PUBLIC_FIGURE"}
+RAW = re.compile(r"<script>alert|<img src=x|<b onmouseover", re.IGNORECASE)
+
+
+def _replace_in(path: Path, old: str, new: str) -> None:
+    if path.suffix == ".gz":
+        text = gzip.decompress(path.read_bytes()).decode("utf-8")
+        path.write_bytes(gzip.compress(text.replace(old, new).encode("utf-8")))
+    else:
+        path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+
+
+def _planted_world(small_world: Path, out: Path) -> tuple[Path, str]:
+    """A copy of ``small_world`` whose busiest user with an immediate-tier finding has the evil id and team."""
+    world = out / "world"
+    shutil.copytree(small_world, world)
+    counts: dict[str, int] = {}
+    immediate: set[str] = set()
+    for line in (world / "truth.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        counts[row["user_id"]] = counts.get(row["user_id"], 0) + 1
+        if row["rule"] in IMMEDIATE:
+            immediate.add(row["user_id"])
+    user = max(sorted(immediate), key=lambda u: counts[u])
+    staff = world / "reference" / "staff.csv"
+    lines = staff.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    team_at = header.index("team")
+    planted = []
+    for line in lines:
+        if line.endswith(f",{user}") or f",{user}," in line:
+            cells = line.split(",")
+            if len(cells) == len(header):  # an unquoted row: its team can be replaced cell-wise
+                cells[team_at] = EVIL_TEAM
+                line = ",".join(cells)
+        planted.append(line)
+    staff.write_text("\n".join(planted) + "\n", encoding="utf-8")
+    for path in [*(world / "reference").iterdir(), *(world / "logs").iterdir()]:
+        _replace_in(path, user, EVIL_USER)
+    return world, user
+
+
+@pytest.fixture(scope="module")
+def planted(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    out = tmp_path_factory.mktemp("console-safety")
+    world, _ = _planted_world(small_world, out)
+    with world_runtime(world, out / "run") as aws:
+        yield aws
+
+
+def _evil_case(browser: ConsoleBrowser) -> str:
+    queue = browser.get("/queue?status=").get_data(as_text=True)
+    row = next(r for r in queue.split("<tr") if "&lt;script&gt;alert(&#39;x&#39;)" in r)
+    found = re.search(r'data-case-id="([^"]+)"', row)
+    assert found, "the planted user's case is not in the queue"
+    return found.group(1)
+
+
+def _assert_escaped(html: str, where: str) -> None:
+    assert not RAW.search(html), f"{where}: planted markup reached the page unescaped"
+
+
+def test_planted_ids_names_and_notes_are_escaped_on_the_queue(planted: Any) -> None:
+    investigator = ConsoleBrowser(planted, "investigator", "u-inv")
+    page = investigator.get("/queue?status=")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;" in html  # shown, as text
+    _assert_escaped(html, "queue")
+
+
+def test_reflected_query_values_are_escaped_on_every_page(planted: Any) -> None:
+    for role, paths in {
+        "investigator": ["/queue", "/digest", "/exceptions", "/precision"],
+        "er_adviser": ["/queue"],
+        "privacy_officer": ["/footprint", "/reports"],
+        "operator": ["/operations"],
+    }.items():
+        browser = ConsoleBrowser(planted, role, f"u-{role}")
+        for path in paths:
+            for name in ("status", "rule", "tier", "team", "week", "client_id", "from", "to", "quarter", "all"):
+                page = browser.get(f"{path}?{name}={REFLECTED}")
+                html = page.get_data(as_text=True)
+                assert page.status_code < 500, f"{path}?{name}: {page.status_code}"
+                assert '<script>alert("q")' not in html, f"{path}?{name} reflected the value unescaped"
+
+
+def test_pages_are_not_cached_and_carry_the_security_headers(planted: Any) -> None:
+    browser = ConsoleBrowser(planted, "investigator", "u-inv")
+    page = browser.get("/queue")
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["X-Frame-Options"] == "DENY"
