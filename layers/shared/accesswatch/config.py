@@ -45,18 +45,20 @@ class QuarantineSettings(_FromEnv):
     quarantine_raw_text: bool = False
 
 
+def _split_systems(value: object) -> object:
+    """``KNOWN_SYSTEMS``: comma-separated system names, lower case."""
+    if isinstance(value, str):
+        return tuple(s.strip().lower() for s in value.split(",") if s.strip())
+    return value
+
+
 class IngestSettings(StorageSettings, QuarantineSettings):
     known_systems: tuple[str, ...]
     partition_rows: int = Field(gt=0)
     max_decompressed_mib: int = Field(gt=0)
     detection_state_machine_arn: str
 
-    @field_validator("known_systems", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(s.strip().lower() for s in value.split(",") if s.strip())
-        return value
+    _split = field_validator("known_systems", mode="before")(_split_systems)
 
     @property
     def max_decompressed_bytes(self) -> int:
@@ -99,3 +101,9 @@ class ConsoleSettings(StorageSettings):
     detect_function: str
     console_system: str = "accesswatch"
     stack_prefix: str = ""
+    # The footprint's coverage lists these systems even without logs (as the CLI does from the ingest
+    # function's KNOWN_SYSTEMS); the reports page withholds counts below the report function's threshold.
+    known_systems: tuple[str, ...] = ()
+    small_count_threshold: int = Field(default=5, ge=0)
+
+    _split = field_validator("known_systems", mode="before")(_split_systems)

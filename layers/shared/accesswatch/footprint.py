@@ -12,6 +12,9 @@ same columns, so ``build_footprint`` serves either.
 
 from __future__ import annotations
 
+import csv
+import html
+import io
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -21,6 +24,7 @@ import polars as pl
 
 from accesswatch.contract import EVENT_SCHEMA
 from accesswatch.quarters import NZ_TZ_NAME
+from accesswatch.reports.safe import safe_cell
 
 # The event columns a footprint reads (from Parquet or from Athena).
 EVENT_COLUMNS: Final = ("system", "event_id", "occurred_at", "occurred_at_utc", "nz_date", "user_id", "client_id",
@@ -420,3 +424,96 @@ def client_safe_footprint(frame: pl.DataFrame, *, with_names: bool = False) -> p
 def _zone_words(abbreviation: str) -> str:
     return {"NZDT": "NZDT (New Zealand daylight time)",
             "NZST": "NZST (New Zealand standard time)"}.get(abbreviation, f"{abbreviation} ({NZ_TZ_NAME})")
+
+
+# --------------------------------------------------------------------------- a footprint answered, written out
+@dataclass(frozen=True)
+class FootprintAnswer:
+    """A footprint and what it covers."""
+
+    frame: pl.DataFrame
+    meta: FootprintMeta
+
+    @property
+    def users(self) -> int:
+        return int(self.frame["user_id"].n_unique()) if self.frame.height else 0
+
+    @property
+    def flagged(self) -> int:
+        return self.frame.filter(pl.col("findings") != "").height if self.frame.height else 0
+
+
+def footprint_csv(frame: pl.DataFrame, preamble: Sequence[str] = ()) -> str:
+    """Formula-safe CSV (``safe_cell``) after ``#`` lines (one cell each: their commas become semicolons, so
+    that a spreadsheet shows each line whole and a reader with ``comment_prefix="#"`` skips them)."""
+    buffer = io.StringIO()
+    for line in preamble:
+        buffer.write("# " + " ".join(line.replace(",", ";").split()) + "\n")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(frame.columns)
+    for r in frame.to_dicts():
+        writer.writerow([("yes" if v else "no") if isinstance(v, bool) else safe_cell("" if v is None else v)
+                         for v in r.values()])
+    return buffer.getvalue()
+
+
+def internal_csv(answer: FootprintAnswer) -> str:
+    """The internal footprint as CSV, headed by ``#`` lines stating the client, the period and the coverage."""
+    return footprint_csv(answer.frame, [f"accesswatch footprint of client {answer.meta.client.client_id}",
+                                        *answer.meta.lines()])
+
+
+def client_safe_csv(answer: FootprintAnswer, *, with_names: bool = False) -> str:
+    """The client-safe footprint as CSV, headed by ``client_statement`` as ``#`` lines."""
+    safe = client_safe_footprint(answer.frame, with_names=with_names)
+    return footprint_csv(safe, client_statement(answer.meta, safe.height))
+
+
+def _long_date(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def client_statement(meta: FootprintMeta, accesses: int) -> list[str]:
+    """What the client-safe footprint covers, in plain words (no internal ids)."""
+    lines = [f"Accesses to the record of client {meta.client.client_id} from {_long_date(meta.start)} to "
+             f"{_long_date(meta.end)} (New Zealand dates): {accesses}."]
+    for c in meta.coverage:
+        name = SYSTEM_WORDS.get(c.system, c.system)
+        if c.logs_from is None or c.logs_to is None:
+            lines.append(f"We hold no records of access to the {name} ({c.system}): it is not covered.")
+            continue
+        line = (f"Our records of access to the {name} ({c.system}) run from {_long_date(c.logs_from)} to "
+                f"{_long_date(c.logs_to)}.")
+        if c.gaps:
+            line += (" We hold no records of it for " + "; ".join(
+                _long_date(g.start) if g.start == g.end else f"{_long_date(g.start)} to {_long_date(g.end)}"
+                for g in c.gaps) + ". Accesses on those days cannot be listed.")
+        lines.append(line)
+    if not meta.client.known:
+        lines.append(f"Note: {meta.client.client_id} is not a client number in our current records.")
+    return lines
+
+
+CLIENT_SAFE_LABELS: Final = {"date": "Date", "time": "Time", "time_zone": "Time zone", "system": "System",
+                             "staff_role": "Staff role", "staff_team": "Team", "staff_name": "Staff member",
+                             "what_happened": "What was done"}
+
+
+def client_safe_html(safe: pl.DataFrame, meta: FootprintMeta, statement: Sequence[str]) -> str:
+    """A self-contained, printable HTML page (every value escaped, no scripts, no external resources)."""
+    e = html.escape
+    head = "".join(f"<th>{e(CLIENT_SAFE_LABELS.get(c, c))}</th>" for c in safe.columns)
+    body = "".join("<tr>" + "".join(f"<td>{e('' if v is None else str(v))}</td>" for v in row) + "</tr>\n"
+                   for row in safe.iter_rows())
+    if not safe.height:
+        body = f'<tr><td colspan="{len(safe.columns)}">No accesses were recorded in this period.</td></tr>\n'
+    paragraphs = "".join(f"<p>{e(line)}</p>\n" for line in statement)
+    title = f"Who accessed your record: client {meta.client.client_id}"
+    return ("<!DOCTYPE html>\n<html lang=\"en-NZ\"><head><meta charset=\"utf-8\">"
+            f"<title>{e(title)}</title>\n<style>body{{font-family:sans-serif;margin:2em}}"
+            "table{border-collapse:collapse;width:100%}th,td{border:1px solid #888;padding:4px 6px;"
+            "text-align:left;font-size:10pt}th{background:#eee}tr{page-break-inside:avoid}"
+            "@media print{body{margin:0}}</style></head>\n<body>\n"
+            f"<h1>{e(title)}</h1>\n{paragraphs}<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}"
+            "</tbody></table>\n<p>Times are New Zealand time (Pacific/Auckland). Staff are shown by role and "
+            "team.</p>\n</body></html>\n")

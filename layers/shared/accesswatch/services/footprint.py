@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -19,6 +19,7 @@ from accesswatch.dal.reporting import FindingQueries
 from accesswatch.footprint import (
     EVENT_COLUMNS,
     ClientIdCheck,
+    FootprintAnswer,
     FootprintMeta,
     build_footprint,
     check_client_id,
@@ -167,3 +168,56 @@ def client_footprint(sources: FootprintSources, client_id: str, start: date, end
                                                                                          schema={"user_id": pl.String}),
                            assignments=assignments.filter(pl.col("client_id") == client_id),
                            findings=findings, with_names=with_names)
+
+
+# --------------------------------------------------------------------------- a footprint as asked for
+class PeriodError(ValueError):
+    """A period that cannot be answered (it ends before it starts)."""
+
+
+class UnknownClient(ValueError):
+    """The client id is not in the current clients snapshot (or there is none to check it against); ``check``
+    carries the near misses (ids only)."""
+
+    def __init__(self, check: ClientIdCheck) -> None:
+        super().__init__(check.problem() or f"client {check.client_id!r} is unknown")
+        self.check = check
+
+
+def asked_period(held: Mapping[str, Any], start: date | None, end: date | None,
+                 today: date) -> tuple[date, date, list[str]]:
+    """The period a footprint or a staff history covers: ``--to`` clipped to today, a missing ``--from`` from the
+    first day any logs are held; with a note for each; PeriodError if it ends before it starts."""
+    notes: list[str] = []
+    if end is None:
+        end = today
+    elif end > today:
+        notes.append(f"--to {end} is after today ({today}): the period is clipped to {today}")
+        end = today
+    if start is None:
+        firsts = [min(d) for d in held.values() if d]
+        start = min(min(firsts), end) if firsts else end
+        notes.append(f"no --from: the period starts on the first day any logs are held ({start})")
+    if end < start:
+        raise PeriodError(f"the period ends ({end}) before it starts ({start})")
+    return start, end, notes
+
+
+FootprintReader = Callable[..., pl.DataFrame]
+
+
+def answer_footprint(sources: FootprintSources, client_id: str, start: date | None, end: date | None, *,
+                     today: date, allow_unknown: bool = False, systems: Sequence[str] | None = None,
+                     with_names: bool = False, read: FootprintReader = client_footprint) -> FootprintAnswer:
+    """A client's footprint with its coverage. The id is checked first: unknown (or no clients snapshot to
+    check it against) raises ``UnknownClient`` with its near misses, unless ``allow_unknown``, when the
+    footprint says so. The period follows ``asked_period`` (``PeriodError``). ``read`` is ``client_footprint``
+    or a caller's wrapper of it (same arguments)."""
+    client = check_client(sources, client_id)
+    if client.problem() and not allow_unknown:
+        raise UnknownClient(client)
+    held = held_log_days(sources, systems)
+    start, end, notes = asked_period(held, start, end, today)
+    frame = read(sources, client_id, start, end, systems=systems, with_names=with_names)
+    meta = footprint_meta(sources, client, start, end, held, systems=systems, notes=notes)
+    return FootprintAnswer(frame, meta)
