@@ -26,10 +26,12 @@ lint: setup
 	BIN=$(BIN) scripts/static-checks
 
 # The AWS CLI caps docutils, rsa, colorama and PyYAML, so it has its own venv too; its test (tests/e2e/test_aws_cli.py) must
-# find it under make test, not skip.
+# find it under make test, not skip. Likewise Debian's chromium and chromedriver for the console's browser test
+# (tests/e2e/test_console_browser.py): scripts/install-browser installs them when it can (it never fails).
 test: lint
 	BIN=$(BIN) scripts/tool-venv awscli "awscli==$(AWS_CLI_VERSION)" >/dev/null
-	ACCESSWATCH_REQUIRE_AWS_CLI=1 $(BIN)/pytest -q -n 2 --dist loadfile
+	scripts/install-browser
+	ACCESSWATCH_REQUIRE_AWS_CLI=1 ACCESSWATCH_REQUIRE_BROWSER=1 $(BIN)/pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) demo-out .accesswatch .pytest_cache .ruff_cache .mypy_cache

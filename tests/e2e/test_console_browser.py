@@ -1,0 +1,113 @@
+"""The console in a real browser (issue 16, item 5): headless Chromium (Debian's package, scripts/install-browser)
+on the real local endpoint, the way a person uses it after `make demo`.
+
+A small world runs through a local endpoint of its own (`accesswatch run`, its own state directory); then in
+the browser: the local sign-in page (investigator), the queue, the top case awaiting a decision, decided
+founded with an ER type and a note; signed in again as an ER adviser, the same case's outcome recorded, and
+the case is closed. `accesswatch cases show CASE --json` against the same endpoint then shows that history,
+with the console's actors. The queue's first case is reachable with the keyboard alone.
+
+No browser: skipped with the reason, except under `make test` (ACCESSWATCH_REQUIRE_BROWSER=1), where it fails.
+ACCESSWATCH_SCREENSHOTS=1 also saves the queue and the case page as docs/img/console-*.png."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import pytest
+from support.browser import chromium_fixture, require_browser, wait_for  # noqa: F401  (the chromium fixture)
+from support.endpoint import cli_runner
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "img"
+INVESTIGATOR = "inv-browser"
+ADVISER = "er-browser"
+TABS = 40  # more than the links and fields before the queue's table (a bound, to fail rather than loop)
+
+
+class Endpoint:
+    """The local endpoint a world ran through: ``cli(*args)`` runs `accesswatch` against it."""
+
+    def __init__(self, cli: Any, console_url: str) -> None:
+        self.cli = cli
+        self.console_url = console_url
+
+    def url(self, path: str) -> str:
+        return urljoin(self.console_url, path)
+
+    def show(self, case_id: str) -> dict[str, Any]:
+        return dict(json.loads(self.cli("cases", "show", case_id, "--json", "--all").stdout))
+
+
+@pytest.fixture(scope="module")
+def endpoint(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
+    require_browser()  # before the world's run: without a browser there is nothing to test it with
+    tmp = tmp_path_factory.mktemp("console-browser")
+    with cli_runner(tmp) as cli:
+        cli("run", "--reference", str(small_world / "reference"), "--logs", str(small_world / "logs"),
+            "--out", str(tmp / "out"))
+        status = json.loads(cli("local", "status", "--json").stdout)
+        console_url = status.get("console_url")
+        assert console_url, f"`accesswatch local status --json` gave no console_url: {status}"
+        yield Endpoint(cli, str(console_url))
+
+
+def sign_in(driver: Any, endpoint: Endpoint, role: str, user_id: str) -> None:
+    """The local sign-in page, as a person fills it in (no Cognito locally, and the page says so)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver.get(endpoint.url("/local-sign-in"))
+    assert "no Cognito" in wait_for(driver, ".notice").text
+    Select(driver.find_element(By.ID, "role")).select_by_value(role)
+    user = driver.find_element(By.ID, "user_id")
+    user.clear()
+    user.send_keys(user_id)
+    driver.find_element(By.ID, "sign-in").click()
+    assert wait_for(driver, "#signed-in-user").text == user_id
+
+
+def open_queue(driver: Any, endpoint: Endpoint) -> list[Any]:
+    """The queue's rows (ranked), after following the navigation's Queue link."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, 'nav a[href="/queue"]').click()
+    wait_for(driver, "#queue-summary")
+    return list(driver.find_elements(By.CSS_SELECTOR, "#queue tbody tr"))
+
+
+def screenshot(driver: Any, name: str) -> None:
+    if os.environ.get("ACCESSWATCH_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SCREENSHOTS / f"console-{name}.png"))
+
+
+def test_the_queue_first_case_link_is_reached_with_the_tab_key(chromium: Any, endpoint: Endpoint) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    sign_in(chromium, endpoint, "investigator", INVESTIGATOR)
+    rows = open_queue(chromium, endpoint)
+    assert rows, "the small world's run left no open case in the queue"
+    chromium.get(chromium.current_url)  # a fresh load: focus starts at the top of the page
+    wait_for(chromium, "#queue")
+    first = chromium.find_element(By.CSS_SELECTOR, "#queue tbody tr a")
+    href = first.get_attribute("href")
+    presses = 0
+    while chromium.switch_to.active_element != first:
+        assert presses < TABS, f"{TABS} presses of Tab never reached the queue's first case link"
+        ActionChains(chromium).send_keys(Keys.TAB).perform()
+        presses += 1
+    assert presses > 1, "the first Tab should reach the skip link, not the table"
+    ActionChains(chromium).send_keys(Keys.ENTER).perform()
+    assert href and "/cases/" in href
+    wait_for(chromium, "h1")
+    assert chromium.current_url == href, "Enter on the focused link should open its case"
