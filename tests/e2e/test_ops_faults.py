@@ -182,3 +182,25 @@ def test_a_dead_letter_message_raises_the_depth_alarm(system: System) -> None:
 def test_invocations_are_published_once(system: System) -> None:
     invocation = system.aws.invocations[-1]
     assert publish_invocation_metrics(invocation, system.aws.client("cloudwatch"), "any") == 0
+
+
+def test_described_alarms_are_the_evaluated_ones(system: System) -> None:
+    """DescribeAlarms (what the CLI and the console read) answers the local evaluation at that moment: the
+    runtime's CloudWatch adapter created the template's alarms and sets their states whenever described."""
+    for _ in range(2):  # again if a minute boundary fell between the two reads
+        minute = int(time.time() // 60)
+        described = {r["logical_id"]: r for r in alarm_rows(system.aws)}
+        evaluated = {s.logical_id: s.as_dict() for s in evaluate_local_alarms(system.aws)}
+        if int(time.time() // 60) == minute:
+            break
+    assert set(described) == set(evaluated) and len(described) > 30
+    assert {k: (r["state"], r["reason"]) for k, r in described.items()} == \
+        {k: (r["state"], r["reason"]) for k, r in evaluated.items()}
+    # a change within the current minute is dated "now" until the minute ends (accesswatch_tools.alarms.evaluate)
+    settled = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minute * 60 - 60))
+    assert {k: r["last_change"] for k, r in described.items() if evaluated[k]["last_change"] < settled} == \
+        {k: r["last_change"] for k, r in evaluated.items() if r["last_change"] < settled}
+    alarms = system.aws.client("cloudwatch").describe_alarms(AlarmNames=[described["IngestFunctionErrorsAlarm"]["name"]])
+    assert alarms["MetricAlarms"][0]["MetricName"] == "Errors"
+    assert alarms["MetricAlarms"][0]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": system.aws.resource_name("IngestFunction")}]

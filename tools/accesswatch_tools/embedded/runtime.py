@@ -38,7 +38,7 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
-from accesswatch_tools.embedded.adapters import cloudformation, dynamodb, s3, stepfunctions
+from accesswatch_tools.embedded.adapters import cloudformation, cloudwatch, dynamodb, s3, stepfunctions
 from accesswatch_tools.embedded.metrics import publish_invocation_metrics
 from accesswatch_tools.embedded.template import (
     STACK_NAME,
@@ -281,6 +281,8 @@ class EmbeddedAws:
         cfn_template = self._transform(packaged)
         self._create_stack(cfn_template)
         self._apply_bucket_notifications(cfn_template)
+        # moto skips the template's alarms: created here, evaluated whenever described (adapters/cloudwatch.py)
+        self._exit.enter_context(cloudwatch.template_alarms(self))
 
     # -------------------------------------------------------------- boto3
     def client(self, service: str) -> Any:

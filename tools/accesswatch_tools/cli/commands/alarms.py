@@ -1,9 +1,10 @@
 """``accesswatch alarms``: name, state, reason and last change of every alarm in the template.
 
-On a deployed stack (``--stack``) the states are CloudWatch's own (``describe_alarms``). On the
-embedded runtime (the local endpoint, the default) moto stores metric data but neither creates
-nor evaluates alarms, so the template's alarm definitions are evaluated here over the metrics the
-functions really published there (see ``accesswatch_tools.embedded.metrics`` and docs/operations.md).
+The states are CloudWatch's own (``describe_alarms``) on a deployed stack (``--stack``) and on the embedded
+runtime (the local endpoint, the default) alike. moto neither creates nor evaluates alarms, so the runtime
+creates the template's alarms in its CloudWatch and sets their states, whenever they are described, from the
+template's alarm definitions evaluated over the metrics the functions really published there (see
+``accesswatch_tools.embedded.adapters.cloudwatch`` and docs/operations.md).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ DESCRIPTION = """\
 Every alarm of the template with its state, last change and reason: ALARM first, then INSUFFICIENT_DATA,
 then OK.
 
-On a deployed stack (--stack) the states are CloudWatch's own. On the local endpoint (the default) the
-alarms are the template's alarm definitions evaluated over the metrics the functions really published to
-the embedded CloudWatch, which stores metrics but evaluates no alarms. Runbook: docs/operations.md."""
+The states are CloudWatch's own, on a deployed stack (--stack) and on the local endpoint (the default)
+alike. Locally the endpoint creates the template's alarms in its CloudWatch and, whenever they are read,
+sets their states from the template's alarm definitions evaluated over the metrics the functions really
+published there (moto stores metrics but evaluates no alarms). Runbook: docs/operations.md."""
 
 
 def render(rows: Sequence[dict[str, str]], width: int | None = None) -> str:
@@ -53,7 +55,7 @@ def cmd_alarms(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "alarms",
-        help="name, state, reason and last change of every alarm (CloudWatch on AWS; evaluated locally otherwise)",
+        help="name, state, reason and last change of every alarm, as CloudWatch reports them",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--json", action="store_true", help=json_help("alarm"))
