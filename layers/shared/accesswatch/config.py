@@ -105,5 +105,7 @@ class ConsoleSettings(StorageSettings):
     # function's KNOWN_SYSTEMS); the reports page withholds counts below the report function's threshold.
     known_systems: tuple[str, ...] = ()
     small_count_threshold: int = Field(default=5, ge=0)
+    # The operations page lists the alarms whose names start with this (the template's "<prefix>-<stage>-").
+    alarm_name_prefix: str = ""
 
     _split = field_validator("known_systems", mode="before")(_split_systems)
