@@ -449,12 +449,20 @@ def footprint_csv(frame: pl.DataFrame, preamble: Sequence[str] = ()) -> str:
     buffer = io.StringIO()
     for line in preamble:
         buffer.write("# " + " ".join(line.replace(",", ";").split()) + "\n")
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(frame.columns)
+    _write_row(buffer, frame.columns)
     for r in frame.to_dicts():
-        writer.writerow([("yes" if v else "no") if isinstance(v, bool) else safe_cell("" if v is None else v)
-                         for v in r.values()])
+        _write_row(buffer, [("yes" if v else "no") if isinstance(v, bool) else safe_cell("" if v is None else v)
+                            for v in r.values()])
     return buffer.getvalue()
+
+
+def _write_row(buffer: io.StringIO, values: Sequence[Any]) -> None:
+    """One CSV row ending in a newline, with every field holding a carriage return or a newline quoted: the
+    csv module quotes only the characters of its line terminator, so a row is written with ``\\r\\n`` and
+    its terminator then made ``\\n``."""
+    row = io.StringIO()
+    csv.writer(row, lineterminator="\r\n").writerow(values)
+    buffer.write(row.getvalue()[:-2] + "\n")
 
 
 def internal_csv(answer: FootprintAnswer) -> str:
