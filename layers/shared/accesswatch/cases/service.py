@@ -239,23 +239,29 @@ class CaseService:
 
     def decide(self, case_id: str, *, decision: str, er_type: str | None, note: str, actor: str,
                reason: str | None = None, unfounded_rules: Mapping[str, str] | None = None,
-               founded_rules: Sequence[str] | None = None) -> dict[str, Any]:
+               founded_rules: Sequence[str] | None = None, settle: bool = True) -> dict[str, Any]:
         def build(case: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
             return decision_output(case, decision=decision, er_type=er_type, note=note, actor=actor,
                                    vocabulary=self.vocabulary, reason=reason, unfounded_rules=unfounded_rules,
                                    founded_rules=founded_rules)
 
-        return self._act(case_id, DECISION, build)
+        return self._act(case_id, DECISION, build, settle=settle)
 
-    def record_outcome(self, case_id: str, *, outcome: str, note: str, actor: str) -> dict[str, Any]:
+    def record_outcome(self, case_id: str, *, outcome: str, note: str, actor: str,
+                       settle: bool = True) -> dict[str, Any]:
         def build(case: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
             return outcome_output(case, outcome=outcome, note=note, actor=actor, vocabulary=self.vocabulary)
 
-        return self._act(case_id, OUTCOME, build)
+        return self._act(case_id, OUTCOME, build, settle=settle)
 
     def _act(self, case_id: str, kind: str,
-             build: Callable[[Mapping[str, Any]], tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-        """Check, claim, send, and wait for the workflow to record it (see the module's docstring)."""
+             build: Callable[[Mapping[str, Any]], tuple[str, dict[str, Any]]], *, settle: bool = True) -> dict[str, Any]:
+        """Check, claim, send, and wait for the workflow to record it (see the module's docstring).
+
+        ``settle=False`` (the console): return the case as soon as the token is sent and the claim marked sent,
+        without waiting; the claim keeps others from acting until the workflow takes the step, and the case's
+        history then says whether it was recorded or rejected. A web request must not wait on another
+        function: on the local runtime, functions run one at a time."""
         waiting = WAITING_FOR[kind]
         for _ in range(self._CLAIM_ATTEMPTS):
             case = self.get(case_id)
@@ -281,6 +287,8 @@ class CaseService:
             self.cases.release_claim(case_id, claim_id)
             raise CaseActionError(f"case {case_id}: the {kind} was not sent ({exc}); nothing changed") from None
         self.cases.mark_claim_sent(case_id, claim_id, now_iso())
+        if not settle:
+            return self.get(case_id)
         return self._settled(case_id, token, waiting, kind, claim_id)
 
     def _spent_message(self, case_id: str, kind: str) -> str:

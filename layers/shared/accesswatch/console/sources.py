@@ -9,10 +9,6 @@ from typing import Any
 
 from accesswatch.config import ConsoleSettings
 
-# How long a decision or an outcome waits for the workflow to record it: inside the function's 29 s timeout,
-# so a slow workflow is said on the page ("sent, not yet recorded") instead of the request being cut off.
-SETTLE_TIMEOUT_S = 20.0
-
 
 class ConsoleSources:
     def __init__(self, settings: ConsoleSettings, *, dynamodb: Any = None, clients: dict[str, Any] | None = None) -> None:
@@ -50,8 +46,7 @@ class ConsoleSources:
 
         return CaseService(cases=self.cases, findings=FindingStore(self.settings.findings_table, self.dynamodb),
                            tasks=CaseTasks(self.client("stepfunctions")),
-                           load_vocabulary=lambda: CaseVocabulary.from_env(),
-                           settle_timeout_s=SETTLE_TIMEOUT_S)
+                           load_vocabulary=lambda: CaseVocabulary.from_env())
 
     @cached_property
     def teamwork(self) -> Any:
