@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.console import ConsoleBrowser, world_runtime
+from support.console import ConsoleBrowser, world_runtime
 
 EVIL_USER = "u<script>alert('x')</script>&"
 EVIL_TEAM = "<b onmouseover=alert('t')>Team</b>"
