@@ -22,13 +22,10 @@ def exception_store(dep: Deployment) -> Any:
 
 def create(dep: Deployment, **fields: Any) -> dict[str, Any]:
     """Check and store one exception (ExceptionError says what is wrong)."""
-    from accesswatch.cases.exceptions import ExceptionError, new_exception
+    from accesswatch.cases.exceptions import create_exception
     from accesswatch.dal.ledger import now_iso
 
-    item = new_exception(today=nz_today(), created_at=now_iso(), **fields)
-    if not exception_store(dep).add(item):
-        raise ExceptionError(f"exception {item['exception_id']} exists already")
-    return item
+    return create_exception(exception_store(dep), today=nz_today(), created_at=now_iso(), **fields)
 
 
 def add_exception(dep: Deployment, *, case: Mapping[str, Any], scope: str, rule: str, expires: str, reason: str,

@@ -1,6 +1,5 @@
-"""Checking the staff and client ids a person typed against the current reference data, so that a mistyped
-id (or one whose leading zero a spreadsheet dropped) is refused with the ids it may have meant instead of
-answering "nothing found". Ids only: the check reads the id column of each snapshot and nothing else."""
+"""Checking the staff and client ids a person typed against the current reference data of a deployment
+(the check itself is ``accesswatch.services.reference_ids``, shared with the console)."""
 
 from __future__ import annotations
 
@@ -16,26 +15,13 @@ def check_ids(dep: Deployment, *, user: str | None = None, client: str | None = 
     cannot be checked yet (no snapshot of that kind delivered)."""
     from accesswatch.dal.ledger import Ledger
     from accesswatch.dal.objects import ObjectStore
-    from accesswatch.footprint import check_client_id, check_user_id
-    from accesswatch.services.footprint import known_client_ids, known_user_ids
+    from accesswatch.services.reference_ids import UnknownReferenceId, check_reference_ids
 
     if user is None and client is None:
         return []
     ledger = Ledger(dep.resource_name("LedgerTable"), dep.resource("dynamodb"))
-    store = ObjectStore(dep.client("s3"))
-    bucket = dep.resource_name("CuratedBucket")
-    checks = []
-    if user is not None:
-        checks.append(check_user_id(user, known_user_ids(ledger, store, bucket)))
-    if client is not None:
-        checks.append(check_client_id(client, known_client_ids(ledger, store, bucket)))
-    warnings = []
-    for check in checks:
-        problem = check.problem()
-        if problem is None:
-            continue
-        if not check.checked:
-            warnings.append(problem)
-            continue
-        raise UnknownId(problem)
-    return warnings
+    try:
+        return check_reference_ids(ledger, ObjectStore(dep.client("s3")), dep.resource_name("CuratedBucket"),
+                                   user=user, client=client)
+    except UnknownReferenceId as exc:
+        raise UnknownId(str(exc)) from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from accesswatch.rules import TIER_OF
 
@@ -21,6 +21,24 @@ MAX_DAYS = 366  # an exception is reviewed at least yearly
 
 class ExceptionError(ValueError):
     """An exception cannot be made as asked; the message is one line for the person."""
+
+
+class UnknownException(ExceptionError):
+    """No exception has that id."""
+
+
+class AlreadyRevoked(ExceptionError):
+    """The exception was revoked before."""
+
+
+class ExceptionItems(Protocol):
+    """Where exceptions are kept (``accesswatch.dal.exceptions.ExceptionStore``)."""
+
+    def add(self, exception: Mapping[str, Any]) -> bool: ...
+
+    def get(self, exception_id: str) -> dict[str, Any] | None: ...
+
+    def revoke(self, exception_id: str, *, actor: str, note: str) -> bool: ...
 
 
 def exception_id_for(user_id: str | None, client_id: str | None, rule: str | None, created_at: str) -> str:
@@ -57,6 +75,23 @@ def new_exception(*, user_id: str | None, client_id: str | None, rule: str | Non
     return item
 
 
+def create_exception(store: ExceptionItems, *, today: date, created_at: str, **fields: Any) -> dict[str, Any]:
+    """Check and store one exception (the CLI's ``exceptions add`` and the console's form); ExceptionError
+    says what is wrong."""
+    item = new_exception(today=today, created_at=created_at, **fields)
+    if not store.add(item):
+        raise ExceptionError(f"exception {item['exception_id']} exists already")
+    return item
+
+
+def revoke_exception(store: ExceptionItems, exception_id: str, *, actor: str, note: str) -> None:
+    """End an exception now (it is kept, marked revoked); UnknownException or AlreadyRevoked otherwise."""
+    if store.get(exception_id) is None:
+        raise UnknownException(f"no exception {exception_id}")
+    if not store.revoke(exception_id, actor=actor, note=note):
+        raise AlreadyRevoked(f"exception {exception_id} was revoked already")
+
+
 def check_expiry(expires_on: str, today: date) -> date:
     """The expiry date, if it is a date from today to a year away; ExceptionError otherwise."""
     try:
@@ -72,6 +107,13 @@ def check_expiry(expires_on: str, today: date) -> date:
 
 def is_active(exception: Mapping[str, Any], today: date) -> bool:
     return not exception.get("revoked_at") and date.fromisoformat(str(exception["expires_on"])) >= today
+
+
+def state(exception: Mapping[str, Any], today: date) -> str:
+    """``active``, ``revoked`` or ``expired`` on ``today`` (a New Zealand date)."""
+    if is_active(exception, today):
+        return "active"
+    return "revoked" if exception.get("revoked_at") else "expired"
 
 
 def active(exceptions: Iterable[Mapping[str, Any]], today: date) -> list[Mapping[str, Any]]:

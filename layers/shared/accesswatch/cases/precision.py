@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from accesswatch.cases.scoring import ScoringSettings
 
 
 @dataclass(frozen=True)
@@ -57,3 +60,16 @@ def rule_verdicts(case: Mapping[str, Any]) -> dict[str, str]:
             value = decision if decision in ("founded", "unfounded") else "undecided"
         out[str(rule)] = str(value)
     return out
+
+
+def weights_in_force(rows: Iterable[RulePrecision], settings: ScoringSettings,
+                     stats: Mapping[str, tuple[int, int]]) -> dict[str, dict[str, Any]]:
+    """rule -> {"weight": the weight in force (as detection reads it), "flagged": flagged for demotion to
+    staging}, for each row; ``settings``: the detect function's scoring settings, ``stats``: rule ->
+    (founded, unfounded) as detection reads them (``CaseService.rule_counts``)."""
+    from accesswatch.cases.scoring import flagged_for_demotion, precision_weights
+
+    in_force = precision_weights(settings, stats)
+    return {r.rule: {"weight": in_force.get(r.rule, 0.0),
+                     "flagged": flagged_for_demotion(r.founded, r.unfounded, settings.case_precision_min_decisions)}
+            for r in rows}

@@ -290,16 +290,14 @@ def cmd_outcome(args: argparse.Namespace) -> int:
 
 
 def cmd_precision(args: argparse.Namespace) -> int:
-    from accesswatch.cases.scoring import DEMOTION_PRECISION, flagged_for_demotion, precision_weights
+    from accesswatch.cases.precision import weights_in_force
+    from accesswatch.cases.scoring import DEMOTION_PRECISION
 
     dep = deployment(args)
     service = case_service(dep)
     rows = service.precision()
     scoring = deployed_scoring(dep)
-    in_force = precision_weights(scoring, service.rule_counts())  # as detection reads them
-    weights = {r.rule: {"weight": in_force.get(r.rule, 0.0),
-                        "flagged": flagged_for_demotion(r.founded, r.unfounded,
-                                                        scoring.case_precision_min_decisions)} for r in rows}
+    weights = weights_in_force(rows, scoring, service.rule_counts())  # as detection reads them
     if args.json:
         for row in rows:
             print(json.dumps({**row.as_dict(), "weight": round(weights[row.rule]["weight"], 4),

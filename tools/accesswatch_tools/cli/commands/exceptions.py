@@ -28,7 +28,7 @@ def describe_scope(exception: Mapping[str, Any]) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from accesswatch.cases.exceptions import is_active
+    from accesswatch.cases.exceptions import is_active, state
 
     today = nz_today()
     rows = exception_store(deployment(args)).all()
@@ -39,7 +39,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(json_line({**row, "active": is_active(row, today)}))
         return 0
     cells = [(r["exception_id"], r.get("rule") or "*", r.get("user_id") or "*", r.get("client_id") or "*",
-              r["expires_on"], "active" if is_active(r, today) else ("revoked" if r.get("revoked_at") else "expired"),
+              r["expires_on"], state(r, today),
               str(r.get("suppressed", 0)), nz_time(r.get("created_at")), r.get("created_by", ""),
               r.get("case_id") or "-") for r in rows]
     header = ("EXCEPTION", "RULE", "USER", "CLIENT", "EXPIRES (NZ DATE)", "STATE", "SUPPRESSED", "MADE (NZ)", "BY",
@@ -67,13 +67,16 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
+    from accesswatch.cases.exceptions import AlreadyRevoked, UnknownException, revoke_exception
+
     dep = deployment(args)
     actor = acting_actor(dep, args)
-    store = exception_store(dep)
-    if store.get(args.exception_id) is None:
-        raise CliError(f"no exception {args.exception_id} (see `accesswatch exceptions list --all`)")
-    if not store.revoke(args.exception_id, actor=actor, note=args.note):
-        raise CliError(f"exception {args.exception_id} was revoked already")
+    try:
+        revoke_exception(exception_store(dep), args.exception_id, actor=actor, note=args.note)
+    except UnknownException as exc:
+        raise CliError(f"{exc} (see `accesswatch exceptions list --all`)") from None
+    except AlreadyRevoked as exc:
+        raise CliError(str(exc)) from None
     print(f"exception {args.exception_id} revoked: matching findings are routed again from now on")
     return 0
 
