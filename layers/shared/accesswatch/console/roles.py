@@ -22,6 +22,7 @@ class Permission(StrEnum):
     CASE_NOTE = "case_note"          # add a note to a case's history
     DIGEST = "digest"                # the week's digest (team managers' counts)
     EXCEPTIONS = "exceptions"        # the exceptions list
+    EXCEPTIONS_MANAGE = "exceptions_manage"  # add and revoke exceptions
     PRECISION = "precision"          # per-rule precision and weights
     FOOTPRINT = "footprint"          # a client's footprint (client details: names of staff, times)
     REPORTS = "reports"              # quarterly governance / OIA tables and downloads
@@ -31,7 +32,7 @@ class Permission(StrEnum):
 GRANTS: Final[dict[Role, frozenset[Permission]]] = {
     Role.INVESTIGATOR: frozenset({Permission.QUEUE, Permission.CASE_VIEW, Permission.CASE_DECIDE,
                                   Permission.CASE_NOTE, Permission.DIGEST, Permission.EXCEPTIONS,
-                                  Permission.PRECISION}),
+                                  Permission.EXCEPTIONS_MANAGE, Permission.PRECISION}),
     Role.ER_ADVISER: frozenset({Permission.QUEUE, Permission.CASE_VIEW, Permission.CASE_OUTCOME,
                                 Permission.CASE_NOTE}),
     Role.PRIVACY_OFFICER: frozenset({Permission.FOOTPRINT, Permission.REPORTS}),
