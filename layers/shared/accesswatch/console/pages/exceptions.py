@@ -7,7 +7,7 @@ and revoke them with the checks of ``accesswatch exceptions add|revoke`` (the la
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -31,7 +31,7 @@ SHOWN = ("rule", "user_id", "client_id", "case_id", "reason", "created_at", "cre
          "revoke_note")
 
 
-def exception_rows(exceptions: list[Mapping[str, Any]], today: date) -> list[dict[str, Any]]:
+def exception_rows(exceptions: Iterable[Mapping[str, Any]], today: date) -> list[dict[str, Any]]:
     """Every exception with its state on ``today``: active first (soonest expiry first), then expired, then
     revoked (most recent first)."""
     rows = [{**dict.fromkeys(SHOWN, ""), "suppressed": 0, **e, "state": state(e, today)} for e in exceptions]
