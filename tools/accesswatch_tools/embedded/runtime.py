@@ -564,7 +564,7 @@ class EmbeddedAws:
         record.logs = logs
         self.invocations.append(record)
         # The metrics the handler emitted (EMF) and those Lambda itself records (AWS/Lambda) go to
-        # CloudWatch, where `accesswatch alarms` evaluates the template's alarms over them.
+        # CloudWatch, over which the template's alarms are evaluated when described (adapters/cloudwatch.py).
         publish_invocation_metrics(record, self.client("cloudwatch"), function.function_name)
         if self._on_invocation is not None:
             self._on_invocation(record)
