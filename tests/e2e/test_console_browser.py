@@ -111,3 +111,107 @@ def test_the_queue_first_case_link_is_reached_with_the_tab_key(chromium: Any, en
     assert href and "/cases/" in href
     wait_for(chromium, "h1")
     assert chromium.current_url == href, "Enter on the focused link should open its case"
+
+
+def submit_confirmed(driver: Any, button_id: str) -> None:
+    """Press a form's submit button and accept the page's confirmation (console.js asks before a decision)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element(By.ID, button_id).click()
+    WebDriverWait(driver, 10).until(expected_conditions.alert_is_present()).accept()
+
+
+def case_status(driver: Any, url: str, status: str) -> str:
+    """The case page's status once it says ``status`` (the page is loaded again until then, within a bound)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def shown(driver: Any) -> str | None:
+        text = str(driver.find_element(By.ID, "case-status").text)
+        if text == status:
+            return text
+        driver.get(url)
+        return None
+
+    try:
+        return str(WebDriverWait(driver, 60, poll_frequency=1).until(shown))
+    except TimeoutException:
+        return str(driver.find_element(By.ID, "case-status").text)
+
+
+def history_in_page(driver: Any) -> list[tuple[str, str, str]]:
+    """The case page's history table as (what, by, note) rows, oldest first."""
+    from selenium.webdriver.common.by import By
+
+    rows = []
+    for row in driver.find_elements(By.CSS_SELECTOR, "#history tbody tr"):
+        cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+        rows.append((cells[1], cells[3], cells[4]))
+    return rows
+
+
+def test_a_case_goes_from_the_queue_to_closed_in_the_browser_and_the_cli_shows_the_same_history(
+        chromium: Any, endpoint: Endpoint) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    # The investigator: the queue, then its top case awaiting a decision.
+    sign_in(chromium, endpoint, "investigator", INVESTIGATOR)
+    rows = open_queue(chromium, endpoint)
+    headings = [h.text for h in chromium.find_elements(By.CSS_SELECTOR, "#queue thead th")]
+    status_column = headings.index("Status")
+    waiting = [r for r in rows if r.find_elements(By.TAG_NAME, "td")[status_column].text == "investigating"]
+    assert waiting, f"no case awaiting a decision among the queue's {len(rows)} rows"
+    screenshot(chromium, "queue")
+    case_id = str(waiting[0].get_attribute("data-case-id"))
+    waiting[0].find_element(By.LINK_TEXT, case_id).click()
+    wait_for(chromium, "#decide-form")
+    case_url = chromium.current_url
+    assert case_url == endpoint.url(f"/cases/{case_id}")
+    assert chromium.find_element(By.ID, "case-status").text == "investigating"
+    screenshot(chromium, "case")
+
+    # Decide it founded: the ER type, each rule's verdict (a case of several rules needs one), a note.
+    chromium.find_element(By.ID, "decision-founded").click()
+    Select(chromium.find_element(By.ID, "er-type")).select_by_value("inappropriate_access")
+    for verdict in chromium.find_elements(By.CSS_SELECTOR, "#rule-verdicts select"):
+        Select(verdict).select_by_value("founded")
+    chromium.find_element(By.ID, "decide-note").send_keys("browser test: founded, ref BT-1")
+    submit_confirmed(chromium, "decide-submit")
+    assert wait_for(chromium, "#action-done").text.startswith("Decision sent")
+    assert case_status(chromium, case_url, "awaiting_outcome") == "awaiting_outcome"
+    decision = chromium.find_element(By.ID, "case-decision").text
+    assert "founded" in decision and "inappropriate_access" in decision and INVESTIGATOR in decision
+    assert not chromium.find_elements(By.ID, "outcome-form"), "an investigator may not record the ER outcome"
+
+    # The ER adviser: the same case, the outcome recorded; the case is closed.
+    sign_in(chromium, endpoint, "er_adviser", ADVISER)
+    chromium.get(case_url)
+    wait_for(chromium, "#outcome-form")
+    assert not chromium.find_elements(By.ID, "decide-form")
+    Select(chromium.find_element(By.ID, "outcome")).select_by_value("written_warning")
+    chromium.find_element(By.ID, "outcome-note").send_keys("browser test: outcome, ref BT-2")
+    submit_confirmed(chromium, "outcome-submit")
+    assert wait_for(chromium, "#action-done").text.startswith("Outcome sent")
+    assert case_status(chromium, case_url, "closed_founded") == "closed_founded"
+    assert "written_warning" in chromium.find_element(By.ID, "case-outcome").text
+    assert not chromium.find_elements(By.ID, "outcome-form"), "a closed case offers no outcome to record"
+    in_page = history_in_page(chromium)
+
+    # The CLI, against the same endpoint: the same case, closed, with the same history and the console's actors.
+    shown = endpoint.show(case_id)
+    assert shown["status"] == "closed_founded"
+    assert shown["decision"] == "founded" and shown["er_type"] == "inappropriate_access"
+    assert shown["outcome"] == "written_warning"
+    history = shown["history"]
+    assert [(h["state"], h["actor"], h["note"]) for h in history] == in_page
+    decided = [h for h in history if h.get("decision") == "founded"]
+    assert len(decided) == 1 and decided[0]["actor"] == f"console/{INVESTIGATOR} (local)"
+    assert decided[0]["note"] == "browser test: founded, ref BT-1" and decided[0]["er_type"] == "inappropriate_access"
+    outcomes = [h for h in history if h.get("outcome") == "written_warning"]
+    assert len(outcomes) == 1 and outcomes[0]["actor"] == f"console/{ADVISER} (local)"
+    assert outcomes[0]["note"] == "browser test: outcome, ref BT-2"
+    assert history[-1]["state"] == "closed_founded"
