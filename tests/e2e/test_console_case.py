@@ -353,3 +353,34 @@ def test_opening_a_case_is_audited_and_recorded_as_access_to_its_clients(world: 
                if (r.get("subject") or {}).get("case_id") == case["case_id"]]
     assert len(records) == 1 and records[0]["source"] == "console"
     assert records[0]["result"]["findings_shown"] == len(re.findall(r"data-finding-id=", html))
+
+
+def test_the_queue_has_a_team_column_and_filter_from_the_staff_snapshot(world: Any, cases: Any) -> None:
+    from accesswatch.cases.service import CaseFilter
+    from accesswatch.console.pages.case import directory_of
+    from accesswatch.dal.ledger import Ledger
+    from accesswatch.dal.objects import ObjectStore
+    from accesswatch.services.report import staff_snapshot
+
+    staff = staff_snapshot(Ledger(world.resource_name("LedgerTable"), world.resource("dynamodb")),
+                           ObjectStore(world.client("s3")), world.resource_name("CuratedBucket"))
+    assert staff is not None
+    directory = directory_of(staff.to_dicts())
+    browser = ConsoleBrowser(world, "investigator", INVESTIGATOR)
+    html = text(browser.get("/queue"))
+    rows = re.findall(r'data-case-id="([^"]+)">\s*<td><a[^>]*>[^<]*</a></td>\s*<td>([^<]*)</td>\s*'
+                      r'<td class="team">([^<]*)</td>', html)
+    # The open cases (the console's own users may have some by now: their page views are accesses too).
+    every = service(world).find(CaseFilter(status="open"))
+    assert len(rows) == len(every) and rows
+    assert all(str(escape(directory.get(user, {}).get("team", ""))) == team for _, user, team in rows)
+    options = section(html, "filter-team")
+    team = directory[cases["several"][0]["user_id"]]["team"]
+    assert f'<option value="{escape(team)}">' in options
+
+    filtered = text(browser.get("/queue", query_string={"team": team}))
+    ids = set(re.findall(r'<tr class="[^"]*" data-case-id="([^"]+)"', filtered))
+    assert ids == {c["case_id"] for c in every if directory.get(c["user_id"], {}).get("team") == team} and ids
+    assert f'<option value="{escape(team)}" selected>' in section(filtered, "filter-team")
+    unknown = browser.get("/queue", query_string={"team": "No such team"})
+    assert unknown.status_code == 400

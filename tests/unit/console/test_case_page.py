@@ -301,3 +301,23 @@ def test_a_sent_action_or_a_step_under_way_is_said_and_offers_no_other_decision(
     assert 'id="case-busy"' in html and 'http-equiv="refresh" content="2"' in html
     assert 'id="decide-form"' not in html and 'id="note-form"' in html
     assert 'id="case-busy"' not in rendered(shown_case(), INVESTIGATOR)
+
+
+# ------------------------------------------------------------------------------------------------ the queue's team
+def test_the_queue_shows_each_staff_members_team_and_filters_by_it() -> None:
+    from datetime import UTC, datetime
+
+    from accesswatch.console.pages.queue import queue_rows
+
+    cases = [{"case_id": f"CASE-{i}", "user_id": user, "status": "investigating", "priority": "high", "score": i}
+             for i, user in enumerate(("u1", "u2", "u3", "u-unknown"))]
+    staff = {"u1": {"role": "r", "team": "Housing"}, "u2": {"role": "r", "team": "Benefits"},
+             "u3": {"role": "r", "team": "Housing"}}
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    every = queue_rows(cases, now=now, age="", due="", staff=staff)
+    assert {r["user_id"]: r["team"] for r in every} == {"u1": "Housing", "u2": "Benefits", "u3": "Housing",
+                                                         "u-unknown": ""}
+    housing = queue_rows(cases, now=now, age="", due="", team="Housing", staff=staff)
+    assert sorted(r["user_id"] for r in housing) == ["u1", "u3"]
+    assert queue_rows(cases, now=now, age="", due="", team="Nobody", staff=staff) == []
+    assert [r["team"] for r in queue_rows(cases, now=now, age="", due="")] == ["", "", "", ""]
