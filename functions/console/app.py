@@ -27,6 +27,7 @@ SETTINGS = ConsoleSettings.from_env()
 logger, metrics, tracer = observability("console")
 SOURCES = ConsoleSources(SETTINGS)
 app = APIGatewayHttpResolver()
+PUBLIC = ("/static/", "/auth/")  # the API's routes without the JWT authorizer (template.yaml)
 for router in ROUTERS:
     app.include_router(router)
 
@@ -89,8 +90,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     headers = {k.lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "GET"))
     path = str(event.get("rawPath") or "/")
-    if path.startswith("/static/"):
-        return _finish(app.resolve(event, context), secure=secure, set_cookie=None)
+    if path.startswith(PUBLIC):
+        # The stylesheet and script, and the sign-in pages (pages/auth.py): no principal, no data.
+        app.append_context(sources=SOURCES)
+        try:
+            response = app.resolve(event, context)
+        finally:
+            app.clear_context()
+        return _finish(response, secure=secure, set_cookie=None)
     try:
         who = principal_from_event(event)
     except NotSignedIn:

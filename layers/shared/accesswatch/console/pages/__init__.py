@@ -4,6 +4,7 @@ all. Each handler checks its permission first (``web.allowed``)."""
 from __future__ import annotations
 
 from accesswatch.console.pages import (
+    auth,
     case,
     digest,
     exceptions,
@@ -15,5 +16,5 @@ from accesswatch.console.pages import (
     static,
 )
 
-ROUTERS = (static.router, queue.router, case.router, digest.router, exceptions.router, precision.router,
+ROUTERS = (static.router, auth.router, queue.router, case.router, digest.router, exceptions.router, precision.router,
            footprint.router, reports.router, operations.router)
