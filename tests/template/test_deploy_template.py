@@ -52,17 +52,28 @@ NAME_RULES: dict[str, tuple[tuple[str, ...], int, str]] = {
     "AWS::DynamoDB::Table": (("TableName",), 255, r"[A-Za-z0-9_.-]+"),
     "AWS::Events::Rule": (("Name",), 64, r"[.\-_A-Za-z0-9]+"),
     "AWS::CloudTrail::Trail": (("TrailName",), 128, r"[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]"),
+    "AWS::ApiGatewayV2::Api": (("Name",), 128, r"[A-Za-z0-9._-]+"),
+    "AWS::ApiGatewayV2::Stage": (("StageName",), 128, r"\$default|[A-Za-z0-9_-]+"),
+    "AWS::ApiGatewayV2::Authorizer": (("Name",), 128, r"[A-Za-z0-9._-]+"),
+    "AWS::Cognito::UserPool": (("UserPoolName",), 128, r"[\w\s+=,.@-]+"),
+    "AWS::Cognito::UserPoolClient": (("ClientName",), 128, r"[\w\s+=,.@-]+"),
+    "AWS::Cognito::UserPoolGroup": (("GroupName",), 128, r"[\w+=,.@-]+"),
+    # The hosted sign-in page's prefix: unique in the region, and no reserved word in it.
+    "AWS::Cognito::UserPoolDomain": (("Domain",), 63, r"(?!.*(?:aws|amazon|cognito))[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"),
 }
 # Types whose resources CloudFormation never names from the template (no name property, or not one we set).
 UNNAMED_TYPES = {"AWS::KMS::Key", "AWS::S3::BucketPolicy", "AWS::Lambda::Permission", "AWS::SNS::TopicPolicy",
-                 "AWS::SQS::QueuePolicy"}
+                 "AWS::SQS::QueuePolicy", "AWS::ApiGatewayV2::Integration", "AWS::ApiGatewayV2::Route"}
+# Names scoped to their parent resource (an API's stage and authorizer, a user pool's groups): the same in
+# every stack, as they collide with nothing outside it.
+SCOPED_NAME_TYPES = {"AWS::ApiGatewayV2::Stage", "AWS::ApiGatewayV2::Authorizer", "AWS::Cognito::UserPoolGroup"}
 # A name built on another resource's generated name is at most that long (CloudFormation truncates).
 GENERATED_NAME_LENGTH = {"AWS::Lambda::Function": 64}
 
 # Stateful resources: they hold data, or decrypt it. Each says what a stack deletion and a replacement do
 # to it, and docs/operations.md ("What a deleted stack keeps") says why.
 STATEFUL_TYPES = {"AWS::KMS::Key", "AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::Logs::LogGroup",
-                  "AWS::SQS::Queue"}
+                  "AWS::SQS::Queue", "AWS::Cognito::UserPool"}
 KEPT = {"Retain", "RetainExceptOnCreate"}
 # The only stateful resources a stack deletion removes, and why that loses nothing.
 DELETED_WITH_THE_STACK = {
@@ -233,8 +244,8 @@ def test_two_stacks_and_a_redeploy_never_share_a_name():
         names = _names(other)
         assert names.keys() == base.keys()
         for logical_id, (kind, name) in names.items():
-            if name.startswith("/aws/lambda/") or kind == "AWS::Glue::Table":
-                continue  # after a function's generated name, new for every stack; a table within its database
+            if name.startswith("/aws/lambda/") or kind == "AWS::Glue::Table" or kind in SCOPED_NAME_TYPES:
+                continue  # after a function's generated name, new for every stack; within their parent
             assert name != base[logical_id][1], f"{logical_id}: {name} does not change with {other}"
 
 
@@ -276,10 +287,10 @@ def test_the_stateful_resources_are_the_expected_ones():
     assert set(STATEFUL) == {
         "DataKey", "OpsKey", "RawBucket", "CuratedBucket", "EvidenceBucket", "AccessLogBucket", "TrailBucket",
         "FindingsTable", "CasesTable", "LedgerTable", "IdempotencyTable", "AuditTable",
-        "IngestDeadLetterQueue", "CaseDeadLetterQueue",
+        "IngestDeadLetterQueue", "CaseDeadLetterQueue", "ConsoleUserPool",
         *(f"{f}LogGroup" for f in ("IngestFunction", "ReferenceFunction", "DetectFunction", "DetectionOutcomeFunction",
                                    "CaseStepFunction", "CaseQueueFunction", "ReportFunction", "DigestFunction",
-                                   "DetectionStateMachine", "CaseStateMachine")),
+                                   "ConsoleFunction", "ConsoleApiAccess", "DetectionStateMachine", "CaseStateMachine")),
     }
     assert {res["Type"] for res in STATEFUL.values()} == STATEFUL_TYPES
 
@@ -293,7 +304,8 @@ def test_every_stateful_resource_says_what_deletion_and_replacement_do(name):
         return
     assert res["DeletionPolicy"] in KEPT, name
     assert res["UpdateReplacePolicy"] == "Retain", name  # a replacement never deletes what it replaces
-    if res.get("Properties", {}).get("DeletionProtectionEnabled"):
+    props = res.get("Properties", {})
+    if props.get("DeletionProtectionEnabled") or props.get("DeletionProtection") == "ACTIVE":  # tables; user pool
         # Deletion protection would stop a failed first deploy's rollback from deleting it: plain Retain.
         assert res["DeletionPolicy"] == "Retain", name
 

@@ -74,3 +74,31 @@ def test_ingest_handler_takes_every_record_of_the_sample(aws, name: str):
     files = {f["key"]: f for f in Ledger(aws.resource_name("LedgerTable")).all_files()}
     for key in keys:
         assert files[key]["accepted"] == 1 and files[key]["lines_read"] == 1, key
+
+
+# The console's samples (HTTP API payload 2.0 as API Gateway sends it; the JWT authorizer's claims in
+# requestContext): what each answers on a fresh stack, and the page it is.
+CONSOLE_SAMPLES = {
+    "console_queue.json": (200, 'id="signed-in-user">inv-sample<'),
+    "console_operations.json": (200, 'id="signed-in-user">ops-sample<'),
+    "console_footprint.json": (400, 'id="signed-in-user">privacy-sample<'),  # no client 000001 in an empty stack
+    "console_case_note.json": (404, "There is no such case."),  # past the CSRF check (a 403 otherwise)
+    "console_auth_sign_in.json": (303, ""),  # no Cognito locally: to the console's start
+    "console_static.json": (200, "sessionStorage"),
+}
+
+
+def test_every_console_sample_is_checked():
+    assert {p.name for p in EVENTS.glob("console_*.json")} == set(CONSOLE_SAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(CONSOLE_SAMPLES))
+def test_console_samples_drive_the_console_handler(aws, name: str):
+    status, shows = CONSOLE_SAMPLES[name]
+    response = aws.client("lambda").invoke(FunctionName=aws.resource_name("ConsoleFunction"),
+                                           Payload=json.dumps(_sample(name)))
+    assert "FunctionError" not in response
+    answer = json.loads(response["Payload"].read())
+    assert answer["statusCode"] == status, (name, answer.get("body", "")[:500])
+    assert shows in answer["body"]
+    assert answer["headers"]["Strict-Transport-Security"]  # x-forwarded-proto https, as on AWS

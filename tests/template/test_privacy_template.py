@@ -258,9 +258,21 @@ def test_no_function_role_can_write_a_reference_prefix(cfn, key):
     assert writers_of(cfn, key) <= allowed, key
 
 
-def test_no_role_writes_the_raw_bucket_at_all(cfn):
-    for key in (f"{RAW}/access-logs/cms/x.csv", f"{RAW}/x"):
+def test_no_role_writes_the_raw_bucket_but_the_console_its_own_access_log(cfn):
+    for key in (f"{RAW}/access-logs/cms/x.csv", f"{RAW}/access-logs/accesswatchx/x.jsonl", f"{RAW}/x"):
         assert writers_of(cfn, key) == set(), key
+    assert writers_of(cfn, f"{RAW}/access-logs/accesswatch/2026/11/30/console-1.jsonl") == {"ConsoleFunctionRole"}
+
+
+def test_the_log_shippers_deny_lets_the_console_write_its_access_log():
+    """With LogShipperArn set, the raw bucket refuses access-log writes from anyone but the shipper and the
+    console's role (whose IAM policy keeps it to access-logs/accesswatch/)."""
+    raw = TEMPLATE["Resources"]["RawBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (shipper,) = [s["Fn::If"][1] for s in raw if isinstance(s, dict) and "Fn::If" in s
+                  and s["Fn::If"][1].get("Sid") == "OnlyTheLogShipperWritesAccessLogs"]
+    assert shipper["Effect"] == "Deny" and "s3:PutObject" in shipper["Action"]
+    assert shipper["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [
+        {"Ref": "LogShipperArn"}, {"Fn::GetAtt": ["ConsoleFunctionRole", "Arn"]}]}}
 
 
 def test_the_writer_check_sees_a_role_that_could_write_the_reference_prefix(cfn):

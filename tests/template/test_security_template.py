@@ -167,6 +167,8 @@ def _listify(value):
 RESOURCE_STAR_ALLOWED = {
     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
     "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    # The console: a callback task token names no IAM resource; GetMetricData has no resource-level scope.
+    "states:SendTaskSuccess", "states:SendTaskFailure", "cloudwatch:GetMetricData",
 }
 MANAGED_POLICIES_ALLOWED = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",  # write the function's own logs
@@ -205,7 +207,7 @@ def test_kms_use_is_decrypt_and_data_keys_only(transformed):
         assert kms <= {"kms:Decrypt", "kms:GenerateDataKey"}, (role, kms)
 
 
-def test_functions_only_read_the_raw_bucket(transformed):
+def test_functions_only_read_the_raw_bucket_but_the_console_writes_its_own_access_log(transformed):
     raw = "${NamePrefix}-${Stage}-raw-"
     readers = set()
     for role, statement in _statements(transformed):
@@ -213,8 +215,13 @@ def test_functions_only_read_the_raw_bucket(transformed):
         if raw in text:
             readers.add(role)
             writes = {a for a in _listify(statement["Action"]) if a.startswith("s3:Put") or a.startswith("s3:Delete")}
+            if role == "ConsoleFunctionRole":  # its page views, as the access log of the system accesswatch
+                assert writes == {"s3:PutObject"}, writes
+                assert [r["Fn::Sub"].split(raw)[1] for r in _listify(statement["Resource"])] == [
+                    "${AWS::AccountId}-${AWS::Region}/access-logs/accesswatch/*"]
+                continue
             assert not writes, (role, writes)
-    assert {"IngestFunctionRole", "ReferenceFunctionRole"} <= readers
+    assert {"IngestFunctionRole", "ReferenceFunctionRole", "ConsoleFunctionRole"} <= readers
 
 
 # ------------------------------------------------------------------ secrets and justified skips

@@ -150,3 +150,26 @@ def test_local_env_without_a_running_endpoint_is_one_line_and_exit_1(
     captured = capsys.readouterr()
     assert captured.out == ""  # nothing a shell's eval would run
     assert captured.err.startswith("accesswatch: no local endpoint is running") and len(captured.err.splitlines()) == 1
+
+
+def test_a_resource_the_local_stack_may_lack_leaves_its_variable_empty_and_its_output_out(cloudformation: Any) -> None:
+    """The local runtime's stack has no console API or user pool (moto skips them): against it, a variable
+    naming one is empty and an output naming one is left out; against any other stack the same is an error."""
+    template = {**SAM_TEMPLATE,
+                "Resources": {**SAM_TEMPLATE["Resources"],
+                              "Pool": {"Type": "AWS::Cognito::UserPool"},
+                              "Signer": {"Type": "AWS::Serverless::Function", "Properties": {"Environment": {
+                                  "Variables": {"POOL": {"Ref": "Pool"}, "LOG_LEVEL": "INFO"}}}}},
+                "Outputs": {**SAM_TEMPLATE["Outputs"],
+                            "PoolUrl": {"Value": {"Fn::Sub": "https://${Pool}.example/"}}}}
+    record = read_stack(cloudformation, "aw-test")
+    lenient = resolver_for(template, record, absent_types={"AWS::Cognito::UserPool"})
+    assert sam_env_vars(template, lenient)["Signer"] == {
+        "POOL": "", "LOG_LEVEL": "INFO", "LEDGER_TABLE": record.physical["LedgerTable"],
+        "RAW_BUCKET": f"aw-test-uat-raw-123456789012-{REGION}"}
+    assert list(shell_variables(template, lenient)) == [
+        "ACCESSWATCH_RAW_BUCKET", "ACCESSWATCH_LEDGER_TABLE", "ACCESSWATCH_DIGEST_TOPIC_ARN"]
+    with pytest.raises(StackEnvError, match="Pool .* has no physical id"):
+        sam_env_vars(template, resolver_for(template, record))
+    with pytest.raises(StackEnvError, match="output PoolUrl: Pool .* has no physical id"):
+        shell_variables(template, resolver_for(template, record))

@@ -9,7 +9,7 @@ parameters and physical resource ids. Pure: the caller supplies those.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 _SUB = re.compile(r"\$\{([^}]+)\}")
@@ -17,6 +17,11 @@ _SUB = re.compile(r"\$\{([^}]+)\}")
 
 class ResolveError(ValueError):
     """An intrinsic function or reference this resolver cannot resolve."""
+
+
+class NotInStack(ResolveError):
+    """A reference to a resource of a type the stack was allowed not to hold (``absent_types``): the local
+    runtime's stack, where moto skips the console's API and Cognito resources."""
 
 
 class _NoValue:
@@ -110,12 +115,13 @@ def symbolic_resolver(template: Mapping[str, Any]) -> Resolver:
 
 def deployment_resolver(template: Mapping[str, Any], *, physical: Mapping[str, str],
                         parameters: Mapping[str, str], stack_name: str, region: str, account_id: str,
-                        partition: str = "aws") -> Resolver:
+                        partition: str = "aws", absent_types: Collection[str] = ()) -> Resolver:
     """References resolved against a deployed stack (its parameters and physical resource ids).
 
     Physical ids follow CloudFormation: a queue's is its URL, a topic's and a state machine's
     their ARN, a function's, table's and bucket's their name. Resources the stack does not hold
-    (moto skips alarms) resolve through their own name property.
+    (moto skips alarms) resolve through their own name property; one of ``absent_types`` raises
+    NotInStack, any other ResolveError.
     """
     resources = template.get("Resources", {})
     params = {name: str(spec["Default"]) for name, spec in template.get("Parameters", {}).items()
@@ -136,6 +142,8 @@ def deployment_resolver(template: Mapping[str, Any], *, physical: Mapping[str, s
             return physical[name]
         if kind == "AWS::CloudWatch::Alarm" and "AlarmName" in resources[name].get("Properties", {}):
             return str(resolver(resources[name]["Properties"]["AlarmName"]))
+        if kind in absent_types:
+            raise NotInStack(f"{name} ({kind}) is not in the stack")
         raise ResolveError(f"{name} ({kind}) has no physical id in the stack")
 
     def getatt(name: str, attribute: str) -> str:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from accesswatch_tools.alarms.intrinsics import ResolveError, Resolver, deployment_resolver
+from accesswatch_tools.alarms.intrinsics import NotInStack, ResolveError, Resolver, deployment_resolver
 
 SHELL_PREFIX = "ACCESSWATCH_"
 FUNCTION_TYPE = "AWS::Serverless::Function"
@@ -69,15 +69,22 @@ def read_stack(cloudformation: Any, stack_name: str) -> StackRecord:
     )
 
 
-def resolver_for(template: Mapping[str, Any], record: StackRecord) -> Resolver:
+def resolver_for(template: Mapping[str, Any], record: StackRecord, *,
+                 absent_types: Collection[str] = ()) -> Resolver:
+    """``absent_types``: resource types the stack may lack (the local runtime's: LOCAL_ABSENT_TYPES); a
+    variable naming one is empty and an output naming one is left out, where any other missing resource
+    is an error."""
     return deployment_resolver(template, physical=record.physical, parameters=record.parameters,
                                stack_name=record.name, region=record.region, account_id=record.account_id,
-                               partition=record.partition)
+                               partition=record.partition, absent_types=absent_types)
 
 
-def _value(resolver: Resolver, value: Any, where: str) -> str:
+def _value(resolver: Resolver, value: Any, where: str) -> str | None:
+    """The value resolved; None when it names a resource the stack was allowed to lack."""
     try:
         resolved = resolver(value)
+    except NotInStack:
+        return None
     except ResolveError as exc:
         raise StackEnvError(f"{where}: {exc}") from None
     if isinstance(resolved, dict | list):
@@ -100,7 +107,8 @@ def function_environment(template: Mapping[str, Any]) -> dict[str, dict[str, Any
 
 def sam_env_vars(template: Mapping[str, Any], resolver: Resolver) -> dict[str, dict[str, str]]:
     """The ``sam local invoke --env-vars`` file: every function's every variable, resolved, sorted."""
-    return {function: {name: _value(resolver, value, f"{function} {name}") for name, value in sorted(variables.items())}
+    return {function: {name: _value(resolver, value, f"{function} {name}") or ""
+                       for name, value in sorted(variables.items())}
             for function, variables in sorted(function_environment(template).items())}
 
 
@@ -112,8 +120,9 @@ def shell_name(output_name: str) -> str:
 
 def shell_variables(template: Mapping[str, Any], resolver: Resolver) -> dict[str, str]:
     """The template's outputs, resolved, under their ``ACCESSWATCH_*`` names, in the template's order."""
-    return {shell_name(name): _value(resolver, spec.get("Value"), f"output {name}")
-            for name, spec in template.get("Outputs", {}).items()}
+    values = {shell_name(name): _value(resolver, spec.get("Value"), f"output {name}")
+              for name, spec in template.get("Outputs", {}).items()}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def shell_lines(variables: Mapping[str, str]) -> list[str]:

@@ -82,7 +82,7 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "loc
 def local_environment(directory: Any) -> dict[str, str]:
     """The variables that point the AWS CLI and SDKs at the running endpoint, then the stack's names
     (its outputs as ACCESSWATCH_* variables); CliError when no endpoint runs."""
-    from accesswatch_tools.embedded.template import STACK_NAME
+    from accesswatch_tools.embedded.template import LOCAL_ABSENT_TYPES, STACK_NAME
     from accesswatch_tools.operate.stack_env import StackEnvError, read_stack, resolver_for, shell_variables
 
     try:
@@ -91,7 +91,8 @@ def local_environment(directory: Any) -> dict[str, str]:
         raise CliError(str(exc)) from None
     try:
         record = read_stack(target.client("cloudformation"), STACK_NAME)
-        names = shell_variables(target.template, resolver_for(target.template, record))
+        names = shell_variables(target.template, resolver_for(target.template, record,
+                                                              absent_types=LOCAL_ABSENT_TYPES))
     except StackEnvError as exc:
         raise CliError(f"local endpoint {target.url}: {exc}") from None
     return {"AWS_ENDPOINT_URL": target.url, "AWS_REGION": target.region, "AWS_DEFAULT_REGION": target.region,

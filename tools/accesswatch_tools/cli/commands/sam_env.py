@@ -18,8 +18,9 @@ from typing import Any
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
 
 
-def _cloudformation(args: argparse.Namespace) -> tuple[Any, str, Any]:
-    """A CloudFormation client for the target, the stack's name, and the template it was deployed from."""
+def _cloudformation(args: argparse.Namespace) -> tuple[Any, str, Any, frozenset[str]]:
+    """A CloudFormation client for the target, the stack's name, the template it was deployed from, and the
+    resource types it may lack (the local stack's: LOCAL_ABSENT_TYPES)."""
     if args.stack:
         import boto3
         from botocore.exceptions import BotoCoreError
@@ -30,11 +31,11 @@ def _cloudformation(args: argparse.Namespace) -> tuple[Any, str, Any]:
             client = boto3.session.Session(region_name=args.region).client("cloudformation")
         except BotoCoreError as exc:
             raise CliError(f"cannot reach CloudFormation for stack {args.stack!r}: {exc}") from None
-        return client, args.stack, load_template(TEMPLATE_PATH)
-    from accesswatch_tools.embedded.template import STACK_NAME
+        return client, args.stack, load_template(TEMPLATE_PATH), frozenset()
+    from accesswatch_tools.embedded.template import LOCAL_ABSENT_TYPES, STACK_NAME
 
     target = deployment(args)
-    return target.client("cloudformation"), STACK_NAME, target.template
+    return target.client("cloudformation"), STACK_NAME, target.template, LOCAL_ABSENT_TYPES
 
 
 def env_vars_text(args: argparse.Namespace) -> str:
@@ -42,10 +43,10 @@ def env_vars_text(args: argparse.Namespace) -> str:
 
     from accesswatch_tools.operate.stack_env import StackEnvError, read_stack, resolver_for, sam_env_vars
 
-    client, stack_name, template = _cloudformation(args)
+    client, stack_name, template, absent_types = _cloudformation(args)
     try:
         record = read_stack(client, stack_name)
-        variables = sam_env_vars(template, resolver_for(template, record))
+        variables = sam_env_vars(template, resolver_for(template, record, absent_types=absent_types))
     except StackEnvError as exc:
         raise CliError(str(exc)) from None
     except BotoCoreError as exc:  # no credentials, no region, endpoint unreachable
