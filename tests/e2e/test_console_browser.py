@@ -8,7 +8,8 @@ the case is closed. `accesswatch cases show CASE --json` against the same endpoi
 with the console's actors. The queue's first case is reachable with the keyboard alone.
 
 No browser: skipped with the reason, except under `make test` (ACCESSWATCH_REQUIRE_BROWSER=1), where it fails.
-ACCESSWATCH_SCREENSHOTS=1 also saves the queue and the case page as docs/img/console-*.png."""
+ACCESSWATCH_SCREENSHOTS=1 also saves the queue and the case page as docs/img/console-*.png (a directory
+instead of 1: there)."""
 
 from __future__ import annotations
 
@@ -83,10 +84,20 @@ def open_queue(driver: Any, endpoint: Endpoint) -> list[Any]:
     return list(driver.find_elements(By.CSS_SELECTOR, "#queue tbody tr"))
 
 
-def screenshot(driver: Any, name: str) -> None:
-    if os.environ.get("ACCESSWATCH_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(SCREENSHOTS / f"console-{name}.png"))
+def screenshot(driver: Any, name: str, height: int) -> None:
+    """console-NAME.png, 1280 pixels wide, in docs/img when ACCESSWATCH_SCREENSHOTS=1 (or in the directory it
+    names); the README's pictures were taken so from the `make demo` world. The window's size is put back."""
+    wanted = os.environ.get("ACCESSWATCH_SCREENSHOTS", "")
+    if not wanted:
+        return
+    directory = SCREENSHOTS if wanted == "1" else Path(wanted)
+    size = driver.get_window_size()
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        driver.set_window_size(1280, height)
+        driver.save_screenshot(str(directory / f"console-{name}.png"))
+    finally:
+        driver.set_window_size(size["width"], size["height"])
 
 
 def test_the_queue_first_case_link_is_reached_with_the_tab_key(chromium: Any, endpoint: Endpoint) -> None:
@@ -165,14 +176,14 @@ def test_a_case_goes_from_the_queue_to_closed_in_the_browser_and_the_cli_shows_t
     status_column = headings.index("Status")
     waiting = [r for r in rows if r.find_elements(By.TAG_NAME, "td")[status_column].text == "investigating"]
     assert waiting, f"no case awaiting a decision among the queue's {len(rows)} rows"
-    screenshot(chromium, "queue")
+    screenshot(chromium, "queue", 900)
     case_id = str(waiting[0].get_attribute("data-case-id"))
     waiting[0].find_element(By.LINK_TEXT, case_id).click()
     wait_for(chromium, "#decide-form")
     case_url = chromium.current_url
     assert case_url == endpoint.url(f"/cases/{case_id}")
     assert chromium.find_element(By.ID, "case-status").text == "investigating"
-    screenshot(chromium, "case")
+    screenshot(chromium, "case", 1500)
 
     # Decide it founded: the ER type, each rule's verdict (a case of several rules needs one), a note.
     chromium.find_element(By.ID, "decision-founded").click()
