@@ -1,7 +1,7 @@
 """The case page and its actions through the console (LocalConsole -> ConsoleFunction on an embedded runtime with
 the small world run through it): decide, record the outcome, add a note, each as the CLI does it (the CLI's
 view then shows the same history with the console's actor); roles and CSRF refused server-side with nothing
-changed; the page's own access events; unknown cases."""
+changed; personal details as a recorded access, detected like any system's; unknown cases."""
 
 from __future__ import annotations
 
@@ -324,35 +324,95 @@ def test_unknown_or_malformed_case_ids_are_not_found(world: Any) -> None:
     assert browser.post("/cases/nonsense/note", {"note": "x"}).status_code == 404
 
 
-def test_opening_a_case_is_audited_and_recorded_as_access_to_its_clients(world: Any, cases: Any) -> None:
-    case = cases["several"][2]
-    user = "u-watcher-9"
-    browser = ConsoleBrowser(world, "investigator", user)
-    html = text(browser.get(f"/cases/{case['case_id']}"))
-    shown_clients = set(re.findall(r'data-client-id="([^"]+)"', html))
-    assert shown_clients
-
+def console_events(world: Any, user: str) -> list[dict[str, Any]]:
+    """The access events the console wrote for ``user`` (system accesswatch, in the raw bucket)."""
     s3 = world.client("s3")
     bucket = world.resource_name("RawBucket")
-    events = []
+    events: list[dict[str, Any]] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="access-logs/accesswatch/"):
         for item in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
             events += [json.loads(line) for line in body.splitlines() if line.strip()]
-    mine = [e for e in events if e["user_id"] == user]
-    assert {e["client_id"] for e in mine} >= shown_clients
-    assert {e["client_id"] for e in mine} <= set(case["client_ids"])
-    assert {e["screen"] for e in mine} == {"console_case"}
+    return [e for e in events if e["user_id"] == user]
 
+
+def audited(world: Any, user: str, action: str) -> list[dict[str, Any]]:
     from accesswatch.dal.audit import AuditStore
     from accesswatch.quarters import nz_date
 
     audits = AuditStore(world.resource_name("AuditTable"), world.resource("dynamodb"))
     today = nz_date(datetime.now(UTC))
-    records = [r for r in audits.between(today - timedelta(days=1), today, actor=actor(user), action="case_show")
-               if (r.get("subject") or {}).get("case_id") == case["case_id"]]
+    return list(audits.between(today - timedelta(days=1), today, actor=actor(user), action=action))
+
+
+def test_opening_a_case_is_audited_and_shows_clients_by_id_only(world: Any, cases: Any) -> None:
+    case = cases["several"][2]
+    user = "u-watcher-9"
+    browser = ConsoleBrowser(world, "investigator", user)
+    html = text(browser.get(f"/cases/{case['case_id']}"))
+    assert set(re.findall(r'data-client-id="([^"]+)"', html))
+    # Ids only: not an access to any client's record, so no access event; the read itself is audited.
+    assert console_events(world, user) == []
+    records = [r for r in audited(world, user, "case_show") if (r.get("subject") or {}).get("case_id") == case["case_id"]]
     assert len(records) == 1 and records[0]["source"] == "console"
     assert records[0]["result"]["findings_shown"] == len(re.findall(r"data-finding-id=", html))
+
+
+def test_a_clients_personal_details_are_a_recorded_access(world: Any, cases: Any, small_world: Path) -> None:
+    import csv
+    import gzip
+
+    case = cases["several"][3]
+    client_id = sorted(case["client_ids"])[0]
+    user = "u-watcher-10"
+    browser = ConsoleBrowser(world, "investigator", user)
+    assert f"/cases/{case['case_id']}/clients/{client_id}" in text(browser.get(f"/cases/{case['case_id']}"))
+    shown = browser.get(f"/cases/{case['case_id']}/clients/{client_id}")
+    assert shown.status_code == 200
+    with gzip.open(small_world / "reference" / "clients.csv.gz", "rt", encoding="utf-8") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["client_id"] == client_id)
+    assert str(escape(row["family_name"].strip())) in text(shown)  # from the raw snapshot: the curated copy has ids only
+    events = console_events(world, user)
+    assert [(e["client_id"], e["screen"], e["action"]) for e in events] == [(client_id, "console_client_details", "view")]
+    assert [r["subject"]["client_id"] for r in audited(world, user, "client_details")] == [client_id]
+    # Only investigators see personal details, only of a case's own clients.
+    adviser = ConsoleBrowser(world, "er_adviser", "u-er-10")
+    assert adviser.get(f"/cases/{case['case_id']}/clients/{client_id}").status_code == 403
+    assert f"/clients/{client_id}" not in text(adviser.get(f"/cases/{case['case_id']}"))
+    other = next(c for c in cases["single"] if client_id not in (c.get("client_ids") or []))
+    assert browser.get(f"/cases/{other['case_id']}/clients/{client_id}").status_code == 404
+    assert len(console_events(world, user)) == 1
+
+
+def test_the_console_is_monitored_like_any_system(world: Any, cases: Any) -> None:
+    """A colleague's-record case names a client who is another staff member's own record; that staff member,
+    signed in to the console, opens the client's personal details: their own record. Ingestion and detection of
+    the console's access log raise SELF_RECORD against them, from the system accesswatch."""
+    from accesswatch.dal.findings import FindingStore
+
+    findings = FindingStore(world.resource_name("FindingsTable"), world.resource("dynamodb"))
+    case, client_id, owner = None, None, None
+    for candidate in [*cases["single"], *cases["several"]]:
+        if "COLLEAGUE_RECORD" not in (candidate.get("rules") or []):
+            continue
+        for finding in service(world).show(candidate["case_id"], limit=None)["findings"]:
+            evidence = finding.get("evidence") or {}
+            if finding["rule"] == "COLLEAGUE_RECORD" and evidence.get("colleague_user_id"):
+                case, client_id, owner = candidate, finding.get("client_id"), evidence["colleague_user_id"]
+                break
+        if case:
+            break
+    assert case and client_id and owner, "the small world has a colleague's-record case"
+    browser = ConsoleBrowser(world, "investigator", owner)
+    assert browser.get(f"/cases/{case['case_id']}/clients/{client_id}").status_code == 200
+    deadline = time.monotonic() + 120
+    while True:
+        raised = [f for f in findings.find(user_id=owner) if f.get("system") == "accesswatch"]
+        if raised:
+            break
+        assert time.monotonic() < deadline, "the console's access was not detected"
+        time.sleep(0.2)
+    assert {(f["rule"], f["client_id"]) for f in raised} >= {("SELF_RECORD", client_id)}
 
 
 def test_the_queue_has_a_team_column_and_filter_from_the_staff_snapshot(world: Any, cases: Any) -> None:

@@ -37,6 +37,7 @@ ACTIONS: Final = (
     "evidence_verify",      # accesswatch cases verify-evidence CASE (re-hashing a stored pack)
     "audit_list",           # accesswatch audit list (reading the audit log is itself audited)
     "console_queue",        # the console's queue page (cases listed)
+    "client_details",       # the console's "personal details" of one client of a case (name, birth date, address)
     "console_page",         # any other console page that shows what the audit covers (digest, exceptions...)
 )
 SOURCES: Final = ("cli", "console")

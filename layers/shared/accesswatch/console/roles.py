@@ -20,6 +20,7 @@ class Permission(StrEnum):
     CASE_DECIDE = "case_decide"      # decide a case awaiting a decision (founded / unfounded, per rule)
     CASE_OUTCOME = "case_outcome"    # record the Employment Relations outcome
     CASE_NOTE = "case_note"          # add a note to a case's history
+    CLIENT_DETAILS = "client_details"  # a case's client's personal details (name, date of birth, address)
     DIGEST = "digest"                # the week's digest (team managers' counts)
     EXCEPTIONS = "exceptions"        # the exceptions list
     EXCEPTIONS_MANAGE = "exceptions_manage"  # add and revoke exceptions
@@ -31,7 +32,7 @@ class Permission(StrEnum):
 
 GRANTS: Final[dict[Role, frozenset[Permission]]] = {
     Role.INVESTIGATOR: frozenset({Permission.QUEUE, Permission.CASE_VIEW, Permission.CASE_DECIDE,
-                                  Permission.CASE_NOTE, Permission.DIGEST, Permission.EXCEPTIONS,
+                                  Permission.CASE_NOTE, Permission.CLIENT_DETAILS, Permission.DIGEST, Permission.EXCEPTIONS,
                                   Permission.EXCEPTIONS_MANAGE, Permission.PRECISION}),
     Role.ER_ADVISER: frozenset({Permission.QUEUE, Permission.CASE_VIEW, Permission.CASE_OUTCOME,
                                 Permission.CASE_NOTE}),

@@ -93,6 +93,23 @@ def staff_names(sources: FootprintSources) -> pl.DataFrame | None:
                              max_decompressed_bytes=RAW_SNAPSHOT_MAX_BYTES, columns=NAME_FIELDS)
 
 
+CLIENT_DETAIL_FIELDS = ("client_id", "family_name", "given_names", "date_of_birth", "address", "flags")
+
+
+def client_details(store: ObjectStore, ledger: Ledger, raw_bucket: str, client_id: str) -> dict[str, str] | None:
+    """One client's personal details (name, date of birth, address, flags) from the current clients snapshot's
+    raw upload (the curated copy holds ids only); None when the snapshot has no such client or there is no
+    snapshot. For the console's deliberate "show personal details", which is recorded as an access."""
+    pointer = ledger.reference_pointer() or {}
+    entry = (pointer.get("kinds") or {}).get("clients")
+    if not entry:
+        return None
+    frame = read_raw_snapshot(store, entry, ReferenceKind.CLIENTS, default_bucket=raw_bucket,
+                              max_decompressed_bytes=RAW_SNAPSHOT_MAX_BYTES, columns=CLIENT_DETAIL_FIELDS)
+    rows = frame.filter(pl.col("client_id") == client_id).head(1).to_dicts()
+    return {k: "" if v is None else str(v) for k, v in rows[0].items()} if rows else None
+
+
 def known_ids(ledger: Ledger, store: ObjectStore, bucket: str, kind: str, column: str) -> set[str] | None:
     """One id column of the current ``kind`` snapshot (``clients``/``client_id``, ``staff``/``user_id``), or
     None before any snapshot of that kind arrived."""

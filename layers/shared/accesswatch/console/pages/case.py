@@ -262,6 +262,7 @@ def case_view(shown: Mapping[str, Any], staff: Mapping[str, Mapping[str, str]], 
         "rule_decisions": sorted((shown.get("rule_decisions") or {}).items()),
         "history": history_rows(shown.get("history") or []),
         "actions": available_actions(status, who, busy=bool(busy)),
+        "may_see_details": who.may(Permission.CLIENT_DETAILS),
         "busy": busy, "refresh_seconds": REFRESH_SECONDS,
         "closed": status.startswith("closed"),
         "client_ids": list(dict.fromkeys(c for c in clients if c)),
@@ -289,7 +290,8 @@ def _case_page(case_id: str, *, show_all: bool, status: int = 200, error: str = 
     audit(router, "case_show", subject={"case_id": shown["case_id"], "user_id": shown.get("user_id")},
           result={"findings_shown": view["findings_shown"], "findings_total": view["findings_total"],
                   "clients": len(shown.get("client_ids") or []), "history": len(shown.get("history") or [])})
-    viewed_clients(router, view["client_ids"], page_name="case")
+    # Ids only on this page (no name, address or date of birth): audited, not an access to a client's record.
+    # Personal details are one deliberate click away (client_details below), and that view is an access event.
     vocabulary = service.vocabulary if any(view["actions"].values()) else None
     form_values = {k: v[0] for k, v in (submitted or {}).items() if v and k != "csrf_token"}
     return page(router, "case.html", title=f"Case {case_id}", active="/queue", status=status, error=error,
@@ -363,3 +365,24 @@ def note(case_id: str) -> Response:
         sources(router).teamwork.note(case_id, text=_note(values, required=True), actor=who.actor_name)
 
     return _acted(case_id, "note", act)
+
+
+@router.get("/cases/<case_id>/clients/<client_id>")
+def client_details(case_id: str, client_id: str) -> Response:
+    """One client's personal details, for an investigator working a case about that client: audited and written
+    as an access event of the system accesswatch before it is shown, so the monitor reviews its own users'
+    looking like anyone else's (a colleague's or a relative's record raises its rule)."""
+    from accesswatch.services.footprint import client_details as read_details
+
+    allowed(router, Permission.CLIENT_DETAILS)
+    case_id = checked_case_id(case_id)
+    case = _existing(case_id)
+    if client_id not in (case.get("client_ids") or ()):
+        raise NotFound(f"Case {case_id} has no client {client_id}.")
+    src = sources(router)
+    details = read_details(src.store, src.ledger, src.settings.raw_bucket, client_id)
+    audit(router, "client_details", subject={"case_id": case_id, "client_id": client_id},
+          result={"found": details is not None})
+    viewed_clients(router, [client_id], page_name="client_details")
+    return page(router, "client_details.html", title=f"Client {client_id}", active="/queue", case_id=case_id,
+                client_id=client_id, details=details)
