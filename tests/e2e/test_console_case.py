@@ -444,3 +444,16 @@ def test_the_queue_has_a_team_column_and_filter_from_the_staff_snapshot(world: A
     assert f'<option value="{escape(team)}" selected>' in section(filtered, "filter-team")
     unknown = browser.get("/queue", query_string={"team": "No such team"})
     assert unknown.status_code == 400
+
+
+def test_the_queue_lists_closed_cases_under_any_status(world: Any, cases: Any) -> None:
+    from accesswatch.cases.service import CaseFilter
+
+    closed = service(world).find(CaseFilter(status="closed"))
+    assert closed, "the decide-then-outcome test above closed a case in this module's runtime"
+    browser = ConsoleBrowser(world, "investigator", INVESTIGATOR)
+    default = text(browser.get("/queue"))
+    every = text(browser.get("/queue?status=any"))
+    assert len(re.findall(r"data-case-id=", every)) == len(service(world).find())
+    assert len(re.findall(r"data-case-id=", default)) == len(service(world).find(CaseFilter(status="open")))
+    assert all(f'data-case-id="{c["case_id"]}"' in every for c in closed)

@@ -20,6 +20,7 @@ router = Router()
 AGES = {"": None, "1": 1, "7": 7, "30": 30}  # opened within the last N days
 DUE = ("", "overdue", "3")  # any, decision overdue, due within 3 days
 MAX_SHOWN = 500
+ANY = "any"  # the status filter's "any status" (no parameter at all means the open cases)
 
 
 def _when(text: object) -> datetime | None:
@@ -77,7 +78,7 @@ def queue() -> Response:
     if team and team not in teams:
         raise BadRequest("unknown team: choose one of the list")
     try:
-        where = CaseFilter(status=status or None, rule=rule or None, tier=tier or None, priority=priority or None)
+        where = CaseFilter(status=None if status in ("", ANY) else status, rule=rule or None, tier=tier or None, priority=priority or None)
     except FilterError as exc:
         raise BadRequest(str(exc)) from None
     rows = queue_rows(sources(router).case_service.find(where), now=datetime.now(UTC), age=age, due=due, team=team,
