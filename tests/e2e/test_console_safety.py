@@ -8,6 +8,7 @@ as each role and checked: the planted markup appears only escaped."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import re
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support.console import ConsoleBrowser, world_runtime
 
 EVIL_USER = "u<script>alert('x')</script>&"
@@ -50,18 +50,16 @@ def _planted_world(small_world: Path, out: Path) -> tuple[Path, str]:
             immediate.add(row["user_id"])
     user = max(sorted(immediate), key=lambda u: counts[u])
     staff = world / "reference" / "staff.csv"
-    lines = staff.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split(",")
-    team_at = header.index("team")
-    planted = []
-    for line in lines:
-        if line.endswith(f",{user}") or f",{user}," in line:
-            cells = line.split(",")
-            if len(cells) == len(header):  # an unquoted row: its team can be replaced cell-wise
-                cells[team_at] = EVIL_TEAM
-                line = ",".join(cells)
-        planted.append(line)
-    staff.write_text("\n".join(planted) + "\n", encoding="utf-8")
+    with staff.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    planted = [row for row in rows if row["user_id"] == user]
+    assert planted, "the chosen user has a staff row"
+    for row in planted:
+        row["team"] = EVIL_TEAM
+    with staff.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     for path in [*(world / "reference").iterdir(), *(world / "logs").iterdir()]:
         _replace_in(path, user, EVIL_USER)
     return world, user
@@ -119,3 +117,20 @@ def test_pages_are_not_cached_and_carry_the_security_headers(planted: Any) -> No
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert page.headers["X-Frame-Options"] == "DENY"
+
+
+def test_planted_markup_on_the_case_page_and_in_a_note_is_escaped(planted: Any) -> None:
+    investigator = ConsoleBrowser(planted, "investigator", "u-inv")
+    case_id = _evil_case(investigator)
+    noted = investigator.post(f"/cases/{case_id}/note", {"note": EVIL_NOTE})
+    assert noted.status_code == 303
+    page = investigator.get(f"/cases/{case_id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;" in html  # the user id, as text
+    assert "&lt;b onmouseover=alert(&#39;t&#39;)&gt;Team&lt;/b&gt;" in html  # the team, as text
+    assert "&#34;&gt;&lt;script&gt;alert(&#34;n&#34;)&lt;/script&gt;" in html  # the note, as text
+    _assert_escaped(html, "case page")
+    for role in ("investigator", "er_adviser"):
+        queue = ConsoleBrowser(planted, role, f"u-{role}").get("/queue?status=any").get_data(as_text=True)
+        _assert_escaped(queue, f"queue as {role}")
