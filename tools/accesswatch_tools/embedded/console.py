@@ -144,3 +144,32 @@ def has_console(template_resources: dict[str, Any]) -> bool:
     return FUNCTION in template_resources
 
 
+
+
+CONSOLE_MARK = "HTTP_X_ACCESSWATCH_CONSOLE"  # set on every request that came in on the console's port
+
+
+class ConsoleOrMoto:
+    """The endpoint's one application behind the journal: a request that came in on the console's port (marked
+    by ``marked``) goes to the console, any other to moto. Journaled console actions (a decision, an outcome, a
+    note: POSTs) are thus replayed to the console after a crash, as moto's requests are to moto, so an action a
+    person saw accepted survives a kill -9 like an action made with the CLI."""
+
+    def __init__(self, moto_app: Any, console: LocalConsole | None) -> None:
+        self.moto_app = moto_app
+        self.console = console
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get(CONSOLE_MARK) and self.console is not None:
+            return self.console(environ, start_response)
+        return self.moto_app(environ, start_response)
+
+
+def marked(app: Any) -> Any:
+    """The console port's application: marks each request (a header, so a journaled request keeps the mark)."""
+
+    def application(environ: dict[str, Any], start_response: Any) -> Any:
+        environ[CONSOLE_MARK] = "1"
+        return app(environ, start_response)
+
+    return application

@@ -201,7 +201,12 @@ def serve(state_dir: Path, port: int = 0) -> None:
         # Durable state (embedded/persistence.py): what the last endpoint of this directory saved comes back
         # first, then every request that changes something is journaled before it is handled.
         durable = persistence.DurableState(state_dir, aws, skip_buckets={ARTIFACTS_BUCKET})
-        inner = DomainDispatcherApplication(create_backend_app)
+        from accesswatch_tools.embedded.console import ConsoleOrMoto, LocalConsole, marked
+
+        # The console's requests share the journal with moto's (embedded/console.py): a person's action in the
+        # console is replayed after a crash as a CLI command's calls are.
+        console = LocalConsole(aws) if "ConsoleFunction" in aws.physical else None
+        inner = ConsoleOrMoto(DomainDispatcherApplication(create_backend_app), console)
         try:
             notes = durable.restore(inner)
         except RuntimeError as exc:  # an unreadable checkpoint: one line, which the starter shows
@@ -217,11 +222,9 @@ def serve(state_dir: Path, port: int = 0) -> None:
         # The console (the template's ConsoleFunction) on a port of its own: its pages use absolute paths.
         console_server = None
         console_url = None
-        if "ConsoleFunction" in aws.physical:
-            from accesswatch_tools.embedded.console import LocalConsole
-
+        if console is not None:
             console_port = int(os.environ.get("ACCESSWATCH_CONSOLE_PORT") or 0)
-            console_server = make_server("127.0.0.1", console_port, LocalConsole(aws), True)
+            console_server = make_server("127.0.0.1", console_port, marked(durable.app(inner)), True)
             threading.Thread(target=console_server.serve_forever, name="accesswatch-console", daemon=True).start()
             console_url = f"http://{console_server.host}:{console_server.port}/"
         info = {"url": f"http://{host}:{bound}", "console_url": console_url, "pid": os.getpid(), "region": REGION,
