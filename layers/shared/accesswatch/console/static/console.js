@@ -225,8 +225,18 @@
     window.setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
   }
 
+  var refreshTimer = 0;
+
   function place(html, path, history) {
     var page = new DOMParser().parseFromString(html, "text/html");
+    // A page that asks to be reloaded (a case whose workflow is still recording an action) is loaded again
+    // after its delay: only the <body> is put in place, so its <meta http-equiv="refresh"> would not act.
+    window.clearTimeout(refreshTimer);
+    var refresh = page.querySelector('meta[http-equiv="refresh"]');
+    var seconds = refresh ? parseInt(refresh.getAttribute("content"), 10) : 0;
+    if (seconds > 0) {
+      refreshTimer = window.setTimeout(function () { load(shown(), {}, ""); }, seconds * 1000);
+    }
     var body = document.adoptNode(page.body);
     adopt(body);
     document.title = page.title;
