@@ -83,8 +83,9 @@ def _finish(response: dict[str, Any], *, secure: bool, set_cookie: str | None) -
     return response
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+# Pages carry personal details: the response never goes to X-Ray, and no key of one request stays on the logger.
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     secure = _secure(event)
     headers = {k.lower(): str(v) for k, v in (event.get("headers") or {}).items()}

@@ -98,6 +98,7 @@ def test_refused_actions_change_nothing(world: Any) -> None:
                     "user_id": "u1", "rule": "SENSITIVE_LOOKUP", "expires_on": "2099-01-01", "reason": "x"}
             response = browser.post(concrete(rule, world), form)
             assert response.status_code == 403, f"{role.value} {method} {rule}: {response.status_code}"
+            assert "Not allowed" in response.get_data(as_text=True), f"{role.value} {method} {rule}: not the role"
             refused += 1
     assert refused >= 10
     assert cases_table(world) == before

@@ -134,3 +134,20 @@ def test_planted_markup_on_the_case_page_and_in_a_note_is_escaped(planted: Any) 
     for role in ("investigator", "er_adviser"):
         queue = ConsoleBrowser(planted, role, f"u-{role}").get("/queue?status=any").get_data(as_text=True)
         _assert_escaped(queue, f"queue as {role}")
+
+
+def test_the_local_console_answers_loopback_names_only_and_signs_in_from_its_own_page(planted: Any) -> None:
+    from werkzeug.test import Client
+
+    from accesswatch_tools.embedded.console import LocalConsole
+
+    client = Client(LocalConsole(planted))
+    # A page on another site whose name was rebound to 127.0.0.1 sends its own Host: refused.
+    assert client.get("/queue", headers={"Host": "attacker.example:8000"}).status_code == 421
+    assert client.post("/local-sign-in", data={"role": "investigator", "user_id": "u1"},
+                       headers={"Host": "attacker.example"}).status_code == 421
+    # A cross-site form posting to the sign-in page (login CSRF): refused.
+    crossed = client.post("/local-sign-in", data={"role": "investigator", "user_id": "u1"},
+                          headers={"Origin": "https://attacker.example", "Sec-Fetch-Site": "cross-site"})
+    assert crossed.status_code == 403 and client.get_cookie("aw_local_identity") is None
+    assert client.get("/queue", headers={"Host": "127.0.0.1:5000"}).status_code == 303  # to the sign-in page

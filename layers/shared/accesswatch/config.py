@@ -100,7 +100,6 @@ class ConsoleSettings(StorageSettings):
     case_state_machine_arn: str
     detect_function: str
     console_system: str = "accesswatch"
-    stack_prefix: str = ""
     # The footprint's coverage lists these systems even without logs (as the CLI does from the ingest
     # function's KNOWN_SYSTEMS); the reports page withholds counts below the report function's threshold.
     known_systems: tuple[str, ...] = ()

@@ -26,7 +26,9 @@ FUNCTION = "ConsoleFunction"
 DEFAULT_USER = "console-user"
 
 _STATUS_TEXT = {200: "OK", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-                404: "Not Found", 500: "Internal Server Error", 502: "Bad Gateway"}
+                404: "Not Found", 409: "Conflict", 421: "Misdirected Request", 500: "Internal Server Error",
+                502: "Bad Gateway"}
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 def _identity(cookie_header: str) -> tuple[str, Role] | None:
@@ -57,6 +59,11 @@ On AWS your role comes from your Cognito group.</p>{problem}
 </form></main></body></html>""".encode()
 
 
+def _loopback_host(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name in LOOPBACK_NAMES
+
+
 class LocalConsole:
     """A WSGI application: the local sign-in page, then every request as an invocation of ConsoleFunction."""
 
@@ -67,23 +74,31 @@ class LocalConsole:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = environ.get("PATH_INFO", "/") or "/"
+        if not _loopback_host(environ.get("HTTP_HOST", "")):
+            # A page on another site whose name resolves to 127.0.0.1 (DNS rebinding) must not reach the console.
+            start_response("421 Misdirected Request", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"the local console answers on 127.0.0.1 or localhost only"]
         cookie_header = environ.get("HTTP_COOKIE", "")
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         if path == SIGN_IN:
-            return self._sign_in(method, body, start_response)
+            return self._sign_in(environ, method, body, start_response)
         identity = _identity(cookie_header)
         if identity is None and not path.startswith("/static/"):
             start_response("303 See Other", [("Location", SIGN_IN), ("Cache-Control", "no-store")])
             return [b""]
         return self._invoke(environ, method, path, body, identity, start_response)
 
-    def _sign_in(self, method: str, body: bytes, start_response: Any) -> list[bytes]:
+    def _sign_in(self, environ: dict[str, Any], method: str, body: bytes, start_response: Any) -> list[bytes]:
         headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
                    ("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff")]
         if method != "POST":
             start_response("200 OK", headers)
             return [_sign_in_page()]
+        if environ.get("HTTP_SEC_FETCH_SITE", "same-origin") not in ("same-origin", "none") or (
+                environ.get("HTTP_ORIGIN") and not _loopback_host(environ["HTTP_ORIGIN"].split("://", 1)[-1])):
+            start_response("403 Forbidden", headers)
+            return [_sign_in_page("Sign in from this page itself.")]
         form = parse_qs(body.decode("utf-8", "replace"))
         role = (form.get("role") or [""])[0]
         user = (form.get("user_id") or [""])[0].strip()
@@ -138,12 +153,6 @@ class LocalConsole:
         data = base64.b64decode(content) if response.get("isBase64Encoded") else str(content).encode()
         start_response(f"{status} {_STATUS_TEXT.get(status, 'Status')}", out_headers)
         return [data]
-
-
-def has_console(template_resources: dict[str, Any]) -> bool:
-    return FUNCTION in template_resources
-
-
 
 
 CONSOLE_MARK = "HTTP_X_ACCESSWATCH_CONSOLE"  # set on every request that came in on the console's port

@@ -3,8 +3,8 @@ per client shown, as the access log of the system ``accesswatch`` (``access-logs
 bucket), in the contract's format. Ingestion and detection then treat it like the CMS's logs: an
 investigator who opens a case about their own relative's record raises RELATIVE_RECORD like anyone else.
 
-Event ids derive from the request id and the client, so a request handled twice (a retry, a replayed
-journal entry locally) delivers the same events twice, which ingestion keeps once.
+Event ids derive from the request id and the client, so a request handled twice with one request id (an
+invocation retried by Lambda) delivers the same events twice, which ingestion keeps once.
 """
 
 from __future__ import annotations

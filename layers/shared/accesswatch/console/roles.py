@@ -47,8 +47,8 @@ NAVIGATION: Final[tuple[tuple[Permission, str, str], ...]] = (
     (Permission.EXCEPTIONS, "/exceptions", "Exceptions"),
     (Permission.PRECISION, "/precision", "Rule precision"),
     (Permission.FOOTPRINT, "/footprint", "Footprint"),
-    (Permission.REPORTS, "/reports", "Reports"),
     (Permission.OPERATIONS, "/operations", "Operations"),
+    (Permission.REPORTS, "/reports", "Reports"),
 )
 
 

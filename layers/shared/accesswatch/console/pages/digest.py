@@ -24,6 +24,7 @@ from accesswatch.quarters import nz_week, previous_nz_week
 
 router = Router()
 PUBLISHED = "published"
+FIRST_YEAR = 2000  # no log is older (the Glue table's partition projection starts here too)
 COMPUTED = "computed"
 
 
@@ -32,9 +33,11 @@ def asked_week(text: str, now: datetime) -> Week:
     expected form, for anything else or a week that has not started."""
     try:
         week = Week.of(text or previous_nz_week(now))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise BadRequest(f"week: {exc}") from None
-    if not week.started_at(now):
+    if week.first_day.year < FIRST_YEAR:
+        raise BadRequest(f"week {week.id}: the digest covers weeks from {FIRST_YEAR} on")
+    if week.first_day.year > now.year + 1 or not week.started_at(now):
         raise BadRequest(f"week {week.id} ({week.label}) has not started yet")
     return week
 

@@ -37,6 +37,9 @@ CONTENT_TYPES: Final = {".csv": "text/csv; charset=utf-8", ".json": "application
 NO_DATA_SHOWN: Final = "no data"
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # beyond these, New Zealand date arithmetic overflows; no log is there
+
+
 def period_key(period: Period) -> str:
     return f"{period.start.isoformat()}_{period.end.isoformat()}"
 
@@ -47,9 +50,12 @@ def parse_period(text: str) -> Period:
     if not found:
         raise BadRequest("a period is <from>_<to>, two dates YYYY-MM-DD")
     try:
-        return Period(date.fromisoformat(found.group(1)), date.fromisoformat(found.group(2)))
+        period = Period(date.fromisoformat(found.group(1)), date.fromisoformat(found.group(2)))
     except ValueError as exc:
         raise BadRequest(f"period {text[:30]}: {exc}") from None
+    if not (FIRST_YEAR <= period.start.year and period.end.year <= LAST_YEAR):
+        raise BadRequest(f"a period lies between {FIRST_YEAR} and {LAST_YEAR}")
+    return period
 
 
 def quarter_period(end: date) -> Period:
@@ -64,6 +70,8 @@ def asked_period_key(period_text: str, quarter_text: str) -> str:
         end = date.fromisoformat(quarter_text)
     except ValueError:
         raise BadRequest("a quarter is named by its last day, YYYY-MM-DD") from None
+    if not FIRST_YEAR <= end.year <= LAST_YEAR:
+        raise BadRequest(f"a quarter lies between {FIRST_YEAR} and {LAST_YEAR}")
     if quarter_end(end) != end:
         raise BadRequest(f"{end} is not the last day of a quarter")
     return period_key(quarter_period(end))
