@@ -207,3 +207,26 @@ def test_periods_offered_and_asked() -> None:
     for bad in ("2025-01-01", "2025-06-30_2025-01-01", "2025-02-30_2025-03-31", "../x"):
         with pytest.raises(BadRequest):
             parse_period(bad)
+
+
+def test_a_release_published_before_later_fields_still_renders() -> None:
+    from accesswatch.console.pages.reports import document_view
+    from accesswatch.quarters import Period
+
+    class Release:
+        key = "2025-04-01_2025-09-30"
+        period = Period(date(2025, 4, 1), date(2025, 9, 30))
+        published = True
+
+    older = {k: v for k, v in document().items() if k not in ("no_data_cells", "withheld_cells", "footnote", "notes")}
+    def page(doc: dict[str, object]) -> str:
+        return render("reports.html", principal=OFFICER, title="Reports", asked=Release.key,
+                      options=offered_periods([Release.key], date(2025, 10, 5)), release=Release, document=doc,
+                      tables=table_views(doc, {}), downloads=download_order(["report.json"]), coverage=[])
+
+    from jinja2.exceptions import UndefinedError
+
+    with pytest.raises(UndefinedError):  # what a 500 would have been
+        page(older)
+    html = page(document_view(older))
+    assert re.search(r"0 cells\s+withheld, 0 with no data", html)

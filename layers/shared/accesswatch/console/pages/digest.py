@@ -24,6 +24,8 @@ from accesswatch.quarters import nz_week, previous_nz_week
 
 router = Router()
 PUBLISHED = "published"
+TOTALS = ("accumulate_below_threshold", "users_below_threshold", "accumulate_in_cases", "users_awaiting_case",
+          "accumulate_awaiting_case", "immediate", "suppressed", "staging")
 FIRST_YEAR = 2000  # no log is older (the Glue table's partition projection starts here too)
 COMPUTED = "computed"
 
@@ -56,7 +58,8 @@ def _rule_counts(counts: Mapping[str, Any]) -> list[tuple[str, int]]:
 def digest_view(data: Mapping[str, Any]) -> dict[str, Any]:
     """What the page shows of a digest (``Digest.as_dict()`` or the published file): the CLI's lines as
     values for the template."""
-    totals = data["totals"]
+    # A digest published by an earlier version may lack a later count: shown as 0, never a 500.
+    totals = {**dict.fromkeys(TOTALS, 0), **(data.get("totals") or {})}
     summary = [f"{totals['accumulate_below_threshold']} accumulate-tier below the threshold "
                f"({totals['users_below_threshold']} user(s))",
                f"{totals['accumulate_in_cases']} accumulate-tier in cases"]

@@ -37,7 +37,14 @@ CONTENT_TYPES: Final = {".csv": "text/csv; charset=utf-8", ".json": "application
 NO_DATA_SHOWN: Final = "no data"
 
 
-FIRST_YEAR, LAST_YEAR = 2000, 2100  # beyond these, New Zealand date arithmetic overflows; no log is there
+DOCUMENT_DEFAULTS: dict[str, Any] = {"small_count_threshold": "", "withheld_cells": 0, "no_data_cells": 0,
+                                     "generated_at": "", "notes": [], "footnote": "", "tables": []}
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def document_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A release's ``report.json`` with every field the page reads (blank where an older release lacks one)."""
+    return {**DOCUMENT_DEFAULTS, **document}  # beyond these, New Zealand date arithmetic overflows; no log is there
 
 
 def period_key(period: Period) -> str:
@@ -249,7 +256,8 @@ def reports() -> Response:
     if not asked:
         return page(router, "reports.html", title="Reports", active="/reports", **values)
     release = load_release(src, parse_period(asked), today=today)
-    document = release.document()
+    # A release published by an earlier version may lack a later field: shown blank, never a 500.
+    document = document_view(release.document())
     tables = table_views(document, {str(t.get("id")): release.chart(str(t.get("id")))
                                     for t in document.get("tables") or []})
     values.update(release=release, document=document, tables=tables, downloads=download_order(release.names),
