@@ -77,6 +77,9 @@ def test_clearing_the_journal_empties_it(tmp_path: Path) -> None:
     ("POST", {"content-type": "application/x-www-form-urlencoded"}, b"Action=Publish&TopicArn=x", True),
     ("POST", {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}, b"Action=ListTopics", False),
     ("POST", {}, b"<Delete><Object><Key>k</Key></Object></Delete>", True),  # S3 DeleteObjects
+    ("GET", {"x-accesswatch-console": "1"}, b"", True),  # a console page: its audit record, its access events
+    ("POST", {"x-accesswatch-console": "1"}, b"decision=founded", True),  # a console action
+    ("GET", {"x-accesswatch-console": "static"}, b"", False),  # the console's stylesheet
 ])
 def test_requests_that_change_state_go_into_the_journal(method: str, headers: dict[str, str], body: bytes,
                                                         changes: bool) -> None:

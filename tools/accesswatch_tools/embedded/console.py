@@ -178,7 +178,8 @@ def marked(app: Any) -> Any:
     """The console port's application: marks each request (a header, so a journaled request keeps the mark)."""
 
     def application(environ: dict[str, Any], start_response: Any) -> Any:
-        environ[CONSOLE_MARK] = "1"
+        # "static": the stylesheet and script, the only console requests that change nothing (not journaled).
+        environ[CONSOLE_MARK] = "static" if str(environ.get("PATH_INFO", "")).startswith("/static/") else "1"
         return app(environ, start_response)
 
     return application

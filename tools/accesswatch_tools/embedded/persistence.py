@@ -154,7 +154,11 @@ class Journal:
 
 
 def changes_state(method: str, headers: dict[str, str], body: bytes) -> bool:
-    """Whether a request to moto may change its state (and so goes into the journal first)."""
+    """Whether a request to moto may change its state (and so goes into the journal first). Every console
+    request but its stylesheet and script does: a page view writes its audit record (and, for personal details
+    or a footprint, access events), an action sends a decision (embedded/console.py)."""
+    if headers.get("x-accesswatch-console"):
+        return headers["x-accesswatch-console"] != "static"
     target = headers.get("x-amz-target", "")
     if target:
         action = target.rsplit(".", 1)[-1]
