@@ -106,7 +106,7 @@ CORPUS = [
     # ---- keys
     Case("access-logs/cms/Māori data/100% + sure/日本 😀 file (1).csv", csv(good(40)), "detected", accepted=1),
     Case("access-logs/hr/unknown.csv", csv(good(41)), "rejected",
-         "unknown system prefix (known: cms, payment, payments)"),
+         "unknown system prefix (known: cms, payment, payments, accesswatch)"),
     Case("access-logs/loose.csv", csv(good(42)), "rejected", "key is not under access-logs/<system>/"),
     # ---- empty files
     Case("access-logs/cms/empty/zero.csv", b"", "rejected", "empty file (no bytes)"),

@@ -89,9 +89,9 @@ def test_world_runs_end_to_end_and_scores_perfectly(aws, small_world: Path, tmp_
     assert report.ok, report
 
     # Every function the template names that the pipeline drives ran, through the template's wiring
-    # (the quarterly report and the weekly digest run on their schedules only).
+    # (the quarterly report and the weekly digest run on their schedules only, the console for people).
     ran = {i.function for i in aws.invocations}
-    assert set(function_specs(load_template())) - ran == {"ReportFunction", "DigestFunction"}
+    assert set(function_specs(load_template())) - ran == {"ReportFunction", "DigestFunction", "ConsoleFunction"}
 
     # Running the same world again creates nothing new: same finding ids, no duplicates.
     again = run_world(aws, small_world / "reference", small_world / "logs", tmp_path / "again")
