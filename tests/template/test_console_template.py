@@ -34,7 +34,9 @@ def test_the_api_is_http_with_a_logged_throttled_default_stage():
     assert stage["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["ConsoleApiAccessLogGroup", "Arn"]}
     log_format = stage["AccessLogSettings"]["Format"]
     assert "$context.requestId" in log_format and "$context.authorizer.error" in log_format
-    assert "querystring" not in log_format.lower() and "$context.path" in log_format  # never a query string
+    # the route, never the path or a query string: paths and queries name clients (/cases/<id>/clients/<client id>)
+    assert "querystring" not in log_format.lower() and "$context.path" not in log_format
+    assert "$context.routeKey" in log_format
     assert 0 < stage["DefaultRouteSettings"]["ThrottlingRateLimit"] <= stage["DefaultRouteSettings"]["ThrottlingBurstLimit"]
 
 
