@@ -20,7 +20,7 @@ from accesswatch.console.pages import ROUTERS
 from accesswatch.console.principal import Forbidden, NotSignedIn, Principal, principal_from_event
 from accesswatch.console.roles import home
 from accesswatch.console.sources import ConsoleSources
-from accesswatch.console.web import HTML, BadRequest, NotFound, field, form_of_event
+from accesswatch.console.web import HTML, BadRequest, NotFound, Unavailable, field, form_of_event
 from accesswatch.observability import observability
 
 SETTINGS = ConsoleSettings.from_env()
@@ -61,6 +61,12 @@ def _bad_request(exc: BadRequest) -> Response:
 @app.exception_handler(NotFound)
 def _not_found(exc: NotFound) -> Response:
     return _error(404, "Not found", str(exc), app.context.get("principal"))
+
+
+@app.exception_handler(Unavailable)
+def _unavailable(exc: Unavailable) -> Response:
+    logger.warning("unavailable", extra={"why": str(exc)})
+    return _error(503, "Not available now", str(exc), app.context.get("principal"))
 
 
 @app.not_found

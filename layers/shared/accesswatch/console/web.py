@@ -33,6 +33,10 @@ class NotFound(Exception):
     """No such case, client or page (404)."""
 
 
+class Unavailable(Exception):
+    """What a page needs could not be read from AWS now (503), with the error code only."""
+
+
 def principal(router: Router) -> Principal:
     who = router.context["principal"]
     assert isinstance(who, Principal)  # noqa: S101 - the handler always sets it

@@ -101,18 +101,13 @@ def digest_view(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def digest_sources(src: ConsoleSources) -> Any:
     """The digest's sources from the console's settings (as ``operate.digest.digest_sources`` from a deployment)."""
-    from accesswatch.dal.cases import CaseStore
     from accesswatch.dal.digests import DigestFindings
-    from accesswatch.dal.ledger import Ledger
-    from accesswatch.dal.objects import ObjectStore
     from accesswatch.dal.risk import RiskStore
     from accesswatch.services.digest import DigestSources
 
     settings = src.settings
-    return DigestSources(findings=DigestFindings(settings.findings_table, src.dynamodb),
-                         ledger=Ledger(settings.ledger_table, src.dynamodb),
-                         risk=RiskStore(CaseStore(settings.cases_table, src.dynamodb)),
-                         store=ObjectStore(src.client("s3")), curated_bucket=settings.curated_bucket)
+    return DigestSources(findings=DigestFindings(settings.findings_table, src.dynamodb), ledger=src.ledger,
+                         risk=RiskStore(src.cases), store=src.store, curated_bucket=settings.curated_bucket)
 
 
 def week_digest(src: ConsoleSources, week: Week, now: datetime) -> tuple[str, dict[str, Any]]:

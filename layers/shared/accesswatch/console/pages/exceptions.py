@@ -83,16 +83,13 @@ def exceptions() -> Response:
 def _checked_ids(user_id: str | None, client_id: str | None) -> None:
     """A typed user or client id must be in the current reference data (an exception for a mistyped id
     suppresses nothing): ExceptionError naming it and the ids it may have meant."""
-    from accesswatch.dal.ledger import Ledger
-    from accesswatch.dal.objects import ObjectStore
     from accesswatch.services.reference_ids import UnknownReferenceId, check_reference_ids
 
     if user_id is None and client_id is None:
         return
     src = sources(router)
     try:
-        check_reference_ids(Ledger(src.settings.ledger_table, src.dynamodb), ObjectStore(src.client("s3")),
-                            src.settings.curated_bucket, user=user_id, client=client_id)
+        check_reference_ids(src.ledger, src.store, src.settings.curated_bucket, user=user_id, client=client_id)
     except UnknownReferenceId as exc:
         raise ExceptionError(str(exc)) from None
 

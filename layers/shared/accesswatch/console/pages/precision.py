@@ -10,12 +10,13 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from botocore.exceptions import ClientError
 
 from accesswatch.cases.precision import RulePrecision, weights_in_force
 from accesswatch.cases.scoring import DEMOTION_PRECISION, FALLBACK_WEIGHT, ScoringSettings
 from accesswatch.console.roles import Permission
 from accesswatch.console.sources import ConsoleSources
-from accesswatch.console.web import allowed, page, sources
+from accesswatch.console.web import Unavailable, allowed, page, sources
 
 router = Router()
 
@@ -43,7 +44,11 @@ def precision() -> Response:
     allowed(router, Permission.PRECISION)
     src = sources(router)
     service = src.case_service
-    settings = detect_scoring(src)
+    try:
+        settings = detect_scoring(src)
+    except ClientError as exc:  # the weights come from the detect function's configuration
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise Unavailable(f"the detect function's scoring settings could not be read ({code})") from None
     rows = precision_rows(service.precision(), settings, service.rule_counts())
     return page(router, "precision.html", title="Rule precision", active="/precision", rows=rows,
                 min_decisions=settings.case_precision_min_decisions, demotion=DEMOTION_PRECISION,
