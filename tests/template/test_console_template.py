@@ -169,10 +169,16 @@ def test_the_console_role_holds_exactly_what_its_pages_call(console_statements):
     assert not [a for a in granted if a == "*" or a.endswith(":*")]
     assert {a for a, resources in granted.items() if "*" in resources} == {
         "states:SendTaskSuccess", "states:SendTaskFailure", "cloudwatch:GetMetricData"}
-    assert granted["s3:PutObject"] == {"<raw>/access-logs/accesswatch/*"}
+    # its own access log; a footprint's Athena results, in the workgroup's location
+    assert granted["s3:PutObject"] == {"<raw>/access-logs/accesswatch/*", "<CuratedBucket>/athena-results/*"}
     assert granted["s3:GetObjectVersion"] == {"<raw>/reference/clients.*"}  # a case's client's details
-    assert granted["s3:GetObject"] == {f"<CuratedBucket>/{p}/*" for p in ("reference", "events", "digests", "reports")
+    assert granted["s3:GetObject"] == {f"<CuratedBucket>/{p}/*" for p in ("reference", "events", "digests", "reports",
+                                                                           "athena-results")
                                        } | {"<raw>/reference/clients.*"}
+    # footprints: queries in the stack's own workgroup over its own Glue table only
+    assert granted["athena:StartQueryExecution"] == {
+        "arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}:workgroup/${ReportsWorkGroup}"}
+    assert all("${EventsDatabase}" in r or r.endswith(":catalog") for r in granted["glue:GetTable"])
     assert granted["s3:ListBucket"] == {"<CuratedBucket>"}
     assert granted["dynamodb:PutItem"] == {"<CasesTable>", "<CasesTable>/index/*", "<AuditTable>"}
     for write in ("dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"):

@@ -106,6 +106,11 @@ class ConsoleSettings(StorageSettings):
     small_count_threshold: int = Field(default=5, ge=0)
     # Sign-in on AWS (pages/auth.py): the Cognito hosted page's domain prefix and the app client; empty on the
     # local endpoint, which has no Cognito. AWS_REGION is Lambda's own variable.
+    # Footprints by Athena (the stack's workgroup and Glue table of curated events); absent locally (moto has no
+    # Athena), where the console reads the curated partitions.
+    athena_workgroup: str = ""
+    events_database: str = ""
+    events_table: str = ""
     cognito_domain: str = ""
     cognito_client_id: str = ""
     aws_region: str = ""

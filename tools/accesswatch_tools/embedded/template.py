@@ -19,10 +19,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 STACK_NAME = "accesswatch"  # the embedded runtime's stack
 # Resource types of the template that moto's CloudFormation skips and that a function's environment or an
-# output refers to: the console's HTTP API and its Cognito user pool exist only on AWS. Against the local
-# stack, a variable naming one is empty and an output naming one is left out (operate/stack_env.py).
+# output refers to: the console's HTTP API, its Cognito user pool and the Athena workgroup and Glue table
+# exist only on AWS. Against the local stack, a variable naming one is empty and an output naming one is
+# left out (operate/stack_env.py).
 LOCAL_ABSENT_TYPES = frozenset({"AWS::ApiGatewayV2::Api", "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient",
-                                "AWS::Cognito::UserPoolDomain"})
+                                "AWS::Cognito::UserPoolDomain", "AWS::Glue::Database", "AWS::Glue::Table",
+                                "AWS::Athena::WorkGroup"})
 
 
 try:  # libyaml's parser when PyYAML was built with it: ~14x faster than the pure-Python one, the same dict

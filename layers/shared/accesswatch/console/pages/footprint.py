@@ -21,7 +21,18 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from accesswatch.console.roles import Permission
 from accesswatch.console.sources import ConsoleSources
-from accesswatch.console.web import BadRequest, allowed, audit, download, page, query, sources, viewed_clients
+from accesswatch.console.web import (
+    BadRequest,
+    Unavailable,
+    allowed,
+    audit,
+    download,
+    page,
+    query,
+    sources,
+    viewed_clients,
+)
+from accesswatch.dal.athena import AthenaQueryFailed
 from accesswatch.footprint import (
     FootprintAnswer,
     client_safe_csv,
@@ -68,15 +79,26 @@ def parse_date(text: str, name: str) -> date | None:
         raise Refused(f"{name}: not a date (YYYY-MM-DD): {text[:40]!r}") from None
 
 
+ATHENA_TIMEOUT_S = 20.0  # within the function's 29 s and the HTTP API's 30 s; longer: the CLI's --engine athena
+
+
 def footprint_sources(src: ConsoleSources) -> FootprintSources:
-    """The footprint's data over the console's storage: events from the curated partitions."""
+    """The footprint's data over the console's storage: events by one Athena query where the stack has its
+    Athena workgroup and Glue table (on AWS: a ministry's months of events are far beyond what the function
+    could read in its 29 s), else from the curated partitions (the local runtime, which has no Athena)."""
     from accesswatch.dal.partitions import PartitionStore
     from accesswatch.dal.reporting import FindingQueries
-    from accesswatch.services.footprint import PartitionEvents
+    from accesswatch.services.footprint import AthenaEvents, EventSource, PartitionEvents
 
     settings = src.settings
     partitions = PartitionStore(src.client("s3"), settings.curated_bucket)
-    return FootprintSources(PartitionEvents(partitions), FindingQueries(settings.findings_table, src.dynamodb),
+    events: EventSource = PartitionEvents(partitions)
+    if settings.athena_workgroup and settings.events_database and settings.events_table:
+        from accesswatch.dal.athena import AthenaQueries
+
+        events = AthenaEvents(AthenaQueries(src.client("athena"), settings.athena_workgroup, settings.events_database,
+                                            timeout_s=ATHENA_TIMEOUT_S), settings.events_table)
+    return FootprintSources(events, FindingQueries(settings.findings_table, src.dynamodb),
                             src.ledger, src.store, settings.curated_bucket,
                             partitions=partitions, known_systems=tuple(settings.known_systems),
                             raw_bucket=settings.raw_bucket)
@@ -101,6 +123,9 @@ def answer(src: ConsoleSources, asked: Asked, *, today: date | None = None) -> F
         raise Refused(str(exc), exc.check.suggestions) from None
     except PeriodError as exc:
         raise Refused(str(exc)) from None
+    except AthenaQueryFailed as exc:
+        raise Unavailable(f"{exc}; for a long period ask with `accesswatch footprint CLIENT --engine athena`, "
+                          "which waits longer") from None
 
 
 def _asked() -> Asked:
