@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any, Protocol
 
+from accesswatch.cases.actions import MAX_NOTE_CHARS
 from accesswatch.rules import TIER_OF
 
 MAX_DAYS = 366  # an exception is reviewed at least yearly
@@ -66,7 +67,7 @@ def new_exception(*, user_id: str | None, client_id: str | None, rule: str | Non
         raise ExceptionError("--actor must not be empty")
     item: dict[str, Any] = {
         "exception_id": exception_id_for(user_id, client_id, rule, created_at),
-        "expires_on": expires.isoformat(), "reason": reason.strip()[:2000], "created_by": actor.strip()[:128],
+        "expires_on": expires.isoformat(), "reason": reason.strip()[:MAX_NOTE_CHARS], "created_by": actor.strip()[:128],
         "created_at": created_at, "suppressed": 0,
     }
     for key, value in (("user_id", user_id), ("client_id", client_id), ("rule", rule), ("case_id", case_id)):

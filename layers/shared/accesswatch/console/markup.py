@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from accesswatch.cases.actions import MAX_NOTE_CHARS
 from accesswatch.console.principal import Principal
 from accesswatch.console.roles import NAVIGATION
 from accesswatch.quarters import nz_time
@@ -40,6 +41,7 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["nz"] = _nz
     env.filters["number"] = _number
+    env.globals["max_note_chars"] = MAX_NOTE_CHARS  # a form's note or reason: the cap the case code enforces
     return env
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from accesswatch.cases.actions import MAX_NOTE_CHARS
 from accesswatch.cases.exceptions import ExceptionError, create_exception, revoke_exception, state
 from accesswatch.console.roles import Permission
 from accesswatch.console.web import allowed, audit, field, form, page, query, redirect, sources
@@ -25,7 +26,7 @@ router = Router()
 STATES = ("active", "expired", "revoked")
 EXCEPTION_ID = re.compile(r"^EXC-[0-9A-F]{12}$")
 ADD_FIELDS = ("user_id", "client_id", "rule", "expires_on", "reason", "case_id")
-MAX_REASON = 2000
+MAX_REASON = MAX_NOTE_CHARS  # as a case note: the exception keeps at most this much
 # What the list shows of an exception (absent ones blank: an exception has only the scope it was given).
 SHOWN = ("rule", "user_id", "client_id", "case_id", "reason", "created_at", "created_by", "revoked_at", "revoked_by",
          "revoke_note")

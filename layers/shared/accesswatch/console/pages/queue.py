@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from accesswatch.cases.service import PRIORITY_RANK, STATUS_GROUPS, TIERS, CaseFilter, FilterError, rank_key
-from accesswatch.cases.workflow import STATUSES
+from accesswatch.cases.workflow import INVESTIGATING, STATUSES
 from accesswatch.console.pages.case import staff_directory, teams_of
 from accesswatch.console.roles import Permission
 from accesswatch.console.web import BadRequest, allowed, audit, page, query, sources
@@ -45,7 +45,7 @@ def queue_rows(cases: list[dict[str, Any]], *, now: datetime, age: str, due: str
             continue
         opened = _when(case.get("opened_at"))
         due_at = _when(case.get("decision_due_at"))
-        waiting = case.get("status") == "investigating"
+        waiting = case.get("status") == INVESTIGATING
         overdue = bool(waiting and due_at and due_at < now)
         if AGES.get(age) and (opened is None or opened < now - timedelta(days=AGES[age] or 0)):
             continue
