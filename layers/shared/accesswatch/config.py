@@ -104,13 +104,13 @@ class ConsoleSettings(StorageSettings):
     # function's KNOWN_SYSTEMS); the reports page withholds counts below the report function's threshold.
     known_systems: tuple[str, ...] = ()
     small_count_threshold: int = Field(default=5, ge=0)
-    # Sign-in on AWS (pages/auth.py): the Cognito hosted page's domain prefix and the app client; empty on the
-    # local endpoint, which has no Cognito. AWS_REGION is Lambda's own variable.
     # Footprints by Athena (the stack's workgroup and Glue table of curated events); absent locally (moto has no
     # Athena), where the console reads the curated partitions.
     athena_workgroup: str = ""
     events_database: str = ""
     events_table: str = ""
+    # Sign-in on AWS (pages/auth.py): the Cognito hosted page's domain prefix and the app client; empty on the
+    # local endpoint, which has no Cognito. AWS_REGION is Lambda's own variable.
     cognito_domain: str = ""
     cognito_client_id: str = ""
     aws_region: str = ""
