@@ -545,3 +545,120 @@ def _numeric_index(adapted: bool) -> list[tuple[str, Any]]:
 
 def test_numeric_index_keys_sort_and_page_as_moto_does() -> None:
     _assert_same(_numeric_index(adapted=False), _numeric_index(adapted=True))
+
+
+# Items sized, built and written out in linear time.
+
+def _attribute_values() -> list[dict[str, Any]]:
+    """Values of every type: unicode, binary, sets, numbers with many digits, nested maps and lists."""
+    entries = {"L": [{"M": {"f": {"S": f"evt-{n:012d}#R1"}, "t": {"S": "2026-01-01T00:00:00Z"}, "m": {"S": ""}}}
+                     for n in range(120)]}
+    return [
+        {"S": ""}, {"S": "ascii"}, {"S": "māori ā ē 漢字 🦉"}, {"N": "0"}, {"N": "-12345678901234567890123456789012345678"},
+        {"N": "1.00000000000000000000000000000000000001E+125"}, {"B": b""}, {"B": bytes(range(256))},
+        {"BOOL": True}, {"BOOL": False}, {"NULL": True}, {"SS": ["a", "ā", "漢字"]}, {"NS": ["1", "-0.5", "1e10"]},
+        {"BS": [b"\x00", b"\xff" * 10]}, {"L": []}, {"M": {}}, entries,
+        {"M": {"deep": {"M": {"deeper": {"L": [{"N": "1"}, {"SS": ["x"]}, {"M": {"b": {"B": b"\x01"}}}]}}},
+               "ü": {"NULL": True}}},
+    ]
+
+
+def test_sizes_are_moto_sizes() -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    def sizes() -> list[Any]:
+        values = [DynamoType(value) for value in _attribute_values()]
+        attrs = {f"a{n}": value for n, value in enumerate(_attribute_values())}
+        item = Item(DynamoType({"S": "h"}), None, attrs)
+        return [value.size() for value in values] + [item.size(), item.to_json(), dict(item.attrs.items()) == {
+            key: DynamoType(value) for key, value in attrs.items()}, [value.to_regular_json() for value in values]]
+
+    ordinary = sizes()
+    moto_size = DynamoType.size
+    with adapters.items_in_linear_time():
+        assert DynamoType.size is not moto_size  # the adapter is on
+        assert sizes() == ordinary
+    assert ordinary[:3] == [0, 5, len("māori ā ē 漢字 🦉".encode())]
+
+
+def _large_item_calls(context: Callable[[], Any]) -> list[tuple[str, Any]]:
+    """Items at the size limit, of every attribute type, written and read every way."""
+    call = Recorder()
+    with mock_aws(), context():
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        key = {"pk": {"S": "BIG"}, "sk": {"S": "CASE"}}
+        # moto's size: the names plus the values (pk BIG: 2 + 3, sk CASE: 2 + 4, big: 3 + n).
+        for label, length in (("just under", 405000 - 14), ("at most", 405000 - 14), ("just over", 405000 - 13)):
+            call(f"put {label}", functools.partial(client.put_item, TableName="cases",
+                                                   Item={**key, "big": {"S": "x" * length}}))
+        call("grow it over the limit", lambda: client.update_item(
+            TableName="cases", Key=key, UpdateExpression="SET more = :m", ExpressionAttributeValues={":m": {"S": "y"}}))
+        many = {**key, **{f"attribute_{n:03d}": value for n, value in enumerate(_attribute_values() * 2)}}
+        many["filler"] = {"S": "z" * (405000 - 14 - 3 - 8_000)}
+        call("put many attributes over the limit", lambda: client.put_item(TableName="cases", Item=many))
+        many["filler"] = {"S": "z"}
+        call("put many attributes", lambda: client.put_item(TableName="cases", Item=many))
+        call("get many", lambda: client.get_item(TableName="cases", Key=key, ReturnConsumedCapacity="TOTAL"))
+        call("put many if absent, ALL_OLD", lambda: client.put_item(
+            TableName="cases", Item=many, ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD"))
+        call("put many ALL_OLD", lambda: client.put_item(TableName="cases", Item=many, ReturnValues="ALL_OLD"))
+        call("update failing its condition, ALL_OLD", lambda: client.update_item(
+            TableName="cases", Key=key, ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            UpdateExpression="SET attribute_000 = :v", ConditionExpression="attribute_not_exists(pk)",
+            ExpressionAttributeValues={":v": {"N": "99999999999999999999999999999999999999"}}))
+        call("update nested ALL_NEW", lambda: client.update_item(
+            TableName="cases", Key=key, ReturnValues="ALL_NEW",
+            UpdateExpression="SET attribute_017.deep.deeper[0] = :n, attribute_016[3].f = :s",
+            ExpressionAttributeValues={":n": {"N": "1.5"}, ":s": {"S": "ā"}}))
+        call("update over the limit", lambda: client.update_item(
+            TableName="cases", Key=key, UpdateExpression="SET filler = :f",
+            ExpressionAttributeValues={":f": {"S": "z" * 400_000}}))
+        call("batch write", lambda: client.batch_write_item(RequestItems={"cases": [
+            {"PutRequest": {"Item": {"pk": {"S": f"B#{n}"}, "sk": {"S": "CASE"},
+                                     **{f"v{i}": value for i, value in enumerate(_attribute_values())}}}}
+            for n in range(5)]}))
+        call("batch write over the limit", lambda: client.batch_write_item(RequestItems={"cases": [
+            {"PutRequest": {"Item": {"pk": {"S": "B#9"}, "sk": {"S": "CASE"}, "x": {"S": "x" * 405000}}}}]}))
+        call("batch get", lambda: client.batch_get_item(RequestItems={"cases": {
+            "Keys": [key, *({"pk": {"S": f"B#{n}"}, "sk": {"S": "CASE"}} for n in range(6))]}}))
+        call("query", lambda: client.query(TableName="cases", KeyConditionExpression="pk = :p",
+                                           ExpressionAttributeValues={":p": {"S": "B#1"}}))
+        call("scan", lambda: client.scan(TableName="cases", Limit=3))
+        call("transact put over the limit", lambda: client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "cases", "Item": {"pk": {"S": "T"}, "sk": {"S": "CASE"}, "x": {"S": "x" * 405000}}}}]))
+        call("delete ALL_OLD", lambda: client.delete_item(TableName="cases", Key=key, ReturnValues="ALL_OLD"))
+        table = boto3.resource("dynamodb", region_name=REGION).Table("cases")
+        call("resource put", lambda: table.put_item(Item={
+            "pk": "R", "sk": "CASE", "n": Decimal("-1.2345678901234567890123456789012345678E+100"), "b": b"\x00",
+            "ns": {Decimal(1), Decimal("2.5")}, "bs": {b"a", b"b"}, "entries": [{"f": str(n), "m": ""} for n in range(200)]}))
+        call("resource get", lambda: table.get_item(Key={"pk": "R", "sk": "CASE"}))
+    return call.outcomes
+
+
+def test_items_at_the_size_limit_answer_as_moto_does() -> None:
+    ordinary = _large_item_calls(contextlib.nullcontext)
+    outcomes = dict(ordinary)
+    assert outcomes["put just under"][0] == "returned"
+    assert outcomes["put just over"][0] == "raised" and "Item size" in outcomes["put just over"][2]
+    assert outcomes["grow it over the limit"][0] == "raised"
+    assert outcomes["put many attributes over the limit"][0] == "raised"
+    assert outcomes["put many attributes"][0] == "returned"
+    assert outcomes["put many if absent, ALL_OLD"][3]["Item"]["attribute_016"]["L"][119]["M"]["f"] == {
+        "S": "evt-000000000119#R1"}
+    _assert_same(ordinary, _large_item_calls(adapters.items_in_linear_time))
+    _assert_same(ordinary, _large_item_calls(adapters.adapted))
+
+
+def test_an_item_is_sized_once_per_attribute() -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    attrs = {f"a{n}": {"S": "v"} for n in range(100)}
+    with mock.patch.object(DynamoType, "size", autospec=True, side_effect=DynamoType.size) as ordinary:
+        Item(DynamoType({"S": "h"}), None, attrs)
+    assert ordinary.call_count > 100 * 99 / 2  # every attribute added sizes all before it
+    with adapters.items_in_linear_time(), mock.patch.object(
+            DynamoType, "size", autospec=True, side_effect=DynamoType.size) as adapted:
+        Item(DynamoType({"S": "h"}), None, attrs)
+    assert adapted.call_count == 100

@@ -5,6 +5,12 @@ the calls made, best of two rounds) for put, get, update (SET + ADD + condition)
 an index partition, 20 items a page), batch_write (25 items) and transact (an update and a put) at 1k and
 20k items in a table shaped like the template's cases table (``pk``/``sk``, a ``by_status`` index). The table is loaded
 through moto's model directly (not timed). Small on purpose: this machine is shared.
+
+``--shapes`` measures instead calls through a boto3 Table resource (as the deployed code makes them) on
+items shaped like the real tables': a finding (17 attributes, FindingsTable), a risk ledger (a list of 200
+map entries, CasesTable ``RISK#``/``LEDGER``) and a case item (CasesTable ``CASE``): put (conditional, as
+``put_if_new`` and ``save_ledger``), get, update (SET + condition), batch_get (100 findings), batch_write
+(25 findings) and a query of the ledger's partition.
 """
 
 from __future__ import annotations
@@ -109,12 +115,119 @@ def measure(items: int, adapted: bool, calls: int) -> dict[str, float]:
         return results
 
 
+def _finding(number: int) -> dict[str, Any]:
+    from decimal import Decimal
+
+    return {
+        "finding_id": f"evt-{number:012d}#R{number % 9}", "user_id": f"u{number % 400:05d}",
+        "client_id": f"c{number % 5000:07d}", "rule": f"R{number % 9}", "rule_quarter": f"R{number % 9}#2026Q1",
+        "occurred_at_utc": f"2026-01-{1 + number % 28:02d}T{number % 24:02d}:{number % 60:02d}:00Z",
+        "tier": "accumulate", "score": Decimal("12.5"), "weight": Decimal(str(number % 7 + 0.25)),
+        "modifiers": "after_hours,no_case", "snapshot_id": "snap-2026-01-01", "event_id": f"evt-{number:012d}",
+        "system": "welfare-core", "action": "view_client", "source_key": f"raw/2026/01/01/part-{number % 50:04d}.gz",
+        "detected_at": "2026-01-02T00:00:00Z", "confirmed_snapshot_id": "snap-2026-01-01",
+    }
+
+
+def _ledger(number: int) -> dict[str, Any]:
+    from decimal import Decimal
+
+    return {
+        "pk": f"RISK#u{number:05d}", "sk": "LEDGER", "user_id": f"u{number:05d}", "version": 1,
+        "score": Decimal("41.75"), "newest": "2026-01-28T10:00:00Z", "updated_at": "2026-01-29T00:00:00Z",
+        "purge_at": 1790000000,
+        "entries": [{"f": f"evt-{number * 1000 + e:012d}#R{e % 9}", "r": f"R{e % 9}", "c": f"c{e * 31 % 5000:07d}",
+                     "t": f"2026-01-{1 + e % 28:02d}T{e % 24:02d}:00:00Z", "m": "after_hours" if e % 3 else ""}
+                    for e in range(200)],
+    }
+
+
+def _case(number: int) -> dict[str, Any]:
+    return {
+        "pk": f"CASE#{number:08d}", "sk": "CASE", "case_id": f"{number:08d}", "status": "open",
+        "opened_at": "2026-01-29T00:00:00Z", "user_id": f"u{number % 400:05d}", "tier": "accumulate",
+        "version": 1, "finding_ids": [f"evt-{number * 10 + f:012d}#R1" for f in range(12)],
+        "clients": [f"c{number * 7 + c:07d}" for c in range(6)], "score": 37, "assignee": "",
+        "updated_at": "2026-01-29T00:00:00Z", "history_count": 1,
+    }
+
+
+def measure_shapes(adapted: bool, calls: int) -> dict[str, float]:
+    """Milliseconds per call of each real-shaped call, through a boto3 Table resource."""
+    import boto3
+
+    from accesswatch_tools.embedded.template import table_definition
+
+    with _aws(adapted):
+        resource = boto3.resource("dynamodb", region_name=REGION)
+        client = resource.meta.client
+        client.create_table(**table_definition("FindingsTable", "findings"))
+        client.create_table(**table_definition("CasesTable", TABLE))
+        findings, cases = resource.Table("findings"), resource.Table(TABLE)
+        with findings.batch_writer() as writer:
+            for number in range(500):
+                writer.put_item(Item=_finding(number))
+        for number in range(50):
+            cases.put_item(Item=_ledger(number))
+            cases.put_item(Item=_case(number))
+        fresh = [10**6]
+
+        def new_number() -> int:
+            fresh[0] += 1
+            return fresh[0]
+
+        def ledger_put(i: int) -> Any:
+            item = _ledger(i % 50)
+            item["version"] = 1  # the condition holds: every put replaces version 1 by version 1
+            return cases.put_item(Item=item, ConditionExpression="version = :v", ExpressionAttributeValues={":v": 1})
+
+        shaped: dict[str, Callable[[int], Any]] = {
+            "finding put": lambda i: findings.put_item(
+                Item=_finding(new_number()), ConditionExpression="attribute_not_exists(finding_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD"),
+            "finding get": lambda i: findings.get_item(Key={"finding_id": _finding(i % 500)["finding_id"]},
+                                                       ConsistentRead=True),
+            "finding update": lambda i: findings.update_item(
+                Key={"finding_id": _finding(i % 500)["finding_id"]},
+                UpdateExpression="SET case_id = :c, routed_at = :t", ConditionExpression="attribute_exists(finding_id)",
+                ExpressionAttributeValues={":c": f"{i:08d}", ":t": "2026-01-29T00:00:00Z"}),
+            "finding batch_get (100)": lambda i: resource.batch_get_item(RequestItems={"findings": {
+                "Keys": [{"finding_id": _finding((i * 100 + k) % 500)["finding_id"]} for k in range(100)]}}),
+            "finding batch_write (25)": lambda i: resource.batch_write_item(RequestItems={"findings": [
+                {"PutRequest": {"Item": _finding(new_number())}} for _ in range(25)]}),
+            "ledger put (200 entries)": ledger_put,
+            "ledger get (200 entries)": lambda i: cases.get_item(Key={"pk": f"RISK#u{i % 50:05d}", "sk": "LEDGER"},
+                                                                 ConsistentRead=True),
+            "ledger query (200 entries)": lambda i: cases.query(
+                KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": f"RISK#u{i % 50:05d}"}),
+            "case put": lambda i: cases.put_item(Item=_case(i % 50)),
+            "case get": lambda i: cases.get_item(Key={"pk": f"CASE#{i % 50:08d}", "sk": "CASE"}, ConsistentRead=True),
+            "case update": lambda i: cases.update_item(
+                Key={"pk": f"CASE#{i % 50:08d}", "sk": "CASE"},
+                UpdateExpression="SET #s = :s, updated_at = :t ADD version :one", ConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": "open", ":t": "2026-01-30T00:00:00Z", ":one": 1}),
+        }
+        results: dict[str, float] = {}
+        for name, call in shaped.items():
+            call(0)
+            started = time.process_time()
+            for i in range(1, calls + 1):
+                call(i)
+            results[name] = (time.process_time() - started) / calls * 1000
+        return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--items", type=int, nargs="+", default=[1000, 20000], help="table sizes")
     parser.add_argument("--calls", type=int, default=10, help="calls per operation, setting and round")
     parser.add_argument("--rounds", type=int, default=2, help="rounds (off then on); the best round is shown")
+    parser.add_argument("--shapes", action="store_true",
+                        help="real-shaped items through a Table resource (findings, ledger, case) instead")
     args = parser.parse_args(argv)
+    if args.shapes:
+        return _main_shapes(args.calls, args.rounds)
     print(f"CPU ms per call (process time: the machine is shared), mean of {args.calls} calls, best of "
           f"{args.rounds} rounds; adapters off = moto's ordinary path")
     print(f"{'call':<18} {'items':>6} {'off':>9} {'on':>9} {'off/on':>7}")
@@ -128,6 +241,21 @@ def main(argv: list[str] | None = None) -> int:
         for name in off:
             print(f"{name:<18} {items:>6} {off[name]:>9.2f} {on[name]:>9.2f} {off[name] / on[name]:>6.1f}x")
         sys.stdout.flush()
+    return 0
+
+
+def _main_shapes(calls: int, rounds: int) -> int:
+    print(f"CPU ms per call through a boto3 Table resource (process time), mean of {calls} calls, best of "
+          f"{rounds} rounds; load average {os.getloadavg()[0]:.1f}; adapters off = moto's ordinary path")
+    print(f"{'call':<28} {'off':>9} {'on':>9} {'off/on':>7}")
+    off: dict[str, float] = {}
+    on: dict[str, float] = {}
+    for _ in range(rounds):
+        for best, adapted in ((off, False), (on, True)):
+            for name, ms in measure_shapes(adapted=adapted, calls=calls).items():
+                best[name] = min(ms, best.get(name, ms))
+    for name in off:
+        print(f"{name:<28} {off[name]:>9.2f} {on[name]:>9.2f} {off[name] / on[name]:>6.1f}x")
     return 0
 
 

@@ -114,29 +114,40 @@ def _converter(shape: Any) -> Callable[[Any], Any]:
     if kind == "structure" and not shape.is_document_type:
         members = list(shape.members.items())
         tagged_union = shape.is_tagged_union
-        plan: list[tuple[str, tuple[str, ...], Any]] = []
+        plan: list[tuple[str, tuple[str, ...], Any, list[Callable[[Any], Any]]]] = []
+        # key moto may store a member under -> the positions in ``plan`` of the members it may be
+        by_key: dict[str, tuple[int, ...]] = {}
 
         def convert(value: Any) -> Any:
             if not plan and members:
                 for name, member_shape in members:
-                    plan.append((name, _structure_keys(shape, name, member_shape), member_shape))
+                    plan.append((name, _structure_keys(shape, name, member_shape), member_shape, []))
+                for position, (_name, keys, _shape, _conv) in enumerate(plan):
+                    for key in keys:
+                        by_key[key] = (*by_key.get(key, ()), position)
             if value is None:
                 return None
             out = {}
             if isinstance(value, dict):
-                for name, keys, member_shape in plan:
+                rows = plan
+                if len(value) * 2 < len(plan):  # a few keys (an AttributeValue): only the members they may be
+                    rows = [plan[position] for position in sorted({
+                        position for key in value for position in by_key.get(key, ())})]
+                for name, keys, member_shape, conv in rows:
                     member_value = _MISSING
                     for key in keys:
                         member_value = value.get(key, _MISSING)
                         if member_value is not _MISSING:
                             break
                     if member_value is not _MISSING and member_value is not None:
-                        out[name] = _converter(member_shape)(member_value)
+                        if not conv:
+                            conv.append(_converter(member_shape))
+                        out[name] = conv[0](member_value)
             else:
                 from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
 
                 picker = XFormedAttributePicker()
-                for name, _keys, member_shape in plan:
+                for name, _keys, member_shape, _conv in plan:
                     member_shape.parent = shape
                     member_value = picker(AttributePickerContext(obj=value, key=name, shape=member_shape))
                     if member_value is not None:
@@ -743,11 +754,118 @@ def update_expressions_parsed_once() -> Iterator[None]:
         yield
 
 
+# ---------------------------------------------------------------------------------------------------
+# Items sized, built and written out in linear time.
+# ---------------------------------------------------------------------------------------------------
+
+_SET_TYPES = frozenset({"SS", "NS", "BS"})
+
+
+class _Unusual(Exception):
+    """A value the fast size does not reproduce exactly (a nested value that is not a DynamoType)."""
+
+
+def _fast_size(value: Any, bytesize: Callable[[Any], int], dynamo_type: type) -> int:
+    """``DynamoType.size`` without building a DynamoType per map entry and set member (moto copies the
+    whole subtree of every map value, then sizes the copy): the same sum of the same terms."""
+    kind = value.type
+    inner = value.value
+    if kind == "N":
+        return len(str(inner))
+    if kind in _SET_TYPES:
+        sub_type = kind[0]  # each member sized as DynamoType({sub_type: member})
+        if sub_type == "N":
+            return sum(len(str(member)) for member in inner)
+        return sum(1 if isinstance(member, bool) else bytesize(member) for member in inner)
+    if kind == "L":
+        total = 0
+        for member in inner:
+            if type(member) is not dynamo_type:
+                raise _Unusual
+            total += _fast_size(member, bytesize, dynamo_type)
+        return total
+    if kind == "M":
+        total = 0
+        for key, member in inner.items():
+            if type(member) is not dynamo_type:
+                raise _Unusual
+            total += bytesize(key) + _fast_size(member, bytesize, dynamo_type)
+        return total
+    if isinstance(inner, bool):
+        return 1
+    return bytesize(inner)
+
+
+@contextlib.contextmanager
+def items_in_linear_time() -> Iterator[None]:
+    """moto sizes an item afresh per attribute added, copies each map value to size it, and deep-copies at every level of a nested value to write it out.
+
+    Here ``DynamoType.size`` sums the same terms without copies, an Item is built with a running
+    size (moto's check: the size so far plus the new attribute's > 405000 raises ItemSizeTooLarge,
+    at the same attribute), and ``to_regular_json`` copies each value once: the same numbers, the
+    same errors, equal JSON."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models import dynamo_type as module
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    original_size = DynamoType.size
+    deepcopy = copy.deepcopy
+    b64decode = base64.b64decode
+
+    def size(value: Any) -> int:
+        if type(value) is not DynamoType:  # a subclass may size itself otherwise
+            return original_size(value)
+        try:
+            return _fast_size(value, bytesize, DynamoType)
+        except _Unusual:
+            return original_size(value)
+
+    def item_init(item: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        item.hash_key = hash_key
+        item.range_key = range_key
+        item.attrs = stored = LimitedSizeDict()
+        if type(stored).__setitem__ is not limited_setitem:  # moto's check changed: use it
+            for key, value in attrs.items():
+                stored[key] = DynamoType(value)
+            return
+        total = 0
+        for key, value in attrs.items():
+            member = DynamoType(value)
+            added = bytesize(key) + member.size()
+            if total + added > 405000:
+                raise ItemSizeTooLarge
+            dict.__setitem__(stored, key, member)
+            total += added
+
+    def to_regular_json(value: Any) -> dict[str, Any]:
+        inner = value.value
+        if isinstance(inner, dict):
+            inner = {key: (member.to_regular_json() if isinstance(member, DynamoType) else deepcopy(member))
+                     for key, member in inner.items()}
+        elif isinstance(inner, list):
+            inner = [member.to_regular_json() if isinstance(member, DynamoType) else deepcopy(member)
+                     for member in inner]
+        else:
+            inner = deepcopy(inner)
+        if value.is_binary() and isinstance(inner, str):
+            inner = b64decode(inner)
+        return {value.type: inner}
+
+    limited_setitem = LimitedSizeDict.__setitem__
+    if module.Item is not Item:  # pragma: no cover - moto's layout changed
+        yield
+        return
+    with mock.patch.object(DynamoType, "size", size), mock.patch.object(Item, "__init__", item_init), \
+            mock.patch.object(DynamoType, "to_regular_json", to_regular_json):
+        yield
+
+
 @contextlib.contextmanager
 def adapted() -> Iterator[None]:
     """Every DynamoDB adapter, for as long as the runtime runs."""
     with serialised_dynamodb(), direct_dispatch(), query_by_partition(), transactions_without_table_copies(), \
-            update_expressions_parsed_once():
+            update_expressions_parsed_once(), items_in_linear_time():
         yield
 
 
@@ -755,6 +873,7 @@ __all__ = [
     "DIRECT_OPERATIONS",
     "adapted",
     "direct_dispatch",
+    "items_in_linear_time",
     "query_by_partition",
     "serialised_dynamodb",
     "transactions_without_table_copies",
