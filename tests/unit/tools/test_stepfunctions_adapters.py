@@ -11,6 +11,7 @@ S3 manifest (partition handlers stubbed), another fails in a partition.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -26,11 +27,12 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from accesswatch_tools.embedded.adapters import stepfunctions
+from accesswatch_tools.embedded.adapters import direct, stepfunctions
 from accesswatch_tools.embedded.runtime import ARTIFACTS_BUCKET, EmbeddedAws
 from accesswatch_tools.embedded.template import PROJECT_ROOT, split_asl
 
-NEW_ADAPTERS = ("cached_jsonpath", "direct_lambda_tasks", "states_evaluated_in_line")
+NEW_ADAPTERS = ("cached_jsonpath", "direct_lambda_tasks", "states_evaluated_in_line", "definitions_validated_once",
+                "executions_found_by_arn", "direct_dispatch")
 WAIT_S = 180.0
 FAILING = {"case_user": "u-fails", "partition": "curated/fail.parquet"}
 
@@ -391,3 +393,224 @@ def test_every_speed_adapter_can_be_left_out_by_name() -> None:
             pass
     assert set(NEW_ADAPTERS) <= set(stepfunctions.SPEED_ADAPTERS)
     assert Path(stepfunctions.__file__).name == "stepfunctions.py"
+
+
+# ----------------------------------------------------------------- the API calls' direct dispatch and the index
+_WAITING = {"StartAt": "Wait", "States": {
+    "Wait": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+             "Parameters": {"QueueUrl.$": "$.queue", "MessageBody": {"token.$": "$$.Task.Token",
+                                                                     "name.$": "$$.Execution.Name"}},
+             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Done"}], "Next": "Done"},
+    "Done": {"Type": "Pass", "End": True},
+}}
+_ANSWER = re.compile(r"datetime\.datetime\([^)]*\)|'(RequestId|x-amzn-requestid|date)': '[^']*'|"
+                     r"'id': \d+|'previousEventId': \d+")
+
+
+def _api_calls(on: bool) -> list[Any]:
+    """The Step Functions calls the project makes, answered and failing, with the direct dispatch and the
+    execution index on or off: every answer and error as the caller sees it."""
+    import boto3
+
+    answers: list[Any] = []
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), contextlib.ExitStack() as stack:
+        if on:
+            stack.enter_context(stepfunctions.SPEED_ADAPTERS["direct_dispatch"]())
+            stack.enter_context(stepfunctions.executions_found_by_arn())
+        sfn, sqs = boto3.client("stepfunctions", region_name="ap-southeast-2"), boto3.client("sqs", region_name="ap-southeast-2")
+        queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+        machine = sfn.create_state_machine(name="m", definition=json.dumps(_WAITING),
+                                           roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+        executions = machine.replace(":stateMachine:", ":execution:")
+
+        def call(operation: str, **kwargs: Any) -> None:
+            try:
+                answer: Any = getattr(sfn, operation)(**kwargs)
+            except ClientError as error:
+                answer = {"error": str(error), **error.response}
+            metadata = answer.get("ResponseMetadata", {})
+            headers = metadata.get("HTTPHeaders", {})
+            answer["ResponseMetadata"] = {**metadata, "HTTPHeaders": (sorted(headers), headers.get("content-type"))}
+            text = re.sub(r"'nextToken': '[^']*'", "'nextToken': <token>", _ANSWER.sub("_", repr(answer)))
+            for pattern, replacement in _RANDOM:  # task tokens, message ids and digests: drawn at random
+                text = pattern.sub(replacement, text)
+            answers.append((operation, text))
+
+        def settled(name: str) -> None:
+            deadline = time.monotonic() + WAIT_S
+            while sfn.describe_execution(executionArn=f"{executions}:{name}")["status"] == "RUNNING":
+                assert time.monotonic() < deadline, name
+                time.sleep(0.02)
+
+        def tokens(names: set[str]) -> dict[str, str]:
+            """The task token each execution sent (in whatever order they sent them)."""
+            sent: dict[str, str] = {}
+            deadline = time.monotonic() + WAIT_S
+            while set(sent) != names:
+                assert time.monotonic() < deadline, sorted(sent)
+                for message in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1,
+                                                   MaxNumberOfMessages=10).get("Messages", []):
+                    body = json.loads(message["Body"])
+                    sent[body["name"]] = body["token"]
+                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+            return sent
+
+        for name in ("decided", "refused", "stopped"):
+            call("start_execution", stateMachineArn=machine, name=name, input=json.dumps({"queue": queue}))
+        sent = tokens({"decided", "refused", "stopped"})
+        decided, refused = sent["decided"], sent["refused"]
+        call("start_execution", stateMachineArn=machine, name="decided", input=json.dumps({"queue": queue}))
+        call("start_execution", stateMachineArn=machine, name="decided", input="{}")  # ExecutionAlreadyExists
+        call("start_execution", stateMachineArn=machine, name="bad-input", input="not json")
+        call("start_execution", stateMachineArn=machine + "-gone", name="x")
+        call("send_task_success", taskToken=decided, output=json.dumps({"decision": "unfounded"}))
+        call("send_task_failure", taskToken=refused, error="Refused", cause="no")
+        call("send_task_success", taskToken="no-such-token", output="{}")
+        call("send_task_failure", taskToken="no-such-token")
+        settled("decided")  # the used token once its execution has ended (not a race)
+        call("send_task_success", taskToken=decided, output="not json")
+        call("stop_execution", executionArn=f"{executions}:stopped", error="E", cause="C")
+        call("start_execution", stateMachineArn=machine, name="a&name=b", input='{"q": "x&name=c"}')  # moto's reading
+        settled("refused")
+        settled('c\\"}"}')  # the name moto read from the body as a query string
+        for name in ("decided", "refused", "stopped", "never"):
+            call("describe_execution", executionArn=f"{executions}:{name}")
+            call("get_execution_history", executionArn=f"{executions}:{name}")
+        call("describe_execution", executionArn="not-an-arn")
+        call("describe_execution", executionArn=f"{executions.replace(':m', ':other')}:decided")
+        call("list_executions", stateMachineArn=machine)
+        call("list_executions", stateMachineArn=machine, maxResults=2)
+        call("list_executions", stateMachineArn=machine, statusFilter="SUCCEEDED")
+        call("list_executions", stateMachineArn=machine + "-gone")
+    return answers
+
+
+def test_the_api_calls_answer_with_the_direct_dispatch_what_they_answer_through_moto() -> None:
+    ordinary, direct = _api_calls(on=False), _api_calls(on=True)
+    assert [name for name, _ in direct] == [name for name, _ in ordinary]
+    for (name, expected), (_, answered) in zip(ordinary, direct, strict=True):
+        assert answered == expected, name
+    text = "\n".join(answer for _, answer in ordinary)
+    for expected in ("ExecutionAlreadyExists", "Expecting value", "StateMachineDoesNotExist", "InvalidToken",
+                     "'status': 'SUCCEEDED'", "Refused", "ExecutionDoesNotExist", "InvalidArn",
+                     "TaskSubmitted", "'HTTPStatusCode': 400", "nextToken"):
+        assert expected in text, expected
+
+
+def test_the_api_calls_are_answered_without_moto_dispatch_only_while_it_is_on() -> None:
+    import boto3
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), \
+            mock.patch.object(StepFunctionResponse, "call_action", side_effect=AssertionError("moto's dispatch")) as dispatch:
+        with stepfunctions.SPEED_ADAPTERS["direct_dispatch"]():
+            sfn = boto3.client("stepfunctions", region_name="ap-southeast-2")
+            with pytest.raises(ClientError, match="ExecutionDoesNotExist"):
+                sfn.describe_execution(executionArn="arn:aws:states:ap-southeast-2:123456789012:execution:m:e")
+            assert not dispatch.called
+            local = boto3.client("stepfunctions", region_name="ap-southeast-2", endpoint_url="http://127.0.0.1:9")
+            request = {"url": "http://127.0.0.1:9/", "body": b"{}", "headers": {}}
+            assert direct._direct_call(local.meta.service_model.operation_model("DescribeExecution"), request) is None
+        with pytest.raises(AssertionError, match="moto's dispatch"):
+            sfn.describe_execution(executionArn="arn:aws:states:ap-southeast-2:123456789012:execution:m:e")
+
+
+def test_the_execution_index_finds_what_moto_scans_for() -> None:
+    """Appended executions are found, a list replaced or shortened is indexed again, a miss is moto's."""
+    executions = [SimpleNamespace(execution_arn=f"arn:{i % 3}") for i in range(5)]
+    index = stepfunctions._ExecutionIndex(executions)  # noqa: SLF001
+    assert index.find("arn:1") is executions[1]  # the first of that ARN, as moto's next(...)
+    executions.append(SimpleNamespace(execution_arn="arn:new"))
+    assert index.find("arn:new") is executions[-1]
+    assert index.find("arn:gone") is stepfunctions._MISSING  # noqa: SLF001
+    executions[1] = SimpleNamespace(execution_arn="arn:other")
+    assert index.find("arn:1") is stepfunctions._MISSING  # noqa: SLF001 - changed in place: moto's scan decides
+
+
+# ----------------------------------------------------------------- state machine validation once per process
+_NAME = "accesswatch-CaseStepFunction-"
+
+
+def _named(suffix: str, extra: dict[str, Any] | None = None) -> str:
+    return json.dumps({"StartAt": "Step", "States": {"Step": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+        "Parameters": {"FunctionName": f"arn:aws:lambda:ap-southeast-2:123456789012:function:{_NAME}{suffix}",
+                       "Payload": {"topic": f"arn:aws:sns:ap-southeast-2:123456789012:{_NAME}{suffix}", **(extra or {})}},
+    }}})
+
+
+def test_the_validation_key_replaces_only_generated_names_in_literal_strings() -> None:
+    one, other = _named("ABCDEF123456"), _named("ZYXWVU987654")
+    assert stepfunctions.validation_key(one) == stepfunctions.validation_key(other) != one
+    assert len(str(stepfunctions.validation_key(one))) == len(one)
+    assert stepfunctions.validation_key(_named("ABCDEF12345")) == _named("ABCDEF12345")  # not a generated name
+    # A generated name in a path, a key, a state's name or a Next: not a payload literal, so not cached.
+    assert stepfunctions.validation_key(_named("ABCDEF123456", {"x.$": f"$.{_NAME}ABCDEF123456"})) is None
+    assert stepfunctions.validation_key(_named("ABCDEF123456", {f"{_NAME}ABCDEF123456": 1})) is None
+    renamed = json.loads(one)
+    renamed["States"] = {f"{_NAME}ABCDEF123456": renamed["States"]["Step"]}
+    renamed["StartAt"] = f"{_NAME}ABCDEF123456"
+    assert stepfunctions.validation_key(json.dumps(renamed)) is None
+    assert stepfunctions.validation_key(one.replace("Payload", "Payload\\u0022")) is None
+
+
+_INVALID = [
+    "not json",
+    json.dumps({"StartAt": "Step", "States": {"Step": {"Type": "Nope", "End": True}}}),
+    json.dumps({"StartAt": "Step", "States": {"Step": {"Type": "Pass", "End": True, "InputPath": 1}}}),
+    _named("ABCDEF123456").replace('"Type": "Task"', '"Type": "Task", "TimeoutSeconds": "x"'),
+    _named("ABCDEF123456", {"x.$": f"$.{_NAME}ABCDEF123456["}),  # moto accepts it
+]
+
+
+def _created(definitions: list[str], on: bool) -> tuple[list[Any], int]:
+    """CreateStateMachine's answers for ``definitions`` (with the validation cache on or off; the cache
+    emptied first), and how many times moto's ASL parser ran."""
+    import boto3
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parse = AmazonStateLanguageParser.parse
+    parsed: list[str] = []
+
+    def counting(definition: str) -> Any:
+        parsed.append(definition)
+        return parse(definition)
+
+    answers: list[Any] = []
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), contextlib.ExitStack() as stack, \
+            mock.patch.object(stepfunctions, "_VALIDATED", set()), \
+            mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(counting)):
+        if on:
+            stack.enter_context(stepfunctions.definitions_validated_once())
+        sfn = boto3.client("stepfunctions", region_name="ap-southeast-2")
+        for number, definition in enumerate(definitions):
+            try:
+                arn = sfn.create_state_machine(name=f"m{number}", definition=definition,
+                                               roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+                answers.append(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
+            except ClientError as error:
+                answers.append((error.response["Error"], str(error)))
+    return answers, len(parsed)
+
+
+def test_a_definition_is_validated_once_per_process_whatever_its_generated_names() -> None:
+    valid = [_named("ABCDEF123456"), _named("ZYXWVU987654"), _named("ABCDEF123456")]
+    ordinary, parsed_ordinary = _created(valid + _INVALID + valid, on=False)
+    cached, parsed_cached = _created(valid + _INVALID + valid, on=True)
+    assert cached == ordinary
+    assert all(isinstance(answer, str) for answer in ordinary[:3] + ordinary[-3:])
+    assert all("ASLParserException" in answer[1] for answer in ordinary[3:7])
+    assert isinstance(ordinary[7], str)  # moto takes a JSONPath holding a generated name (parsed each time)
+    assert parsed_ordinary == 6 + len(_INVALID)
+    assert parsed_cached == 1 + len(_INVALID)  # the invalid ones every time, by moto
+
+
+def test_the_parse_cache_outlives_a_runtime() -> None:
+    first = stepfunctions.cached_asl_parser()
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    with first:
+        one = AmazonStateLanguageParser.parse
+    with stepfunctions.cached_asl_parser():
+        assert AmazonStateLanguageParser.parse is one
+    assert AmazonStateLanguageParser.parse is not one

@@ -9,25 +9,157 @@ import contextlib
 import io
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 from unittest import mock
 
+from accesswatch_tools.embedded.adapters.direct import stepfunctions_direct_dispatch
+from accesswatch_tools.embedded.template import STACK_NAME
+
+_PARSE_CACHE: list[Any] = []  # the process's one cached parse (a runtime's executions reuse an earlier one's)
+
 
 def cached_asl_parser() -> Any:
     """moto parses a state machine's ASL (an ANTLR grammar, ~50 ms) for every execution it starts,
     Distributed Map children included. The parsed program is immutable (executions keep their state
     in their own environment; an inline Map already runs one program on many threads), so parse
-    each definition once."""
+    each definition once per process (by its exact text: runtimes of the same names share it)."""
     import functools
 
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    original = AmazonStateLanguageParser.parse
-    cached = functools.lru_cache(maxsize=64)(original)
-    return mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(cached))
+    if not _PARSE_CACHE:
+        _PARSE_CACHE.append(functools.lru_cache(maxsize=64)(AmazonStateLanguageParser.parse))
+    return mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(_PARSE_CACHE[0]))
+
+
+# A name CloudFormation generates for a resource of the embedded stack: the stack's name, the logical id,
+# then the 12 characters moto draws at random (cloudformation.parsing.random_suffix; stable_suffix's form).
+_GENERATED_NAME = re.compile(r"(?<![0-9A-Za-z])(" + re.escape(STACK_NAME) + r"-[A-Za-z0-9]+-)[0-9A-Z]{12}(?![0-9A-Za-z])")
+_SUFFIX_PLACEHOLDER = "0" * 12
+# The validation keys of the definitions moto's validation accepted in this process.
+_VALIDATED: set[str] = set()
+
+
+def _literal_occurrences(node: Any, in_parameters: bool = False, key: str = "") -> int:
+    """How many generated names the definition holds in literal strings of a payload template (a value under
+    ``Parameters`` whose field does not end in ``.$``): ASL copies those as they are, and they are not keys."""
+    if isinstance(node, dict):
+        return sum(_literal_occurrences(value, in_parameters or name == "Parameters", name)
+                   for name, value in node.items())
+    if isinstance(node, list):
+        return sum(_literal_occurrences(value, in_parameters, key) for value in node)
+    if isinstance(node, str) and in_parameters and not key.endswith(".$"):
+        return len(_GENERATED_NAME.findall(node))
+    return 0
+
+
+def validation_key(definition: str) -> str | None:
+    """The definition with each generated name's random part replaced by one placeholder of the same length
+    and characters, if every such name is in a payload template's literal string; else None (not cached).
+
+    Why the names cannot change moto's verdict: a payload template's literal string is a STRING token of
+    the ASL grammar whatever its characters (its token type is decided by the whole string being a keyword,
+    or by its first characters (``$``, ``States.``, ``{%``), or its field's name ending in ``.$``: the
+    stack's prefix decides the first, and no keyword holds the stack's name), ASL copies it unread, and
+    the swap keeps every other character, the JSON structure and the lengths. No backslash is allowed, so
+    the text and the parsed strings hold the same names."""
+    import json
+
+    found = len(_GENERATED_NAME.findall(definition))
+    if not found:
+        return definition
+    if "\\" in definition:
+        return None
+    try:
+        document = json.loads(definition)
+    except ValueError:
+        return None
+    if _literal_occurrences(document) != found:
+        return None
+    return _GENERATED_NAME.sub(lambda m: m.group(1) + _SUFFIX_PLACEHOLDER, definition)
+
+
+@contextlib.contextmanager
+def definitions_validated_once() -> Iterator[None]:
+    """moto validates a state machine's definition with its ANTLR parser at CreateStateMachine (~0.1-0.4 s a
+    machine, two per runtime); a test session or a tool starts many runtimes of the same template whose
+    definitions differ only in the generated names. A definition whose validation key (``validation_key``)
+    moto's validation already accepted in this process is accepted again without the parse; any other,
+    invalid ones included, is validated (and its error raised) by moto as before."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend._validate_definition  # noqa: SLF001 - moto's own method
+
+    def validate(definition: str) -> None:
+        key = validation_key(definition) if isinstance(definition, str) else None
+        if key is not None and key in _VALIDATED:
+            return
+        original(definition=definition)
+        if key is not None:
+            _VALIDATED.add(key)
+
+    with mock.patch.object(StepFunctionsParserBackend, "_validate_definition", staticmethod(validate)):
+        yield
+
+
+class _ExecutionIndex:
+    """A state machine's executions by ARN: the position of the first execution with each ARN in its list
+    (moto only appends to it), brought up to date with the list's new entries at each lookup."""
+
+    def __init__(self, executions: list[Any]) -> None:
+        self.executions = executions
+        self.indexed = 0
+        self.positions: dict[str, int] = {}
+
+    def find(self, arn: str) -> Any:
+        executions = self.executions
+        for position in range(self.indexed, len(executions)):
+            self.positions.setdefault(executions[position].execution_arn, position)
+        self.indexed = len(executions)
+        first = self.positions.get(arn)
+        if first is not None and executions[first].execution_arn == arn:
+            return executions[first]
+        return _MISSING
+
+
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def executions_found_by_arn() -> Iterator[None]:
+    """moto's DescribeExecution (and the executing backend's GetExecutionHistory, through it) scans the state
+    machine's executions one by one (the CLI's settle loop and export ask for each: quadratic over a run).
+    It finds the same execution through an index of the list by ARN; a miss, or a list changed otherwise
+    than by appends, takes moto's scan."""
+    import weakref
+
+    from moto.stepfunctions.exceptions import ExecutionDoesNotExist
+    from moto.stepfunctions.models import StepFunctionBackend
+
+    indexes: weakref.WeakKeyDictionary[Any, _ExecutionIndex] = weakref.WeakKeyDictionary()
+    lock = threading.Lock()
+
+    def find(backend: Any, execution_arn: str) -> Any:
+        backend._validate_execution_arn(execution_arn)  # noqa: SLF001 - moto's own checks, in its order
+        state_machine = backend._get_state_machine_for_execution(execution_arn)  # noqa: SLF001
+        executions = state_machine.executions
+        with lock:
+            index = indexes.get(state_machine)
+            if index is None or index.executions is not executions or index.indexed > len(executions):
+                index = indexes[state_machine] = _ExecutionIndex(executions)
+            found = index.find(execution_arn)
+        if found is _MISSING:
+            found = next((x for x in executions if x.execution_arn == execution_arn), None)
+        if not found:
+            raise ExecutionDoesNotExist("Execution Does Not Exist: '" + execution_arn + "'")
+        return found
+
+    with mock.patch.object(StepFunctionBackend, "describe_execution", find):
+        yield
 
 
 @contextlib.contextmanager
@@ -226,6 +358,9 @@ SPEED_ADAPTERS: dict[str, Callable[[], contextlib.AbstractContextManager[None]]]
     "cached_jsonpath": cached_jsonpath,
     "direct_lambda_tasks": direct_lambda_tasks,
     "states_evaluated_in_line": states_evaluated_in_line,
+    "definitions_validated_once": definitions_validated_once,
+    "executions_found_by_arn": executions_found_by_arn,
+    "direct_dispatch": stepfunctions_direct_dispatch,
 }
 
 
