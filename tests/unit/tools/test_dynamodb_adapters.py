@@ -662,3 +662,107 @@ def test_an_item_is_sized_once_per_attribute() -> None:
             DynamoType, "size", autospec=True, side_effect=DynamoType.size) as adapted:
         Item(DynamoType({"S": "h"}), None, attrs)
     assert adapted.call_count == 100
+
+
+# UpdateItem: validators without lookups, no whole-item copies.
+
+def _update_calls(context: Callable[[], Any]) -> list[tuple[str, Any]]:
+    """Updates of every kind, valid and not, on a table without a stream and on one with (its records read back)."""
+    call = Recorder()
+    with mock_aws(), context():
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        client.create_table(TableName="streamed", BillingMode="PAY_PER_REQUEST",
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        values = {f"v{n}": value for n, value in enumerate(_attribute_values())}
+        updates: list[tuple[str, dict[str, Any]]] = [
+            ("set and add", {"UpdateExpression": "SET #s = :s, v0 = :x ADD version :one",
+                             "ExpressionAttributeNames": {"#s": "status"},
+                             "ExpressionAttributeValues": {":s": {"S": "open"}, ":x": {"S": "x"}, ":one": {"N": "1"}}}),
+            ("nested", {"UpdateExpression": "SET v17.deep.deeper[0] = :n, v16[3].f = :s, v15.#new = :m",
+                        "ExpressionAttributeNames": {"#new": "new"},
+                        "ExpressionAttributeValues": {":n": {"N": "1.5"}, ":s": {"S": "ā"}, ":m": {"M": {}}}}),
+            ("functions", {"UpdateExpression": "SET l = list_append(if_not_exists(l, :e), :t), c = if_not_exists(c, :z) + :one",
+                           "ExpressionAttributeValues": {":e": {"L": []}, ":t": {"L": [{"B": b"\x00"}]}, ":z": {"N": "0"},
+                                                         ":one": {"N": "1"}}}),
+            ("sets", {"UpdateExpression": "ADD v11 :ss, v12 :ns DELETE v13 :bs",
+                      "ExpressionAttributeValues": {":ss": {"SS": ["new"]}, ":ns": {"NS": ["-1"]}, ":bs": {"BS": [b"\x00"]}}}),
+            ("remove", {"UpdateExpression": "REMOVE v1, v17.deep, v16[0]"}),
+            ("condition fails", {"UpdateExpression": "SET v0 = :x", "ConditionExpression": "v0 = :y",
+                                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                                 "ExpressionAttributeValues": {":x": {"S": "a"}, ":y": {"S": "b"}}}),
+            ("condition holds", {"UpdateExpression": "SET v0 = :y", "ConditionExpression": "attribute_exists(v0)",
+                                 "ExpressionAttributeValues": {":y": {"S": "b"}}}),
+            ("two SET clauses", {"UpdateExpression": "SET a = :a SET b = :a", "ExpressionAttributeValues": {":a": {"S": "a"}}}),
+            ("overlapping paths", {"UpdateExpression": "SET v15 = :a, v15.x = :a", "ExpressionAttributeValues": {":a": {"S": "a"}}}),
+            ("type mismatch", {"UpdateExpression": "SET v0 = v0 + :a", "ExpressionAttributeValues": {":a": {"N": "1"}}}),
+            ("missing path", {"UpdateExpression": "SET v15.no.where = :a", "ExpressionAttributeValues": {":a": {"S": "a"}}}),
+            ("missing value", {"UpdateExpression": "SET a = :nothing"}),
+            ("empty index key", {"UpdateExpression": "SET #s = :e", "ExpressionAttributeNames": {"#s": "status"},
+                                 "ExpressionAttributeValues": {":e": {"S": ""}}}),
+            ("set a key", {"UpdateExpression": "SET pk = :a", "ExpressionAttributeValues": {":a": {"S": "a"}}}),
+            ("a keyword", {"UpdateExpression": "SET size = :a", "ExpressionAttributeValues": {":a": {"S": "a"}}}),
+        ]
+        for table, key in (("cases", {"pk": {"S": "U"}, "sk": {"S": "CASE"}}), ("streamed", {"pk": {"S": "U"}})):
+            client.put_item(TableName=table, Item={**key, **values})
+            for label, update in updates:
+                for returned in ("NONE", "UPDATED_OLD", "ALL_NEW") if table == "cases" else ("ALL_OLD", "UPDATED_NEW"):
+                    call(f"{table} {label} {returned}", functools.partial(
+                        client.update_item, TableName=table, Key=key, ReturnValues=returned, **update))
+            new_key = {**key, "pk": {"S": "NEW"}}
+            call(f"{table} new item", functools.partial(
+                client.update_item, TableName=table, Key=new_key, ReturnValues="ALL_OLD", UpdateExpression="SET a = :a",
+                ExpressionAttributeValues={":a": {"S": "a"}}))
+            call(f"{table} after", functools.partial(client.scan, TableName=table))
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        shard = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table("streamed").stream_shard
+        assert shard is not None
+        call("stream records", lambda: [(r.record["eventName"], r.record["dynamodb"].get("OldImage"),
+                                         r.record["dynamodb"].get("NewImage")) for r in shard.items])
+    return call.outcomes
+
+
+_ordinary_updates = functools.cache(lambda: _update_calls(contextlib.nullcontext))
+
+
+@pytest.mark.parametrize("adapter", ["update_validation_without_lookups", "update_item_without_item_copies", "adapted"])
+def test_updates_answer_as_moto_does(adapter: str) -> None:
+    ordinary = _ordinary_updates()
+    outcomes = dict(ordinary)
+    raised = {label for label, outcome in ordinary if outcome[0] == "raised"}
+    for label in ("two SET clauses", "overlapping paths", "type mismatch", "missing path", "missing value",
+                  "set a key", "a keyword", "condition fails"):
+        assert f"cases {label} NONE" in raised and f"streamed {label} ALL_OLD" in raised, label
+    assert outcomes["cases condition fails NONE"][3]["Item"]["v0"] == {"S": "x"}
+    assert len(outcomes["stream records"][1]) > 10  # the stream holds every update, old and new images
+    _assert_same(ordinary, _update_calls(getattr(adapters, adapter)))
+
+
+def test_an_update_copies_no_item_without_a_stream() -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    copied: list[str] = []
+    real = Item.__deepcopy__
+
+    def deepcopy(item: Any, memo: Any) -> Any:
+        copied.append(item.hash_key.value)
+        return real(item, memo)
+
+    with mock_aws(), adapters.update_item_without_item_copies(), mock.patch.object(Item, "__deepcopy__", deepcopy):
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        client.put_item(TableName="cases", Item={"pk": {"S": "a"}, "sk": {"S": "b"}})
+        client.update_item(TableName="cases", Key={"pk": {"S": "a"}, "sk": {"S": "b"}}, UpdateExpression="SET x = :x",
+                           ExpressionAttributeValues={":x": {"S": "x"}}, ReturnValues="UPDATED_OLD")
+    assert copied == []
+    with mock_aws(), mock.patch.object(Item, "__deepcopy__", deepcopy):
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        client.put_item(TableName="cases", Item={"pk": {"S": "a"}, "sk": {"S": "b"}})
+        client.update_item(TableName="cases", Key={"pk": {"S": "a"}, "sk": {"S": "b"}}, UpdateExpression="SET x = :x",
+                           ExpressionAttributeValues={":x": {"S": "x"}}, ReturnValues="UPDATED_OLD")
+    assert copied == ["a", "a"]

@@ -755,6 +755,136 @@ def update_expressions_parsed_once() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------------------------------
+# UpdateExpression validators that look up their node types once per walk.
+# ---------------------------------------------------------------------------------------------------
+
+# classes of a processing map -> node type -> position of the first class the type is a subclass of, or -1
+_first_matches: dict[tuple[type, ...], dict[type, int]] = {}
+_is_node: dict[type, bool] = {}  # node type -> a moto Node?
+
+
+@contextlib.contextmanager
+def update_validation_without_lookups() -> Iterator[None]:
+    """moto's UpdateExpression validators rebuild their processing map twice per node, with an ABC isinstance per class (a third of an update_item).
+
+    Here each walk of moto's ten processors builds the map once and remembers, per node type, which
+    class of the map matches first: the same nodes visited in the same order, the same processors
+    called, the same tree (processors that override the walk keep moto's)."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
+
+    original = DepthFirstTraverser.traverse
+    default_walk = DepthFirstTraverser.traverse_node_recursively
+    default_process = DepthFirstTraverser.process
+    default_types = DepthFirstTraverser.nodes_to_be_processed
+
+    def traverse(processor: Any, node: Any) -> Any:
+        kind = type(processor)
+        if (kind.traverse_node_recursively is not default_walk or kind.process is not default_process
+                or kind.nodes_to_be_processed is not default_types):
+            return original(processor, node)
+        mapping = processor._processing_map()
+        classes = tuple(mapping)
+        functions = list(mapping.values())
+        matches = _first_matches.setdefault(classes, {})
+        is_node = _is_node
+        pre_processing = processor.pre_processing_of_child
+
+        def walk(current: Any, child_id: int) -> Any:
+            current_type = type(current)
+            known = is_node.get(current_type)
+            if known is None:
+                known = is_node[current_type] = isinstance(current, Node)
+            if not known:
+                return current
+            parent_node = current.parent
+            if current.children is not None:
+                for i, child_node in enumerate(current.children):
+                    pre_processing(current, i)
+                    walk(child_node, i)
+            position = matches.get(current_type)
+            if position is None:
+                position = matches[current_type] = next(
+                    (n for n, cls in enumerate(classes) if isinstance(current, cls)), -1)
+            if position >= 0:
+                current = functions[position](current)
+                current.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = current
+            return current
+
+        return walk(node, -1)
+
+    with mock.patch.object(DepthFirstTraverser, "traverse", traverse):
+        yield
+
+
+# ---------------------------------------------------------------------------------------------------
+# UpdateItem without whole-item copies.
+# ---------------------------------------------------------------------------------------------------
+
+class _Snapshot:
+    """What moto's UpdateItem handler reads of its copy of the item before the update: its JSON."""
+
+    def __init__(self, item: Any) -> None:
+        self._json = item.to_json()
+
+    def to_json(self) -> dict[str, Any]:
+        return self._json
+
+
+class _CopyModule:
+    """moto's module's view of ``copy``: its ``deepcopy`` of an Item as ``item_copy`` says, the rest as is."""
+
+    def __init__(self, item_class: type, item_copy: Callable[[Any], Any]) -> None:
+        self._item_class = item_class
+        self._item_copy = item_copy
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if memo is None and type(value) is self._item_class:
+            kept = self._item_copy(value)
+            if kept is not None:
+                return kept
+        return copy.deepcopy(value, memo)
+
+
+_no_stream_update = threading.local()
+
+
+@contextlib.contextmanager
+def update_item_without_item_copies() -> Iterator[None]:
+    """moto's UpdateItem deep-copies the item twice: for the old values of its answer, and for a stream record (a fifth of an update_item).
+
+    Here the handler keeps the old item's JSON (all it reads of its copy: ``to_json`` copies every
+    value anyway), and the backend copies the item only for a table with a stream (the only use of
+    its copy)."""
+    from moto.dynamodb import models, responses
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
+
+    original_update = DynamoDBBackend.update_item
+
+    def backend_copy(item: Any) -> Any:
+        return item if getattr(_no_stream_update, "active", False) else None
+
+    def update_item(backend: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        table = backend.tables.get(table_name)
+        active = getattr(_no_stream_update, "active", False)
+        _no_stream_update.active = table is not None and table.stream_shard is None
+        try:
+            return original_update(backend, table_name, *args, **kwargs)
+        finally:
+            _no_stream_update.active = active
+
+    with mock.patch.object(responses, "copy", _CopyModule(Item, _Snapshot)), \
+            mock.patch.object(models, "copy", _CopyModule(Item, backend_copy)), \
+            mock.patch.object(DynamoDBBackend, "update_item", update_item):
+        yield
+
+
+# ---------------------------------------------------------------------------------------------------
 # Items sized, built and written out in linear time.
 # ---------------------------------------------------------------------------------------------------
 
@@ -865,7 +995,8 @@ def items_in_linear_time() -> Iterator[None]:
 def adapted() -> Iterator[None]:
     """Every DynamoDB adapter, for as long as the runtime runs."""
     with serialised_dynamodb(), direct_dispatch(), query_by_partition(), transactions_without_table_copies(), \
-            update_expressions_parsed_once(), items_in_linear_time():
+            update_expressions_parsed_once(), update_validation_without_lookups(), update_item_without_item_copies(), \
+            items_in_linear_time():
         yield
 
 
@@ -878,4 +1009,6 @@ __all__ = [
     "serialised_dynamodb",
     "transactions_without_table_copies",
     "update_expressions_parsed_once",
+    "update_item_without_item_copies",
+    "update_validation_without_lookups",
 ]
