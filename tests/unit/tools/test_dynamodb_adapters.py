@@ -766,3 +766,40 @@ def test_an_update_copies_no_item_without_a_stream() -> None:
         client.update_item(TableName="cases", Key={"pk": {"S": "a"}, "sk": {"S": "b"}}, UpdateExpression="SET x = :x",
                            ExpressionAttributeValues={":x": {"S": "x"}}, ReturnValues="UPDATED_OLD")
     assert copied == ["a", "a"]
+
+
+def test_the_direct_request_parser_parses_as_moto_does() -> None:
+    from botocore.serialize import create_serializer
+    from moto.core.parse import PROTOCOL_PARSERS
+    from moto.core.utils import get_service_model
+
+    client = boto3.client("dynamodb", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    serializer = create_serializer("json")
+    item = {"pk": {"S": "p"}, "sk": {"S": "s"}, **{f"v{n}": value for n, value in enumerate(_attribute_values())}}
+    requests = {
+        "PutItem": {"TableName": "cases", "Item": item, "ConditionExpression": "attribute_not_exists(pk)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD", "ReturnConsumedCapacity": "TOTAL"},
+        "UpdateItem": {"TableName": "cases", "Key": {"pk": {"S": "p"}, "sk": {"S": "s"}}, "ReturnValues": "ALL_NEW",
+                       "UpdateExpression": "SET #a = :a", "ExpressionAttributeNames": {"#a": "a"},
+                       "ExpressionAttributeValues": {":a": {"M": {"x": {"BS": [b"\x00"]}}}}},
+        "Query": {"TableName": "cases", "IndexName": "by_status", "Limit": 5, "ScanIndexForward": False,
+                  "KeyConditionExpression": "#s = :s", "ExpressionAttributeNames": {"#s": "status"},
+                  "ExpressionAttributeValues": {":s": {"S": "open"}}, "ExclusiveStartKey": item},
+        "BatchWriteItem": {"RequestItems": {"cases": [{"PutRequest": {"Item": item}},
+                                                      {"DeleteRequest": {"Key": {"pk": {"S": "p"}, "sk": {"S": "s"}}}}]}},
+        "BatchGetItem": {"RequestItems": {"cases": {"Keys": [{"pk": {"S": "p"}, "sk": {"S": "s"}}],
+                                                    "ProjectionExpression": "pk, v3", "ConsistentRead": True}}},
+        "TransactWriteItems": {"TransactItems": [
+            {"Put": {"TableName": "cases", "Item": item}},
+            {"ConditionCheck": {"TableName": "cases", "Key": {"pk": {"S": "p"}, "sk": {"S": "s"}},
+                                "ConditionExpression": "attribute_exists(pk)"}}], "ClientRequestToken": "t"},
+    }
+    for operation, params in requests.items():
+        body = serializer.serialize_to_request(params, client.meta.service_model.operation_model(operation))["body"]
+        model = get_service_model("dynamodb").operation_model(operation)
+        request = {"body": body, "headers": {}}
+        ordinary = PROTOCOL_PARSERS["json"](model, map_type=dict).parse(request)
+        direct = adapters._request_parser(PROTOCOL_PARSERS["json"])(model, map_type=dict).parse(request)
+        assert direct == ordinary, operation
+        assert list(direct) == list(ordinary), operation
+    assert ordinary["TransactItems"][0]["Put"]["Item"]["v7"] == {"B": bytes(range(256))}

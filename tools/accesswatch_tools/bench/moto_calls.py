@@ -28,14 +28,31 @@ TABLE = "cases"
 STATUSES = 10
 
 
+_baseline: list[Any] = []  # the adapters module loaded by --baseline
+
+
+def _load_baseline(path: str) -> Any:
+    """An earlier version of the adapters module (e.g. ``git show <rev>:<path> > file``), loaded under its own name."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("accesswatch_baseline_dynamodb_adapters", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @contextlib.contextmanager
-def _aws(adapted: bool) -> Iterator[None]:
+def _aws(adapted: bool | str) -> Iterator[None]:
+    """moto with the adapters off (False), on (True), or those of --baseline ("baseline")."""
     from moto import mock_aws
 
     from accesswatch_tools.embedded.adapters import dynamodb
 
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-    with mock_aws(), (dynamodb.adapted() if adapted else contextlib.nullcontext()):
+    module = _baseline[0] if adapted == "baseline" else dynamodb
+    with mock_aws(), (module.adapted() if adapted else contextlib.nullcontext()):
         yield
 
 
@@ -152,7 +169,7 @@ def _case(number: int) -> dict[str, Any]:
     }
 
 
-def measure_shapes(adapted: bool, calls: int) -> dict[str, float]:
+def measure_shapes(adapted: bool | str, calls: int) -> dict[str, float]:
     """Milliseconds per call of each real-shaped call, through a boto3 Table resource."""
     import boto3
 
@@ -223,9 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, nargs="+", default=[1000, 20000], help="table sizes")
     parser.add_argument("--calls", type=int, default=10, help="calls per operation, setting and round")
     parser.add_argument("--rounds", type=int, default=2, help="rounds (off then on); the best round is shown")
+    parser.add_argument("--baseline", metavar="FILE",
+                        help="also measure this earlier adapters module (git show <rev>:tools/accesswatch_tools/"
+                             "embedded/adapters/dynamodb.py > FILE), with --shapes")
     parser.add_argument("--shapes", action="store_true",
                         help="real-shaped items through a Table resource (findings, ledger, case) instead")
     args = parser.parse_args(argv)
+    if args.baseline:
+        _baseline.append(_load_baseline(args.baseline))
     if args.shapes:
         return _main_shapes(args.calls, args.rounds)
     print(f"CPU ms per call (process time: the machine is shared), mean of {args.calls} calls, best of "
@@ -245,17 +267,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main_shapes(calls: int, rounds: int) -> int:
+    settings: list[tuple[str, bool | str]] = [("off", False), *([("baseline", "baseline")] if _baseline else []),
+                                             ("on", True)]
     print(f"CPU ms per call through a boto3 Table resource (process time), mean of {calls} calls, best of "
-          f"{rounds} rounds; load average {os.getloadavg()[0]:.1f}; adapters off = moto's ordinary path")
-    print(f"{'call':<28} {'off':>9} {'on':>9} {'off/on':>7}")
-    off: dict[str, float] = {}
-    on: dict[str, float] = {}
+          f"{rounds} rounds; load average {os.getloadavg()[0]:.1f} at start; adapters off = moto's ordinary path"
+          + ("; baseline = the --baseline adapters" if _baseline else ""))
+    best: dict[str, dict[str, float]] = {name: {} for name, _ in settings}
     for _ in range(rounds):
-        for best, adapted in ((off, False), (on, True)):
-            for name, ms in measure_shapes(adapted=adapted, calls=calls).items():
-                best[name] = min(ms, best.get(name, ms))
-    for name in off:
-        print(f"{name:<28} {off[name]:>9.2f} {on[name]:>9.2f} {off[name] / on[name]:>6.1f}x")
+        for name, adapted in settings:
+            for call, ms in measure_shapes(adapted=adapted, calls=calls).items():
+                best[name][call] = min(ms, best[name].get(call, ms))
+    ratio = "baseline/on" if _baseline else "off/on"
+    print(f"{'call':<28} " + " ".join(f"{name:>9}" for name, _ in settings) + f" {ratio:>12}")
+    for call in best["off"]:
+        divided = best["baseline" if _baseline else "off"][call] / best["on"][call]
+        print(f"{call:<28} " + " ".join(f"{best[name][call]:>9.2f}" for name, _ in settings) + f" {divided:>11.1f}x")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 

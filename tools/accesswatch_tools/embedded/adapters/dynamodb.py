@@ -208,6 +208,46 @@ def _converter(shape: Any) -> Callable[[Any], Any]:
     return convert
 
 
+_parsers: dict[type, type] = {}
+# shape -> (members as (name, JSON name, shape), JSON name -> positions in it)
+_parse_plans: dict[int, tuple[Any, list[tuple[str, str, Any]], dict[str, tuple[int, ...]]]] = {}
+
+
+def _request_parser(base: type) -> type:
+    """moto's JSON request parser, walking a structure by the keys its value holds (an AttributeValue
+    holds one of ten members): the same members parsed in the same order, the same result."""
+    parser = _parsers.get(base)
+    if parser is not None:
+        return parser
+
+    class Parser(base):  # type: ignore[misc, valid-type]
+        def _parse_structure(self, shape: Any, value: Any) -> Any:
+            if shape.is_document_type or value is None or not isinstance(value, dict):
+                return super()._parse_structure(shape, value)
+            cached = _parse_plans.get(id(shape))
+            if cached is None or cached[0] is not shape:
+                members = [(name, member.serialization.get("name", name), member)
+                           for name, member in shape.members.items()]
+                by_name: dict[str, tuple[int, ...]] = {}
+                for position, (_name, json_name, _member) in enumerate(members):
+                    by_name[json_name] = (*by_name.get(json_name, ()), position)
+                cached = _parse_plans[id(shape)] = (shape, members, by_name)
+            _, members, by_name = cached
+            rows = members
+            if len(value) * 2 < len(members):
+                rows = [members[position] for position in sorted({
+                    position for key in value for position in by_name.get(key, ())})]
+            final_parsed = self.MAP_TYPE()
+            for name, json_name, member in rows:
+                raw_value = value.get(json_name)
+                if raw_value is not None:
+                    final_parsed[name] = self._parse_shape(member, raw_value)
+            return final_parsed
+
+    _parsers[base] = Parser
+    return Parser
+
+
 def _http_response(url: str, status: int, headers: dict[str, str], body: bytes = b"") -> Any:
     """The HTTP response botocore's handlers see: with the body its headers' checksum covers (the retry
     policy checks ``x-amz-crc32`` and retries a mismatch)."""
@@ -271,7 +311,7 @@ def _direct_call(model: Any, params: dict[str, Any], request_signer: Any = None,
     handler.region = match.group(1) if match else handler.default_region
     handler.response_headers = {"server": "amazon.com", "date": http_date(utcnow())}
     moto_model = get_service_model("dynamodb").operation_model(model.name)
-    parser = PROTOCOL_PARSERS["json"](moto_model, map_type=handler.PROTOCOL_PARSER_MAP_TYPE)
+    parser = _request_parser(PROTOCOL_PARSERS["json"])(moto_model, map_type=handler.PROTOCOL_PARSER_MAP_TYPE)
     handler.params = parser.parse({"body": params.get("body") or b"", "headers": headers})  # type: ignore[typeddict-item]
     handler.body = handler.params
     handler.access_key = handler.get_access_key()
