@@ -797,7 +797,7 @@ def test_the_direct_request_parser_parses_as_moto_does() -> None:
     for operation, params in requests.items():
         body = serializer.serialize_to_request(params, client.meta.service_model.operation_model(operation))["body"]
         model = get_service_model("dynamodb").operation_model(operation)
-        request = {"body": body, "headers": {}}
+        request: Any = {"body": body, "headers": {}}
         ordinary = PROTOCOL_PARSERS["json"](model, map_type=dict).parse(request)
         direct = adapters._request_parser(PROTOCOL_PARSERS["json"])(model, map_type=dict).parse(request)
         assert direct == ordinary, operation
