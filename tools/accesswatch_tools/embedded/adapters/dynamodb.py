@@ -209,40 +209,92 @@ def _converter(shape: Any) -> Callable[[Any], Any]:
 
 
 _parsers: dict[type, type] = {}
-# shape -> (members as (name, JSON name, shape), JSON name -> positions in it)
-_parse_plans: dict[int, tuple[Any, list[tuple[str, str, Any]], dict[str, tuple[int, ...]]]] = {}
+# (parser class, shape) -> a function (parser, value) -> what the parser's _parse_shape gives
+_parse_functions: dict[tuple[type, int], tuple[Any, Callable[[Any, Any], Any]]] = {}
 
 
-def _request_parser(base: type) -> type:
-    """moto's JSON request parser, walking a structure by the keys its value holds (an AttributeValue
-    holds one of ten members): the same members parsed in the same order, the same result."""
+def _identity(_parser: Any, value: Any) -> Any:
+    return value
+
+
+def _parse_function(parser_class: type, shape: Any) -> Callable[[Any, Any], Any]:
+    """What moto's JSON parser does with a value of ``shape`` (``_parse_shape``), as one function per shape:
+    a structure walked by the keys its value holds (an AttributeValue holds one of ten members), its
+    members in the same order; the handler of a scalar looked up once."""
+    cached = _parse_functions.get((parser_class, id(shape)))
+    if cached is not None and cached[0] is shape:
+        return cached[1]
+    kind = shape.type_name
+    function: Callable[[Any, Any], Any]
+    if kind == "structure" and not shape.is_document_type:
+        rows: list[tuple[str, str, Any, list[Callable[[Any, Any], Any]]]] = [
+            (name, member.serialization.get("name", name), member, []) for name, member in shape.members.items()]
+        by_name: dict[str, tuple[int, ...]] = {}
+        for position, (_name, json_name, _member, _function) in enumerate(rows):
+            by_name[json_name] = (*by_name.get(json_name, ()), position)
+        few = len(rows) // 2
+
+        def function(parser: Any, value: Any) -> Any:
+            if value is None:
+                return None
+            members = rows
+            if type(value) is dict and len(value) <= few:
+                if len(value) == 1:
+                    members = [rows[position] for position in by_name.get(next(iter(value)), ())]
+                else:
+                    members = [rows[position] for position in sorted({
+                        position for key in value for position in by_name.get(key, ())})]
+            final_parsed = parser.MAP_TYPE()
+            for name, json_name, member, parse in members:
+                raw_value = value.get(json_name)
+                if raw_value is not None:
+                    if not parse:
+                        parse.append(_parse_function(parser_class, member))
+                    final_parsed[name] = parse[0](parser, raw_value)
+            return final_parsed
+    elif kind == "list":
+        member_shape = shape.member
+
+        def function(parser: Any, value: Any) -> Any:
+            parse = _parse_function(parser_class, member_shape)
+            return [parse(parser, item) for item in value]
+    elif kind == "map":
+        key_shape, value_shape = shape.key, shape.value
+
+        def function(parser: Any, value: Any) -> Any:
+            parse_key = _parse_function(parser_class, key_shape)
+            parse_value = _parse_function(parser_class, value_shape)
+            parsed = parser.MAP_TYPE()
+            for key, val in value.items():
+                parsed[parse_key(parser, key)] = parse_value(parser, val)
+            return parsed
+    elif kind in ("string", "boolean", "structure") and not hasattr(parser_class, f"_parse_{kind}"):
+        function = _identity  # moto's _default_handle (a document structure: as it is)
+    else:
+        handler_name = f"_parse_{kind}"
+
+        def function(parser: Any, value: Any) -> Any:
+            return getattr(parser, handler_name, parser._default_handle)(shape, value)
+    _parse_functions[(parser_class, id(shape))] = (shape, function)
+    return function
+
+
+def _request_parser(base: Any) -> Any:
+    """moto's JSON request parser with ``_parse_shape`` as one function per shape (``_parse_function``):
+    the same result, the same members parsed in the same order."""
     parser = _parsers.get(base)
     if parser is not None:
         return parser
+    from moto.core.parse import BaseJSONParser, RequestParser
+
+    if (base._parse_structure is not BaseJSONParser._parse_structure or base._parse_shape is not RequestParser._parse_shape
+            or base._parse_list is not RequestParser._parse_list or base._parse_map is not RequestParser._parse_map):
+        _parsers[base] = base  # a parser that walks otherwise: as it is
+        return base
 
     class Parser(base):  # type: ignore[misc, valid-type]
-        def _parse_structure(self, shape: Any, value: Any) -> Any:
-            if shape.is_document_type or value is None or not isinstance(value, dict):
-                return super()._parse_structure(shape, value)
-            cached = _parse_plans.get(id(shape))
-            if cached is None or cached[0] is not shape:
-                members = [(name, member.serialization.get("name", name), member)
-                           for name, member in shape.members.items()]
-                by_name: dict[str, tuple[int, ...]] = {}
-                for position, (_name, json_name, _member) in enumerate(members):
-                    by_name[json_name] = (*by_name.get(json_name, ()), position)
-                cached = _parse_plans[id(shape)] = (shape, members, by_name)
-            _, members, by_name = cached
-            rows = members
-            if len(value) * 2 < len(members):
-                rows = [members[position] for position in sorted({
-                    position for key in value for position in by_name.get(key, ())})]
-            final_parsed = self.MAP_TYPE()
-            for name, json_name, member in rows:
-                raw_value = value.get(json_name)
-                if raw_value is not None:
-                    final_parsed[name] = self._parse_shape(member, raw_value)
-            return final_parsed
+        def _parse_shape(self, shape: Any, node: Any) -> Any:
+            return _parse_function(type(self), shape)(self, node)
 
     _parsers[base] = Parser
     return Parser
