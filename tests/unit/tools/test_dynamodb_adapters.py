@@ -803,3 +803,83 @@ def test_the_direct_request_parser_parses_as_moto_does() -> None:
         assert direct == ordinary, operation
         assert list(direct) == list(ordinary), operation
     assert ordinary["TransactItems"][0]["Put"]["Item"]["v7"] == {"B": bytes(range(256))}
+
+
+# Condition and filter expressions parsed once.
+
+def _condition_calls(context: Callable[[], Any]) -> list[tuple[str, Any]]:
+    """The same conditions and filters again and again, with other values, names and items; and broken ones."""
+    call = Recorder()
+    with mock_aws(), context():
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        for number in range(12):
+            finding = _finding(number % 6)
+            call(f"put if new {number}", functools.partial(
+                client.put_item, TableName="findings", Item=finding, ConditionExpression="attribute_not_exists(finding_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD"))
+            key = {"finding_id": finding["finding_id"]}
+            call(f"update at score {number}", functools.partial(
+                client.update_item, TableName="findings", Key=key, ReturnValues="ALL_NEW",
+                UpdateExpression="SET score = :new", ConditionExpression="score = :old OR #t = :b",
+                ExpressionAttributeNames={"#t": "tags"},
+                ExpressionAttributeValues={":new": {"N": str(number)}, ":old": {"N": str(number % 11)},
+                                           ":b": {"SS": ["none", f"t{number % 3}"]}}))
+            call(f"delete if {number}", functools.partial(
+                client.delete_item, TableName="findings", Key=key, ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ConditionExpression="contains(#t, :t) AND size(evidence) > :n AND detail.l[0] = :yes",
+                ExpressionAttributeNames={"#t": "tags"},
+                ExpressionAttributeValues={":t": {"S": f"t{number % 3}"}, ":n": {"N": "2"}, ":yes": {"BOOL": True}}))
+            call(f"scan filtered {number}", functools.partial(
+                client.scan, TableName="findings", FilterExpression="score BETWEEN :a AND :b OR evidence = :e",
+                ExpressionAttributeValues={":a": {"N": str(number % 4)}, ":b": {"N": "8"},
+                                           ":e": {"B": bytes([number % 6, 0, 255])}}))
+            call(f"query filtered {number}", functools.partial(
+                client.query, TableName="findings", IndexName="by_user", KeyConditionExpression="user_id = :u",
+                FilterExpression="NOT begins_with(client_id, :c) AND score IN (:a, :b)",
+                ExpressionAttributeValues={":u": {"S": f"u-{number % 7}"}, ":c": {"S": "c-1"},
+                                           ":a": {"N": "1"}, ":b": {"N": str(number)}}))
+        for label, condition, values in (
+                ("syntax error", "attribute_not_exists(", {}), ("unknown function", "nothing(a)", {}),
+                ("missing value", "a = :missing", {":other": {"S": "x"}}), ("unused value", "a = :a", {":a": {"S": "x"}, ":b": {"S": "y"}}),
+                ("missing name", "#missing = :a", {":a": {"S": "x"}}), ("redundant parentheses", "((a = :a))", {":a": {"S": "x"}})):
+            for attempt in range(2):
+                call(f"{label} {attempt}", functools.partial(_crashed, functools.partial(
+                    client.put_item, TableName="findings", Item=_finding(1), ConditionExpression=condition,
+                    **({"ExpressionAttributeValues": values} if values else {}))))
+    return call.outcomes
+
+
+def _crashed(call: Callable[[], Any]) -> Any:
+    """The call's answer, or what moto raised that is not an AWS error (moto lets a ValueError through)."""
+    try:
+        return call()
+    except botocore.exceptions.ClientError:
+        raise
+    except Exception as error:  # noqa: BLE001 - recorded to compare
+        return ("crashed", type(error).__name__, str(error))
+
+
+def test_conditions_answer_as_moto_does() -> None:
+    ordinary = _condition_calls(contextlib.nullcontext)
+    outcomes = dict(ordinary)
+    for kind in ("put if new", "update at score", "delete if"):  # conditions that hold and that fail
+        assert {outcome[0] for label, outcome in ordinary if label.startswith(kind)} == {"raised", "returned"}, kind
+    assert all(outcomes[f"{label} 1"][0] == "raised" or outcomes[f"{label} 1"][1][0] == "crashed"
+               for label in ("syntax error", "missing value", "missing name", "unknown function"))
+    _assert_same(ordinary, _condition_calls(adapters.condition_expressions_parsed_once))
+    _assert_same(ordinary, _condition_calls(adapters.adapted))
+
+
+def test_a_condition_is_parsed_once() -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    with mock_aws(), adapters.condition_expressions_parsed_once(), mock.patch.object(
+            ConditionExpressionParser, "_lex_condition_expression", autospec=True,
+            side_effect=ConditionExpressionParser._lex_condition_expression) as lexed:
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        for number in range(5):
+            client.put_item(TableName="findings", Item=_finding(number),
+                            ConditionExpression="attribute_not_exists(finding_id)")
+        assert lexed.call_count == 1
