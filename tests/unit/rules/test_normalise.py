@@ -141,3 +141,35 @@ def test_vectorised_matches_scalar() -> None:
     a = pl.Series("a", ["Flat 2, 12 Rata Street", None, "2/12 Rata St"])
     assert normalise_addresses(a).to_list() == ["2/12 rata street", "", "2/12 rata street"]
     assert normalise_names(pl.Series("a", [None, None], dtype=pl.String)).to_list() == ["", ""]
+
+
+# --- the fold's fast paths ------------------------------------------------------------------
+def _fold_per_character(value: str) -> str:
+    """The fold as first written: a Python test of every character (the specification of ``_fold``)."""
+    import unicodedata
+
+    from accesswatch.normalise import _EXTRA_FOLD
+
+    decomposed = unicodedata.normalize("NFKD", value)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    folded = stripped.casefold().translate(_EXTRA_FOLD)
+    if not folded.isascii():
+        folded = "".join(ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch))
+    return folded
+
+
+@settings(max_examples=500)
+@given(st.one_of(names, st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127), max_size=40),
+                 st.text(alphabet=st.characters(categories=("Mn", "Mc", "Me", "Ll", "Lu")), max_size=20)))
+def test_fold_equals_its_per_character_specification(value: str) -> None:
+    from accesswatch.normalise import _fold
+
+    assert _fold(value) == _fold_per_character(value)
+
+
+def test_fold_examples_through_both_paths() -> None:
+    from accesswatch.normalise import _fold
+
+    for value in ("1/277 TE ATATU RD., PORIRUA", "Wilson Tāwhai", "Ōtāhuhu", "ǅ", "ﬁ", "Straße", "İstanbul",
+                  "e\u0301", "\u0345", "Ø"):
+        assert _fold(value) == _fold_per_character(value), value
