@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from accesswatch_tools.embedded.template import TEMPLATE_PATH, load_template
-
 
 class OperationError(Exception):
     """An operation on a deployment that cannot go on, said in one line for a person (the CLI prints it as
@@ -35,6 +33,8 @@ class AwsStack:
 
     def __init__(self, stack_name: str, region: str | None = None) -> None:
         import boto3
+
+        from accesswatch_tools.embedded.template import TEMPLATE_PATH, load_template
 
         self.stack_name = stack_name
         self.session = boto3.session.Session(region_name=region)

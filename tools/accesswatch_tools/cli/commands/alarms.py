@@ -16,7 +16,6 @@ from typing import Any
 
 from accesswatch_tools.cli.context import add_target_options, deployment
 from accesswatch_tools.cli.output import json_help, nz_time, print_json_lines
-from accesswatch_tools.operate.alarms import alarm_rows
 
 DESCRIPTION = """\
 Every alarm of the template with its state, last change and reason: ALARM first, then INSUFFICIENT_DATA,
@@ -41,6 +40,12 @@ def render(rows: Sequence[dict[str, str]], width: int | None = None) -> str:
     counts = {s: sum(1 for r in rows if r["state"] == s) for s in ("ALARM", "INSUFFICIENT_DATA", "OK")}
     lines.append(f"{len(rows)} alarms: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     return "\n".join(lines)
+
+
+def alarm_rows(dep: Any) -> list[dict[str, str]]:
+    from accesswatch_tools.operate.alarms import alarm_rows as rows
+
+    return rows(dep)  # type: ignore[no-any-return]
 
 
 def cmd_alarms(args: argparse.Namespace) -> int:

@@ -10,10 +10,11 @@ from typing import Any
 from accesswatch_tools.bench import GROUPS
 from accesswatch_tools.cli.context import CliError
 from accesswatch_tools.cli.output import json_line
-from accesswatch_tools.embedded.template import PROJECT_ROOT
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from accesswatch_tools.embedded.template import PROJECT_ROOT
+
     if args.cost:
         return _cost(Path(args.out or PROJECT_ROOT / "benchmarks" / "results"), args.json)
     if args.cold_start:

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from accesswatch.quarters import nz_today
-from accesswatch.rules import tier_of
 from accesswatch_tools.cli.commands.exceptions import describe_scope
 from accesswatch_tools.cli.context import (
     CliError,
@@ -224,6 +223,7 @@ def _after(case: dict[str, Any]) -> str:
 def cmd_decide(args: argparse.Namespace) -> int:
     from accesswatch.cases.actions import CaseActionError
     from accesswatch.cases.exceptions import ExceptionError, check_expiry
+    from accesswatch.rules import tier_of
 
     unfounded_rules = _unfounded_rules(args.unfounded_rule or [])
     founded_rules = ["*"] if args.all_rules_founded else list(args.founded_rule or [])
@@ -370,9 +370,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from accesswatch.cases.service import PRIORITY_RANK, STATUS_GROUPS, TIERS
-    from accesswatch.cases.sources import SOURCES
-    from accesswatch.cases.workflow import STATUSES
+    from accesswatch_tools.cli.vocabulary import PRIORITIES, SOURCES, STATUS_GROUPS, STATUSES, TIERS
 
     cases = sub.add_parser("cases", help="list, show, decide and close cases (local endpoint or --stack)")
     actions = cases.add_subparsers(dest="cases_command", required=True)
@@ -389,8 +387,8 @@ def register(sub: Any) -> None:
                          help="client id as text, leading zeros included (cases with a finding on that client)")
     listing.add_argument("--rule", type=rule_id, metavar="RULE",
                          help="rule id in any case, e.g. self_record (cases with a finding of that rule)")
-    listing.add_argument("--priority", type=one_of("priority", tuple(PRIORITY_RANK)), metavar="PRIORITY",
-                         help=f"one of {', '.join(PRIORITY_RANK)}")
+    listing.add_argument("--priority", type=one_of("priority", PRIORITIES), metavar="PRIORITY",
+                         help=f"one of {', '.join(PRIORITIES)}")
     listing.add_argument("--tier", type=one_of("tier", TIERS), metavar="TIER",
                          help="immediate (opened by a high rule's finding) or accumulate (by the risk score, or a "
                               "random review)")
@@ -587,8 +585,7 @@ def _settle_reopened(teamwork: Any, case_id: str, timeout_s: float) -> str:
 
 def register_teamwork(actions: Any) -> None:
     """``cases open|assign|note|amend|reopen``."""
-    from accesswatch.cases.sources import MAX_CLIENTS, PERSON_SOURCES
-    from accesswatch.cases.vocabulary import UNFOUNDED_REASONS
+    from accesswatch_tools.cli.vocabulary import MAX_CLIENTS, PERSON_SOURCES, UNFOUNDED_REASONS
 
     opening = actions.add_parser(
         "open", help="open a case for a staff member from a complaint, a manager's concern or a privacy request "

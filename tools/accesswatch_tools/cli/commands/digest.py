@@ -11,7 +11,6 @@ from typing import Any
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
 from accesswatch_tools.cli.output import json_line
 from accesswatch_tools.operate.deployment import OperationError
-from accesswatch_tools.operate.digest import digest_sources, invoke_digest
 
 
 def parse_week(text: str | None, now: datetime) -> Any:
@@ -91,6 +90,7 @@ def render(digest: Any) -> list[str]:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from accesswatch.services.digest import DigestError, produce
+    from accesswatch_tools.operate.digest import digest_sources, invoke_digest
 
     if args.force and not args.publish:
         raise CliError("--force only goes with --publish")

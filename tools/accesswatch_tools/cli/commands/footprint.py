@@ -17,7 +17,6 @@ from accesswatch_tools.cli.context import (
     state_dir,
 )
 from accesswatch_tools.operate.deployment import OperationError
-from accesswatch_tools.operate.footprint import answer_footprint, write_client_safe, write_footprint
 
 CLIENT_SAFE_SUFFIXES = (".csv", ".html", ".htm")
 INTERNAL_SUFFIXES = (".csv", ".json", ".jsonl")
@@ -31,6 +30,8 @@ def _date(text: str) -> date:
 
 
 def cmd_footprint(args: argparse.Namespace) -> int:
+    from accesswatch_tools.operate.footprint import answer_footprint, write_client_safe, write_footprint
+
     out = Path(args.out) if args.out else None
     allowed = CLIENT_SAFE_SUFFIXES if args.client_safe else INTERNAL_SUFFIXES
     if out is not None and out.suffix.lower() not in allowed:

@@ -9,7 +9,13 @@ from typing import Any
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
 from accesswatch_tools.cli.output import json_line, nz_day, seconds, table
 from accesswatch_tools.operate.deployment import OperationError
-from accesswatch_tools.operate.replay import replay
+
+
+def replay(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """``accesswatch_tools.operate.replay.replay``, imported when a replay runs (polars, the replay service)."""
+    from accesswatch_tools.operate.replay import replay as run
+
+    return run(*args, **kwargs)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

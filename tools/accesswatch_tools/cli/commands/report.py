@@ -15,7 +15,6 @@ from typing import Any
 from accesswatch.quarters import Period, nz_today, quarter_label
 from accesswatch.reports.coverage import clip_to_today
 from accesswatch_tools.cli.context import CliError, add_target_options, deployment
-from accesswatch_tools.operate.report import write_report
 
 
 def _date(text: str) -> date:
@@ -26,6 +25,8 @@ def _date(text: str) -> date:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from accesswatch_tools.operate.report import write_report
+
     try:
         asked = Period(args.date_from, args.date_to)
         period, message = clip_to_today(asked, nz_today())

@@ -10,18 +10,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accesswatch_tools.cli.context import add_target_options, deployment, state_dir
 from accesswatch_tools.cli.output import json_line
-from accesswatch_tools.operate.stored_state import verify
-from accesswatch_tools.verify import Problem
+
+if TYPE_CHECKING:
+    from accesswatch_tools.verify import Problem
 
 
 def endpoint_problems(directory: Path) -> list[Problem]:
     """On the local system: an endpoint process no command reaches may hold data verify cannot see, and a
     crashed endpoint's cases and decisions are gone, so a pass says nothing about them."""
     from accesswatch_tools.embedded import server
+    from accesswatch_tools.verify import Problem
 
     survey = server.find_endpoints(directory)
     problems = [Problem("endpoints", f"pid {e.pid}", f"another endpoint process of {directory} that no command "
@@ -34,6 +36,8 @@ def endpoint_problems(directory: Path) -> list[Problem]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from accesswatch_tools.operate.stored_state import verify
+
     export = Path(args.export) if args.export else None
     if export is not None and export.is_dir():
         export = export / "findings.jsonl"
