@@ -166,9 +166,15 @@ def test_the_commands_operations_are_the_operate_modules(monkeypatch: pytest.Mon
     from accesswatch_tools.operate import replay as operate_replay
 
     calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-    monkeypatch.setattr(operate_alarms, "alarm_rows", lambda *a, **k: calls.append(("alarms", a, k)) or [])
-    monkeypatch.setattr(operate_replay, "replay", lambda *a, **k: calls.append(("replay", a, k)) or {})
-    monkeypatch.setattr(operate_redrive, "redrive", lambda *a, **k: calls.append(("redrive", a, k)))
+
+    def recorder(name: str) -> Any:
+        def record(*a: Any, **k: Any) -> Any:
+            calls.append((name, a, k))
+        return record
+
+    monkeypatch.setattr(operate_alarms, "alarm_rows", recorder("alarms"))
+    monkeypatch.setattr(operate_replay, "replay", recorder("replay"))
+    monkeypatch.setattr(operate_redrive, "redrive", recorder("redrive"))
     alarms.alarm_rows("dep")
     replay.replay("dep", 1, 2, timeout_s=3.0)
     redrive.redrive("dep", wait=False, dry_run=True, timeout_s=4.0)
