@@ -847,6 +847,11 @@ def _condition_calls(context: Callable[[], Any]) -> list[tuple[str, Any]]:
                 call(f"{label} {attempt}", functools.partial(_crashed, functools.partial(
                     client.put_item, TableName="findings", Item=_finding(1), ConditionExpression=condition,
                     **({"ExpressionAttributeValues": values} if values else {}))))
+        for label, values in (("a value given", {":s": {"N": "1"}}), ("the value missing", {":t": {"N": "1"}}),
+                              ("the value given again", {":s": {"N": "2"}})):
+            call(label, functools.partial(_crashed, functools.partial(
+                client.put_item, TableName="findings", Item=_finding(2), ExpressionAttributeValues=values,
+                ConditionExpression="attribute_not_exists(finding_id) OR score = :s")))
     return call.outcomes
 
 

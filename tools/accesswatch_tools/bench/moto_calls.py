@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import sys
 import time
@@ -169,70 +170,94 @@ def _case(number: int) -> dict[str, Any]:
     }
 
 
-def measure_shapes(adapted: bool | str, calls: int) -> dict[str, float]:
-    """Milliseconds per call of each real-shaped call, through a boto3 Table resource."""
-    import boto3
-
+def _load_shapes(resource: Any) -> None:
     from accesswatch_tools.embedded.template import table_definition
 
-    with _aws(adapted):
-        resource = boto3.resource("dynamodb", region_name=REGION)
-        client = resource.meta.client
-        client.create_table(**table_definition("FindingsTable", "findings"))
-        client.create_table(**table_definition("CasesTable", TABLE))
-        findings, cases = resource.Table("findings"), resource.Table(TABLE)
-        with findings.batch_writer() as writer:
-            for number in range(500):
-                writer.put_item(Item=_finding(number))
-        for number in range(50):
-            cases.put_item(Item=_ledger(number))
-            cases.put_item(Item=_case(number))
-        fresh = [10**6]
+    client = resource.meta.client
+    client.create_table(**table_definition("FindingsTable", "findings"))
+    client.create_table(**table_definition("CasesTable", TABLE))
+    findings, cases = resource.Table("findings"), resource.Table(TABLE)
+    with findings.batch_writer() as writer:
+        for number in range(500):
+            writer.put_item(Item=_finding(number))
+    for number in range(50):
+        cases.put_item(Item=_ledger(number))
+        cases.put_item(Item=_case(number))
 
-        def new_number() -> int:
-            fresh[0] += 1
-            return fresh[0]
 
-        def ledger_put(i: int) -> Any:
-            item = _ledger(i % 50)
-            item["version"] = 1  # the condition holds: every put replaces version 1 by version 1
-            return cases.put_item(Item=item, ConditionExpression="version = :v", ExpressionAttributeValues={":v": 1})
+_fresh = [10**6]  # numbers of findings never written, for puts
 
-        shaped: dict[str, Callable[[int], Any]] = {
-            "finding put": lambda i: findings.put_item(
-                Item=_finding(new_number()), ConditionExpression="attribute_not_exists(finding_id)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD"),
-            "finding get": lambda i: findings.get_item(Key={"finding_id": _finding(i % 500)["finding_id"]},
-                                                       ConsistentRead=True),
-            "finding update": lambda i: findings.update_item(
-                Key={"finding_id": _finding(i % 500)["finding_id"]},
-                UpdateExpression="SET case_id = :c, routed_at = :t", ConditionExpression="attribute_exists(finding_id)",
-                ExpressionAttributeValues={":c": f"{i:08d}", ":t": "2026-01-29T00:00:00Z"}),
-            "finding batch_get (100)": lambda i: resource.batch_get_item(RequestItems={"findings": {
-                "Keys": [{"finding_id": _finding((i * 100 + k) % 500)["finding_id"]} for k in range(100)]}}),
-            "finding batch_write (25)": lambda i: resource.batch_write_item(RequestItems={"findings": [
-                {"PutRequest": {"Item": _finding(new_number())}} for _ in range(25)]}),
-            "ledger put (200 entries)": ledger_put,
-            "ledger get (200 entries)": lambda i: cases.get_item(Key={"pk": f"RISK#u{i % 50:05d}", "sk": "LEDGER"},
-                                                                 ConsistentRead=True),
-            "ledger query (200 entries)": lambda i: cases.query(
-                KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": f"RISK#u{i % 50:05d}"}),
-            "case put": lambda i: cases.put_item(Item=_case(i % 50)),
-            "case get": lambda i: cases.get_item(Key={"pk": f"CASE#{i % 50:08d}", "sk": "CASE"}, ConsistentRead=True),
-            "case update": lambda i: cases.update_item(
-                Key={"pk": f"CASE#{i % 50:08d}", "sk": "CASE"},
-                UpdateExpression="SET #s = :s, updated_at = :t ADD version :one", ConditionExpression="#s = :s",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":s": "open", ":t": "2026-01-30T00:00:00Z", ":one": 1}),
-        }
-        results: dict[str, float] = {}
-        for name, call in shaped.items():
-            call(0)
-            started = time.process_time()
-            for i in range(1, calls + 1):
-                call(i)
-            results[name] = (time.process_time() - started) / calls * 1000
-        return results
+
+def _shaped_calls(resource: Any) -> dict[str, Callable[[int], Any]]:
+    findings, cases = resource.Table("findings"), resource.Table(TABLE)
+
+    def new_number() -> int:
+        _fresh[0] += 1
+        return _fresh[0]
+
+    def ledger_put(i: int) -> Any:
+        item = _ledger(i % 50)
+        item["version"] = 1  # the condition holds: every put replaces version 1 by version 1
+        return cases.put_item(Item=item, ConditionExpression="version = :v", ExpressionAttributeValues={":v": 1})
+
+    shaped: dict[str, Callable[[int], Any]] = {
+        "finding put": lambda i: findings.put_item(
+            Item=_finding(new_number()), ConditionExpression="attribute_not_exists(finding_id)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD"),
+        "finding get": lambda i: findings.get_item(Key={"finding_id": _finding(i % 500)["finding_id"]},
+                                                   ConsistentRead=True),
+        "finding update": lambda i: findings.update_item(
+            Key={"finding_id": _finding(i % 500)["finding_id"]},
+            UpdateExpression="SET case_id = :c, routed_at = :t", ConditionExpression="attribute_exists(finding_id)",
+            ExpressionAttributeValues={":c": f"{i:08d}", ":t": "2026-01-29T00:00:00Z"}),
+        "finding batch_get (100)": lambda i: resource.batch_get_item(RequestItems={"findings": {
+            "Keys": [{"finding_id": _finding((i * 100 + k) % 500)["finding_id"]} for k in range(100)]}}),
+        "finding batch_write (25)": lambda i: resource.batch_write_item(RequestItems={"findings": [
+            {"PutRequest": {"Item": _finding(new_number())}} for _ in range(25)]}),
+        "ledger put (200 entries)": ledger_put,
+        "ledger get (200 entries)": lambda i: cases.get_item(Key={"pk": f"RISK#u{i % 50:05d}", "sk": "LEDGER"},
+                                                             ConsistentRead=True),
+        "ledger query (200 entries)": lambda i: cases.query(
+            KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": f"RISK#u{i % 50:05d}"}),
+        "case put": lambda i: cases.put_item(Item=_case(i % 50)),
+        "case get": lambda i: cases.get_item(Key={"pk": f"CASE#{i % 50:08d}", "sk": "CASE"}, ConsistentRead=True),
+        "case update": lambda i: cases.update_item(
+            Key={"pk": f"CASE#{i % 50:08d}", "sk": "CASE"},
+            UpdateExpression="SET #s = :s, updated_at = :t ADD version :one", ConditionExpression="#s = :s",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": "open", ":t": "2026-01-30T00:00:00Z", ":one": 1}),
+    }
+    return shaped
+
+
+def measure_shapes(settings: list[tuple[str, bool | str]], calls: int, rounds: int) -> dict[str, dict[str, float]]:
+    """Milliseconds per call of each real-shaped call, through a boto3 Table resource, per setting (adapters
+    off, on, baseline): one moto with the tables loaded once, the settings taking turns (each round in
+    another order), the best round of each."""
+    import boto3
+    from moto import mock_aws
+
+    from accesswatch_tools.embedded.adapters import dynamodb
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    best: dict[str, dict[str, float]] = {name: {} for name, _ in settings}
+    with mock_aws():
+        _load_shapes(boto3.resource("dynamodb", region_name=REGION))
+        for round_number in range(rounds):
+            shift = round_number % len(settings)
+            for name, adapted in settings[shift:] + settings[:shift]:
+                module = _baseline[0] if adapted == "baseline" else dynamodb
+                with module.adapted() if adapted else contextlib.nullcontext():
+                    resource = boto3.resource("dynamodb", region_name=REGION)  # a client made under the setting
+                    for call_name, call in _shaped_calls(resource).items():
+                        call(0)
+                        gc.collect()
+                        started = time.process_time()
+                        for i in range(1, calls + 1):
+                            call(i)
+                        ms = (time.process_time() - started) / calls * 1000
+                        best[name][call_name] = min(ms, best[name].get(call_name, ms))
+    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,13 +295,9 @@ def _main_shapes(calls: int, rounds: int) -> int:
     settings: list[tuple[str, bool | str]] = [("off", False), *([("baseline", "baseline")] if _baseline else []),
                                              ("on", True)]
     print(f"CPU ms per call through a boto3 Table resource (process time), mean of {calls} calls, best of "
-          f"{rounds} rounds; load average {os.getloadavg()[0]:.1f} at start; adapters off = moto's ordinary path"
-          + ("; baseline = the --baseline adapters" if _baseline else ""))
-    best: dict[str, dict[str, float]] = {name: {} for name, _ in settings}
-    for _ in range(rounds):
-        for name, adapted in settings:
-            for call, ms in measure_shapes(adapted=adapted, calls=calls).items():
-                best[name][call] = min(ms, best[name].get(call, ms))
+          f"{rounds} rounds, the settings taking turns; load average {os.getloadavg()[0]:.1f} at start; "
+          "adapters off = moto's ordinary path" + ("; baseline = the --baseline adapters" if _baseline else ""))
+    best = measure_shapes(settings, calls, rounds)
     ratio = "baseline/on" if _baseline else "off/on"
     print(f"{'call':<28} " + " ".join(f"{name:>9}" for name, _ in settings) + f" {ratio:>12}")
     for call in best["off"]:

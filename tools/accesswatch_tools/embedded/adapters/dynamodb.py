@@ -857,20 +857,30 @@ _CONDITIONS_KEPT = 4096
 def condition_expressions_parsed_once() -> Iterator[None]:
     """moto parses a ConditionExpression twice per conditional write (and a FilterExpression per query), ~0.1-0.2 ms each.
 
-    Here each parse's tree is kept pickled under the expression, its names and its values (their
-    repr): every use unpickles a fresh tree and records the same names and values found; an
-    expression that does not parse raises as before, every time."""
+    Here each parse's tree is kept pickled under the expression, its names, the placeholders given
+    and the values it looked up (their repr; the tree holds no other): every use unpickles a fresh tree and records the same
+    names and values found; an expression that does not parse raises as before, every time."""
     from moto.dynamodb.comparisons import ConditionExpressionParser
 
     original = ConditionExpressionParser.parse
+    # (expression, names) -> the value placeholders its parse looked up (its tree holds no other value)
+    used_by: dict[tuple[str, str], tuple[str, ...]] = {}
     kept: dict[tuple[str, str, str], tuple[bytes, list[str], list[str]]] = {}
 
+    def values_key(values: Any, used: tuple[str, ...]) -> str:
+        """The placeholders given (a missing one fails the lookup) and the values of those looked up."""
+        if not isinstance(values, dict):
+            return repr(values)
+        return repr((sorted(values), [values.get(placeholder, _MISSING) for placeholder in used]))
+
     def parse(parser: Any) -> Any:
-        if not parser.condition_expression or not isinstance(parser.condition_expression, str):
+        expression = parser.condition_expression
+        if not expression or not isinstance(expression, str):
             return original(parser)
-        key = (parser.condition_expression, repr(parser.expression_attribute_names),
-               repr(parser.expression_attribute_values))
-        found = kept.get(key)
+        names_key = (expression, repr(parser.expression_attribute_names))
+        used = used_by.get(names_key)
+        values = parser.expression_attribute_values
+        found = kept.get((*names_key, values_key(values, used))) if used is not None else None
         if found is not None:
             tree = pickle.loads(found[0])  # noqa: S301 - our own pickle of moto's tree, in this process
             parser.expr_attr_names_found.extend(found[1])
@@ -879,14 +889,17 @@ def condition_expressions_parsed_once() -> Iterator[None]:
         names_before = len(parser.expr_attr_names_found)
         values_before = len(parser.expr_attr_values_found)
         tree = original(parser)
+        values_found = list(parser.expr_attr_values_found[values_before:])
         try:
             pickled = pickle.dumps(tree)
         except Exception:  # noqa: BLE001 - a tree that does not pickle is parsed every time
             return tree
         if len(kept) >= _CONDITIONS_KEPT:
-            del kept[next(iter(kept))]  # the oldest
-        kept[key] = (pickled, list(parser.expr_attr_names_found[names_before:]),
-                     list(parser.expr_attr_values_found[values_before:]))
+            kept.clear()
+            used_by.clear()
+        used = used_by[names_key] = tuple(dict.fromkeys(values_found))
+        kept[(*names_key, values_key(values, used))] = (
+            pickled, list(parser.expr_attr_names_found[names_before:]), values_found)
         return tree
 
     with mock.patch.object(ConditionExpressionParser, "parse", parse):
