@@ -58,6 +58,9 @@ LOCK_WAIT_S = 5.0  # a new endpoint waits this long for its lock (a status probe
 EXIT_LOCKED = 3  # the endpoint's exit status when another endpoint of its directory holds the lock
 SAVED_STATE = "objects, findings, cases, decisions"
 _POLL_S = 0.05
+# How often the endpoint's HTTP servers look for a stop request between requests (socketserver's default is
+# 0.5 s: `local stop` waited that long for each of the two servers before the endpoint began to save).
+SHUTDOWN_POLL_S = 0.05
 
 
 class EndpointError(RuntimeError):
@@ -215,7 +218,8 @@ def serve(state_dir: Path, port: int = 0) -> None:
         for note in notes:
             print(f"accesswatch: {note}", file=sys.stderr, flush=True)
         server = make_server("127.0.0.1", port, durable.app(inner), True, request_handler=MotoRequestHandler)
-        serving = threading.Thread(target=server.serve_forever, name="accesswatch-endpoint", daemon=True)
+        serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S},
+                                   name="accesswatch-endpoint", daemon=True)
         serving.start()
         durable.start()
         host, bound = server.host, server.port
@@ -225,7 +229,8 @@ def serve(state_dir: Path, port: int = 0) -> None:
         if console is not None:
             console_port = int(os.environ.get("ACCESSWATCH_CONSOLE_PORT") or 0)
             console_server = make_server("127.0.0.1", console_port, marked(durable.app(inner)), True)
-            threading.Thread(target=console_server.serve_forever, name="accesswatch-console", daemon=True).start()
+            threading.Thread(target=console_server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S},
+                             name="accesswatch-console", daemon=True).start()
             console_url = f"http://{console_server.host}:{console_server.port}/"
         info = {"url": f"http://{host}:{bound}", "console_url": console_url, "pid": os.getpid(), "region": REGION,
                 "physical": aws.physical, "started_at": time.time(), "state_dir": str(state_dir.resolve())}
@@ -244,6 +249,18 @@ def serve(state_dir: Path, port: int = 0) -> None:
                   file=sys.stderr, flush=True)
             if (_read_record(state_dir) or {}).get("pid") == os.getpid():
                 _endpoint_file(state_dir).unlink(missing_ok=True)
+        _exit_now()
+
+
+def _exit_now() -> None:
+    """End the endpoint process once a clean stop is done: no request is served any more, the last checkpoint
+    is written (or the journal, fsync'd and closed, holds every change) and endpoint.json is removed. Tearing
+    the runtime and the interpreter down (moto's backends, the executions' threads, every object of the heap)
+    adds nothing to disk and took ~1.7 s of CPU on a small world, all of it waited for by `local stop`."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 # --- finding endpoints ---------------------------------------------------------------------------------
