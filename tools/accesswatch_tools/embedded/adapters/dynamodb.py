@@ -11,10 +11,11 @@ import copy
 import functools
 import pickle
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
+
+from accesswatch_tools.embedded.adapters.direct import answered, moto_would_serve, on_new_clients, prepared
 
 # One DynamoDB request at a time in moto, whichever way it arrives (moto's own dispatch, the direct one).
 _LOCK = threading.RLock()
@@ -51,161 +52,7 @@ DIRECT_OPERATIONS = frozenset({
 })
 _HANDLER_ID = "accesswatch-dynamodb-direct-dispatch"
 _active = [0]  # > 0 while some runtime has direct dispatch on
-_url_is_dynamodb: dict[str, bool] = {}
-_converters: dict[int, tuple[Any, Callable[[Any], Any]]] = {}
-_MISSING = object()
-
-
-def _serves_url(url: str) -> bool:
-    """Would moto's stubber hand this URL to DynamoDB (the first service pattern it matches)?"""
-    known = _url_is_dynamodb.get(url)
-    if known is None:
-        import moto.backend_index as backend_index
-        from moto.core.utils import get_equivalent_url_in_aws_domain
-
-        parsed, _ = get_equivalent_url_in_aws_domain(url)
-        clean = f"{parsed.scheme}://{parsed.netloc}{parsed.path}"
-        service = next((name for name, pattern in backend_index.backend_url_patterns if pattern.match(clean)), None)
-        known = _url_is_dynamodb[url] = service == "dynamodb"
-    return known
-
-
-def _moto_would_serve(url: str) -> bool:
-    """Everything moto's stubber checks before it serves a request, and moto features the direct
-    path does not reproduce (request recording, IAM authorisation): the ordinary path takes those."""
-    from moto import settings
-    from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
-    from moto.core.models import botocore_stubber
-    from moto.moto_api import recorder
-
-    if not botocore_stubber.enabled or not _serves_url(url):
-        return False
-    if passthrough_url(url.split("?", 1)[0]) or passthrough_service("dynamodb") or not service_whitelisted("dynamodb"):
-        return False
-    if settings.INITIAL_NO_AUTH_ACTION_COUNT != float("inf") or getattr(recorder, "_user_enabled", False):
-        return False
-    return True
-
-
-def _access_key(request_signer: Any) -> str | None:
-    credentials = getattr(request_signer, "_credentials", None)
-    if credentials is None:
-        return None
-    return str(credentials.get_frozen_credentials().access_key)
-
-
-def _structure_keys(structure: Any, member: str, member_shape: Any) -> tuple[str, ...]:
-    """The keys moto's serialiser tries, in order, to find a member in a dict result."""
-    from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
-
-    member_shape.parent = structure  # as moto's serialiser sets it before picking
-    context = AttributePickerContext(obj={}, key=member, shape=member_shape)
-    return tuple(dict.fromkeys(XFormedAttributePicker().get_possible_keys(context)))
-
-
-def _converter(shape: Any) -> Callable[[Any], Any]:
-    """A function giving, for a value of ``shape`` in a moto result, what botocore parses from what
-    moto's serialiser writes for it (JSON protocol): the same walk, without the text in between."""
-    cached = _converters.get(id(shape))
-    if cached is not None and cached[0] is shape:
-        return cached[1]
-    kind = shape.type_name
-    convert: Callable[[Any], Any]
-    if kind == "structure" and not shape.is_document_type:
-        members = list(shape.members.items())
-        tagged_union = shape.is_tagged_union
-        plan: list[tuple[str, tuple[str, ...], Any, list[Callable[[Any], Any]]]] = []
-        # key moto may store a member under -> the positions in ``plan`` of the members it may be
-        by_key: dict[str, tuple[int, ...]] = {}
-
-        def convert(value: Any) -> Any:
-            if not plan and members:
-                for name, member_shape in members:
-                    plan.append((name, _structure_keys(shape, name, member_shape), member_shape, []))
-                for position, (_name, keys, _shape, _conv) in enumerate(plan):
-                    for key in keys:
-                        by_key[key] = (*by_key.get(key, ()), position)
-            if value is None:
-                return None
-            out = {}
-            if isinstance(value, dict):
-                rows = plan
-                if len(value) * 2 < len(plan):  # a few keys (an AttributeValue): only the members they may be
-                    rows = [plan[position] for position in sorted({
-                        position for key in value for position in by_key.get(key, ())})]
-                for name, keys, member_shape, conv in rows:
-                    member_value = _MISSING
-                    for key in keys:
-                        member_value = value.get(key, _MISSING)
-                        if member_value is not _MISSING:
-                            break
-                    if member_value is not _MISSING and member_value is not None:
-                        if not conv:
-                            conv.append(_converter(member_shape))
-                        out[name] = conv[0](member_value)
-            else:
-                from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
-
-                picker = XFormedAttributePicker()
-                for name, _keys, member_shape, _conv in plan:
-                    member_shape.parent = shape
-                    member_value = picker(AttributePickerContext(obj=value, key=name, shape=member_shape))
-                    if member_value is not None:
-                        out[name] = _converter(member_shape)(member_value)
-            if tagged_union and len(out) != 1:
-                from botocore.parsers import ResponseParserError
-
-                raise ResponseParserError(
-                    f"Invalid service response: {shape.name} must have one and only one member set.")
-            return out
-    elif kind == "structure":
-        def convert(value: Any) -> Any:
-            return value
-    elif kind == "map":
-        value_shape = shape.value
-
-        def convert(value: Any) -> Any:
-            sub = _converter(value_shape)
-            return {key: sub(item) for key, item in value.items()}
-    elif kind == "list":
-        member_shape = shape.member
-
-        def convert(value: Any) -> Any:
-            sub = _converter(member_shape)
-            return [None if item is None else sub(item) for item in value]
-    elif kind == "string":
-        from enum import Enum
-
-        def convert(value: Any) -> Any:
-            if isinstance(value, Enum):
-                value = value.value
-            return str(value) if value not in (None, {}, []) else value
-    elif kind == "blob":
-        def convert(value: Any) -> Any:
-            # moto base64-encodes the value (text as UTF-8), botocore decodes it.
-            data = value.encode("utf-8") if isinstance(value, str) else value
-            return base64.b64decode(base64.b64encode(data).strip())
-    elif kind in ("integer", "long"):
-        def convert(value: Any) -> Any:
-            return int(value)
-    elif kind in ("float", "double"):
-        def convert(value: Any) -> Any:
-            return float(value)
-    elif kind == "timestamp":
-        from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
-        from moto.core.serialize import TimestampSerializer
-
-        serializer = TimestampSerializer("unixtimestamp")
-
-        def convert(value: Any) -> Any:
-            holder: dict[str, Any] = {}
-            serializer.serialize(holder, value, shape, "timestamp")
-            return DEFAULT_TIMESTAMP_PARSER(holder["timestamp"])
-    else:  # boolean and the rest: as the JSON says
-        def convert(value: Any) -> Any:
-            return value
-    _converters[id(shape)] = (shape, convert)
-    return convert
+_MISSING = object()  # a value not given (in a parsed condition's cache key)
 
 
 _parsers: dict[type, type] = {}
@@ -300,33 +147,6 @@ def _request_parser(base: Any) -> Any:
     return Parser
 
 
-def _http_response(url: str, status: int, headers: dict[str, str], body: bytes = b"") -> Any:
-    """The HTTP response botocore's handlers see: with the body its headers' checksum covers (the retry
-    policy checks ``x-amz-crc32`` and retries a mismatch)."""
-    from botocore.awsrequest import AWSResponse
-    from moto.core.botocore_stubber import MockRawResponse
-
-    return AWSResponse(url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
-
-
-def _parsed_error(model: Any, url: str, status: int, headers: dict[str, Any], body: Any) -> tuple[Any, Any]:
-    """What botocore parses from moto's error response, as on the ordinary path (botocore's parser,
-    then the modeled fields of the error shape, e.g. ``Item``, ``CancellationReasons``)."""
-    from botocore.parsers import create_parser
-
-    raw = body.encode("utf-8") if isinstance(body, str) else body
-    string_headers = {key: str(value) for key, value in headers.items()}
-    response_dict = {"headers": string_headers, "status_code": status, "body": raw}
-    parser = create_parser(model.service_model.resolved_protocol)
-    parsed = parser.parse(response_dict, model.output_shape)
-    code = parsed.get("Error", {}).get("Code")
-    error_shape = model.service_model.shape_for_error_code(code) if code is not None else None
-    if error_shape is not None:
-        parsed.update(parser.parse(response_dict, error_shape))
-    parsed["ResponseMetadata"]["RetryAttempts"] = 0
-    return _http_response(url, status, string_headers, raw), parsed
-
-
 def _direct_call(model: Any, params: dict[str, Any], request_signer: Any = None, **_: Any) -> Any:
     """botocore ``before-call`` handler: the operation run by moto's DynamoHandler in this thread.
 
@@ -336,94 +156,22 @@ def _direct_call(model: Any, params: dict[str, Any], request_signer: Any = None,
     if not _active[0] or model.name not in DIRECT_OPERATIONS:
         return None
     url = params.get("url", "")
-    if not _moto_would_serve(url):
+    if not moto_would_serve(url, "dynamodb"):
         return None
-    from moto.core.exceptions import ServiceException
     from moto.core.parse import PROTOCOL_PARSERS
-    from moto.core.responses import ActionResult
-    from moto.core.utils import camelcase_to_underscores, get_service_model, utcnow
+    from moto.core.utils import get_service_model
     from moto.dynamodb.responses import DynamoHandler
-    from moto.iam.models import mark_account_as_visited
-    from moto.utilities.aws_headers import gen_amz_crc32, gen_amzn_requestid_long
-    from werkzeug.datastructures import Headers
-    from werkzeug.exceptions import HTTPException
-    from werkzeug.http import http_date
 
     handler = DynamoHandler()
-    headers = Headers(params.get("headers") or {})
-    access_key = _access_key(request_signer)
-    if access_key is not None and "Authorization" not in headers:
-        # What moto reads the access key (and so the account) from on the ordinary path.
-        headers["Authorization"] = f"AWS4-HMAC-SHA256 Credential={access_key}/"
-    handler.headers = headers
+    headers = prepared(handler, url, params, request_signer)
     handler.querystring = {}
-    handler.method = "POST"
-    handler.uri = url
-    match = handler.region_regex.search(url)
-    handler.region = match.group(1) if match else handler.default_region
-    handler.response_headers = {"server": "amazon.com", "date": http_date(utcnow())}
     moto_model = get_service_model("dynamodb").operation_model(model.name)
     parser = _request_parser(PROTOCOL_PARSERS["json"])(moto_model, map_type=handler.PROTOCOL_PARSER_MAP_TYPE)
     handler.params = parser.parse({"body": params.get("body") or b"", "headers": headers})  # type: ignore[typeddict-item]
     handler.body = handler.params
-    handler.access_key = handler.get_access_key()
-    handler.current_account = handler.get_current_account()
     with _LOCK:
-        mark_account_as_visited(account_id=handler.current_account, access_key=handler.access_key,
-                                service="dynamodb", region=handler.region)
-        method = getattr(handler, camelcase_to_underscores(model.name))
-        try:
-            response: Any = method()
-        except ServiceException as error:
-            status, error_headers, body = handler.serialized(ActionResult(error))
-            error_headers["status"] = status
-            response = body, error_headers
-        except HTTPException as http_error:
-            error_headers = dict(http_error.get_headers() or [])
-            error_headers["status"] = http_error.code
-            response = http_error.description, error_headers
-        if isinstance(response, ActionResult):
-            output = moto_model.output_shape
-            # A result of None is serialised as an empty body, which botocore parses as {}.
-            parsed = (_converter(output)(response.result) if output is not None else None) or {}
-            request_id = gen_amzn_requestid_long(handler.response_headers)
-            http_headers = {
-                **handler.response_headers,
-                "content-type": "application/x-amz-json-1.0",
-                "x-amzn-requestid": request_id,
-            }
-            parsed["ResponseMetadata"] = {
-                "RequestId": request_id,
-                "HTTPStatusCode": 200,
-                "HTTPHeaders": http_headers,
-                "RetryAttempts": 0,
-            }
-            return _http_response(url, 200, http_headers), parsed
-        status, response_headers, body = handler._transform_response(handler.response_headers, response)
-        response_headers, body = handler._enrich_response(response_headers, body)
-        gen_amz_crc32(body, response_headers)
-    return _parsed_error(model, url, status, response_headers, body)
-
-
-def _retried(events: Any, model: Any, params: dict[str, Any], request_signer: Any = None, **kwargs: Any) -> Any:
-    """``_direct_call`` under the client's own retry policy: an answer from a before-call handler skips the
-    loop in which botocore retries throttling and server errors (``needs-retry``), so the same event is
-    asked here, with the same arguments, and its delay slept, as on the ordinary path."""
-    from botocore.hooks import first_non_none_response
-
-    attempts = 0
-    while True:
-        attempts += 1
-        response = _direct_call(model, params, request_signer, **kwargs)
-        if response is None:
-            return None
-        delay = first_non_none_response(events.emit(
-            f"needs-retry.dynamodb.{model.name}", response=response, endpoint=None, operation=model,
-            attempts=attempts, caught_exception=None, request_dict=params))
-        if delay is None:
-            response[1].setdefault("ResponseMetadata", {})["RetryAttempts"] = attempts - 1
-            return response
-        time.sleep(delay)
+        # DynamoDB's answers carry a checksum of their body (x-amz-crc32), which botocore checks.
+        return answered(handler, "dynamodb", model, moto_model.output_shape, url, crc32=True)
 
 
 @contextlib.contextmanager
@@ -433,23 +181,8 @@ def direct_dispatch() -> Iterator[None]:
     So an in-process call goes straight to moto's DynamoHandler method (the serialiser alone was a
     quarter of ``accesswatch run``'s CPU); answers and errors are what botocore parses on the
     ordinary path. Registered on every DynamoDB client created while the runtime runs."""
-    from botocore.client import ClientCreator
-
-    original = ClientCreator.create_client
-
-    def create_client(creator: Any, *args: Any, **kwargs: Any) -> Any:
-        client = original(creator, *args, **kwargs)
-        if client.meta.service_model.service_name == "dynamodb":
-            client.meta.events.register("before-call.dynamodb", functools.partial(_retried, client.meta.events),
-                                        unique_id=_HANDLER_ID)
-        return client
-
-    _active[0] += 1
-    try:
-        with mock.patch.object(ClientCreator, "create_client", create_client):
-            yield
-    finally:
-        _active[0] -= 1
+    with on_new_clients("dynamodb", _direct_call, _HANDLER_ID, _active):
+        yield
 
 
 # ---------------------------------------------------------------------------------------------------
