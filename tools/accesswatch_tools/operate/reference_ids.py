@@ -13,12 +13,12 @@ class UnknownId(OperationError):
 def check_ids(dep: Deployment, *, user: str | None = None, client: str | None = None) -> list[str]:
     """Raise UnknownId for an id not in the current staff/clients snapshot; return warnings for ids that
     cannot be checked yet (no snapshot of that kind delivered)."""
+    if user is None and client is None:
+        return []  # before the imports: the object store loads polars, which an unfiltered listing never needs
     from accesswatch.dal.ledger import Ledger
     from accesswatch.dal.objects import ObjectStore
     from accesswatch.services.reference_ids import UnknownReferenceId, check_reference_ids
 
-    if user is None and client is None:
-        return []
     ledger = Ledger(dep.resource_name("LedgerTable"), dep.resource("dynamodb"))
     try:
         return check_reference_ids(ledger, ObjectStore(dep.client("s3")), dep.resource_name("CuratedBucket"),

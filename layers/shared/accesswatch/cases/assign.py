@@ -39,7 +39,6 @@ from accesswatch.dal.findings import FindingMarks
 from accesswatch.dal.ledger import now_iso
 from accesswatch.dal.risk import RiskLedger, RiskStore, entry_as_finding, ledger_entry
 from accesswatch.quarters import parse_instant
-from accesswatch.rules import TIER_OF
 
 MAX_ATTEMPTS = 12
 # Waits (seconds) for a case another writer claimed to appear, and when such a claim is deemed dead.
@@ -108,6 +107,8 @@ class CaseRouter:
     def route(self, stored: Sequence[Mapping[str, Any]], *, exceptions: Sequence[Mapping[str, Any]] = ()
               ) -> RoutingResult:
         """``stored``: findings as the table holds them (any rule status). Returns what happened."""
+        from accesswatch.rules import TIER_OF
+
         result = RoutingResult()
         by_user: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for item in stored:
@@ -156,6 +157,8 @@ class CaseRouter:
         write to the ledger the user's pointer is read again, in case another writer opened a case meanwhile
         (its findings then join it): with ``recheck``, the caller does that read for many users at once.
         ``in_ledger``: our accumulate findings were written to the ledger already (by an earlier attempt)."""
+        from accesswatch.rules import TIER_OF
+
         waited = 0
         for _attempt in range(MAX_ATTEMPTS + len(CLAIM_WAITS_S)):
             items = [i for i in items if str(i["finding_id"]) not in result.settled]
@@ -312,6 +315,8 @@ class CaseRouter:
         list yet, at the version read; every member then names the case (also those an interrupted
         attempt added without naming). The join's history entry travels with the write
         (``pending_history``), so a retry after a crash completes it."""
+        from accesswatch.rules import TIER_OF
+
         scored = [score_finding(m, self.settings, self.weights) for m in members]
         times = [datetime.fromisoformat(_at(m)) for m in members]
         if case is None:

@@ -30,7 +30,6 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from accesswatch.quarters import NZ, nz_date, nz_week, nz_week_bounds
-from accesswatch.rules import tier_of
 
 UNASSIGNED: Final = "unassigned"
 WEEK_PATTERN: Final = re.compile(r"\d{4}-W\d{2}")
@@ -263,6 +262,8 @@ def _sorted_counts(counts: Mapping[str, int]) -> dict[str, int]:
 
 def finding_tier(finding: Mapping[str, Any]) -> str:
     """The tier the finding was routed by (stored since contract v2); derived for older items."""
+    from accesswatch.rules import tier_of
+
     stored = str(finding.get("tier") or "")
     if stored:
         return stored

@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from typing import Any, Protocol
 
 from accesswatch.cases.actions import MAX_NOTE_CHARS
-from accesswatch.rules import TIER_OF
 
 MAX_DAYS = 366  # an exception is reviewed at least yearly
 
@@ -50,6 +49,8 @@ def exception_id_for(user_id: str | None, client_id: str | None, rule: str | Non
 def new_exception(*, user_id: str | None, client_id: str | None, rule: str | None, expires_on: str, reason: str,
                   actor: str, today: date, created_at: str, case_id: str | None = None) -> dict[str, Any]:
     """A checked exception item; ExceptionError says what is wrong."""
+    from accesswatch.rules import TIER_OF
+
     user_id, client_id, rule = (v.strip() if v else None for v in (user_id, client_id, rule))
     if not (user_id or client_id or rule):
         raise ExceptionError("an exception needs a scope: --user, --client and/or --rule")
@@ -123,6 +124,8 @@ def active(exceptions: Iterable[Mapping[str, Any]], today: date) -> list[Mapping
 
 def suppressing(finding: Mapping[str, Any], exceptions: Sequence[Mapping[str, Any]]) -> str | None:
     """The id of the first active exception that suppresses this finding, or None."""
+    from accesswatch.rules import TIER_OF
+
     if TIER_OF.get(str(finding.get("rule"))) != "accumulate":
         return None
     for e in exceptions:

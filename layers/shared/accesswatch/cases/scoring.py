@@ -29,7 +29,6 @@ from typing import Any, Self
 from pydantic import Field, field_validator, model_validator
 
 from accesswatch.config import _FromEnv
-from accesswatch.rules import CATALOG, TIER_OF
 
 # Points per finding of a rule, before modifiers. Immediate-tier rules open a case on their own; their
 # weight only ranks cases. Accumulate-tier rules must add up past the threshold.
@@ -114,6 +113,8 @@ class ScoringSettings(_FromEnv):
     @field_validator("case_rule_weights")
     @classmethod
     def _known_rules(cls, value: dict[str, float]) -> dict[str, float]:
+        from accesswatch.rules import CATALOG
+
         known = {r.id for r in CATALOG}
         unknown = sorted(set(value) - known)
         if unknown:
@@ -157,6 +158,8 @@ class ScoringSettings(_FromEnv):
 
     @property
     def max_accumulate_finding_score(self) -> float:
+        from accesswatch.rules import TIER_OF
+
         weights = self.rule_weights
         accumulate = [weights.get(rule, FALLBACK_WEIGHT) for rule, tier in TIER_OF.items() if tier == "accumulate"]
         return max(accumulate, default=0.0) * self.case_modifier_cap * MAX_FACTOR
@@ -366,6 +369,8 @@ def priority(tier: str, breakdown: Breakdown, threshold: float, trigger: str = "
     """critical / high / medium / low from the case's tier, rules and score."""
     if trigger == "random_review":
         return "low"
+    from accesswatch.rules import TIER_OF
+
     immediate_rules = {c.rule for c in breakdown.contributions if TIER_OF.get(c.rule) == "immediate"}
     if tier == "immediate":
         return "critical" if len(immediate_rules) >= 2 or breakdown.total >= 3 * threshold else "high"

@@ -572,7 +572,10 @@ def cmd_reopen(args: argparse.Namespace) -> int:
 def _settle_reopened(teamwork: Any, case_id: str, timeout_s: float) -> str:
     import time
 
+    from accesswatch_tools.operate.deployment import backoff
+
     deadline = time.monotonic() + timeout_s
+    pause = backoff(0.02, limit_s=0.2)  # the new execution usually reaches the step within moments
     while True:
         case = teamwork.cases.get(case_id) or {}
         if case.get("status") == "investigating" and case.get("task_token"):
@@ -580,7 +583,7 @@ def _settle_reopened(teamwork: Any, case_id: str, timeout_s: float) -> str:
         if time.monotonic() > deadline:
             return (f"its workflow has not reached the decision step yet (status {case.get('status')}); see "
                     f"`accesswatch cases show {case_id}`")
-        time.sleep(0.1)
+        time.sleep(pause())
 
 
 def register_teamwork(actions: Any) -> None:
