@@ -4,9 +4,14 @@
 ``small_world``), runs it with ``accesswatch run`` in a temporary state directory (which leaves the local
 endpoint running), then runs each command of ``COMMANDS`` ``--repeat`` times (default 3), each in a fresh
 ``python -m accesswatch_tools.cli.main`` process as a person or a test would type it, and prints per command
-the child's CPU seconds (user + sys, from ``os.wait4``) and wall seconds (median of the runs), the number of
-modules it imported and whether polars, moto or ``accesswatch.services.replay`` were among them. The
-endpoint is stopped at the end. Results are kept in benchmarks/results/cli-startup.md.
+the child's CPU seconds (user + sys, from ``os.wait4``), the endpoint process's CPU seconds over the same run
+(``/proc/<pid>/stat``: its request handling, and whatever its background threads did meanwhile), wall seconds,
+and what is left of the wall time once both are taken away (waiting: sleeps, polls, the endpoint's workflow
+threads off the clock of neither... negative when the two ran at once on two CPUs); medians of the runs; the
+number of modules the child imported and whether polars, moto or ``accesswatch.services.replay`` were among
+them. Commands that change the system (``cases decide``) run once per case, on different cases. At the end,
+``accesswatch local stop``'s wall time (the endpoint saving and ending). Results are kept in
+benchmarks/results/cli-startup.md.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HEAVY = ("polars", "moto", "accesswatch.services.replay")
 
@@ -46,6 +52,21 @@ class Measured:
     wall: float
     modules: int
     heavy: tuple[str, ...]
+    server_cpu: float = 0.0
+    waiting: float = 0.0
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process so far (0.0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def endpoint_pid(state: Path) -> int:
+    return int(json.loads((state / "endpoint.json").read_text(encoding="utf-8"))["pid"])
 
 
 def _commands(case_id: str, client_id: str, user_id: str) -> list[list[str]]:
@@ -66,26 +87,37 @@ def _commands(case_id: str, client_id: str, user_id: str) -> list[list[str]]:
     ]
 
 
-def run_once(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[int, float, float, list[str]]:
-    """One fresh process: (exit code, CPU seconds, wall seconds, modules imported)."""
+def run_once(argv: Sequence[str], env: dict[str, str], cwd: Path,
+             server: int | None = None) -> tuple[int, float, float, list[str], float]:
+    """One fresh process: (exit code, CPU seconds, wall seconds, modules imported, the CPU seconds process
+    ``server`` spent meanwhile)."""
     with tempfile.NamedTemporaryFile("r", suffix=".json") as out:
         code = _CHILD.format(out=out.name, argv=list(argv))
+        server_before = process_cpu(server) if server else 0.0
         started = time.perf_counter()
         child = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=cwd,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
+        server_cpu = process_cpu(server) - server_before if server else 0.0
         child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
         text = Path(out.name).read_text()
-        return child.returncode, usage.ru_utime + usage.ru_stime, wall, json.loads(text) if text else []
+        return (child.returncode, usage.ru_utime + usage.ru_stime, wall, json.loads(text) if text else [],
+                server_cpu)
 
 
-def measure(argv: Sequence[str], env: dict[str, str], cwd: Path, repeat: int) -> Measured:
-    runs = [run_once(argv, env, cwd) for _ in range(repeat)]
+def measure(argv: Sequence[str] | Sequence[Sequence[str]], env: dict[str, str], cwd: Path, repeat: int,
+            server: int | None = None) -> Measured:
+    """``argv`` run ``repeat`` times, or each of a list of argvs once (a command that changes the system)."""
+    runs_of: list[list[str]] = ([[str(word) for word in a] for a in argv] if argv and not isinstance(argv[0], str)
+                                else [[str(word) for word in argv]] * repeat)
+    runs = [run_once(a, env, cwd, server) for a in runs_of]
     modules = runs[-1][3]
-    return Measured(" ".join(argv), tuple(r[0] for r in runs), statistics.median(r[1] for r in runs),
+    shown = " ".join(runs_of[0]) + (" (each on its own case)" if len({tuple(a) for a in runs_of}) > 1 else "")
+    return Measured(shown, tuple(r[0] for r in runs), statistics.median(r[1] for r in runs),
                     statistics.median(r[2] for r in runs), len(modules),
-                    tuple(h for h in HEAVY if h in modules))
+                    tuple(h for h in HEAVY if h in modules), statistics.median(r[4] for r in runs),
+                    statistics.median(r[2] - r[1] - r[4] for r in runs))
 
 
 def _cli(env: dict[str, str], cwd: Path, *argv: str) -> str:
@@ -97,13 +129,15 @@ def _cli(env: dict[str, str], cwd: Path, *argv: str) -> str:
 
 
 def render(results: Sequence[Measured], repeat: int) -> list[str]:
-    lines = [f"| command | exit | CPU s (median of {repeat}) | wall s | modules | heavy imported |",
-             "|---|---|---:|---:|---:|---|"]
+    lines = [f"| command | exit | client CPU s (median of {repeat}) | endpoint CPU s | wall s | waiting s | modules "
+             "| heavy imported |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in results:
         codes = ",".join(str(c) for c in sorted(set(r.exit_codes)))
-        lines.append(f"| `accesswatch {r.command}` | {codes} | {r.cpu:.2f} | {r.wall:.2f} | {r.modules} | "
-                     f"{', '.join(r.heavy) or '-'} |")
-    lines.append(f"| total | | {sum(r.cpu for r in results):.2f} | {sum(r.wall for r in results):.2f} | | |")
+        lines.append(f"| `accesswatch {r.command}` | {codes} | {r.cpu:.2f} | {r.server_cpu:.2f} | {r.wall:.2f} | "
+                     f"{r.waiting:.2f} | {r.modules} | {', '.join(r.heavy) or '-'} |")
+    lines.append(f"| total | | {sum(r.cpu for r in results):.2f} | {sum(r.server_cpu for r in results):.2f} | "
+                 f"{sum(r.wall for r in results):.2f} | {sum(r.waiting for r in results):.2f} | | |")
     return lines
 
 
@@ -126,16 +160,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not cases:
                 raise SystemExit("the small world opened no case")
             first = cases[0]
-            commands = _commands(first["case_id"], first["client_ids"][0], first["user_id"])
+            commands: list[Any] = _commands(first["case_id"], first["client_ids"][0], first["user_id"])
+            waiting = [c["case_id"] for c in cases[1:] if c.get("status") == "investigating"][:args.repeat]
+            if len(waiting) == args.repeat:
+                commands.append([["cases", "decide", case_id, "--decision", "unfounded", "--reason", "duplicate"]
+                                 for case_id in waiting])
+            server = endpoint_pid(work / "state")
             results = []
             for command in commands:
-                results.append(measure(command, env, work, args.repeat))
+                results.append(measure(command, env, work, args.repeat, server))
                 print(render(results, args.repeat)[-2], flush=True, file=sys.stderr)
         finally:
+            started = time.perf_counter()
             subprocess.run([sys.executable, "-m", "accesswatch_tools.cli.main", "local", "stop"], env=env, cwd=work,
                            capture_output=True, check=False, timeout=300)
+            stop_wall = time.perf_counter() - started
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPU(s); 40-staff world (seed 11), local endpoint")
     print("\n".join(render(results, args.repeat)))
+    print(f"\n`accesswatch local stop` (after the commands above; the endpoint saves, then ends): {stop_wall:.2f} s wall")
     return 0
 
 
