@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import importlib.util
 import io
 import json
@@ -38,7 +39,14 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
-from accesswatch_tools.embedded.adapters import cloudformation, cloudwatch, dynamodb, s3, stepfunctions
+from accesswatch_tools.embedded.adapters import (
+    botocore_data,
+    cloudformation,
+    cloudwatch,
+    dynamodb,
+    s3,
+    stepfunctions,
+)
 from accesswatch_tools.embedded.metrics import publish_invocation_metrics
 from accesswatch_tools.embedded.template import (
     STACK_NAME,
@@ -194,13 +202,111 @@ def _function_environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+# A function's code zip, the last one built for each code directory in this process: (content key, zip).
+_ZIPS: dict[Path, tuple[str, bytes]] = {}
+
+
 def _zip_dir(directory: Path) -> bytes:
+    """The directory zipped as ``sam package`` would (no ``__pycache__``), the same bytes as zipping it again:
+    each start of a runtime packages every function, so the zip built last is served again while every file's
+    name, timestamp, mode and bytes are unchanged (read each time; an edited handler is zipped again)."""
+    entries: list[tuple[zipfile.ZipInfo, bytes]] = []
+    key = hashlib.sha256()
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            info = zipfile.ZipInfo.from_file(path, path.relative_to(directory).as_posix())
+            data = path.read_bytes()
+            entries.append((info, data))
+            key.update(json.dumps([info.filename, info.date_time, info.external_attr, len(data)]).encode())
+            key.update(data)
+    digest = key.hexdigest()
+    cached = _ZIPS.get(directory)
+    if cached is not None and cached[0] == digest:
+        return cached[1]
     payload = io.BytesIO()
     with zipfile.ZipFile(payload, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.write(path, path.relative_to(directory).as_posix())
-    return payload.getvalue()
+        for info, data in entries:
+            # What ZipFile.write does with a file, from the bytes read above.
+            info.compress_type = archive.compression
+            info._compresslevel = archive.compresslevel  # type: ignore[attr-defined]
+            with archive.open(info, "w") as dest:
+                for start in range(0, len(data), _ZIP_CHUNK):
+                    dest.write(data[start:start + _ZIP_CHUNK])
+    _ZIPS[directory] = (digest, payload.getvalue())
+    return _ZIPS[directory][1]
+
+
+_ZIP_CHUNK = 1024 * 8  # shutil.copyfileobj's chunk in ZipFile.write
+
+# The packaged template names each artifact by this in place of its random key until the transform is done.
+_ARTIFACT_PLACEHOLDER = "artifact-key-placeholder-0f3c9a"
+
+
+@dataclass(frozen=True)
+class _KeptTransform:
+    """A SAM transform of a packaged template whose artifacts are named by placeholders, and every hash the
+    translator took of text naming one (a layer version's logical id is ``SharedLayer`` + such a hash)."""
+
+    cfn: dict[str, Any]
+    hashes: tuple[tuple[str, int, str], ...]  # (the hashed text, length, the hash) for each
+
+
+# The last SAM transform of this process: (packaged template, parameters, region) as JSON -> what it gave.
+_TRANSFORMED: dict[str, _KeptTransform] = {}
+
+
+def _transform_keeping_hashes(template: dict[str, Any], parameters: dict[str, str]) -> _KeptTransform:
+    """The SAM transform, recording the hashes it takes of text that names an artifact (by its placeholder)."""
+    from samtranslator.translator.logical_id_generator import LogicalIdGenerator
+    from samtranslator.translator.transform import transform
+
+    class _NoManagedPolicies:
+        """The template names no AWS managed policies by name, only policy templates."""
+
+        def load(self) -> dict[str, str]:
+            return {}
+
+    hashes: list[tuple[str, int, str]] = []
+    original = LogicalIdGenerator.get_hash
+
+    def get_hash(self: Any, length: int = LogicalIdGenerator.HASH_LENGTH) -> str:
+        value: str = original(self, length)
+        if not self.data_hash and _ARTIFACT_PLACEHOLDER in self.data_str:
+            hashes.append((self.data_str, length, value))
+        return value
+
+    with mock.patch.object(LogicalIdGenerator, "get_hash", get_hash):
+        cfn = transform(template, parameters, _NoManagedPolicies())  # type: ignore[arg-type]
+    return _KeptTransform(cfn, tuple(hashes))
+
+
+def _with_artifact_keys(kept: _KeptTransform, keys: dict[str, str]) -> dict[str, Any]:
+    """A copy of the kept transform for these artifact keys: each placeholder replaced by its key, and each hash
+    of text naming a placeholder by the translator's hash of that text naming the key (SAM's own hashing)."""
+    from samtranslator.translator.logical_id_generator import LogicalIdGenerator
+
+    replacements = dict(keys)
+    for text, length, value in kept.hashes:
+        for placeholder, key in keys.items():
+            text = text.replace(placeholder, key)
+        generator = LogicalIdGenerator("", None)
+        generator.data_str = text
+        replacements[value] = generator.get_hash(length)
+    return _replaced(kept.cfn, replacements)
+
+
+def _replaced(value: Any, replacements: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {_replaced(name, replacements): _replaced(item, replacements) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_replaced(item, replacements) for item in value]
+    if isinstance(value, str):
+        for old, new in replacements.items():
+            if old in value:
+                value = value.replace(old, new)
+        if _ARTIFACT_PLACEHOLDER in value:
+            raise RuntimeFailure("an artifact placeholder is left in the transformed template")
+    return value
 
 
 class EmbeddedAws:
@@ -234,6 +340,7 @@ class EmbeddedAws:
         self._stdout_proxy: _InvocationOutput | None = None
         self._invoking = 0  # invocations running now
         self._invoking_lock = threading.Lock()
+        self._artifact_keys: dict[str, str] = {}  # packaged template's placeholder key -> the artifact's key
 
     # -------------------------------------------------------------- lifecycle
     def __enter__(self) -> EmbeddedAws:
@@ -269,6 +376,8 @@ class EmbeddedAws:
             if var in os.environ:
                 self._exit.enter_context(mock.patch.dict(os.environ, {var: ""}))
                 del os.environ[var]
+        # Before moto: its Sessions, and those of the clients made while the runtime runs, share the parsed models.
+        self._exit.enter_context(botocore_data.one_loader_per_process())
         self._exit.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "core": {"reset_boto3_session": True}})
         )
@@ -318,16 +427,22 @@ class EmbeddedAws:
 
     # -------------------------------------------------------------- packaging (as `sam package`)
     def _package(self) -> dict[str, Any]:
+        """The template as ``sam package`` leaves it; the artifacts' keys (random) are kept in ``self._artifact_keys``
+        (the key a code location was given -> the key of its upload) and the template names the former: see
+        ``_transform``."""
         s3 = self.client("s3")
         s3.create_bucket(Bucket=ARTIFACTS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         template = copy.deepcopy(self.template)
+        self._artifact_keys = {}
         for name, res in template["Resources"].items():
             props = res.get("Properties", {})
             for prop in ("CodeUri", "ContentUri"):
                 if isinstance(props.get(prop), str) and not props[prop].startswith("s3://"):
                     key = f"{name}/{uuid.uuid4().hex}.zip"
                     s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=_zip_dir(self.root / props[prop]))
-                    props[prop] = f"s3://{ARTIFACTS_BUCKET}/{key}"
+                    placeholder = f"{name}/{_ARTIFACT_PLACEHOLDER}.zip"
+                    self._artifact_keys[placeholder] = key
+                    props[prop] = f"s3://{ARTIFACTS_BUCKET}/{placeholder}"
             if res.get("Type") == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
                 # Inlined after the transform, with the substitutions (see _inline_definitions).
                 del props["DefinitionUri"]
@@ -335,15 +450,24 @@ class EmbeddedAws:
         return template
 
     def _transform(self, template: dict[str, Any]) -> dict[str, Any]:
-        from samtranslator.translator.transform import transform
-
-        class _NoManagedPolicies:
-            """The template names no AWS managed policies by name, only policy templates."""
-
-            def load(self) -> dict[str, str]:
-                return {}
-
-        cfn = transform(template, self.parameters, _NoManagedPolicies())  # type: ignore[arg-type]
+        # The SAM transform of one packaged template with one set of parameters is the same every time: kept for
+        # the next runtime of the process, keyed by both and the region, the artifacts' keys put in after (they
+        # are random for each runtime; the packaged template names them by placeholders), and so are the hashes
+        # the translator took of them. Not kept when a function publishes versions (AutoPublishAlias,
+        # AutoPublishCodeSha256): the version's name is a hash of the code taken outside the id generator.
+        # The translator fills AWS::Region and AWS::Partition from the session's region (the runtime's).
+        key = json.dumps([template, self.parameters, os.environ.get("AWS_DEFAULT_REGION")], sort_keys=True)
+        kept = _TRANSFORMED.get(key)
+        if kept is None and "AutoPublish" not in key:
+            kept = _transform_keeping_hashes(template, self.parameters)
+            _TRANSFORMED.clear()
+            # A hash that the template already contains could not be told from the translator's: not kept.
+            if not any(value in key for _, _, value in kept.hashes):
+                _TRANSFORMED[key] = kept
+        if kept is not None and key in _TRANSFORMED:
+            cfn = _with_artifact_keys(kept, self._artifact_keys)
+        else:
+            cfn = _transform_keeping_hashes(_replaced(template, self._artifact_keys), self.parameters).cfn
         self._inline_definitions(cfn)
         return cfn
 
