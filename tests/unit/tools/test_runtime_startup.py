@@ -285,3 +285,14 @@ def test_an_edited_handler_is_what_the_next_runtime_packages_and_runs(tmp_path: 
     assert sha_after == base64.b64encode(hashlib.sha256(zip_after).digest()).decode()
     assert getattr(module, "EDITED_FOR_THE_TEST", False) is True
     assert handler_after is not handler_before
+
+
+def test_the_stacks_resources_read_from_moto_are_what_list_stack_resources_answers() -> None:
+    with EmbeddedAws() as aws:
+        cloudformation = aws.client("cloudformation")
+        answered: dict[str, str] = {}
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=runtime.STACK_NAME):
+            for summary in page["StackResourceSummaries"]:
+                answered[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
+        assert aws.physical == answered == runtime._stack_resources(runtime.STACK_NAME)
+        assert len(answered) > 50 and all(isinstance(v, str) for v in answered.values())

@@ -309,6 +309,20 @@ def _replaced(value: Any, replacements: dict[str, str]) -> Any:
     return value
 
 
+def _stack_resources(stack_name: str) -> dict[str, str]:
+    """Logical id -> physical id of the stack's resources, as ``list_stack_resources`` answers them, read from moto's
+    CloudFormation backend (the answer's ~300 summaries, each with a timestamp, serialised and parsed again were
+    a tenth of bringing a runtime up). tests/unit/tools/test_runtime_startup.py compares it with the API's answer."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    _, resources = cloudformation_backends[ACCOUNT_ID][REGION].list_stack_resources(stack_name)
+    physical: dict[str, str] = {}
+    for resource in resources:
+        physical_id = getattr(resource, "physical_resource_id", "")
+        physical[str(getattr(resource, "logical_resource_id", ""))] = "" if physical_id is None else str(physical_id)
+    return physical
+
+
 class EmbeddedAws:
     """The stack of ``template.yaml`` running on in-process moto. Use as a context manager."""
 
@@ -502,10 +516,7 @@ class EmbeddedAws:
         stack = cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
         if stack["StackStatus"] != "CREATE_COMPLETE":
             raise RuntimeFailure(f"stack creation ended in {stack['StackStatus']}: {stack.get('StackStatusReason')}")
-        paginator = cloudformation.get_paginator("list_stack_resources")
-        for page in paginator.paginate(StackName=STACK_NAME):
-            for summary in page["StackResourceSummaries"]:
-                self.physical[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
+        self.physical = _stack_resources(STACK_NAME)
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         for logical_id in self.functions:
             self._by_function_name[self.physical[logical_id]] = logical_id
