@@ -29,9 +29,11 @@ from accesswatch_tools.embedded.template import PROJECT_ROOT, TEMPLATE_PATH, fun
 
 
 @pytest.fixture(autouse=True)
-def _region(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The runtime transforms with its region in the environment (it sets it before packaging)."""
+def _region(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The runtime transforms with its region in the environment (it sets it before packaging); the transforms
+    kept on disk go to a directory of the test's."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", runtime.REGION)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 def _zip_as_before(directory: Path) -> bytes:
@@ -296,3 +298,44 @@ def test_the_stacks_resources_read_from_moto_are_what_list_stack_resources_answe
                 answered[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
         assert aws.physical == answered == runtime._stack_resources(runtime.STACK_NAME)
         assert len(answered) > 50 and all(isinstance(v, str) for v in answered.values())
+
+
+def test_a_transform_kept_on_disk_is_the_transform_of_the_packaged_template_with_its_keys(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    runtime._TRANSFORMED.clear()
+    first, packaged, _ = _packaged()
+    first._transform(copy.deepcopy(packaged))
+    files = list((tmp_path / "cache" / "accesswatch" / "sam-transform").glob("*.json"))
+    assert len(files) == 1
+
+    # The next process: nothing in memory, the translator not called.
+    runtime._TRANSFORMED.clear()
+
+    def no_translator(*_: Any) -> Any:
+        raise AssertionError("transformed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(runtime, "_transform_keeping_hashes", no_translator)
+        second, packaged_again, _ = _packaged()
+        from_disk = second._transform(copy.deepcopy(packaged_again))
+    assert from_disk == _transform_as_before(second, packaged_again)
+    assert any(name.startswith("SharedLayer") for name in from_disk["Resources"])
+
+    # A file cut short, or made from something else, is not served: the transform is done again, the same.
+    for broken in (files[0].read_text(encoding="utf-8")[:1000],
+                   json.dumps({"key": "something else", "cfn": {}, "hashes": []})):
+        files[0].write_text(broken, encoding="utf-8")
+        runtime._TRANSFORMED.clear()
+        third, packaged_third, _ = _packaged()
+        assert third._transform(copy.deepcopy(packaged_third)) == _transform_as_before(third, packaged_third)
+        assert json.loads(files[0].read_text(encoding="utf-8"))["key"]  # written whole again
+
+
+def test_a_cache_that_cannot_be_written_only_costs_the_transform(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    runtime._TRANSFORMED.clear()
+    aws, packaged, _ = _packaged()
+    assert aws._transform(copy.deepcopy(packaged)) == _transform_as_before(aws, packaged)

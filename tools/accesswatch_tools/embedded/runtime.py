@@ -58,6 +58,8 @@ from accesswatch_tools.embedded.template import (
     state_machine_files,
 )
 
+LOG = logging.getLogger(__name__)
+
 REGION = "ap-southeast-2"
 ACCOUNT_ID = "123456789012"
 ARTIFACTS_BUCKET = "accesswatch-local-artifacts"
@@ -280,6 +282,43 @@ def _transform_keeping_hashes(template: dict[str, Any], parameters: dict[str, st
     return _KeptTransform(cfn, tuple(hashes))
 
 
+# Kept on disk too, for the next process (each local endpoint and pytest worker pays the translator's import,
+# ~0.4 s, and a first transform): a file per (format, translator version, packaged template, parameters, region).
+_TRANSFORM_CACHE_FORMAT = 1
+
+
+def _transform_cache_file(key: str) -> Path:
+    from importlib.metadata import version
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256(json.dumps([_TRANSFORM_CACHE_FORMAT, version("aws-sam-translator"), key]).encode())
+    return base / "accesswatch" / "sam-transform" / f"{digest.hexdigest()}.json"
+
+
+def _read_kept_transform(key: str) -> _KeptTransform | None:
+    """The transform a process kept on disk for this key, if there is one whole (written whole or not at all)."""
+    try:
+        data = json.loads(_transform_cache_file(key).read_text(encoding="utf-8"))
+        if data.get("key") != key:  # the file names what it was made from: a digest collision is not served
+            return None
+        return _KeptTransform(data["cfn"], tuple((str(t), int(n), str(v)) for t, n, v in data["hashes"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_kept_transform(key: str, kept: _KeptTransform) -> None:
+    """Written to a temporary file and renamed: a reader sees the whole file or none (workers run side by side).
+    A cache that cannot be written (a read-only home) only costs the next process its transform."""
+    path = _transform_cache_file(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        temporary.write_text(json.dumps({"key": key, "cfn": kept.cfn, "hashes": kept.hashes}), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        LOG.debug("the SAM transform could not be kept on disk", exc_info=True)
+
+
 def _with_artifact_keys(kept: _KeptTransform, keys: dict[str, str]) -> dict[str, Any]:
     """A copy of the kept transform for these artifact keys: each placeholder replaced by its key, and each hash
     of text naming a placeholder by the translator's hash of that text naming the key (SAM's own hashing)."""
@@ -473,7 +512,10 @@ class EmbeddedAws:
         key = json.dumps([template, self.parameters, os.environ.get("AWS_DEFAULT_REGION")], sort_keys=True)
         kept = _TRANSFORMED.get(key)
         if kept is None and "AutoPublish" not in key:
-            kept = _transform_keeping_hashes(template, self.parameters)
+            kept = _read_kept_transform(key)
+            if kept is None:
+                kept = _transform_keeping_hashes(template, self.parameters)
+                _write_kept_transform(key, kept)
             _TRANSFORMED.clear()
             # A hash that the template already contains could not be told from the translator's: not kept.
             if not any(value in key for _, _, value in kept.hashes):
