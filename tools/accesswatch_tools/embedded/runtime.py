@@ -514,7 +514,7 @@ class EmbeddedAws:
         if kept is None and "AutoPublish" not in key:
             kept = _read_kept_transform(key)
             if kept is None:
-                kept = _transform_keeping_hashes(template, self.parameters)
+                kept = _transform_keeping_hashes(copy.deepcopy(template), self.parameters)  # it edits its input
                 _write_kept_transform(key, kept)
             _TRANSFORMED.clear()
             # A hash that the template already contains could not be told from the translator's: not kept.
