@@ -8,8 +8,12 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
+import shutil
+import tempfile
 import threading
 import time
+import types
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -305,9 +309,137 @@ def notifications_off_the_uploader() -> Iterator[Deliveries]:
         _CURRENT.remove(deliveries)
 
 
+SPILL_ABOVE = 64 * 1024  # bytes an object's body may hold in memory; above it the body is kept in a file
+
+
+class _SpillingBody(io.RawIOBase):
+    """An S3 object's body as moto's ``SpooledTemporaryFile`` keeps it (in memory while small, in a file once
+    it outgrows ``max_size``), except that the file is opened only for each read or write and closed after, so
+    that a run holding thousands of spilled bodies holds no file descriptor for them. The operations moto makes
+    on a key's buffer (seek, read, write, truncate, close) answer as the spooled file's do; reading a closed
+    body raises ValueError, as moto's ``__getstate__`` expects of a deleted key."""
+
+    def __init__(self, max_size: int = 0, directory: str | None = None) -> None:
+        super().__init__()
+        self._max_size = max_size
+        self._directory = directory
+        self._memory: io.BytesIO | None = io.BytesIO()
+        self._path: str | None = None
+        self._pos = 0
+
+    def _check(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+
+    def _spill(self, data: bytes) -> None:
+        handle, path = tempfile.mkstemp(prefix="s3-body-", dir=self._directory)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        self._path, self._memory = path, None
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check()
+        if whence == io.SEEK_SET:
+            self._pos = offset
+        elif whence == io.SEEK_CUR:
+            self._pos += offset
+        else:
+            self._pos = self._size() + offset
+        if self._pos < 0:
+            raise ValueError(f"negative seek position {self._pos}")
+        return self._pos
+
+    def tell(self) -> int:
+        self._check()
+        return self._pos
+
+    def _size(self) -> int:
+        if self._memory is not None:
+            return len(self._memory.getbuffer())
+        assert self._path is not None  # noqa: S101 - a body is in memory or in its file
+        return os.path.getsize(self._path)
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check()
+        if self._memory is not None:
+            self._memory.seek(self._pos)
+            data = self._memory.read(size)
+        else:
+            assert self._path is not None  # noqa: S101
+            with open(self._path, "rb") as handle:
+                handle.seek(self._pos)
+                data = handle.read(-1 if size is None else size)
+        self._pos += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def write(self, data: Any) -> int:
+        self._check()
+        data = bytes(data)
+        if self._memory is not None:
+            self._memory.seek(self._pos)
+            self._memory.write(data)
+            if self._max_size and len(self._memory.getbuffer()) > self._max_size:
+                self._spill(self._memory.getvalue())
+        else:
+            assert self._path is not None  # noqa: S101
+            with open(self._path, "r+b") as handle:
+                handle.seek(self._pos)
+                handle.write(data)
+        self._pos += len(data)
+        return len(data)
+
+    def truncate(self, size: int | None = None) -> int:
+        self._check()
+        size = self._pos if size is None else size
+        if self._memory is not None:
+            self._memory.truncate(size)
+        else:
+            assert self._path is not None  # noqa: S101
+            os.truncate(self._path, size)
+        return size
+
+    def close(self) -> None:
+        if not self.closed and self._path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)
+        self._memory = None
+        super().close()
+
+
+@contextlib.contextmanager
+def bodies_spilled_to_disk(above: int = SPILL_ABOVE) -> Iterator[None]:
+    """moto keeps every object body under ~5 MB in memory (a ``SpooledTemporaryFile``) and holds a file
+    descriptor open for each larger one: bodies above ``above`` bytes go to a file, opened only to read or write."""
+    from moto.s3 import models
+
+    directory = tempfile.mkdtemp(prefix="accesswatch-s3-")
+
+    def spooled(max_size: int = 0, *args: Any, **kwargs: Any) -> _SpillingBody:
+        return _SpillingBody(min(max_size, above) if max_size else above, directory)
+
+    files = types.SimpleNamespace(**{**vars(tempfile), "SpooledTemporaryFile": spooled})
+    try:
+        with mock.patch.object(models, "tempfile", files):
+            yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def adapted() -> Iterator[None]:
     """Every S3 adapter, for as long as the runtime runs."""
     with s3_events_as_aws_sends_them(), linear_chunked_bodies(), checksums_in_headers(), \
-            notifications_off_the_uploader():
+            bodies_spilled_to_disk(), notifications_off_the_uploader():
         yield
