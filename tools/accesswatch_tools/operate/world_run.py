@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from boto3.dynamodb.conditions import Key
 
 from accesswatch.cases.teamwork import case_of_execution
 from accesswatch.dal.cases import CaseStore
@@ -20,6 +23,8 @@ from accesswatch.dal.findings import FindingStore
 from accesswatch.dal.ledger import FileStatus, Ledger, _plain
 from accesswatch.dal.objects import ObjectStore
 from accesswatch.models import SourceObject
+from accesswatch.quarters import quarter_end
+from accesswatch.rules import RULES_BY_ID
 from accesswatch_tools.embedded.adapters import s3 as s3_adapters
 from accesswatch_tools.embedded.template import resources_of_type
 from accesswatch_tools.operate.deployment import Deployment, backoff, executions, wait_for_executions
@@ -328,22 +333,19 @@ def export_run(aws: Deployment, out_dir: Path, scope: RunScope, extra: dict[str,
     files = scope.with_released(items)
     events, judged = _run_events(objects, curated, items, files)
 
-    store = FindingStore(aws.resource_name("FindingsTable"), dynamodb)
-    candidates: dict[str, dict[str, Any]] = {}
-    for user_id, (since, until) in sorted(user_windows(events).items()):
-        for finding in store.find(user_id=user_id, since_utc=since, until_utc=until):
-            candidates[str(finding["finding_id"])] = finding
+    candidates = _candidate_findings(FindingStore(aws.resource_name("FindingsTable"), dynamodb),
+                                     user_windows(events))
     sources = match_findings(list(candidates.values()), events)
     findings = sorted((candidates[f] for f in sources),
-                      key=lambda i: (str(i.get("occurred_at_utc", "")), str(i.get("event_id", "")), str(i.get("rule"))))
+                      key=lambda i: (str(i.get("occurred_at_utc", "")), str(i.get("event_id", "")), str(i.get("rule")),
+                                     str(i.get("system", "")), str(i["finding_id"])))
     new_ids = new_finding_ids(findings, judged)
     finding_lines = [finding_line(f, already_known=str(f["finding_id"]) not in new_ids,
                                   source_keys=sources[str(f["finding_id"])]) for f in findings]
 
     cases_store = CaseStore(aws.resource_name("CasesTable"), dynamodb)
     run_ids = set(sources)
-    cases = [c for c in (cases_store.get(case_id) for case_id in sorted({str(f["case_id"]) for f in findings
-                                                                          if f.get("case_id")})) if c]
+    cases = list(cases_store.get_cases({str(f["case_id"]) for f in findings if f.get("case_id")}).values())
     cases.sort(key=lambda c: (str(c.get("opened_at", "")), str(c["case_id"])))
     openings = _opening_findings(cases_store, [c for c in cases if any(f in new_ids for f in c.get("finding_ids") or [])])
     case_lines = [case_line(c, role=case_role([str(f) for f in c.get("finding_ids") or []], new_ids,
@@ -362,6 +364,68 @@ def export_run(aws: Deployment, out_dir: Path, scope: RunScope, extra: dict[str,
                             executions, {"snapshot_id": pointer.get("snapshot_id"), **extra})
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _candidate_findings(store: FindingStore, windows: Mapping[str, tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """Every stored finding of a user of ``windows`` whose ``occurred_at_utc`` lies in that user's window, by
+    id: what one ``by_user`` query per user reads. Read instead through the ``by_rule_quarter`` index over
+    the whole run's span (one query per catalog rule and quarter, as the weekly digest reads a week, kept to
+    the same users and windows) when that takes fewer calls; if the span holds so many other findings that
+    its pages outnumber the users, the per-user queries are made after all."""
+    found = _by_rule_quarter(store, windows, call_budget=len(windows))
+    if found is not None:
+        return found
+    found = {}
+    for user_id, (since, until) in sorted(windows.items()):
+        for finding in store.find(user_id=user_id, since_utc=since, until_utc=until):
+            found[str(finding["finding_id"])] = finding
+    return found
+
+
+def _span_quarters(since: str, until: str) -> list[str]:
+    """The quarter ends (``YYYY-MM-DD``) of every New Zealand date an instant between ``since`` and ``until``
+    (UTC texts) can fall on: the UTC dates widened by two days on each side."""
+    first = date.fromisoformat(since[:10]) - timedelta(days=2)
+    last = date.fromisoformat(until[:10]) + timedelta(days=2)
+    quarters: set[str] = set()
+    day = first
+    while day <= last:
+        end = quarter_end(day)
+        quarters.add(end.isoformat())
+        day = end + timedelta(days=1)
+    return sorted(quarters)
+
+
+def _by_rule_quarter(store: FindingStore, windows: Mapping[str, tuple[str, str]], *, call_budget: int
+                     ) -> dict[str, dict[str, Any]] | None:
+    """``_candidate_findings`` through the ``by_rule_quarter`` index, or None once it would take more than
+    ``call_budget`` query calls."""
+    if not windows:
+        return {}
+    since = min(w[0] for w in windows.values())
+    until = max(w[1] for w in windows.values())
+    queries = [f"{rule}#{quarter}" for rule in RULES_BY_ID for quarter in _span_quarters(since, until)]
+    if len(queries) > call_budget:
+        return None
+    calls = 0
+    kept: list[dict[str, Any]] = []
+    for rule_quarter in queries:
+        kwargs: dict[str, Any] = {"IndexName": "by_rule_quarter", "KeyConditionExpression":
+                                  Key("rule_quarter").eq(rule_quarter) & Key("occurred_at_utc").between(since, until)}
+        while True:
+            calls += 1
+            if calls > call_budget:
+                return None
+            page = store.table.query(**kwargs)
+            for item in page.get("Items", []):
+                window = windows.get(str(item.get("user_id")))
+                if window is not None and window[0] <= str(item.get("occurred_at_utc")) <= window[1]:
+                    kept.append(item)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    kept.sort(key=lambda i: (str(i["user_id"]), str(i["occurred_at_utc"]), str(i["finding_id"])))
+    return {str(item["finding_id"]): _plain(item) for item in kept}
 
 
 def _opening_findings(cases: CaseStore, opened: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
@@ -386,9 +450,34 @@ def _run_executions(aws: Deployment, file_items: Sequence[dict[str, Any]], cases
     counts: dict[str, Counter[str]] = {"DetectionStateMachine": Counter(), "CaseStateMachine": Counter()}
     for name, arns in (("DetectionStateMachine", [i.get("execution_arn") for i in file_items]),
                        ("CaseStateMachine", [c.get("execution_arn") for c in cases])):
-        for arn in sorted({str(a) for a in arns if a}):
-            counts[name][sfn.describe_execution(executionArn=arn)["status"]] += 1
+        wanted = {str(a) for a in arns if a}
+        statuses = _listed_statuses(sfn, aws.resource_name(name), wanted) if wanted else {}
+        for arn in sorted(wanted):
+            status = statuses.get(arn) or sfn.describe_execution(executionArn=arn)["status"]
+            counts[name][status] += 1
     return counts
+
+
+LIST_PAGE = 1000  # ListExecutions' largest page
+
+
+def _listed_statuses(sfn: Any, state_machine_arn: str, wanted: set[str]) -> dict[str, str]:
+    """The status of the executions of ``wanted`` that ListExecutions shows (newest first, 1,000 a page: a
+    run's own executions are among the first pages), paging while more than one is missing, at most one page
+    for ten executions wanted: the rest is described one by one (``_run_executions``)."""
+    found: dict[str, str] = {}
+    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": LIST_PAGE}
+    pages = max(1, len(wanted) // 10)
+    while len(wanted) - len(found) > 1 and pages > 0:
+        pages -= 1
+        page = sfn.list_executions(**kwargs)
+        for execution in page.get("executions", []):
+            if execution["executionArn"] in wanted:
+                found[execution["executionArn"]] = execution["status"]
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    return found
 
 
 def run_world(aws: Deployment, reference_dir: Path, logs_dir: Path, out_dir: Path, *, system: str = "cms",
