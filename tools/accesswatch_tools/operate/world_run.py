@@ -322,10 +322,13 @@ def _run_events(objects: ObjectStore, curated: str, items: dict[str, dict[str, A
 def export_run(aws: Deployment, out_dir: Path, scope: RunScope, extra: dict[str, Any]) -> dict[str, Any]:
     """Write what this run did to ``out_dir`` (operate/run_scope.py says how it is worked out). Reads: the
     ledger items of the run's files (batched), their manifests and partitions (only four columns; the run
-    keeps about 12 bytes an event), one query of the findings' ``by_user`` index per user of the run's events
-    (over the span of that user's events), each of the run's cases, the ``opened`` history entry of each case
-    its new findings are in (batched), the quarantine object of each of its files that has one, and one
-    DescribeExecution per execution the run started. No table is scanned, locally or with ``--stack``."""
+    keeps about 12 bytes an event), the stored findings of each user of the run's events over the span of
+    that user's events (``_candidate_findings``: the ``by_rule_quarter`` index over the run's span, one query
+    per catalog rule and quarter, when that takes fewer calls than one ``by_user`` query per user), the run's
+    cases and the ``opened`` history entry of each case its new findings are in (both batched), the
+    quarantine object of each of its files that has one, and the status of each execution the run started
+    (ListExecutions pages, newest first, the rest described one by one). No table is scanned, locally or
+    with ``--stack``. benchmarks/export_bench.py times it alone and counts its calls."""
     dynamodb = aws.resource("dynamodb")
     curated = aws.resource_name("CuratedBucket")
     objects = ObjectStore(aws.client("s3"))
