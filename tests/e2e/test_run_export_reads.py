@@ -108,6 +108,9 @@ def test_reading_by_rule_and_quarter_keeps_each_users_window(aws):
     assert found == by_user
     assert world_run._candidate_findings(store, windows) == by_user  # fewer users than queries: by user
     assert world_run._by_rule_quarter(store, windows, call_budget=len(rules)) is None  # over the budget
+    # Pages of one item: the same findings through ExclusiveStartKey; more pages of one query than allowed: None.
+    assert world_run._by_rule_quarter(store, windows, call_budget=10_000, pages_a_query=10, limit=1) == by_user
+    assert world_run._by_rule_quarter(store, windows, call_budget=10_000, pages_a_query=1, limit=1) is None
 
 
 def test_span_quarters_cover_new_zealand_dates():

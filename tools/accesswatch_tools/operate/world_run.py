@@ -373,8 +373,9 @@ def _candidate_findings(store: FindingStore, windows: Mapping[str, tuple[str, st
     """Every stored finding of a user of ``windows`` whose ``occurred_at_utc`` lies in that user's window, by
     id: what one ``by_user`` query per user reads. Read instead through the ``by_rule_quarter`` index over
     the whole run's span (one query per catalog rule and quarter, as the weekly digest reads a week, kept to
-    the same users and windows) when that takes fewer calls; if the span holds so many other findings that
-    its pages outnumber the users, the per-user queries are made after all."""
+    the same users and windows) when that takes fewer calls and no query more than ``PAGES_A_QUERY`` pages;
+    else the per-user queries are made after all. (On the embedded runtime each further page of one query
+    costs more than the last: moto walks the pages before it.)"""
     found = _by_rule_quarter(store, windows, call_budget=len(windows))
     if found is not None:
         return found
@@ -399,10 +400,15 @@ def _span_quarters(since: str, until: str) -> list[str]:
     return sorted(quarters)
 
 
-def _by_rule_quarter(store: FindingStore, windows: Mapping[str, tuple[str, str]], *, call_budget: int
+PAGES_A_QUERY = 2
+
+
+def _by_rule_quarter(store: FindingStore, windows: Mapping[str, tuple[str, str]], *, call_budget: int,
+                     pages_a_query: int = PAGES_A_QUERY, limit: int | None = None
                      ) -> dict[str, dict[str, Any]] | None:
     """``_candidate_findings`` through the ``by_rule_quarter`` index, or None once it would take more than
-    ``call_budget`` query calls."""
+    ``call_budget`` query calls, or more than ``pages_a_query`` pages of one query (``limit``: items a page,
+    for tests)."""
     if not windows:
         return {}
     since = min(w[0] for w in windows.values())
@@ -415,9 +421,11 @@ def _by_rule_quarter(store: FindingStore, windows: Mapping[str, tuple[str, str]]
     for rule_quarter in queries:
         kwargs: dict[str, Any] = {"IndexName": "by_rule_quarter", "KeyConditionExpression":
                                   Key("rule_quarter").eq(rule_quarter) & Key("occurred_at_utc").between(since, until)}
-        while True:
+        if limit is not None:
+            kwargs["Limit"] = limit
+        for page_number in range(1, pages_a_query + 2):
             calls += 1
-            if calls > call_budget:
+            if calls > call_budget or page_number > pages_a_query:
                 return None
             page = store.table.query(**kwargs)
             for item in page.get("Items", []):
