@@ -189,3 +189,25 @@ def test_body_answers_as_a_spooled_file(max_size: int, tmp_path: Path) -> None:
         with pytest.raises(ValueError):
             body.read()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bodies_of_ended_processes_removed_by_the_next_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process killed (or a local endpoint ended by ``os._exit``) leaves its directory; the next one removes
+    it, and never the directory of a process still running."""
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           check=True)
+    dead = tmp_path / f"accesswatch-s3-{int(ended.stdout)}-abc"
+    alive = tmp_path / f"accesswatch-s3-{os.getppid()}-def"
+    other = tmp_path / "accesswatch-s3-notapid"
+    for path in (dead, alive, other):
+        path.mkdir()
+        (path / "s3-body-x").write_bytes(LARGE)
+    with _moto(spilled=True) as directory:
+        assert directory is not None and Path(directory).parent == tmp_path
+        assert not dead.exists()
+        assert alive.exists() and other.exists()
+    assert not Path(directory).exists()

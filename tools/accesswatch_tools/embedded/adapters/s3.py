@@ -16,6 +16,7 @@ import time
 import types
 from collections import deque
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -418,13 +419,32 @@ class _SpillingBody(io.RawIOBase):
         super().close()
 
 
+_SPILL_PREFIX = "accesswatch-s3-"
+
+
+def _remove_bodies_of_ended_processes() -> None:
+    """The spilled bodies of a process that ended without closing its runtime (killed, or a local endpoint's
+    ``os._exit``): its directory (named after its process id) removed by the next runtime on the machine."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_SPILL_PREFIX}*-*"):
+        pid = path.name[len(_SPILL_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # alive, another user's
+            continue
+
+
 @contextlib.contextmanager
 def bodies_spilled_to_disk(above: int = SPILL_ABOVE) -> Iterator[None]:
     """moto keeps every object body under ~5 MB in memory (a ``SpooledTemporaryFile``) and holds a file
     descriptor open for each larger one: bodies above ``above`` bytes go to a file, opened only to read or write."""
     from moto.s3 import models
 
-    directory = tempfile.mkdtemp(prefix="accesswatch-s3-")
+    _remove_bodies_of_ended_processes()
+    directory = tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
 
     def spooled(max_size: int = 0, *args: Any, **kwargs: Any) -> _SpillingBody:
         return _SpillingBody(min(max_size, above) if max_size else above, directory)
