@@ -53,8 +53,10 @@ def test_the_template_is_read_when_first_asked_for_once(monkeypatch: pytest.Monk
     assert reads == [template_module.TEMPLATE_PATH]
 
 
-def test_every_client_and_resource_comes_from_one_session(monkeypatch: pytest.MonkeyPatch) -> None:
-    made: list[Any] = []
+@pytest.fixture
+def sessions_made(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The keyword arguments of every boto3 Session made while the test runs."""
+    made: list[dict[str, Any]] = []
     real = boto3.session.Session
 
     def counted(*args: Any, **kwargs: Any) -> Any:
@@ -62,6 +64,11 @@ def test_every_client_and_resource_comes_from_one_session(monkeypatch: pytest.Mo
         return real(*args, **kwargs)
 
     monkeypatch.setattr(boto3.session, "Session", counted)
+    return made
+
+
+def test_every_client_and_resource_comes_from_one_session(sessions_made: list[dict[str, Any]]) -> None:
+    made = sessions_made
     dep = _endpoint()
     clients = [dep.client("dynamodb"), dep.client("s3"), dep.client("stepfunctions"), dep.resource("dynamodb")]
     assert len(made) == 1
@@ -71,15 +78,8 @@ def test_every_client_and_resource_comes_from_one_session(monkeypatch: pytest.Mo
     assert clients[0].meta.region_name == "ap-southeast-2"
 
 
-def test_clients_made_from_many_threads_at_once_share_the_session(monkeypatch: pytest.MonkeyPatch) -> None:
-    made: list[Any] = []
-    real = boto3.session.Session
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        made.append(kwargs)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(boto3.session, "Session", counted)
+def test_clients_made_from_many_threads_at_once_share_the_session(sessions_made: list[dict[str, Any]]) -> None:
+    made = sessions_made
     dep = _endpoint()
     errors: list[BaseException] = []
     start = threading.Barrier(6)
