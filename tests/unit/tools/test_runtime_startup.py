@@ -339,3 +339,12 @@ def test_a_cache_that_cannot_be_written_only_costs_the_transform(monkeypatch: py
     runtime._TRANSFORMED.clear()
     aws, packaged, _ = _packaged()
     assert aws._transform(copy.deepcopy(packaged)) == _transform_as_before(aws, packaged)
+
+
+def test_no_artifact_placeholder_is_part_of_another_so_each_gets_its_own_key():
+    names = ["DigestFunction", "WeeklyDigestFunction", "Function", "IngestFunction"]
+    keys = {runtime.artifact_placeholder(n): f"{n}/key-of-{n}.zip" for n in names}
+    for name in names:
+        assert [p for p in keys if p in runtime.artifact_placeholder(name)] == [runtime.artifact_placeholder(name)]
+    template = {n: {"CodeUri": f"s3://bucket/{runtime.artifact_placeholder(n)}"} for n in names}
+    assert runtime._replaced(template, keys) == {n: {"CodeUri": f"s3://bucket/{n}/key-of-{n}.zip"} for n in names}

@@ -244,6 +244,13 @@ _ZIP_CHUNK = 1024 * 8  # shutil.copyfileobj's chunk in ZipFile.write
 _ARTIFACT_PLACEHOLDER = "artifact-key-placeholder-0f3c9a"
 
 
+def artifact_placeholder(name: str) -> str:
+    """The S3 key that stands for ``name``'s code upload in the kept transform. It names the resource after the
+    placeholder too, so that no placeholder is part of another's text (``DigestFunction/<p>.zip`` would be the
+    tail of ``WeeklyDigestFunction/<p>.zip``, and replacing it would spoil the other's key)."""
+    return f"{name}/{_ARTIFACT_PLACEHOLDER}-{name}.zip"
+
+
 @dataclass(frozen=True)
 class _KeptTransform:
     """A SAM transform of a packaged template whose artifacts are named by placeholders, and every hash the
@@ -493,7 +500,7 @@ class EmbeddedAws:
                 if isinstance(props.get(prop), str) and not props[prop].startswith("s3://"):
                     key = f"{name}/{uuid.uuid4().hex}.zip"
                     s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=_zip_dir(self.root / props[prop]))
-                    placeholder = f"{name}/{_ARTIFACT_PLACEHOLDER}.zip"
+                    placeholder = artifact_placeholder(name)
                     self._artifact_keys[placeholder] = key
                     props[prop] = f"s3://{ARTIFACTS_BUCKET}/{placeholder}"
             if res.get("Type") == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
