@@ -140,7 +140,7 @@ def test_answers_and_errors_are_moto_s() -> None:
     with _moto(spilled=True) as directory:
         assert directory is not None
         spilled = _normalised(scenario(), {})
-        assert list(Path(directory).iterdir()), "no body was spilled: the scenario does not test the adapter"
+        assert list(Path(directory).glob("s3-body-*")), "no body was spilled: the scenario does not test the adapter"
     assert spilled == plain
 
 
@@ -153,7 +153,7 @@ def test_large_bodies_in_files_without_open_descriptors_and_removed_with_their_o
         for i in range(40):
             client.put_object(Bucket="bucket", Key=f"large/{i}", Body=LARGE + bytes([i]))
         client.put_object(Bucket="bucket", Key="small", Body=SMALL)
-        files = sorted(Path(directory).iterdir())
+        files = sorted(Path(directory).glob("s3-body-*"))
         assert len(files) == 40
         assert sorted(p.read_bytes() for p in files) == sorted(LARGE + bytes([i]) for i in range(40))
         assert _open_fds() - before < 5  # moto's own spooled files held one descriptor each
@@ -163,7 +163,7 @@ def test_large_bodies_in_files_without_open_descriptors_and_removed_with_their_o
         import gc
 
         gc.collect()
-        assert list(Path(directory).iterdir()) == []
+        assert list(Path(directory).glob("s3-body-*")) == []
     assert not Path(directory).exists()
 
 
@@ -192,22 +192,33 @@ def test_body_answers_as_a_spooled_file(max_size: int, tmp_path: Path) -> None:
 
 
 def test_bodies_of_ended_processes_removed_by_the_next_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A process killed (or a local endpoint ended by ``os._exit``) leaves its directory; the next one removes
-    it, and never the directory of a process still running."""
+    """A process killed (or a local endpoint ended by ``os._exit``) leaves its directory; the next runtime removes
+    it, and never the directory of a runtime still running, whatever its process id says (two containers sharing
+    /tmp see different ones): a running runtime holds its directory's lock."""
+    import fcntl
     import subprocess
     import sys
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                           check=True)
-    dead = tmp_path / f"accesswatch-s3-{int(ended.stdout)}-abc"
-    alive = tmp_path / f"accesswatch-s3-{os.getppid()}-def"
-    other = tmp_path / "accesswatch-s3-notapid"
+    dead = tmp_path / "accesswatch-s3-1-abc"  # its owner took the lock and ended
+    alive = tmp_path / "accesswatch-s3-1-def"  # the same process id, but its owner still holds the lock
+    other = tmp_path / "accesswatch-s3-notapid"  # no lock file: not a runtime's directory
     for path in (dead, alive, other):
         path.mkdir()
         (path / "s3-body-x").write_bytes(LARGE)
-    with _moto(spilled=True) as directory:
-        assert directory is not None and Path(directory).parent == tmp_path
-        assert not dead.exists()
-        assert alive.exists() and other.exists()
+    subprocess.run([sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+                    "fcntl.flock(fd, fcntl.LOCK_EX); os._exit(0)", str(dead / ".owner.lock")], check=True)
+    held = os.open(alive / ".owner.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        with _moto(spilled=True) as directory:
+            assert directory is not None and Path(directory).parent == tmp_path
+            assert not dead.exists()
+            assert alive.exists() and other.exists()
+            # A second runtime started now leaves the first one's directory alone: its lock is held.
+            with s3.bodies_spilled_to_disk(above=ABOVE):
+                assert Path(directory).exists()
+                assert len(list(tmp_path.glob("accesswatch-s3-*"))) == 4  # alive, other, the first and the second
+    finally:
+        os.close(held)
     assert not Path(directory).exists()

@@ -6,6 +6,7 @@ docs/local-runtime.md lists every adapter and why it exists.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import logging
 import os
@@ -422,19 +423,26 @@ class _SpillingBody(io.RawIOBase):
 _SPILL_PREFIX = "accesswatch-s3-"
 
 
+_SPILL_LOCK = ".owner.lock"
+
+
 def _remove_bodies_of_ended_processes() -> None:
-    """The spilled bodies of a process that ended without closing its runtime (killed, or a local endpoint's
-    ``os._exit``): its directory (named after its process id) removed by the next runtime on the machine."""
+    """The spilled bodies of a runtime that ended without closing (its process killed, or a local endpoint's
+    ``os._exit``): removed by the next runtime on the machine. A runtime holds an exclusive ``flock`` on a file in
+    its directory while it runs; the kernel drops it when the process ends, however it ends. A directory whose
+    lock can be taken has no owner (a process id would not say: two containers sharing /tmp see different ones)."""
     for path in Path(tempfile.gettempdir()).glob(f"{_SPILL_PREFIX}*-*"):
-        pid = path.name[len(_SPILL_PREFIX):].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
+        try:
+            fd = os.open(path / _SPILL_LOCK, os.O_RDWR)
+        except OSError:  # not a runtime's directory, or not ours to read
             continue
         try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except OSError:  # alive, another user's
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # its runtime is running
             continue
+        finally:
+            os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -445,6 +453,8 @@ def bodies_spilled_to_disk(above: int = SPILL_ABOVE) -> Iterator[None]:
 
     _remove_bodies_of_ended_processes()
     directory = tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
+    owner = os.open(Path(directory) / _SPILL_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(owner, fcntl.LOCK_EX)  # held while this runtime runs (see _remove_bodies_of_ended_processes)
 
     def spooled(max_size: int = 0, *args: Any, **kwargs: Any) -> _SpillingBody:
         return _SpillingBody(min(max_size, above) if max_size else above, directory)
@@ -455,6 +465,7 @@ def bodies_spilled_to_disk(above: int = SPILL_ABOVE) -> Iterator[None]:
             yield
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+        os.close(owner)
 
 
 @contextlib.contextmanager
