@@ -601,9 +601,22 @@ def stop(state_dir: Path, timeout_s: float = 30.0) -> Stopped:
         return Stopped([], None)
     with _start_lock(state_dir, STARTUP_TIMEOUT_S + 30, required=False):
         survey = find_endpoints(state_dir)
-        _terminate([e.pid for e in survey.endpoints], timeout_s)
+        pids = [e.pid for e in survey.endpoints]
+        _terminate(pids, timeout_s)
+        _wait_for_the_lock(state_dir, pids, timeout_s)
         _endpoint_file(state_dir).unlink(missing_ok=True)
         return Stopped(survey.endpoints, survey.lost)
+
+
+def _wait_for_the_lock(state_dir: Path, pids: list[int], timeout_s: float) -> None:
+    """Until no stopped endpoint holds the directory's lifetime lock. The process's main thread shows as a zombie
+    (``_alive`` False) while its other threads are still ending, and the lock goes only with the last of them."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        holder = lock_holder(state_dir)
+        if holder is None or (holder != 0 and holder not in pids):
+            return
+        time.sleep(_POLL_S)
 
 
 def reset(state_dir: Path, timeout_s: float = 30.0) -> tuple[Stopped, bool]:
