@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from support.browser import CHROMEDRIVER, CHROMIUM, FLAGS, WAIT_S, require_browser, wait_for
+from support.browser import CHROMEDRIVER, CHROMIUM, FLAGS, WAIT_S, require_browser, wait_for, wait_until
 from support.console import world_runtime
 from werkzeug.serving import make_server
 
@@ -273,16 +273,6 @@ def browser(hosted: tuple[HostedPage, int]) -> Iterator[Any]:
             yield driver
         finally:
             driver.quit()
-
-
-def wait_until(driver: Any, condition: Any, what: str) -> Any:
-    from selenium.common.exceptions import TimeoutException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    try:
-        return WebDriverWait(driver, WAIT_S).until(condition)
-    except TimeoutException:
-        raise AssertionError(f"{what}: at {driver.current_url}: {driver.page_source[:1500]}") from None
 
 
 def heading(driver: Any) -> str:

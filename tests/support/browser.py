@@ -88,3 +88,20 @@ def wait_for(driver: Any, css: str, timeout_s: float = WAIT_S) -> Any:
             expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css)))
     except TimeoutException:
         raise AssertionError(f"no {css!r} on {driver.current_url}: {driver.page_source[:2000]}") from None
+
+
+def wait_until(driver: Any, condition: Any, what: str, timeout_s: float = WAIT_S) -> Any:
+    """``condition(driver)``'s first true value (a failure says ``what`` and names the page it was looking at).
+
+    The console's script replaces ``<main>`` when a page arrives through fetch, so an element the condition
+    found can be gone before it reads its text: such a read (StaleElementReferenceException) counts as "not
+    yet", as a missing element does, and the condition is asked again."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    waiting = WebDriverWait(driver, timeout_s,
+                            ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+    try:
+        return waiting.until(condition)
+    except TimeoutException:
+        raise AssertionError(f"{what}: at {driver.current_url}: {driver.page_source[:1500]}") from None
