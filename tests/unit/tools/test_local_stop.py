@@ -7,6 +7,7 @@ and durable state that record what happened to them; no timing."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -33,7 +34,12 @@ import accesswatch_tools.embedded.runtime as runtime
 class Runtime:
     physical = {"CasesTable": "cases"}
     def __init__(self, **_): pass
-    def __enter__(self): return self
+    def __enter__(self):
+        # S3 bodies spilled to disk, as the real runtime's S3 adapter keeps them (TMPDIR: the test's directory)
+        from accesswatch_tools.embedded.adapters import s3
+        self.spilling = s3.bodies_spilled_to_disk()
+        self.spilling.__enter__()
+        return self
     def __exit__(self, *exc): mark(event="runtime torn down")
 
 class Durable:
@@ -65,8 +71,11 @@ def _start(state: Path) -> tuple[subprocess.Popen[bytes], int]:
     """The endpoint under a shell that writes its exit status to state/rc (the endpoint is not our child, as
     with `accesswatch local stop`); (the shell, the endpoint's pid) once it serves."""
     state.mkdir()
+    spill = state.parent / "tmp"
+    spill.mkdir()
     shell = subprocess.Popen(["/bin/sh", "-c", '"$0" -c "$1" "$2" 2>"$2/stderr"; echo $? > "$2/rc"',  # noqa: S607
-                              sys.executable, _ENDPOINT, str(state)], start_new_session=True)
+                              sys.executable, _ENDPOINT, str(state)], start_new_session=True,
+                             env={**os.environ, "TMPDIR": str(spill)})
     deadline = time.monotonic() + 120
     while (record := server._read_record(state)) is None:
         if shell.poll() is not None or time.monotonic() > deadline:
@@ -83,6 +92,8 @@ def _marks(state: Path) -> list[dict[str, Any]]:
 def test_local_stop_returns_once_the_endpoint_has_saved_and_is_gone(tmp_path: Path) -> None:
     state = tmp_path / "state"
     shell, pid = _start(state)
+    spilled = list((tmp_path / "tmp").glob(f"accesswatch-s3-{pid}-*"))
+    assert len(spilled) == 1, "the endpoint's runtime made no spill directory: the test checks nothing below"
     try:
         stopped = server.stop(state)
         assert [e.pid for e in stopped.stopped] == [pid]
@@ -99,4 +110,7 @@ def test_local_stop_returns_once_the_endpoint_has_saved_and_is_gone(tmp_path: Pa
     assert _marks(state) == [{"event": "serving", "poll_interval": server.SHUTDOWN_POLL_S}, {"event": "saved"}]
     assert "accesswatch: stopping; state saved" in (state / "stderr").read_text(encoding="utf-8")
     assert server.SHUTDOWN_POLL_S <= 0.1
+    # The S3 bodies it spilled (raw logs and snapshots: personal information) went with it, although os._exit
+    # skipped the runtime's own removal.
+    assert not spilled[0].exists()
 

@@ -14,6 +14,7 @@ import contextlib
 import io
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -222,3 +223,39 @@ def test_bodies_of_ended_processes_removed_by_the_next_runtime(tmp_path: Path, m
     finally:
         os.close(held)
     assert not Path(directory).exists()
+
+
+def test_a_directory_being_made_is_passed_over_and_a_long_unfinished_one_removed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spill directory takes its name only once its lock is held, so cleanup never takes a directory between its
+    making and its locking; one left half made (its process killed then) goes once it is an hour old and unlocked."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    making = tmp_path / ".accesswatch-s3-new-abc"  # being made now: no lock held yet
+    old = tmp_path / ".accesswatch-s3-new-def"  # left by a process killed while making it
+    for path in (making, old):
+        path.mkdir()
+        (path / ".owner.lock").touch()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    with s3.bodies_spilled_to_disk(above=ABOVE):
+        assert making.exists() and not old.exists()
+        made = list(tmp_path.glob("accesswatch-s3-*"))
+        assert [p.name.split("-")[2] for p in made] == [str(os.getpid())]
+        assert (made[0] / ".owner.lock").exists()
+        assert list(tmp_path.glob(".accesswatch-s3-new-*")) == [making]  # the runtime's own took its final name
+    assert not made[0].exists()
+
+
+def test_remove_spilled_bodies_removes_the_running_runtimes_directory(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a process ending by ``os._exit`` calls first (the local endpoint after a clean stop)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with s3.bodies_spilled_to_disk(above=ABOVE):
+        from moto.s3 import models
+
+        body = models.tempfile.SpooledTemporaryFile(0)
+        body.write(LARGE)
+        directory = Path(body._directory)  # type: ignore[attr-defined]
+        assert list(directory.glob("s3-body-*"))
+        s3.remove_spilled_bodies()
+        assert not directory.exists()
+        body.close()

@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from accesswatch_tools.embedded.locks import open_lock, try_flock
+
 if TYPE_CHECKING:
     from accesswatch_tools.embedded.runtime import Invocation
 
@@ -85,18 +87,6 @@ def _when(started_at: Any) -> str:
 # --- locks -------------------------------------------------------------------------------------------
 
 
-def _open_lock(path: Path) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-
-
-def _try_flock(fd: int, operation: int) -> bool:
-    try:
-        fcntl.flock(fd, operation | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
 def lock_holder(state_dir: Path) -> int | None:
     """The pid of the endpoint holding the directory's lifetime lock, None if no process holds it
     (0 if it is held but the holder has not written its pid yet)."""
@@ -106,7 +96,7 @@ def lock_holder(state_dir: Path) -> int | None:
     except FileNotFoundError:
         return None
     try:
-        if _try_flock(fd, fcntl.LOCK_SH):
+        if try_flock(fd, fcntl.LOCK_SH):
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None
         for _ in range(20):  # the holder writes its pid right after taking the lock
@@ -122,9 +112,9 @@ def lock_holder(state_dir: Path) -> int | None:
 def _take_lifetime_lock(state_dir: Path) -> int | None:
     """Take the directory's lifetime lock for this process (never released: the kernel drops it when the
     process ends, however it ends); None if another process holds it."""
-    fd = _open_lock(state_dir / LOCK_FILE)
+    fd = open_lock(state_dir / LOCK_FILE)
     deadline = time.monotonic() + LOCK_WAIT_S
-    while not _try_flock(fd, fcntl.LOCK_EX):
+    while not try_flock(fd, fcntl.LOCK_EX):
         # Held by an endpoint (its pid is in the file): refuse at once; else by a probe: it ends in a moment.
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
         holder_is_endpoint = text.isdigit() and _endpoint_process(int(text), os.path.realpath(state_dir)) is not None
@@ -142,13 +132,13 @@ def _start_lock(state_dir: Path, timeout_s: float, *, required: bool = True) -> 
     """Serialise "is an endpoint running? if not, start one and wait until it serves" between processes.
     Yields whether the lock was taken (only False when not ``required`` and the wait timed out)."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    fd = _open_lock(state_dir / START_LOCK_FILE)
+    fd = open_lock(state_dir / START_LOCK_FILE)
     try:
         deadline = time.monotonic() + timeout_s
-        taken = _try_flock(fd, fcntl.LOCK_EX)
+        taken = try_flock(fd, fcntl.LOCK_EX)
         while not taken and time.monotonic() < deadline:
             time.sleep(_POLL_S)
-            taken = _try_flock(fd, fcntl.LOCK_EX)
+            taken = try_flock(fd, fcntl.LOCK_EX)
         if not taken and required:
             raise EndpointError(f"another accesswatch command has been starting the local endpoint for over "
                                 f"{timeout_s:.0f}s (state dir {state_dir}); see {state_dir / 'endpoint.log'}")
@@ -257,6 +247,9 @@ def _exit_now() -> None:
     is written (or the journal, fsync'd and closed, holds every change) and endpoint.json is removed. Tearing
     the runtime and the interpreter down (moto's backends, the executions' threads, every object of the heap)
     adds nothing to disk and took ~1.7 s of CPU on a small world, all of it waited for by `local stop`."""
+    from accesswatch_tools.embedded.adapters.s3 import remove_spilled_bodies
+
+    remove_spilled_bodies()  # the runtime's exit, which os._exit skips, would have removed them
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

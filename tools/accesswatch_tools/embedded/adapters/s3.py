@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from accesswatch_tools.embedded.locks import open_lock, try_flock
+
 
 @contextlib.contextmanager
 def s3_events_as_aws_sends_them() -> Iterator[None]:
@@ -421,28 +423,57 @@ class _SpillingBody(io.RawIOBase):
 
 
 _SPILL_PREFIX = "accesswatch-s3-"
-
-
+_NEW_SPILL_PREFIX = ".accesswatch-s3-new-"  # a directory being made: locked before it takes its name
 _SPILL_LOCK = ".owner.lock"
+_UNFINISHED_AFTER_S = 3600.0  # a ``_NEW_SPILL_PREFIX`` directory this old was left by a process killed while making it
+_spill_directories: set[str] = set()  # this process's, while their runtimes run
 
 
 def _remove_bodies_of_ended_processes() -> None:
-    """The spilled bodies of a runtime that ended without closing (its process killed, or a local endpoint's
-    ``os._exit``): removed by the next runtime on the machine. A runtime holds an exclusive ``flock`` on a file in
-    its directory while it runs; the kernel drops it when the process ends, however it ends. A directory whose
-    lock can be taken has no owner (a process id would not say: two containers sharing /tmp see different ones)."""
+    """The spilled bodies of a runtime that ended without closing (its process killed): removed by the next runtime
+    on the machine. A runtime holds an exclusive ``flock`` on a file in its directory while it runs; the kernel drops
+    it when the process ends, however it ends. A directory whose lock can be taken has no owner (a process id would
+    not say: two containers sharing /tmp see different ones). A directory gets its name only once its lock is held
+    (``_locked_spill_directory``), so no directory this looks at is between its making and its locking."""
+    now = time.time()
     for path in Path(tempfile.gettempdir()).glob(f"{_SPILL_PREFIX}*-*"):
-        try:
-            fd = os.open(path / _SPILL_LOCK, os.O_RDWR)
-        except OSError:  # not a runtime's directory, or not ours to read
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # its runtime is running
-            continue
-        finally:
-            os.close(fd)
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_if_unowned(path)
+    for path in Path(tempfile.gettempdir()).glob(f"{_NEW_SPILL_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > _UNFINISHED_AFTER_S:
+                _remove_if_unowned(path)
+
+
+def _remove_if_unowned(path: Path) -> None:
+    try:
+        fd = os.open(path / _SPILL_LOCK, os.O_RDWR)
+    except OSError:  # not a runtime's directory, or not ours to read
+        return
+    try:
+        if not try_flock(fd, fcntl.LOCK_EX):  # its runtime is running
+            return
+    finally:
+        os.close(fd)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _locked_spill_directory() -> tuple[str, int]:
+    """A new spill directory and the descriptor whose exclusive ``flock`` says its runtime runs. Made under a name
+    ``_remove_bodies_of_ended_processes`` passes over, and renamed once locked."""
+    making = tempfile.mkdtemp(prefix=_NEW_SPILL_PREFIX)
+    owner = open_lock(Path(making) / _SPILL_LOCK)
+    fcntl.flock(owner, fcntl.LOCK_EX)
+    directory = str(Path(making).with_name(f"{_SPILL_PREFIX}{os.getpid()}-{Path(making).name.removeprefix(_NEW_SPILL_PREFIX)}"))
+    os.rename(making, directory)
+    return directory, owner
+
+
+def remove_spilled_bodies() -> None:
+    """Remove this process's spill directories now: for a process about to end by ``os._exit`` (the local
+    endpoint after a clean stop), which skips the ``finally`` that removes them."""
+    for directory in list(_spill_directories):
+        shutil.rmtree(directory, ignore_errors=True)
+        _spill_directories.discard(directory)
 
 
 @contextlib.contextmanager
@@ -452,9 +483,8 @@ def bodies_spilled_to_disk(above: int = SPILL_ABOVE) -> Iterator[None]:
     from moto.s3 import models
 
     _remove_bodies_of_ended_processes()
-    directory = tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
-    owner = os.open(Path(directory) / _SPILL_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(owner, fcntl.LOCK_EX)  # held while this runtime runs (see _remove_bodies_of_ended_processes)
+    directory, owner = _locked_spill_directory()  # held while this runtime runs
+    _spill_directories.add(directory)
 
     def spooled(max_size: int = 0, *args: Any, **kwargs: Any) -> _SpillingBody:
         return _SpillingBody(min(max_size, above) if max_size else above, directory)
@@ -464,6 +494,7 @@ def bodies_spilled_to_disk(above: int = SPILL_ABOVE) -> Iterator[None]:
         with mock.patch.object(models, "tempfile", files):
             yield
     finally:
+        _spill_directories.discard(directory)
         shutil.rmtree(directory, ignore_errors=True)
         os.close(owner)
 
