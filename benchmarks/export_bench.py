@@ -12,14 +12,11 @@ summary's ``elapsed_s``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import botocore.client
-
+from accesswatch_tools.bench.stages import ApiCounter
 from accesswatch_tools.embedded.runtime import EmbeddedAws
 from accesswatch_tools.operate import world_run
 
@@ -38,13 +35,6 @@ def main() -> None:
         captured.update(scope=scope, extra=extra)
         return real_export(aws, out_dir, scope, extra)
 
-    calls: Counter[str] = Counter()
-    real_call = botocore.client.BaseClient._make_api_call
-
-    def counted(self: Any, operation: str, params: Any) -> Any:
-        calls[f"{self.meta.service_model.service_name}:{operation}"] += 1
-        return real_call(self, operation, params)
-
     world_run.export_run = keep  # type: ignore[assignment]
     with EmbeddedAws() as aws:
         started = time.monotonic()
@@ -52,27 +42,24 @@ def main() -> None:
         print(f"run: {time.monotonic() - started:.1f} s, problems {len(outcome.problems)}, "
               f"findings {outcome.summary['totals']['findings']}, cases {outcome.summary['totals']['cases']}")
         world_run.export_run = real_export  # type: ignore[assignment]
-        botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign]
         for n in range(args.repeat):
-            calls.clear()
             out = args.out / f"export-{n}"
             out.mkdir(parents=True, exist_ok=True)
             started = time.monotonic()
-            if args.profile and n == args.repeat - 1:
-                import cProfile
-                with cProfile.Profile() as prof:
+            with ApiCounter() as api:
+                if args.profile and n == args.repeat - 1:
+                    import cProfile
+                    with cProfile.Profile() as prof:
+                        real_export(aws, out, captured["scope"], captured["extra"])
+                    prof.dump_stats(str(args.profile))
+                else:
                     real_export(aws, out, captured["scope"], captured["extra"])
-                prof.dump_stats(str(args.profile))
-            else:
-                real_export(aws, out, captured["scope"], captured["extra"])
-            print(f"export {n}: {time.monotonic() - started:.2f} s, calls {sum(calls.values())}: "
-                  + ", ".join(f"{k} {v}" for k, v in calls.most_common()))
+            print(f"export {n}: {time.monotonic() - started:.2f} s, calls {sum(api.calls.values())}: "
+                  + ", ".join(f"{k} {v}" for k, v in api.calls.most_common()))
             for name in ("findings.jsonl", "cases.jsonl", "quarantine.jsonl", "summary.json"):
                 same = (out / name).read_bytes() == (args.out / "run" / name).read_bytes()
                 print(f"  {name}: {'same as the run' if same else 'DIFFERS from the run'}"
                       f" ({(out / name).stat().st_size} bytes)")
-        botocore.client.BaseClient._make_api_call = real_call  # type: ignore[method-assign]
-    json.dumps(None)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import pytest
 
 from accesswatch.dal.cases import CaseStore
 from accesswatch.dal.findings import FindingStore
+from accesswatch_tools.bench.stages import ApiCounter
 from accesswatch_tools.operate import world_run
 
 pytestmark = pytest.mark.e2e
@@ -28,18 +29,6 @@ def per_item_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         patch.setattr(CaseStore, "get_cases", lambda self, ids: {
             c: case for c in sorted(set(ids)) if (case := self.get(c)) is not None})
         yield
-
-
-def _counting(monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
-    import botocore.client
-
-    real = botocore.client.BaseClient._make_api_call
-
-    def counted(self: Any, operation: str, params: Any) -> Any:
-        calls.append(operation)
-        return real(self, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
 
 
 def test_the_export_writes_the_same_files_as_per_item_reads(aws, small_world: Path, tmp_path: Path,
@@ -58,11 +47,9 @@ def test_the_export_writes_the_same_files_as_per_item_reads(aws, small_world: Pa
         assert outcome.ok, outcome.problems
     monkeypatch.setattr(world_run, "export_run", real_export)
     for n, (scope, extra) in enumerate(scopes):
-        calls: list[str] = []
         for side in ("new", "old"):
             (tmp_path / f"{side}-{n}").mkdir()
-        with monkeypatch.context() as patch:
-            _counting(patch, calls)
+        with ApiCounter() as api:
             real_export(aws, tmp_path / f"new-{n}", scope, extra)
         with per_item_reads(monkeypatch):
             real_export(aws, tmp_path / f"old-{n}", scope, extra)
@@ -74,8 +61,8 @@ def test_the_export_writes_the_same_files_as_per_item_reads(aws, small_world: Pa
         assert {f["already_known"] for f in findings} == {n == 1}
         # The reads that were one per case and execution are gone (one GetItem: the reference pointer); findings are
         # still read one query per user of the run's events (at least every user with a finding).
-        assert calls.count("GetItem") == 1 and "DescribeExecution" not in calls
-        assert calls.count("Query") >= len({f["user_id"] for f in findings})
+        assert api.calls["dynamodb:GetItem"] == 1 and api.calls["stepfunctions:DescribeExecution"] == 0
+        assert api.calls["dynamodb:Query"] >= len({f["user_id"] for f in findings})
 
 
 def _finding(finding_id: str, user_id: str, occurred_at_utc: str, rule: str, quarter: str) -> dict[str, Any]:
@@ -115,3 +102,47 @@ def test_listed_statuses_are_the_described_ones_and_bounded(aws, small_world: Pa
     # A wanted execution the listing does not hold is left to be described; one missing is not listed for.
     assert world_run._listed_statuses(sfn, machine, {*arns, f"{arns[0]}-absent"}) == listed
     assert world_run._listed_statuses(sfn, machine, {arns[0]}) == {}
+
+
+class _LaggingListing:
+    """Step Functions where ListExecutions still shows an execution that has ended as RUNNING (AWS: eventually
+    consistent), and DescribeExecution is current."""
+
+    def __init__(self) -> None:
+        self.current = {"arn:case-1": "SUCCEEDED", "arn:case-2": "FAILED", "arn:case-3": "RUNNING",
+                        "arn:detect-1": "SUCCEEDED"}
+        self.listed = {**self.current, "arn:case-1": "RUNNING"}
+        self.described: list[str] = []
+
+    def list_executions(self, stateMachineArn: str, **_kwargs: Any) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        return {"executions": [{"executionArn": a, "status": s} for a, s in self.listed.items()
+                               if a.startswith(stateMachineArn)]}
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:  # noqa: N803
+        self.described.append(executionArn)
+        return {"status": self.current[executionArn]}
+
+
+@pytest.mark.parametrize("lags", [True, False])
+def test_where_the_listing_lags_a_listed_running_execution_is_described(lags: bool) -> None:
+    sfn = _LaggingListing()
+
+    class Stack:
+        listing_lags = lags
+
+        def client(self, service: str) -> Any:
+            return sfn
+
+        def resource_name(self, logical_id: str) -> str:
+            return {"CaseStateMachine": "arn:case", "DetectionStateMachine": "arn:detect"}[logical_id]
+
+    # (a single detection execution is described, not listed for: ``_listed_statuses``)
+    counts = world_run._run_executions(Stack(), [{"execution_arn": "arn:detect-1"}],  # type: ignore[arg-type]
+                                       [{"execution_arn": f"arn:case-{n}"} for n in (1, 2, 3)])
+    if lags:  # on AWS: each listed RUNNING is described; final statuses are taken from the listing
+        assert counts["CaseStateMachine"] == {"SUCCEEDED": 1, "FAILED": 1, "RUNNING": 1}
+        assert sorted(a for a in sfn.described if "case" in a) == ["arn:case-1", "arn:case-3"]
+    else:  # the embedded runtime's listing is exact: nothing described
+        assert counts["CaseStateMachine"] == {"RUNNING": 2, "FAILED": 1}
+        assert [a for a in sfn.described if "case" in a] == []
+    assert counts["DetectionStateMachine"] == {"SUCCEEDED": 1}

@@ -96,7 +96,11 @@ def wait_until(driver: Any, condition: Any, what: str, timeout_s: float = WAIT_S
     The console's script replaces ``<main>`` when a page arrives through fetch, so an element the condition
     found can be gone before it reads its text: such a read (StaleElementReferenceException) counts as "not
     yet", as a missing element does, and the condition is asked again."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
     waiting = WebDriverWait(driver, timeout_s,

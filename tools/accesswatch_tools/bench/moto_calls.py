@@ -44,16 +44,23 @@ def _load_baseline(path: str) -> Any:
     return module
 
 
+
+def _adapters(adapted: bool | str) -> Any:
+    """The DynamoDB adapters off (False), on (True), or those of --baseline ("baseline"), as a context."""
+    from accesswatch_tools.embedded.adapters import dynamodb
+
+    if not adapted:
+        return contextlib.nullcontext()
+    return (_baseline[0] if adapted == "baseline" else dynamodb).adapted()
+
+
 @contextlib.contextmanager
 def _aws(adapted: bool | str) -> Iterator[None]:
     """moto with the adapters off (False), on (True), or those of --baseline ("baseline")."""
     from moto import mock_aws
 
-    from accesswatch_tools.embedded.adapters import dynamodb
-
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-    module = _baseline[0] if adapted == "baseline" else dynamodb
-    with mock_aws(), (module.adapted() if adapted else contextlib.nullcontext()):
+    with mock_aws(), _adapters(adapted):
         yield
 
 
@@ -237,8 +244,6 @@ def measure_shapes(settings: list[tuple[str, bool | str]], calls: int, rounds: i
     import boto3
     from moto import mock_aws
 
-    from accesswatch_tools.embedded.adapters import dynamodb
-
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     best: dict[str, dict[str, float]] = {name: {} for name, _ in settings}
     with mock_aws():
@@ -246,8 +251,7 @@ def measure_shapes(settings: list[tuple[str, bool | str]], calls: int, rounds: i
         for round_number in range(rounds):
             shift = round_number % len(settings)
             for name, adapted in settings[shift:] + settings[:shift]:
-                module = _baseline[0] if adapted == "baseline" else dynamodb
-                with module.adapted() if adapted else contextlib.nullcontext():
+                with _adapters(adapted):
                     resource = boto3.resource("dynamodb", region_name=REGION)  # a client made under the setting
                     for call_name, call in _shaped_calls(resource).items():
                         call(0)

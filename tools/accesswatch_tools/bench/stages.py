@@ -324,6 +324,14 @@ class ApiCounter:
 
         return restore
 
+    def __enter__(self) -> ApiCounter:
+        """Counting for the block's length (``install``, then its restore however the block ends)."""
+        self._restore = self.install()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._restore()
+
 
 def dynamodb_items(operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
     """(table, the item's parameters, units) for every item a DynamoDB call reads or writes, counted as the

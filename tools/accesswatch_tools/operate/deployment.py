@@ -31,6 +31,10 @@ class Deployment(Protocol):
 class AwsStack:
     """A stack deployed with ``sam deploy``: physical names from CloudFormation."""
 
+    # ListExecutions is eventually consistent on AWS: an execution that has just ended may still be listed as
+    # RUNNING (the embedded runtime's listing is exact). Readers that need a current status describe those.
+    listing_lags = True
+
     def __init__(self, stack_name: str, region: str | None = None) -> None:
         import boto3
 

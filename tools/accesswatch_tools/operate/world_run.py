@@ -392,13 +392,18 @@ def _opening_findings(cases: CaseStore, opened: Sequence[dict[str, Any]]) -> dic
 def _run_executions(aws: Deployment, file_items: Sequence[dict[str, Any]], cases: Sequence[dict[str, Any]]
                     ) -> dict[str, Counter[str]]:
     """The status of each execution the run started: the detection of each file it judged, the workflow of
-    each case it opened or joined (one DescribeExecution each), counted by state machine and status."""
+    each case it opened or joined, counted by state machine and status: from ListExecutions where it lists them,
+    else one DescribeExecution each. Where the listing lags (AWS: ``listing_lags``), a listed RUNNING may have
+    ended since, so only a listed final status is taken and the rest described."""
     sfn = aws.client("stepfunctions")
+    lags = bool(getattr(aws, "listing_lags", False))
     counts: dict[str, Counter[str]] = {"DetectionStateMachine": Counter(), "CaseStateMachine": Counter()}
     for name, arns in (("DetectionStateMachine", [i.get("execution_arn") for i in file_items]),
                        ("CaseStateMachine", [c.get("execution_arn") for c in cases])):
         wanted = {str(a) for a in arns if a}
         statuses = _listed_statuses(sfn, aws.resource_name(name), wanted) if wanted else {}
+        if lags:
+            statuses = {arn: status for arn, status in statuses.items() if status != "RUNNING"}
         for arn in sorted(wanted):
             status = statuses.get(arn) or sfn.describe_execution(executionArn=arn)["status"]
             counts[name][status] += 1

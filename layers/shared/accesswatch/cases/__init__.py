@@ -1,1 +1,3 @@
-"""Cases: findings grouped by (user, client) within a window, routed by the case state machine."""
+"""Cases: a staff member's findings gathered into one case (data contract v2), routed by the case state machine."""
+
+MAX_NOTE_CHARS = 2000  # the longest note, reason or source text a case, exception or form keeps (one cap for all)

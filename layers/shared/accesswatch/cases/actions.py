@@ -25,12 +25,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from accesswatch.cases import MAX_NOTE_CHARS
 from accesswatch.cases.vocabulary import DECISIONS, UNFOUNDED_REASONS, CaseVocabulary
 from accesswatch.quarters import nz_time
 
 WAITING_FOR_DECISION = "investigating"
 WAITING_FOR_OUTCOME = "awaiting_outcome"
-MAX_NOTE_CHARS = 2000
 # An actor is the authenticated caller (docs/cases.md, "Who acts"): an IAM identity such as
 # assumed-role/<role, up to 64>/<session, up to 64>, or the local OS user.
 MAX_ACTOR_CHARS = 200

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any, Protocol
 
-from accesswatch.cases.actions import MAX_NOTE_CHARS
+from accesswatch.cases import MAX_NOTE_CHARS
 
 MAX_DAYS = 366  # an exception is reviewed at least yearly
 

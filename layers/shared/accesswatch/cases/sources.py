@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from accesswatch.cases import MAX_NOTE_CHARS
 from accesswatch.cases.assign import CLAIM_WAITS_S, MAX_ATTEMPTS, CaseRouter, RoutingResult, case_id_for
 from accesswatch.dal.cases import UNDECIDED, ConcurrentUpdate
 from accesswatch.dal.risk import entry_as_finding
@@ -40,7 +41,6 @@ SOURCES: tuple[str, ...] = (DETECTION, RANDOM_REVIEW, *PERSON_SOURCES)
 # How a sentence names each source ("opened from a complaint", "a manager's concern joined").
 SOURCE_WORDS: dict[str, str] = {COMPLAINT: "complaint", MANAGER_CONCERN: "manager's concern",
                                 PRIVACY_REQUEST: "privacy request"}
-MAX_NOTE_CHARS = 2000
 MAX_CLIENTS = 50
 # The case takes exactly the ledger findings of the period (``_ledger_members``): the router carries none more.
 _NOTHING_MORE = datetime.max.replace(tzinfo=UTC)

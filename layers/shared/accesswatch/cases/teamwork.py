@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from accesswatch.cases import MAX_NOTE_CHARS
 from accesswatch.cases.actions import CaseActionError
 from accesswatch.cases.vocabulary import UNFOUNDED_REASONS, CaseVocabulary
 from accesswatch.cases.workflow import (
@@ -47,7 +48,6 @@ from accesswatch.dal.cases import UNDECIDED, CaseStore, ConcurrentUpdate
 from accesswatch.dal.executions import FAILED_STATES, Executions, execution_arn
 from accesswatch.dal.ledger import now_iso
 
-MAX_NOTE_CHARS = 2000
 # How often ``reopen`` starts a reopened case's execution again after it failed (``-redrive-<k>``).
 MAX_ROUND_REDRIVES = 5
 # An investigator's login (an IAM role session name or user name, or a local user): ids, never a full name.

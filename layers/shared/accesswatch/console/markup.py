@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from accesswatch.cases.actions import MAX_NOTE_CHARS
+from accesswatch.cases import MAX_NOTE_CHARS
 from accesswatch.console.principal import Principal
 from accesswatch.console.roles import NAVIGATION
 from accesswatch.quarters import nz_time

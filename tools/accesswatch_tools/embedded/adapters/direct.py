@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs, parse_qsl, urlparse
 _url_service: dict[str, str | None] = {}
 _converters: dict[int, tuple[Any, Callable[[Any], Any]]] = {}
 _MISSING = object()
+_BUILDING = threading.Lock()  # a structure converter's plan is built once (``_converter``)
 
 
 def _service_of(url: str) -> str | None:
@@ -78,17 +80,29 @@ def _converter(shape: Any) -> Callable[[Any], Any]:
     if kind == "structure" and not shape.is_document_type:
         members = list(shape.members.items())
         tagged_union = shape.is_tagged_union
-        plan: list[tuple[str, tuple[str, ...], Any, list[Callable[[Any], Any]]]] = []
-        # key moto may store a member under -> the positions in ``plan`` of the members it may be
-        by_key: dict[str, tuple[int, ...]] = {}
+        # (plan, by_key) once built, at the first value: ``plan`` has each member's name, the keys moto may
+        # store it under, its shape and its converter (made at first use); ``by_key``: key -> the positions in
+        # ``plan`` of the members it may be. Built whole before it is published: Step Functions calls convert
+        # from many threads without the DynamoDB lock.
+        Plan = list[tuple[str, tuple[str, ...], Any, list[Callable[[Any], Any]]]]  # noqa: N806 - a type
+        built: list[tuple[Plan, dict[str, tuple[int, ...]]]] = []
 
-        def convert(value: Any) -> Any:
-            if not plan and members:
-                for name, member_shape in members:
-                    plan.append((name, _structure_keys(shape, name, member_shape), member_shape, []))
+        def build() -> None:
+            with _BUILDING:
+                if built:
+                    return
+                plan: Plan = [(name, _structure_keys(shape, name, member_shape), member_shape, [])
+                        for name, member_shape in members]
+                by_key: dict[str, tuple[int, ...]] = {}
                 for position, (_name, keys, _shape, _conv) in enumerate(plan):
                     for key in keys:
                         by_key[key] = (*by_key.get(key, ()), position)
+                built.append((plan, by_key))
+
+        def convert(value: Any) -> Any:
+            if not built:
+                build()
+            plan, by_key = built[0]
             if value is None:
                 return None
             out = {}
@@ -317,7 +331,7 @@ SERVICE = "stepfunctions"
 # The calls the project makes (the detect and case-queue functions, the CLI, the console and the tools).
 DIRECT_OPERATIONS = frozenset({
     "StartExecution", "DescribeExecution", "ListExecutions", "GetExecutionHistory", "StopExecution",
-    "SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat",
+    "SendTaskSuccess", "SendTaskFailure",
 })
 _HANDLER_ID = "accesswatch-stepfunctions-direct-dispatch"
 _active = [0]  # > 0 while some runtime has the direct dispatch on

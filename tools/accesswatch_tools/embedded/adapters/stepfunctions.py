@@ -67,8 +67,6 @@ def validation_key(definition: str) -> str | None:
     stack's prefix decides the first, and no keyword holds the stack's name), ASL copies it unread, and
     the swap keeps every other character, the JSON structure and the lengths. No backslash is allowed, so
     the text and the parsed strings hold the same names."""
-    import json
-
     found = len(_GENERATED_NAME.findall(definition))
     if not found:
         return definition

@@ -20,8 +20,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from accesswatch.cases import MAX_NOTE_CHARS
 from accesswatch.cases.actions import (
-    MAX_NOTE_CHARS,
     WAITING_FOR_DECISION,
     WAITING_FOR_OUTCOME,
     CaseActionError,

@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from accesswatch.cases.actions import MAX_NOTE_CHARS
+from accesswatch.cases import MAX_NOTE_CHARS
 from accesswatch.cases.exceptions import ExceptionError, create_exception, revoke_exception, state
 from accesswatch.console.roles import Permission
 from accesswatch.console.web import allowed, audit, field, form, page, query, redirect, sources
