@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -132,6 +133,62 @@ def test_an_immediate_finding_opens_the_users_case_and_later_findings_join_it(aw
     again = route.route(fresh(findings, first + later))
     assert again.counts()["cases_opened"] == 0 and again.counts()["findings_joined"] == 0
     assert cases.get(case["case_id"])["finding_count"] == 3
+
+
+def _cases_table_calls(aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """The DynamoDB calls made on the cases table from now on, by operation (a transaction or batch counted once)."""
+    import botocore.client
+
+    table = aws.resource_name("CasesTable")
+    calls: Counter[str] = Counter()
+    real = botocore.client.BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        named = json.dumps(params, default=str)
+        if client.meta.service_model.service_name == "dynamodb" and f'"{table}"' in named:
+            calls[operation] += 1
+        return real(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
+    return calls
+
+
+def test_a_join_reads_in_batches_and_writes_the_case_with_its_history_at_once(aws, stores, monkeypatch):
+    """What a join costs (deployed, per partition): the users' pointers, ledgers and open cases in batch reads,
+    the case and its history entry in one transaction, the touched cases and their ledgers in batch reads again;
+    no ledger write when the ledger holds none of the case's findings."""
+    cases, findings = stores
+    users = [new_user() for _ in range(3)]
+    route = router(aws, stores)
+    route.route([finding(u, "c1", "SELF_RECORD", findings=findings) for u in users])
+    later = [finding(u, f"c{n}", hours=n, findings=findings) for u in users for n in (2, 3)]
+    calls = _cases_table_calls(aws, monkeypatch)
+    result = route.route(later)
+    assert result.counts()["cases_joined"] == 3 and result.counts()["findings_joined"] == 6
+    reads = 1 + 1 + 1 + 1  # pointers and ledgers; their cases; the touched cases (finish); their users' ledgers
+    assert calls == {"BatchGetItem": reads, "TransactWriteItems": 3}, calls
+    for user in users:
+        history = cases.history(open_case_of(cases, user)["case_id"])
+        assert [h["state"] for h in history] == ["opened", "joined"]
+
+
+def test_a_join_at_a_version_since_changed_writes_neither_the_case_nor_its_history(aws, stores):
+    from accesswatch.dal.cases import ConcurrentUpdate
+
+    cases, findings = stores
+    user = new_user()
+    router(aws, stores).route([finding(user, "c1", "SELF_RECORD", findings=findings)])
+    case = open_case_of(cases, user)
+    entry = cases.history_item(case["case_id"], "2025-03-04T00:00:00.000Z", state="joined", actor="accesswatch",
+                               note="1 finding(s) joined", finding_ids=["f-x"])
+    with pytest.raises(ConcurrentUpdate):
+        cases.save_findings({"case_id": case["case_id"], "score": 99.0}, expected_version=case["version"] - 1,
+                            history=entry)
+    assert [h["state"] for h in cases.history(case["case_id"])] == ["opened"]
+    assert cases.get(case["case_id"])["version"] == case["version"]
+    cases.save_findings({"case_id": case["case_id"], "score": 99.0}, expected_version=case["version"], history=entry)
+    assert sorted(h["state"] for h in cases.history(case["case_id"])) == ["joined", "opened"]
+    assert cases.get(case["case_id"])["version"] == case["version"] + 1
 
 
 def test_a_decided_case_stays_closed_and_later_findings_open_a_new_one(aws, stores):

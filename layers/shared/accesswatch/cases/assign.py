@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +52,12 @@ LEDGER_KEEP_EXTRA_DAYS = 14
 MAX_LEDGER_ENTRIES = 1000
 # A history entry lists at most this many finding ids (and says how many more joined).
 MAX_HISTORY_IDS = 1000
+
+
+# What the first attempt to settle a user plans from (``CaseRouter.read_users``): the open-case pointer, the risk
+# ledger and the case the pointer names (None: no pointer, or a claim whose case is not created yet).
+Known = tuple[dict[str, Any] | None, RiskLedger, dict[str, Any] | None]
+_UNREAD: Any = object()  # the pointer's case is not read yet
 
 
 def case_id_for(user_id: str, opening_finding_id: str) -> str:
@@ -139,21 +145,30 @@ class CaseRouter:
         self.finish(result)
         return result
 
-    def read_users(self, user_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any] | None, RiskLedger]]:
-        """Each user's open-case pointer and risk ledger, read in batches (BatchGetItem) rather than two
-        reads per user: what the first attempt to settle the user plans from."""
+    def read_users(self, user_ids: Sequence[str]) -> dict[str, Known]:
+        """Each user's open-case pointer, risk ledger and the case the pointer names (None: no pointer, or a
+        claim whose case is not created yet), read in batches (BatchGetItem) rather than three reads per user:
+        what the first attempt to settle the user plans from."""
         found = self.cases.get_many([k for u in user_ids for k in (self.cases.user_key(u), self.risk.ledger_key(u))])
-        out: dict[str, tuple[dict[str, Any] | None, RiskLedger]] = {}
-        for user_id in user_ids:
-            pointer = found.get((f"USER#{user_id}", "OPEN"))
-            out[user_id] = (pointer, self.risk.ledger_of(user_id, found.get((f"RISK#{user_id}", "LEDGER"))))
+        pointers = {u: found.get((f"USER#{u}", "OPEN")) for u in user_ids}
+        open_cases = self.cases.get_cases([str(p["case_id"]) for p in pointers.values() if p is not None])
+        out: dict[str, Known] = {}
+        for user_id, pointer in pointers.items():
+            case = open_cases.get(str(pointer["case_id"])) if pointer is not None else None
+            out[user_id] = (pointer, self.risk.ledger_of(user_id, found.get((f"RISK#{user_id}", "LEDGER"))), case)
         return out
 
+    def read_ledgers(self, user_ids: Collection[str]) -> dict[str, RiskLedger]:
+        """The users' risk ledgers, read in batches (an empty ledger for a user who has none)."""
+        found = self.cases.get_many([self.risk.ledger_key(u) for u in user_ids])
+        return {u: self.risk.ledger_of(u, found.get((f"RISK#{u}", "LEDGER"))) for u in user_ids}
+
     def _settle_user(self, user_id: str, items: list[Mapping[str, Any]], result: RoutingResult, *,
-                     known: tuple[dict[str, Any] | None, RiskLedger] | None = None,
+                     known: Known | None = None,
                      recheck: dict[str, list[Mapping[str, Any]]] | None = None, in_ledger: bool = False) -> None:
         """Settle the user's findings: into their open case, a new case, or their risk ledger. ``known``: the
-        pointer and ledger read in a batch (the first attempt plans from them; a retry reads afresh). After a
+        pointer, ledger and open case read in a batch (the first attempt plans from them; a retry reads afresh,
+        and every write is conditional on what it read). After a
         write to the ledger the user's pointer is read again, in case another writer opened a case meanwhile
         (its findings then join it): with ``recheck``, the caller does that read for many users at once.
         ``in_ledger``: our accumulate findings were written to the ledger already (by an earlier attempt)."""
@@ -168,12 +183,13 @@ class CaseRouter:
             opening = case_id_for(user_id, min(immediate, key=_order)["finding_id"]) if immediate else None
             try:
                 if known is not None:
-                    (pointer, ledger), known = known, None
+                    (pointer, ledger, case), known = known, None
                 else:
-                    pointer, ledger = self.cases.open_pointer(user_id), None
+                    pointer, ledger, case = self.cases.open_pointer(user_id), None, _UNREAD
                 if pointer is not None:
                     case_id = str(pointer["case_id"])
-                    case = self.cases.get(case_id)
+                    if case is _UNREAD:
+                        case = self.cases.get(case_id)
                     if case is None:
                         if case_id == opening:  # our own claim, left by an attempt that died: finish it
                             self.create_case(user_id, case_id, "immediate", items, result)
@@ -245,17 +261,18 @@ class CaseRouter:
         """The strongest window of the entries (only windows ending at or after ``since``, if given)."""
         return strongest_window(self.score_entries(entries), self.settings.window, ends_from=since)
 
-    def take_from_ledger(self, user_id: str, finding_ids: set[str]) -> None:
-        """Remove entries that are in a case from the user's ledger (retrying on a concurrent writer)."""
+    def take_from_ledger(self, user_id: str, finding_ids: set[str], *, ledger: RiskLedger | None = None) -> None:
+        """Remove entries that are in a case from the user's ledger (retrying on a concurrent writer).
+        ``ledger``: the ledger as read already (the first attempt writes at its version; a retry reads afresh)."""
         for _attempt in range(MAX_ATTEMPTS):
-            ledger = self.risk.ledger(user_id)
-            if ledger.version is None or not (ledger.finding_ids() & finding_ids):
+            current, ledger = ledger if ledger is not None else self.risk.ledger(user_id), None
+            if current.version is None or not (current.finding_ids() & finding_ids):
                 return
-            ledger.entries = [e for e in ledger.entries if str(e["f"]) not in finding_ids]
-            best = self.best_window(ledger.entries)
+            current.entries = [e for e in current.entries if str(e["f"]) not in finding_ids]
+            best = self.best_window(current.entries)
             try:
-                self.risk.save_ledger(ledger, score=best.score if best else 0.0,
-                                      newest=max((str(e["t"]) for e in ledger.entries), default=""))
+                self.risk.save_ledger(current, score=best.score if best else 0.0,
+                                      newest=max((str(e["t"]) for e in current.entries), default=""))
                 return
             except ConcurrentUpdate:
                 continue
@@ -306,15 +323,15 @@ class CaseRouter:
                 result.touched.add(case_id)
                 raise
         if carried:
-            self.take_from_ledger(user_id, {str(c["finding_id"]) for c in carried})
+            self.take_from_ledger(user_id, {str(c["finding_id"]) for c in carried}, ledger=ledger)
 
     def add_to_case(self, user_id: str, case: dict[str, Any] | None, members: Sequence[Mapping[str, Any]],
                     result: RoutingResult, *, case_id: str = "", trigger: str = "",
                     opening: Mapping[str, Any] | None = None) -> None:
         """Create a case (``case`` None: ``case_id``, ``trigger``) or add to ``case`` the members it does not
         list yet, at the version read; every member then names the case (also those an interrupted
-        attempt added without naming). The join's history entry travels with the write
-        (``pending_history``), so a retry after a crash completes it."""
+        attempt added without naming). The join's history entry is written with the case, in one transaction.
+        (An entry parked on the case as ``pending_history`` by an earlier version's join is appended first.)"""
         from accesswatch.rules import TIER_OF
 
         scored = [score_finding(m, self.settings, self.weights) for m in members]
@@ -362,9 +379,8 @@ class CaseRouter:
                     "case_id": case_id, "parts": parts, "score": breakdown.total, "tier": tier,
                     "priority": priority(tier, breakdown, self.settings.case_threshold, str(case.get("trigger") or "")),
                     "first_occurred_at": first.isoformat(), "last_occurred_at": last.isoformat(),
-                    "updated_at": now_iso(), "pending_history": entry,
-                }, expected_version=int(case.get("version") or 0))
-                self.cases.append_pending(case_id, entry)
+                    "updated_at": now_iso(),
+                }, expected_version=int(case.get("version") or 0), history=entry)
                 result.joined[case_id] += len(new)
         for member in members:
             self.findings.set_case(str(member["finding_id"]), case_id)
@@ -374,14 +390,21 @@ class CaseRouter:
     def finish(self, result: RoutingResult) -> None:
         """For every case this run touched: complete a history entry an interrupted join left parked, take
         the findings the case lists out of its user's ledger (an attempt that died after creating the case
-        left them there), and start its workflow if it has none yet (once: named after the case)."""
-        for case_id in sorted(result.touched):
-            case = self.cases.get(case_id)
+        left them there), and start its workflow if it has none yet (once: named after the case). The cases
+        and their users' ledgers are read in batches; a ledger is written only if it holds a finding of the case."""
+        touched = sorted(result.touched)
+        current = self.cases.get_cases(touched)
+        ledgers = self.read_ledgers(sorted({str(case["user_id"]) for case in current.values()}))
+        for case_id in touched:
+            case = current.get(case_id)
             if case is None:
                 continue
             if case.get("pending_history"):
                 self.cases.flush_history(case)
-            self.take_from_ledger(str(case["user_id"]), set(case.get("finding_ids") or []))
+            user_id, listed = str(case["user_id"]), set(case.get("finding_ids") or [])
+            ledger = ledgers.pop(user_id, None)  # as read, for the user's first case here; afresh for another
+            if ledger is None or ledger.finding_ids() & listed:
+                self.take_from_ledger(user_id, listed, ledger=ledger)
             if not case.get("execution_arn"):
                 # History first: the execution's first step may run (elsewhere) before start returns.
                 self.cases.record_opened(case)

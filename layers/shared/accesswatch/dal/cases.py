@@ -123,9 +123,12 @@ class CaseStore:
             yield _plain(item)
 
     # ------------------------------------------------------------------ a case's findings
-    def save_findings(self, case: Mapping[str, Any], *, expected_version: int | None) -> None:
+    def save_findings(self, case: Mapping[str, Any], *, expected_version: int | None,
+                      history: Mapping[str, Any] | None = None) -> None:
         """Create the case (``expected_version`` None) or replace its finding state, in one conditional
-        write: creation only if absent; an update only at the version read and while undecided."""
+        write: creation only if absent; an update only at the version read and while undecided. ``history``
+        (an update's history entry, ``history_item``): written with the update in one transaction, both or
+        neither (ConcurrentUpdate, writing nothing, if the case moved on)."""
         fields = {k: v for k, v in case.items() if k not in ("pk", "sk")}
         version = (expected_version or 0) + 1
         fields["version"] = version
@@ -156,13 +159,21 @@ class CaseStore:
             for i, status in enumerate(UNDECIDED):
                 values[f":undecided{i}"] = status
                 keys.append(f":undecided{i}")
-            self.table.update_item(
-                Key=self.case_key(str(case["case_id"])),
-                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
-                ConditionExpression=f"#version = :expected_version AND #status IN ({', '.join(keys)})",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
+            change = {
+                "Key": self.case_key(str(case["case_id"])),
+                "UpdateExpression": "SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+                "ConditionExpression": f"#version = :expected_version AND #status IN ({', '.join(keys)})",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+            if history is None:
+                self.table.update_item(**change)
+            else:
+                self.table.meta.client.transact_write_items(TransactItems=[
+                    {"Update": {"TableName": self.table_name, **change}},
+                    {"Put": {"TableName": self.table_name, "Item": dict(history),
+                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                ])
         except ClientError as exc:
             if _conditional_failed(exc):
                 raise ConcurrentUpdate(case_id) from None
