@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -248,6 +249,42 @@ def test_the_loader_is_shared_only_while_the_adapter_is_on() -> None:
     after = botocore.session.Session().get_component("data_loader")
     assert one is two
     assert after is not one
+
+
+def test_threads_asking_moto_for_a_model_at_once_load_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first requests of many threads at once (case executions publishing): one load, every thread the same model."""
+    import threading
+
+    from moto.core import responses, utils
+
+    loads: list[str] = []
+    real_load = utils._load_service_model
+
+    def slow_load(service_name: str, model_name: str) -> Any:
+        loads.append(service_name)
+        time.sleep(0.05)  # a read and parse of the model's JSON, long enough for every thread to miss the cache
+        return real_load(service_name, model_name)
+
+    monkeypatch.setattr(utils, "_load_service_model", slow_load)
+    utils.get_service_model.cache_clear()  # a process that has not loaded sns's model yet
+    try:
+        with botocore_data.moto_service_models_once():
+            start = threading.Barrier(12)
+            got: list[Any] = []
+
+            def ask() -> None:
+                start.wait()
+                got.append(responses.get_service_model("sns"))
+
+            threads = [threading.Thread(target=ask) for _ in range(12)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert loads == ["sns"] and len(got) == 12 and all(model is got[0] for model in got)
+        assert responses.get_service_model is utils.get_service_model  # moto's own again once the adapter is off
+    finally:
+        utils.get_service_model.cache_clear()
 
 
 def test_an_edited_handler_is_what_the_next_runtime_packages_and_runs(tmp_path: Path,

@@ -438,6 +438,7 @@ class EmbeddedAws:
                 del os.environ[var]
         # Before moto: its Sessions, and those of the clients made while the runtime runs, share the parsed models.
         self._exit.enter_context(botocore_data.one_loader_per_process())
+        self._exit.enter_context(botocore_data.moto_service_models_once())
         self._exit.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "core": {"reset_boto3_session": True}})
         )

@@ -35,3 +35,22 @@ def one_loader_per_process() -> Iterator[None]:
 
     with mock.patch.object(botocore.session, "create_loader", create_loader):
         yield
+
+
+@contextlib.contextmanager
+def moto_service_models_once() -> Iterator[None]:
+    """moto's ``get_service_model`` is cached (``functools.cache``), but every thread that asks for a model before the
+    first reader has finished reads and parses it too: the first ``sns:Publish`` of hundreds of case executions
+    waiting at once each loaded sns's model (~40 ms each, ~10 s of the 0.5M-event world). Here moto's dispatch asks
+    through one lock: the first reader loads, the others wait for its answer (the same cached object as before)."""
+    from moto.core import responses, utils
+
+    original = utils.get_service_model
+    lock = threading.Lock()
+
+    def get_service_model(service_name: str) -> Any:
+        with lock:
+            return original(service_name)
+
+    with mock.patch.object(responses, "get_service_model", get_service_model):
+        yield
