@@ -805,6 +805,87 @@ def test_the_direct_request_parser_parses_as_moto_does() -> None:
     assert ordinary["TransactItems"][0]["Put"]["Item"]["v7"] == {"B": bytes(range(256))}
 
 
+class _Label(str):
+    """A str subclass (an enum's value, say): JSON text holds only its characters."""
+
+
+def test_a_deferred_body_parses_as_its_json_text_does() -> None:
+    """The direct path parses the parameters botocore validated instead of the JSON text it would have written from
+    them: the same result for every leaf JSON changes (blobs as bytes, bytearray or str; str subclasses; tuples)."""
+    from botocore.serialize import create_serializer
+    from moto.core.parse import PROTOCOL_PARSERS
+    from moto.core.utils import get_service_model
+
+    client = boto3.client("dynamodb", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    serializer = create_serializer("json", include_validation=False)
+    item = {"pk": {"S": _Label("p")}, "sk": {"S": "s"}, "b1": {"B": bytearray(b"\x00\xff")}, "b2": {"B": "text as blob"},
+            "bs": {"BS": (b"\x01", bytearray(b"\x02"))}, "ss": {"SS": ("a", _Label("b"))}, "bool": {"BOOL": True},
+            **{f"v{n}": value for n, value in enumerate(_attribute_values())}}
+    requests = {
+        "PutItem": {"TableName": _Label("cases"), "Item": item, "ConditionExpression": "attribute_not_exists(pk)"},
+        "UpdateItem": {"TableName": "cases", "Key": {"pk": {"S": "p"}, "sk": {"S": "s"}}, "ReturnValues": "ALL_NEW",
+                       "UpdateExpression": "SET #a = :a", "ExpressionAttributeNames": {"#a": _Label("a")},
+                       "ExpressionAttributeValues": {":a": {"L": ({"B": b"\x00"}, {"N": "1"})}}},
+        "Query": {"TableName": "cases", "Limit": 5, "ScanIndexForward": False, "ConsistentRead": True,
+                  "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p"}},
+                  "ExclusiveStartKey": item},
+        "BatchWriteItem": {"RequestItems": {"cases": ({"PutRequest": {"Item": item}},)}},
+        "TransactWriteItems": {"TransactItems": [{"Put": {"TableName": "cases", "Item": item}}],
+                               "ClientRequestToken": "t"},
+    }
+    for operation, params in requests.items():
+        operation_model = client.meta.service_model.operation_model(operation)
+        body = serializer.serialize_to_request(params, operation_model)["body"]
+        model = get_service_model("dynamodb").operation_model(operation)
+        ordinary = PROTOCOL_PARSERS["json"](model, map_type=dict).parse({"body": body, "headers": {}})  # type: ignore[typeddict-item]
+        parser = adapters._deferred_parser(PROTOCOL_PARSERS["json"])(model, map_type=dict)
+        parser.serializer = serializer
+        deferred = adapters._DeferredBody(params, operation_model, serializer)
+        direct = parser.parse({"body": deferred, "headers": {}})
+        assert direct == ordinary, operation
+        assert repr(direct) == repr(ordinary), operation  # the same types too (str, list, bytes), in the same order
+        assert deferred.encoded() == body
+
+
+def test_in_process_calls_write_no_json_and_invalid_ones_fail_as_before() -> None:
+    encoded: list[str] = []
+    real = adapters._DeferredBody.encoded
+
+    def counted(body: Any) -> bytes:
+        encoded.append(body.operation_model.name)
+        return real(body)
+
+    invalid: list[str] = []
+    for adapted in (False, True):
+        with _aws(adapted), mock.patch.object(adapters._DeferredBody, "encoded", counted):
+            client = boto3.client("dynamodb", region_name=REGION)
+            _create_tables(client)
+            client.put_item(TableName="cases", Item={"pk": {"S": "a"}, "sk": {"S": "b"}, "v": {"B": b"\x01"}})
+            assert client.get_item(TableName="cases", Key={"pk": {"S": "a"}, "sk": {"S": "b"}})["Item"]["v"] == {"B": b"\x01"}
+            assert isinstance(client._serializer, adapters._DeferringSerializer) == adapted
+            with pytest.raises(botocore.exceptions.ParamValidationError) as failed:
+                client.put_item(TableName="cases", Item={"pk": {"S": 1}})
+            invalid.append(str(failed.value))
+    assert encoded == []  # no JSON text made for a call the direct path answered
+    assert invalid[0] == invalid[1]
+
+
+def test_a_call_the_direct_path_declines_sends_its_json_text() -> None:
+    """A deferred body becomes the JSON text botocore would have sent when the call takes the ordinary path (an
+    endpoint moto does not serve, or the runtime stopped between serialising and sending)."""
+    with _aws(adapted=True):
+        client = boto3.client("dynamodb", region_name=REGION)
+        operation_model = client.meta.service_model.operation_model("GetItem")
+        params = {"TableName": "cases", "Key": {"pk": {"S": "a"}, "sk": {"S": "b"}}}
+        request = client._serializer.serialize_to_request(params, operation_model)
+        assert isinstance(request["body"], adapters._DeferredBody)
+        request.update(url="http://127.0.0.1:9/", headers={})
+        assert adapters._direct_call(operation_model, request) is None
+        assert request["body"] == client._serializer.inner.serialize_to_request(params, operation_model)["body"]
+    after = client._serializer.serialize_to_request(params, operation_model)  # the runtime stopped: JSON as ever
+    assert isinstance(after["body"], bytes)
+
+
 # Condition and filter expressions parsed once.
 
 def _condition_calls(context: Callable[[], Any]) -> list[tuple[str, Any]]:

@@ -300,9 +300,11 @@ def retried(direct_call: Callable[..., Any], events: Any, model: Any, params: di
 
 
 @contextlib.contextmanager
-def on_new_clients(service: str, direct_call: Callable[..., Any], handler_id: str, active: list[int]) -> Iterator[None]:
+def on_new_clients(service: str, direct_call: Callable[..., Any], handler_id: str, active: list[int], *,
+                   on_client: Callable[[Any], None] | None = None) -> Iterator[None]:
     """``direct_call`` (under the client's retry policy, ``retried``) registered as the ``before-call`` handler of
-    every ``service`` client created while this runs; ``active[0]`` counts the runtimes that have it on."""
+    every ``service`` client created while this runs (and ``on_client`` called with it); ``active[0]`` counts the
+    runtimes that have it on."""
     from botocore.client import ClientCreator
 
     original = ClientCreator.create_client
@@ -313,6 +315,8 @@ def on_new_clients(service: str, direct_call: Callable[..., Any], handler_id: st
             client.meta.events.register(f"before-call.{client.meta.service_model.service_id.hyphenize()}",
                                         functools.partial(retried, direct_call, client.meta.events),
                                         unique_id=handler_id)
+            if on_client is not None:
+                on_client(client)
         return client
 
     active[0] += 1
