@@ -969,3 +969,41 @@ def test_a_condition_is_parsed_once() -> None:
             client.put_item(TableName="findings", Item=_finding(number),
                             ConditionExpression="attribute_not_exists(finding_id)")
         assert lexed.call_count == 1
+
+
+def test_a_condition_whose_values_change_at_every_use_is_left_to_moto() -> None:
+    """A version check (``version = :v``, another :v each time) is never found kept: after a run of such parses it is
+    no longer pickled and kept (its entries would crowd out the expressions that repeat), and answers as before."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    pickled: list[int] = []
+    real_dumps = adapters.pickle.dumps
+
+    def counted(value: Any) -> bytes:
+        pickled.append(1)
+        return real_dumps(value)
+
+    with mock_aws(), adapters.condition_expressions_parsed_once(), mock.patch.object(adapters.pickle, "dumps", counted):
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        key = {"pk": {"S": "a"}, "sk": {"S": "CASE"}}
+        client.put_item(TableName="cases", Item={**key, "version": {"N": "0"}})
+        runs = adapters._MISSES_BEFORE_GIVING_UP + 10
+        for version in range(runs):
+            client.update_item(TableName="cases", Key=key, UpdateExpression="SET version = :next",
+                               ConditionExpression="version = :v",
+                               ExpressionAttributeValues={":v": {"N": str(version)}, ":next": {"N": str(version + 1)}})
+        with pytest.raises(client.exceptions.ConditionalCheckFailedException):  # a stale version still fails
+            client.update_item(TableName="cases", Key=key, UpdateExpression="SET version = :next",
+                               ConditionExpression="version = :v",
+                               ExpressionAttributeValues={":v": {"N": "1"}, ":next": {"N": "0"}})
+        assert client.get_item(TableName="cases", Key=key)["Item"]["version"] == {"N": str(runs)}
+        # Pickled only until the run of misses (each use with values not seen before).
+        assert len(pickled) == adapters._MISSES_BEFORE_GIVING_UP
+        pickled.clear()
+        with mock.patch.object(ConditionExpressionParser, "_lex_condition_expression", autospec=True,
+                               side_effect=ConditionExpressionParser._lex_condition_expression) as lexed:
+            for number in range(5):  # an expression that repeats is still parsed once
+                client.put_item(TableName="findings", Item=_finding(number),
+                                ConditionExpression="attribute_not_exists(finding_id)")
+        assert lexed.call_count == 1 and len(pickled) == 1

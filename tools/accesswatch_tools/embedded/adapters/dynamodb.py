@@ -682,6 +682,11 @@ def update_expressions_parsed_once() -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------------
 
 _CONDITIONS_KEPT = 4096
+# An expression kept with this many different values, each found again at most once on average (moto parses a
+# condition twice per write: a version number or a time makes each write's values new) is parsed by moto from then on,
+# not kept: keeping it only cost a repr and a pickle per use, and its entries crowded out the expressions that do
+# repeat (the cache is emptied when full).
+_MISSES_BEFORE_GIVING_UP = 64
 
 
 @contextlib.contextmanager
@@ -690,13 +695,15 @@ def condition_expressions_parsed_once() -> Iterator[None]:
 
     Here each parse's tree is kept pickled under the expression, its names, the placeholders given
     and the values it looked up (their repr; the tree holds no other): every use unpickles a fresh tree and records the same
-    names and values found; an expression that does not parse raises as before, every time."""
+    names and values found; an expression that does not parse raises as before, every time. An expression whose values
+    differ at every write (``_MISSES_BEFORE_GIVING_UP``) is left to moto."""
     from moto.dynamodb.comparisons import ConditionExpressionParser
 
     original = ConditionExpressionParser.parse
     # (expression, names) -> the value placeholders its parse looked up (its tree holds no other value)
     used_by: dict[tuple[str, str], tuple[str, ...]] = {}
     kept: dict[tuple[str, str, str], tuple[bytes, list[str], list[str]]] = {}
+    uses: dict[tuple[str, str], list[int]] = {}  # (expression, names) -> [parses kept, parses found kept]
 
     def values_key(values: Any, used: tuple[str, ...]) -> str:
         """The placeholders given (a missing one fails the lookup) and the values of those looked up."""
@@ -709,14 +716,23 @@ def condition_expressions_parsed_once() -> Iterator[None]:
         if not expression or not isinstance(expression, str):
             return original(parser)
         names_key = (expression, repr(parser.expression_attribute_names))
+        counts = uses.get(names_key)
+        if counts is None:
+            if len(uses) >= _CONDITIONS_KEPT:
+                uses.clear()
+            counts = uses[names_key] = [0, 0]
+        if counts[0] >= _MISSES_BEFORE_GIVING_UP and counts[1] <= counts[0]:
+            return original(parser)
         used = used_by.get(names_key)
         values = parser.expression_attribute_values
         found = kept.get((*names_key, values_key(values, used))) if used is not None else None
         if found is not None:
+            counts[1] += 1
             tree = pickle.loads(found[0])  # noqa: S301 - our own pickle of moto's tree, in this process
             parser.expr_attr_names_found.extend(found[1])
             parser.expr_attr_values_found.extend(found[2])
             return tree
+        counts[0] += 1
         names_before = len(parser.expr_attr_names_found)
         values_before = len(parser.expr_attr_values_found)
         tree = original(parser)
