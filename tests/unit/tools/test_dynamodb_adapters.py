@@ -729,7 +729,15 @@ def _update_calls(context: Callable[[], Any]) -> list[tuple[str, Any]]:
 _ordinary_updates = functools.cache(lambda: _update_calls(contextlib.nullcontext))
 
 
-@pytest.mark.parametrize("adapter", ["update_validation_without_lookups", "update_item_without_item_copies", "adapted"])
+@contextlib.contextmanager
+def _checks_once() -> Iterator[None]:
+    """The structural checks kept per expression (which ``update_expressions_parsed_once`` names by its pickle)."""
+    with adapters.update_expressions_parsed_once(), adapters.update_expression_checks_once():
+        yield
+
+
+@pytest.mark.parametrize("adapter", ["update_validation_without_lookups", "update_item_without_item_copies",
+                                     "_checks_once", "adapted"])
 def test_updates_answer_as_moto_does(adapter: str) -> None:
     ordinary = _ordinary_updates()
     outcomes = dict(ordinary)
@@ -739,7 +747,7 @@ def test_updates_answer_as_moto_does(adapter: str) -> None:
         assert f"cases {label} NONE" in raised and f"streamed {label} ALL_OLD" in raised, label
     assert outcomes["cases condition fails NONE"][3]["Item"]["v0"] == {"S": "x"}
     assert len(outcomes["stream records"][1]) > 10  # the stream holds every update, old and new images
-    _assert_same(ordinary, _update_calls(getattr(adapters, adapter)))
+    _assert_same(ordinary, _update_calls(_checks_once if adapter == "_checks_once" else getattr(adapters, adapter)))
 
 
 def test_an_update_copies_no_item_without_a_stream() -> None:
@@ -1007,3 +1015,33 @@ def test_a_condition_whose_values_change_at_every_use_is_left_to_moto() -> None:
                 client.put_item(TableName="findings", Item=_finding(number),
                                 ConditionExpression="attribute_not_exists(finding_id)")
         assert lexed.call_count == 1 and len(pickled) == 1
+
+
+def test_an_update_expressions_structural_checks_run_once_and_failures_every_time() -> None:
+    from moto.dynamodb.parsing.validators import ActionCountValidator
+
+    with mock_aws(), _checks_once(), mock.patch.object(
+            ActionCountValidator, "verify_action_counts", autospec=True,
+            side_effect=ActionCountValidator.verify_action_counts) as counted:
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        key = {"pk": {"S": "a"}, "sk": {"S": "CASE"}}
+        checks = []  # calls of the check (one per expression node it looks at) after each update
+        for number in range(5):
+            client.update_item(TableName="cases", Key=key, UpdateExpression="SET #v = :v, note = :n",
+                               ExpressionAttributeNames={"#v": "version"},
+                               ExpressionAttributeValues={":v": {"N": str(number)}, ":n": {"S": f"n{number}"}})
+            checks.append(counted.call_count)
+        assert checks[0] > 0 and checks[1:] == [checks[0]] * 4  # only the first update ran it
+        for attempt in range(3):  # a failing check is not kept: it raises every time
+            with pytest.raises(botocore.exceptions.ClientError, match="SET"):
+                client.update_item(TableName="cases", Key=key, UpdateExpression="SET a = :a SET b = :a",
+                                   ExpressionAttributeValues={":a": {"S": "a"}})
+            checks.append(counted.call_count)
+            assert checks[-1] > checks[-2], attempt
+        # The same expression setting the table's key fails on that table although it passed elsewhere.
+        client.update_item(TableName="findings", Key={"finding_id": {"S": "f"}}, UpdateExpression="SET #k = :a",
+                           ExpressionAttributeNames={"#k": "pk"}, ExpressionAttributeValues={":a": {"S": "a"}})
+        with pytest.raises(botocore.exceptions.ClientError, match="part of the key"):
+            client.update_item(TableName="cases", Key=key, UpdateExpression="SET #k = :a",
+                               ExpressionAttributeNames={"#k": "pk"}, ExpressionAttributeValues={":a": {"S": "a"}})

@@ -990,12 +990,67 @@ def items_in_linear_time() -> Iterator[None]:
         yield
 
 
+# ---------------------------------------------------------------------------------------------------
+# An UpdateExpression's structural checks passed once per expression, names and table key.
+# ---------------------------------------------------------------------------------------------------
+
+_CHECKED_KEPT = 4096
+
+
+@contextlib.contextmanager
+def update_expression_checks_once() -> Iterator[None]:
+    """moto checks an UpdateExpression's clause counts, overlapping paths and key attributes at every UpdateItem, walking
+    the whole tree once per clause type (``find_clauses``): a third of validating an update.
+
+    Those verdicts depend only on the expression (its tree, known by the pickle ``update_expressions_parsed_once``
+    keeps of it), its attribute names and the table's key attributes: an update whose expression, names and key
+    passed them once skips them after. One that failed runs them again and raises again; the processors that read
+    values or the item always run, in moto's order."""
+    from moto.dynamodb.parsing.validators import (
+        ActionCountValidator,
+        OverlappingPathsValidator,
+        UpdateExpressionValidator,
+        UpdateHashRangeKeyValidator,
+    )
+
+    structural = (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
+    original_init = UpdateExpressionValidator.__init__
+    passed: set[tuple[bytes, str, tuple[str, ...]]] = set()
+
+    def init(validator: Any, expression: Any, expression_attribute_names: Any, expression_attribute_values: Any,
+             item: Any, table: Any) -> None:
+        original_init(validator, expression, expression_attribute_names, expression_attribute_values, item, table)
+        pickled = getattr(expression, "__dict__", {}).get("_accesswatch_pickled")
+        validator._accesswatch_checked = None if pickled is None else (
+            pickled, repr(expression_attribute_names), tuple(table.table_key_attrs))
+
+    def validate(validator: Any) -> Any:
+        key = validator._accesswatch_checked
+        skip = key is not None and key in passed
+        processors = validator.processors
+        last = max((n for n, processor in enumerate(processors) if type(processor) in structural), default=-1)
+        node = validator.node_to_validate
+        for n, processor in enumerate(processors):
+            if skip and type(processor) in structural:
+                continue
+            node = processor.traverse(node)
+            if n == last and key is not None and not skip:  # every structural check has run, and passed
+                if len(passed) >= _CHECKED_KEPT:
+                    passed.clear()
+                passed.add(key)
+        return node
+
+    with mock.patch.object(UpdateExpressionValidator, "__init__", init), \
+            mock.patch.object(UpdateExpressionValidator, "validate", validate):
+        yield
+
+
 @contextlib.contextmanager
 def adapted() -> Iterator[None]:
     """Every DynamoDB adapter, for as long as the runtime runs."""
     with serialised_dynamodb(), direct_dispatch(), query_by_partition(), transactions_without_table_copies(), \
-            update_expressions_parsed_once(), update_validation_without_lookups(), update_item_without_item_copies(), \
-            items_in_linear_time(), condition_expressions_parsed_once():
+            update_expressions_parsed_once(), update_expression_checks_once(), update_validation_without_lookups(), \
+            update_item_without_item_copies(), items_in_linear_time(), condition_expressions_parsed_once():
         yield
 
 
@@ -1008,6 +1063,7 @@ __all__ = [
     "query_by_partition",
     "serialised_dynamodb",
     "transactions_without_table_copies",
+    "update_expression_checks_once",
     "update_expressions_parsed_once",
     "update_item_without_item_copies",
     "update_validation_without_lookups",
