@@ -29,7 +29,7 @@ from moto import mock_aws
 
 from accesswatch_tools.embedded.adapters import direct, stepfunctions
 from accesswatch_tools.embedded.runtime import ARTIFACTS_BUCKET, EmbeddedAws
-from accesswatch_tools.embedded.template import PROJECT_ROOT, split_asl
+from accesswatch_tools.embedded.template import PROJECT_ROOT, asl_placeholders, render_asl, split_asl
 
 NEW_ADAPTERS = ("cached_jsonpath", "direct_lambda_tasks", "states_evaluated_in_line", "definitions_validated_once",
                 "executions_found_by_arn", "direct_dispatch")
@@ -614,3 +614,72 @@ def test_the_parse_cache_outlives_a_runtime() -> None:
     with stepfunctions.cached_asl_parser():
         assert AmazonStateLanguageParser.parse is one
     assert AmazonStateLanguageParser.parse is not one
+
+
+def _case_definition() -> str:
+    text = (PROJECT_ROOT / "statemachines" / "case.asl.json").read_text()
+    return json.dumps(render_asl(text, {name: 1 for name in asl_placeholders(text)}))
+
+
+def _heap_components(program: Any) -> list[Any]:
+    """The Retriers' attempt counters and backoff rates of a program (the components that keep state in an
+    execution's heap), found through the garbage collector's referents, not through ``keyed``'s walk."""
+    import gc
+
+    from moto.stepfunctions.parser.asl.component.common.retry.backoff_rate_decl import BackoffRateDecl
+    from moto.stepfunctions.parser.asl.component.common.retry.max_attempts_decl import MaxAttemptsDecl
+
+    found: dict[int, Any] = {}
+    seen: set[int] = set()
+    todo = [program]
+    while todo:
+        value = todo.pop()
+        if id(value) in seen or isinstance(value, (type, str, bytes, int, float)):
+            continue
+        seen.add(id(value))
+        if isinstance(value, (MaxAttemptsDecl, BackoffRateDecl)):
+            found[id(value)] = value
+        if type(value).__module__.startswith("moto.stepfunctions") or isinstance(value, (list, tuple, dict)):
+            todo.extend(gc.get_referents(value))
+    return list(found.values())
+
+
+def test_a_shared_program_has_its_heap_keys_drawn_before_two_executions_use_it() -> None:
+    """Two executions of the one cached program first using a Retrier at once each drew a heap key; the one
+    whose key lost found no attempt count at its next failure and tried once more than MaxAttempts (a case's
+    Notify published 5 times, not 4). Here both threads draw at the same moment (a barrier in ``long_uid``):
+    with the keys drawn at parse time, no key is drawn then and both see the same keys."""
+    import threading
+
+    from moto.stepfunctions.parser.asl.component import eval_component
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    with stepfunctions.cached_asl_parser():
+        program, _ = AmazonStateLanguageParser.parse(_case_definition())
+    components = _heap_components(program)
+    assert len(components) >= 2 * 4  # MaxAttempts and BackoffRate of the case workflow's Retriers
+
+    both = threading.Barrier(2, timeout=2)
+    drawn: list[str] = []
+    original = eval_component.long_uid
+
+    def long_uid() -> str:
+        drawn.append("drawn")
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both.wait()  # the other execution checks its key meanwhile, finds none and draws too
+        return str(original())
+
+    seen: list[list[str]] = [[], []]
+
+    def execution(n: int) -> None:
+        seen[n] = [component.heap_key for component in components]
+
+    with mock.patch.object(eval_component, "long_uid", long_uid):
+        threads = [threading.Thread(target=execution, args=(n,)) for n in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert drawn == []
+    assert seen[0] == seen[1]
+    assert stepfunctions.keyed(program) == stepfunctions.keyed(program) > len(components)

@@ -24,16 +24,53 @@ _PARSE_CACHE: list[Any] = []  # the process's one cached parse (a runtime's exec
 
 def cached_asl_parser() -> Any:
     """moto parses a state machine's ASL (an ANTLR grammar, ~50 ms) for every execution it starts,
-    Distributed Map children included. The parsed program is immutable (executions keep their state
-    in their own environment; an inline Map already runs one program on many threads), so parse
-    each definition once per process (by its exact text: runtimes of the same names share it)."""
+    Distributed Map children included. Executions keep their state in their own environment (an inline Map
+    already runs one program on many threads), so parse each definition once per process (by its exact
+    text: runtimes of the same names share it), with every component's heap key drawn before the program is
+    shared (``keyed``)."""
     import functools
 
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     if not _PARSE_CACHE:
-        _PARSE_CACHE.append(functools.lru_cache(maxsize=64)(AmazonStateLanguageParser.parse))
+        original = AmazonStateLanguageParser.parse
+
+        def parse(definition: str) -> Any:
+            program, tree = original(definition)
+            keyed(program)
+            return program, tree
+
+        _PARSE_CACHE.append(functools.lru_cache(maxsize=64)(parse))
     return mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(_PARSE_CACHE[0]))
+
+
+def keyed(program: Any) -> int:
+    """Draw the heap key of every evaluation component of ``program`` now; returns how many there are.
+
+    A component draws its key (``EvalComponent.heap_key``, where an execution keeps e.g. a Retrier's attempt
+    count and backoff in its own heap) on first use. Two executions of one shared program using a component
+    for the first time at once could each draw a key: one execution's count, kept under the key that lost,
+    is not found again, and its task is attempted once more than MaxAttempts allows (a case's Notify
+    published 5 times instead of 4, under load)."""
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    seen: set[int] = set()
+    count = 0
+    todo: list[Any] = [program]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, (list, tuple, set, frozenset)):
+            todo.extend(value)
+        elif isinstance(value, dict):
+            todo.extend(value.values())
+        elif isinstance(value, Component) and id(value) not in seen:
+            seen.add(id(value))
+            if isinstance(value, EvalComponent):
+                _ = value.heap_key
+                count += 1
+            todo.extend(vars(value).values())
+    return count
 
 
 # A name CloudFormation generates for a resource of the embedded stack: the stack's name, the logical id,
