@@ -399,11 +399,10 @@ SPEED_ADAPTERS: dict[str, Callable[[], contextlib.AbstractContextManager[None]]]
 }
 
 
-# Entered only when asked for (``adapted(include=...)``): with it, a case whose Notify publish kept failing
-# had its task attempted once more than its Retry allows in 2 of 8 runs of tests/e2e/test_reliability_faults.py
-# (test_sns_failure_parks_cases_...), and in 0 of 6 without. Until the cause is found, moto's thread per state
-# stays (it costs ~0.7 ms a state).
-NOT_BY_DEFAULT = frozenset({"states_evaluated_in_line"})
+# Speed adapters entered only when asked for (``adapted(include=...)``). None now: states_evaluated_in_line was
+# here while a failing Notify task was sometimes attempted once more than its Retry allows; the cause was the
+# shared program's heap keys drawn at first use (``keyed``), which the in-line evaluation only made likelier.
+NOT_BY_DEFAULT: frozenset[str] = frozenset()
 
 # Execution ARN -> the task token its step waited with before the local endpoint restarted (the first step
 # of the resumed execution to ask for a token is that step: it enters the state machine there).
