@@ -63,6 +63,13 @@ def test_the_whole_day_ran_with_its_phases(bench: dict[str, Any]) -> None:
     uploads = len(reference_files(day / "reference")) + len(log_files(day / "logs", "cms"))
     assert e["phases"]["upload"]["count"] == uploads
     assert e["api_calls"]["s3:PutObject"] >= uploads
+    # the CPU by whose work it was: each region's own, together no more than the process's
+    split = e["cpu_split"]
+    assert all(split[region] > 0 for region in ("handler", "client", "service", "bench"))
+    assert split["deployed_code"] == pytest.approx(split["handler"] + split["client"], abs=0.002)
+    assert split["handler"] + split["client"] + split["service"] + split["bench"] <= e["cpu_s"] + 0.01
+    assert split["other"] == pytest.approx(e["cpu_s"] - sum(split[r] for r in ("handler", "client", "service",
+                                                                                "bench")), abs=0.01)
 
 
 def test_the_counts_are_the_runs_outputs(bench: dict[str, Any]) -> None:
@@ -100,6 +107,7 @@ def test_the_report_and_the_targets(bench: dict[str, Any]) -> None:
     assert "old\n" not in text and "estimated" not in text
     assert "**the whole day end to end on the embedded runtime**" in text
     assert f"{e['findings']:,} findings, {e['cases']:,} cases" in text
+    assert f"so **the deployed code {e['cpu_split']['deployed_code']:,.1f} s**" in text
     assert "| 2,400-event day end to end on the embedded runtime < 120 s (goal 60 s) |" in text
 
 

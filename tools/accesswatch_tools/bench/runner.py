@@ -527,7 +527,21 @@ def e2e_lines(title: str, e: dict[str, Any], ceiling: dict[str, Any] | None) -> 
         f" quarantined" + (f"; **problems**: {'; '.join(e['problems'][:5])}" if e.get("problems") else ""),
         f"  - {_calls_text(e)}; DynamoDB writes by table {e['dynamodb_writes_by_table']}",
     ]
+    if e.get("cpu_split"):
+        lines.append(f"  - {cpu_split_text(e['cpu_split'], e['cpu_s'], ceiling)}")
     return lines
+
+
+def cpu_split_text(split: dict[str, float], cpu_s: float, ceiling: dict[str, Any] | None) -> str:
+    """The run's CPU by whose work it was (``stages.CpuSplit``), and what the deployed code's own share means:
+    no emulation, however fast, takes it away."""
+    floor = (f" ({split['deployed_code'] / ceiling['wall_s']:,.0f}x the parse ceiling with nothing emulated at all)"
+             if ceiling else "")
+    return (f"CPU {cpu_s:,.1f} s: the functions' own code {split['handler']:,.1f} s, their AWS calls' client side"
+            f" (boto3, botocore) {split['client']:,.1f} s, so **the deployed code {split['deployed_code']:,.1f} s**"
+            f"{floor}; the emulated services (moto, the runtime's dispatch) {split['service']:,.1f} s; the rest"
+            f" (Step Functions' interpreter between tasks, the runtime's threads, pools no wrapper sees)"
+            f" {split['other']:,.1f} s; the benchmark's counting {split.get('bench', 0.0):,.1f} s")
 
 
 def table(results: dict[str, Any]) -> str:

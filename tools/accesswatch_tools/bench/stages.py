@@ -295,6 +295,7 @@ class ApiCounter:
         self.label = ""  # who is calling now (a handler, a phase): DynamoDB calls are also counted by label
         self.by_label: Counter[str] = Counter()  # "label|table|operation"
         self.kinds: Counter[str] = Counter()  # "label|table|item kind|operation" (kind: the pk/sk prefixes)
+        self.split: CpuSplit | None = None  # the counting's own CPU kept apart from the call's (``CpuSplit``)
 
     def install(self) -> Callable[[], None]:
         import botocore.client
@@ -307,6 +308,8 @@ class ApiCounter:
             try:
                 return original(client, operation, params)
             finally:
+                if counter.split is not None:
+                    counter.split.enter("bench")
                 service = client.meta.service_model.service_name
                 key = f"{service}:{operation}"
                 counter.calls[key] += 1
@@ -316,6 +319,8 @@ class ApiCounter:
                         counter.tables[f"{table}:{operation}"] += units
                         counter.by_label[f"{counter.label}|{table}|{operation}"] += units
                         counter.kinds[f"{counter.label}|{table}|{item_kind(item_params)}|{operation}"] += units
+                if counter.split is not None:
+                    counter.split.leave()
 
         botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign,attr-defined]
 
@@ -331,6 +336,99 @@ class ApiCounter:
 
     def __exit__(self, *exc: object) -> None:
         self._restore()
+
+
+class CpuSplit:
+    """The process's CPU seconds split by whose work it was, from each thread's own CPU clock.
+
+    - ``handler``: a function's own code (its handler, the layer, powertools, pydantic), as on AWS;
+    - ``client``: inside a handler's AWS call but outside the service (boto3, botocore's validation and
+      serialisation): the part of a call that a Lambda function pays on AWS too;
+    - ``service``: the emulated service answering (moto's responses and models, the runtime's direct
+      dispatch and its adapters), including when a handler is not the caller (the run's own reads);
+    - ``other``: the rest of the process: moto's Step Functions interpreter between its tasks, the runtime's
+      threads (delivery, settle), CLI-side code outside calls, and threads no wrapper sees (polars' pool);
+    - ``bench``: the benchmark's own counting of calls (``ApiCounter``), kept out of the others.
+
+    ``handler + client`` is the deployed code's own work: no emulation, however fast, takes it away."""
+
+    REGIONS = ("handler", "client", "service", "bench")
+
+    def __init__(self) -> None:
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def enter(self, region: str) -> None:
+        stack = self._stack()
+        now = time.thread_time()
+        if stack:
+            self._add(stack[-1][0], now - stack[-1][1])
+        stack.append([region, now])
+
+    def leave(self) -> None:
+        stack = self._stack()
+        now = time.thread_time()
+        region, since = stack.pop()
+        self._add(region, now - since)
+        if stack:
+            stack[-1][1] = now
+
+    def _stack(self) -> list[list[Any]]:
+        stack: list[list[Any]] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    def _add(self, region: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[region] += seconds
+
+    def wrapped(self, region: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        split = self
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            split.enter(region)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                split.leave()
+        return run
+
+    def client_call(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """An AWS call: ``client`` when a handler (or another region) makes it, left as it is otherwise (a
+        call of the run itself counts as ``other`` on its client side)."""
+        split = self
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if not split._stack():
+                return fn(*args, **kwargs)
+            split.enter("client")
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                split.leave()
+        return run
+
+    def installed(self) -> contextlib.ExitStack:
+        """The service's entry points wrapped: moto's dispatch (``BaseResponse.call_action``) and the runtime's
+        direct dispatch (``direct.retried``, DynamoDB and Step Functions)."""
+        from moto.core.responses import BaseResponse
+
+        from accesswatch_tools.embedded.adapters import direct
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(mock.patch.object(BaseResponse, "call_action",
+                                              self.wrapped("service", BaseResponse.call_action)))
+        stack.enter_context(mock.patch.object(direct, "retried", self.wrapped("service", direct.retried)))
+        return stack
+
+    def as_dict(self, process_cpu_s: float) -> dict[str, float]:
+        with self._lock:
+            split = {region: round(self.seconds.get(region, 0.0), 3) for region in self.REGIONS}
+        split["other"] = round(max(0.0, process_cpu_s - sum(split.values())), 3)
+        split["deployed_code"] = round(split["handler"] + split["client"], 3)
+        return split
 
 
 def dynamodb_items(operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
@@ -539,6 +637,8 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
     out = Path(args["out"])
     budget = float(args.get("timeout_s", 3600))
     api = ApiCounter()
+    split = CpuSplit()
+    api.split = split
     recorder = RunRecorder()
     recorder.files = {"reference": len(world_run.reference_files(world / "reference")),
                       "logs": len(world_run.log_files(world / "logs", "cms"))}
@@ -550,9 +650,11 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
         def run(event: Any, context: Any) -> Any:
             started = time.perf_counter()
             caller, api.label = api.label, name  # handlers run one at a time (the runtime's lock)
+            split.enter("handler")
             try:
                 return handler(event, context)
             finally:
+                split.leave()
                 api.label = caller
                 handler_s[name] += time.perf_counter() - started
                 recorder.busy[name] += time.perf_counter() - started
@@ -572,9 +674,14 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
         return {"finished": False, "timeout_s": budget,
                 "wall_s": time.perf_counter() - clock.wall0, "cpu_s": time.process_time() - clock.cpu0,
                 "progress": recorder.progress(), "phases": recorder.phases(), "by_function": recorder.by_function(),
-                "handler_invocations": dict(handler_n), **calls()}
+                "handler_invocations": dict(handler_n), "cpu_split": split.as_dict(time.process_time() - clock.cpu0),
+                **calls()}
 
     restore = api.install()
+    import botocore.client
+    counted = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
+    botocore.client.BaseClient._make_api_call = split.client_call(counted)  # type: ignore[method-assign,attr-defined]
+    service_wrapped = split.installed()
     try:
         with Clock() as start:
             aws = EmbeddedAws(handler_wrapper=timed, on_invocation=recorder.on_invocation).__enter__()
@@ -586,6 +693,7 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
                         world_run, name, recorder.wrap_step("settle" if name == "settle" else "export",
                                                             getattr(world_run, name))))
                 recorder.t0 = time.monotonic()
+                split.seconds.clear()  # the run's work only, as clock.cpu
                 with clock, Watchdog(budget, unfinished):
                     outcome = world_run.run_world(aws, world / "reference", world / "logs", out, timeout_s=budget)
             table_names = {aws.resource_name(t): t for t in ("FindingsTable", "CasesTable", "LedgerTable",
@@ -595,6 +703,8 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
         finally:
             aws.__exit__(None, None, None)
     finally:
+        service_wrapped.close()
+        botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign,attr-defined]
         restore()
     summary = outcome.summary
     totals = summary["totals"]
@@ -610,7 +720,7 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
     executions = summary.get("executions", {})
     return {
         "finished": True, "timeout_s": budget,
-        "startup_s": start.wall, "wall_s": clock.wall, "cpu_s": clock.cpu,
+        "startup_s": start.wall, "wall_s": clock.wall, "cpu_s": clock.cpu, "cpu_split": split.as_dict(clock.cpu),
         "phases": recorder.phases(), "by_function": recorder.by_function(), "progress": recorder.progress(),
         "dynamodb_by_handler": _by_label(api, table_names),
         "events": totals["accepted"], "lines": totals["lines_read"], "files": totals["files"],
