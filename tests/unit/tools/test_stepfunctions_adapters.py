@@ -32,7 +32,7 @@ from accesswatch_tools.embedded.runtime import ARTIFACTS_BUCKET, EmbeddedAws
 from accesswatch_tools.embedded.template import PROJECT_ROOT, asl_placeholders, render_asl, split_asl
 
 NEW_ADAPTERS = ("cached_jsonpath", "direct_lambda_tasks", "states_evaluated_in_line", "definitions_validated_once",
-                "executions_found_by_arn", "direct_dispatch")
+                "executions_found_by_arn", "direct_dispatch", "started_threads_not_kept")
 WAIT_S = 180.0
 FAILING = {"case_user": "u-fails", "partition": "curated/fail.parquet"}
 
@@ -308,13 +308,16 @@ def _observed(aws: EmbeddedAws, arns: dict[str, str]) -> dict[str, Any]:
 
 def _run(without: tuple[str, ...]) -> dict[str, Any]:
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.utils import TMP_THREADS
 
     original = stepfunctions.adapted
+    TMP_THREADS.clear()
     # Retry intervals are real sleeps in moto: none here, the same in both runs.
     with mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None)), \
             mock.patch.object(stepfunctions, "adapted", lambda: original(without=without, include=stepfunctions.NOT_BY_DEFAULT)), \
             EmbeddedAws(handler_wrapper=_wrapper) as aws:
-        return _observed(aws, _executions(aws))
+        arns = _executions(aws)
+        return {**_observed(aws, arns), "threads_kept": {"threads": len(TMP_THREADS), "executions": len(arns)}}
 
 
 @pytest.fixture(scope="module")
@@ -333,6 +336,22 @@ def test_an_execution_with_the_adapters_is_the_execution_without_them(
     assert adapted["output"] == ordinary["output"]
     assert [e["type"] for e in adapted["history"]] == [e["type"] for e in ordinary["history"]]
     assert adapted["history"] == ordinary["history"]
+
+
+@pytest.mark.e2e
+def test_the_threads_moto_started_are_not_kept(runs: dict[str, dict[str, Any]]) -> None:
+    """moto keeps every thread its Step Functions started in a module list (an execution's, its program's, its
+    states'); with the adapter none is kept, and every module that appends to the list is covered."""
+    import sys
+
+    ordinary, adapted = runs["moto"]["threads_kept"], runs["adapted"]["threads_kept"]
+    assert ordinary["executions"] == adapted["executions"] >= 5
+    assert ordinary["threads"] >= 3 * ordinary["executions"]
+    assert adapted["threads"] == 0
+    appending = sorted(name for name, module in list(sys.modules.items())
+                       if name.startswith("moto.stepfunctions.") and hasattr(module, "TMP_THREADS")
+                       and name != "moto.stepfunctions.parser.utils")
+    assert appending == sorted(stepfunctions._THREAD_KEEPERS)  # noqa: SLF001
 
 
 @pytest.mark.e2e
