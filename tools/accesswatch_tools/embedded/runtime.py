@@ -417,6 +417,10 @@ class EmbeddedAws:
     def _start(self) -> None:
         from moto import mock_aws
 
+        from accesswatch_tools.embedded.memory import fewer_malloc_arenas
+
+        fewer_malloc_arenas()  # before the runtime's threads (embedded/memory.py)
+
         # moto says, for every stack, which resource types it skips; docs/local-runtime.md lists them.
         self._exit.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
