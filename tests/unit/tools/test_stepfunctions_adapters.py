@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -32,7 +33,8 @@ from accesswatch_tools.embedded.runtime import ARTIFACTS_BUCKET, EmbeddedAws
 from accesswatch_tools.embedded.template import PROJECT_ROOT, asl_placeholders, render_asl, split_asl
 
 NEW_ADAPTERS = ("cached_jsonpath", "direct_lambda_tasks", "states_evaluated_in_line", "definitions_validated_once",
-                "executions_found_by_arn", "direct_dispatch", "started_threads_not_kept")
+                "executions_found_by_arn", "direct_dispatch", "started_threads_not_kept",
+                "programs_evaluated_in_line")
 WAIT_S = 180.0
 FAILING = {"case_user": "u-fails", "partition": "curated/fail.parquet"}
 
@@ -140,9 +142,13 @@ def test_the_result_path_cache_writes_where_jsonpath_ng_writes_for_every_result_
 
 
 # ----------------------------------------------------------------- the differential scenario
+_step_threads: list[str] = []  # the target of the thread each case step ran in (a thread's default name)
+
+
 def _wrapper(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
     """Real case steps (failing for one user's case); stubbed detection, failing for one partition."""
     def case_step(event: dict[str, Any], context: Any) -> Any:
+        _step_threads.append(threading.current_thread().name.rpartition("(")[2].rstrip(")"))
         if event.get("case_id") in _failing_cases:
             raise InjectedFailure("injected failure")
         return handler(event, context)
@@ -312,12 +318,14 @@ def _run(without: tuple[str, ...]) -> dict[str, Any]:
 
     original = stepfunctions.adapted
     TMP_THREADS.clear()
+    _step_threads.clear()
     # Retry intervals are real sleeps in moto: none here, the same in both runs.
     with mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None)), \
             mock.patch.object(stepfunctions, "adapted", lambda: original(without=without, include=stepfunctions.NOT_BY_DEFAULT)), \
             EmbeddedAws(handler_wrapper=_wrapper) as aws:
         arns = _executions(aws)
-        return {**_observed(aws, arns), "threads_kept": {"threads": len(TMP_THREADS), "executions": len(arns)}}
+        return {**_observed(aws, arns), "threads_kept": {"threads": len(TMP_THREADS), "executions": len(arns)},
+                "step_threads": sorted(set(_step_threads))}
 
 
 @pytest.fixture(scope="module")
@@ -352,6 +360,15 @@ def test_the_threads_moto_started_are_not_kept(runs: dict[str, dict[str, Any]]) 
                        if name.startswith("moto.stepfunctions.") and hasattr(module, "TMP_THREADS")
                        and name != "moto.stepfunctions.parser.utils")
     assert appending == sorted(stepfunctions._THREAD_KEEPERS)  # noqa: SLF001
+
+
+@pytest.mark.e2e
+def test_case_steps_run_in_the_executions_own_thread(runs: dict[str, dict[str, Any]]) -> None:
+    """moto evaluates a program in a thread of its own and each state in another (to join them with their
+    timeouts); with neither timeout declared, a case step runs in the thread moto started for the execution
+    (AwaitDecision, which has a TimeoutSeconds, keeps its state's thread)."""
+    assert runs["moto"]["step_threads"] == ["_exec_and_notify"]
+    assert runs["adapted"]["step_threads"] == ["_exec_and_notify", "_execution_logic"]
 
 
 @pytest.mark.e2e
