@@ -541,7 +541,8 @@ def cpu_split_text(split: dict[str, float], cpu_s: float, ceiling: dict[str, Any
             f" (boto3, botocore) {split['client']:,.1f} s, so **the deployed code {split['deployed_code']:,.1f} s**"
             f"{floor}; the emulated services (moto, the runtime's dispatch) {split['service']:,.1f} s; the rest"
             f" (Step Functions' interpreter between tasks, the runtime's threads, pools no wrapper sees)"
-            f" {split['other']:,.1f} s; the benchmark's counting {split.get('bench', 0.0):,.1f} s")
+            f" {split['other']:,.1f} s; Python's garbage collector {split.get('gc', 0.0):,.1f} s; the benchmark's counting"
+            f" {split.get('bench', 0.0):,.1f} s")
 
 
 def table(results: dict[str, Any]) -> str:

@@ -348,11 +348,14 @@ class CpuSplit:
       dispatch and its adapters), including when a handler is not the caller (the run's own reads);
     - ``other``: the rest of the process: moto's Step Functions interpreter between its tasks, the runtime's
       threads (delivery, settle), CLI-side code outside calls, and threads no wrapper sees (polars' pool);
-    - ``bench``: the benchmark's own counting of calls (``ApiCounter``), kept out of the others.
+    - ``bench``: the benchmark's own counting of calls (``ApiCounter``), kept out of the others;
+    - ``gc``: Python's cyclic garbage collector, in whichever thread it ran: its cost grows with every object the
+      process holds (moto's items and executions), not with what the code that set it off does, so it is kept
+      out of the others.
 
     ``handler + client`` is the deployed code's own work: no emulation, however fast, takes it away."""
 
-    REGIONS = ("handler", "client", "service", "bench")
+    REGIONS = ("handler", "client", "service", "bench", "gc")
 
     def __init__(self) -> None:
         self.seconds: defaultdict[str, float] = defaultdict(float)
@@ -410,14 +413,24 @@ class CpuSplit:
                 split.leave()
         return run
 
+    def _collecting(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self.enter("gc")
+        elif self._stack() and self._stack()[-1][0] == "gc":
+            self.leave()
+
     def installed(self) -> contextlib.ExitStack:
         """The service's entry points wrapped: moto's dispatch (``BaseResponse.call_action``) and the runtime's
-        direct dispatch (``direct.retried``, DynamoDB and Step Functions)."""
+        direct dispatch (``direct.retried``, DynamoDB and Step Functions); each garbage collection timed."""
+        import gc
+
         from moto.core.responses import BaseResponse
 
         from accesswatch_tools.embedded.adapters import direct
 
         stack = contextlib.ExitStack()
+        gc.callbacks.append(self._collecting)
+        stack.callback(gc.callbacks.remove, self._collecting)
         stack.enter_context(mock.patch.object(BaseResponse, "call_action",
                                               self.wrapped("service", BaseResponse.call_action)))
         stack.enter_context(mock.patch.object(direct, "retried", self.wrapped("service", direct.retried)))
