@@ -35,10 +35,11 @@ from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
-ISSUE_13 = ("definitions_validated_once", "executions_found_by_arn", "direct_dispatch")
+# The Step Functions speed adapters issue 13 added (states_evaluated_in_line was off by default until session 9).
+ISSUE_13 = ("definitions_validated_once", "executions_found_by_arn", "direct_dispatch", "states_evaluated_in_line",
+            "started_threads_not_kept", "programs_evaluated_in_line")
 MODES: dict[str, tuple[str, ...]] = {
-    "moto": ("cached_asl_parser", "cached_task_clients", "cached_jsonpath", "direct_lambda_tasks",
-             "states_evaluated_in_line", *ISSUE_13),
+    "moto": ("cached_asl_parser", "cached_task_clients", "cached_jsonpath", "direct_lambda_tasks", *ISSUE_13),
     "before": ISSUE_13,
     "on": (),
 }

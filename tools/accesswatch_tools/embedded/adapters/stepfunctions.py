@@ -439,8 +439,8 @@ def programs_evaluated_in_line() -> Iterator[None]:
         yield
 
 
-# The adapters that only make moto faster or smaller (the others change what it does, to what AWS does). Each can be
-# left out by name, so that a differential test or a benchmark runs moto's ordinary path beside it.
+# The adapters that only make moto faster or smaller (the others change what it does, to what AWS does). Each
+# can be left out by name, so that a differential test or a benchmark runs moto's ordinary path beside it.
 SPEED_ADAPTERS: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
     "cached_asl_parser": cached_asl_parser,
     "cached_task_clients": cached_task_clients,
