@@ -419,16 +419,24 @@ class CpuSplit:
         elif self._stack() and self._stack()[-1][0] == "gc":
             self.leave()
 
+    def reset(self) -> None:
+        with self._lock:
+            self.seconds.clear()
+
     def installed(self) -> contextlib.ExitStack:
-        """The service's entry points wrapped: moto's dispatch (``BaseResponse.call_action``) and the runtime's
-        direct dispatch (``direct.retried``, DynamoDB and Step Functions); each garbage collection timed."""
+        """botocore's calls wrapped (``client_call``; over an ``ApiCounter`` installed before), the service's
+        entry points (moto's dispatch, ``BaseResponse.call_action``, and the runtime's direct dispatch,
+        ``direct.retried``: DynamoDB and Step Functions), and each garbage collection timed."""
         import gc
 
+        import botocore.client
         from moto.core.responses import BaseResponse
 
         from accesswatch_tools.embedded.adapters import direct
 
         stack = contextlib.ExitStack()
+        calls = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
+        stack.enter_context(mock.patch.object(botocore.client.BaseClient, "_make_api_call", self.client_call(calls)))
         gc.callbacks.append(self._collecting)
         stack.callback(gc.callbacks.remove, self._collecting)
         stack.enter_context(mock.patch.object(BaseResponse, "call_action",
@@ -691,10 +699,7 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
                 **calls()}
 
     restore = api.install()
-    import botocore.client
-    counted = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
-    botocore.client.BaseClient._make_api_call = split.client_call(counted)  # type: ignore[method-assign,attr-defined]
-    service_wrapped = split.installed()
+    split_installed = split.installed()
     try:
         with Clock() as start:
             aws = EmbeddedAws(handler_wrapper=timed, on_invocation=recorder.on_invocation).__enter__()
@@ -706,7 +711,7 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
                         world_run, name, recorder.wrap_step("settle" if name == "settle" else "export",
                                                             getattr(world_run, name))))
                 recorder.t0 = time.monotonic()
-                split.seconds.clear()  # the run's work only, as clock.cpu
+                split.reset()  # the run's work only, as clock.cpu
                 with clock, Watchdog(budget, unfinished):
                     outcome = world_run.run_world(aws, world / "reference", world / "logs", out, timeout_s=budget)
             table_names = {aws.resource_name(t): t for t in ("FindingsTable", "CasesTable", "LedgerTable",
@@ -716,8 +721,7 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
         finally:
             aws.__exit__(None, None, None)
     finally:
-        service_wrapped.close()
-        botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign,attr-defined]
+        split_installed.close()
         restore()
     summary = outcome.summary
     totals = summary["totals"]
