@@ -41,21 +41,22 @@ class FakeLibc:
 
 def test_the_limit_is_set_once_per_process_and_a_set_variable_is_kept() -> None:
     libc = FakeLibc()
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
     with mock.patch.object(memory, "_done", []), mock.patch.dict(os.environ, env, clear=True):
         assert memory.fewer_malloc_arenas(libc) is True
         assert memory.fewer_malloc_arenas(libc) is False
     assert libc.calls == [(memory.M_ARENA_MAX, memory.ARENAS)]
 
     chosen = FakeLibc()
-    with mock.patch.object(memory, "_done", []), mock.patch.dict(os.environ, {"MALLOC_ARENA_MAX": "4"}):
-        assert memory.fewer_malloc_arenas(chosen) is False
+    for variable, value in (("MALLOC_ARENA_MAX", "4"), ("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")):
+        with mock.patch.object(memory, "_done", []), mock.patch.dict(os.environ, {variable: value}):
+            assert memory.fewer_malloc_arenas(chosen) is False
     assert chosen.calls == []
 
 
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's allocator only")
 def test_threads_allocating_share_two_arenas_with_the_limit() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
 
     def arenas(mode: str) -> int:
         done = subprocess.run([sys.executable, "-c", _THREADS_ALLOCATING, mode], env=env, capture_output=True,

@@ -350,15 +350,15 @@ def test_an_execution_with_the_adapters_is_the_execution_without_them(
 def test_the_threads_moto_started_are_not_kept(runs: dict[str, dict[str, Any]]) -> None:
     """moto keeps every thread its Step Functions started in a module list (an execution's, its program's, its
     states'); with the adapter none is kept, and every module that appends to the list is covered."""
-    import sys
+    import moto.stepfunctions
 
     ordinary, adapted = runs["moto"]["threads_kept"], runs["adapted"]["threads_kept"]
     assert ordinary["executions"] == adapted["executions"] >= 5
     assert ordinary["threads"] >= 3 * ordinary["executions"]
     assert adapted["threads"] == 0
-    appending = sorted(name for name, module in list(sys.modules.items())
-                       if name.startswith("moto.stepfunctions.") and hasattr(module, "TMP_THREADS")
-                       and name != "moto.stepfunctions.parser.utils")
+    package = Path(moto.stepfunctions.__file__).parent
+    appending = sorted("moto.stepfunctions." + ".".join(path.relative_to(package).with_suffix("").parts)
+                       for path in package.rglob("*.py") if "TMP_THREADS.append" in path.read_text(encoding="utf-8"))
     assert appending == sorted(stepfunctions._THREAD_KEEPERS)  # noqa: SLF001
 
 

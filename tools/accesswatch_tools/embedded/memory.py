@@ -23,15 +23,17 @@ _lock = threading.Lock()
 
 
 def fewer_malloc_arenas(libc: Any = None) -> bool:
-    """Limit glibc's arenas to ``ARENAS`` for the rest of the process, once; True if this call set it.
+    """Limit glibc's arenas to ``ARENAS`` for the rest of the process, once; True if this call set the limit.
 
-    Nothing is done where the C library is not glibc, or where ``MALLOC_ARENA_MAX`` is set (the choice made
-    for the process is kept)."""
+    Nothing is done where the C library is not glibc, or where ``MALLOC_ARENA_MAX`` or the ``arena_max`` tunable
+    is set (the choice made for the process is kept). glibc fixes its limit once it has made more than eight
+    arenas; arenas made before stay. So the runtime sets it as it starts: in an endpoint or ``accesswatch run``
+    process, before any thread of its own; a pytest worker that ran many threads first may keep more."""
     with _lock:
         if _done:
             return False
         _done.append(True)
-        if "MALLOC_ARENA_MAX" in os.environ:
+        if "MALLOC_ARENA_MAX" in os.environ or "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
             return False
         if libc is None:
             if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
