@@ -414,16 +414,10 @@ class CpuSplit:
     def client_call(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """An AWS call: ``client`` when a handler (or another region) makes it, left as it is otherwise (a
         call of the run itself counts as ``other`` on its client side)."""
-        split = self
+        inside = self.wrapped("client", fn)
 
         def run(*args: Any, **kwargs: Any) -> Any:
-            if not split._stack():
-                return fn(*args, **kwargs)
-            split.enter("client")
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                split.leave()
+            return (inside if self._stack() else fn)(*args, **kwargs)
         return run
 
     def _collecting(self, phase: str, _info: dict[str, Any]) -> None:

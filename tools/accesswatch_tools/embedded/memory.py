@@ -10,7 +10,6 @@ the threads): the 0.5M-event world peaked at 885 MB instead of 968-1,001 MB (doc
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
 import threading
@@ -38,5 +37,5 @@ def fewer_malloc_arenas(libc: Any = None) -> bool:
         if libc is None:
             if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
                 return False
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            libc = ctypes.CDLL(None)  # the process's own symbols, glibc's among them (no ldconfig run)
         return bool(libc.mallopt(M_ARENA_MAX, ARENAS))
