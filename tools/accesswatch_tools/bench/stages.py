@@ -366,29 +366,39 @@ class CpuSplit:
     def __init__(self) -> None:
         self.seconds: defaultdict[str, float] = defaultdict(float)
         self._local = threading.local()
-        # Re-entrant: a garbage collection set off by an allocation under the lock calls back into ``_add``.
+        # Re-entrant: a garbage collection set off under the lock calls back into ``_add``.
         self._lock = threading.RLock()
 
     def enter(self, region: str) -> None:
-        # The one allocation of a tracked object comes first: a collection it sets off (``_collecting``) is
-        # charged to ``gc`` and moves the outer region's start, before this reads the clock.
-        entry: list[Any] = [region, 0.0]
+        now = self._clock()
         stack = self._stack()
-        now = time.thread_time()
         if stack:
             outer = stack[-1]
             since, outer[1] = outer[1], now
             self._add(outer[0], now - since)
-        entry[1] = now
-        stack.append(entry)
+        stack.append([region, now])
 
     def leave(self) -> None:
+        now = self._clock()
         stack = self._stack()
-        now = time.thread_time()
         region, since = stack.pop()
         if stack:
             stack[-1][1] = now
         self._add(region, now - since)
+
+    def _clock(self) -> float:
+        """This thread's CPU clock with its garbage collections taken out, so that it stands still while one runs.
+
+        A collection can run between any two calls: Python 3.12 runs one at the eval breaker, in whichever thread
+        checks it next, not at the allocation that set it off. So the regions' bookkeeping cannot be ordered
+        around it; instead their clock does not count it. A collection between reading the collections' total
+        and the thread's clock changes the total, and the clock is read again."""
+        local = self._local
+        while True:
+            collected: float = getattr(local, "collected", 0.0)
+            now = time.thread_time()
+            if getattr(local, "collected", 0.0) == collected:
+                return now - collected
 
     def _stack(self) -> list[list[Any]]:
         stack: list[list[Any]] | None = getattr(self._local, "stack", None)
@@ -421,10 +431,16 @@ class CpuSplit:
         return run
 
     def _collecting(self, phase: str, _info: dict[str, Any]) -> None:
+        """A garbage collection (``gc.callbacks``), charged to ``gc`` and taken out of its thread's ``_clock``."""
+        local, now = self._local, time.thread_time()
         if phase == "start":
-            self.enter("gc")
-        elif self._stack() and self._stack()[-1][0] == "gc":
-            self.leave()
+            local.collecting = now
+            return
+        started: float | None = getattr(local, "collecting", None)
+        if started is not None:
+            local.collecting = None
+            local.collected = getattr(local, "collected", 0.0) + (now - started)
+            self._add("gc", now - started)
 
     def reset(self) -> None:
         with self._lock:
