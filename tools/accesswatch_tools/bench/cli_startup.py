@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from accesswatch_tools.embedded.server import proc_stat
+
 HEAVY = ("polars", "moto", "accesswatch.services.replay")
 
 # The child: main() as ``accesswatch`` runs it, and at exit the modules it imported written to a file.
@@ -58,11 +60,21 @@ class Measured:
 
 def process_cpu(pid: int) -> float:
     """User + system CPU seconds of a running process so far (0.0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+    fields = proc_stat(pid)
+    if fields is None or len(fields) < 13:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_child(args: Sequence[str], env: dict[str, str], cwd: Path | None = None) -> tuple[int, float, float]:
+    """A fresh process run to its end: (exit code, its own user + system CPU seconds, wall seconds)."""
+    started = time.perf_counter()
+    child = subprocess.Popen(list(args), env=env, cwd=cwd,  # noqa: S603
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+    return child.returncode, usage.ru_utime + usage.ru_stime, wall
 
 
 def endpoint_pid(state: Path) -> int:
@@ -94,16 +106,10 @@ def run_once(argv: Sequence[str], env: dict[str, str], cwd: Path,
     with tempfile.NamedTemporaryFile("r", suffix=".json") as out:
         code = _CHILD.format(out=out.name, argv=list(argv))
         server_before = process_cpu(server) if server else 0.0
-        started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=cwd,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - started
+        exit_code, cpu, wall = run_child([sys.executable, "-c", code], env, cwd)
         server_cpu = process_cpu(server) - server_before if server else 0.0
-        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
         text = Path(out.name).read_text()
-        return (child.returncode, usage.ru_utime + usage.ru_stime, wall, json.loads(text) if text else [],
-                server_cpu)
+        return exit_code, cpu, wall, json.loads(text) if text else [], server_cpu
 
 
 def measure(argv: Sequence[str] | Sequence[Sequence[str]], env: dict[str, str], cwd: Path, repeat: int,

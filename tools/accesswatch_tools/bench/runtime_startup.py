@@ -17,11 +17,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from accesswatch_tools.bench.cli_startup import run_child
 
 _CHILD = r"""
 import json, sys, time
@@ -45,11 +46,9 @@ def _one_process(starts: int, tools: Path | None) -> dict[str, float]:
         env = dict(os.environ)
         if tools is not None:
             env["PYTHONPATH"] = os.pathsep.join([str(tools), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        child = subprocess.Popen([sys.executable, "-c", _CHILD.format(starts=starts, out=out)], env=env,  # noqa: S603
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(child.pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"the measuring process failed ({os.waitstatus_to_exitcode(status)})")
+        exit_code, cpu, _ = run_child([sys.executable, "-c", _CHILD.format(starts=starts, out=out)], env)
+        if exit_code != 0:
+            raise SystemExit(f"the measuring process failed ({exit_code})")
         result = json.loads(Path(out).read_text(encoding="utf-8"))
     later = result["starts"][1:]
     return {
@@ -58,7 +57,7 @@ def _one_process(starts: int, tools: Path | None) -> dict[str, float]:
         "later": statistics.median(later) if later else float("nan"),
         # Interpreter start + import + first start: what a local endpoint process pays before it serves (the
         # later starts' CPU taken off the process total).
-        "process": usage.ru_utime + usage.ru_stime - sum(later),
+        "process": cpu - sum(later),
     }
 
 

@@ -272,11 +272,17 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    fields = proc_stat(pid)
+    return fields is None or (bool(fields) and fields[0] != "Z")
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of Linux's ``/proc/<pid>/stat`` after the command's name (its state first, user and system CPU
+    ticks at 11 and 12); None where there is none to read."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return True
-    return bool(fields) and fields[0] != "Z"
+        return None
 
 
 def _endpoint_process(pid: int, target: str) -> bool | None:
