@@ -70,6 +70,13 @@ def test_the_whole_day_ran_with_its_phases(bench: dict[str, Any]) -> None:
     assert split["deployed_code"] == pytest.approx(split["handler"] + split["client"], abs=0.002)
     assert sum(split[r] for r in regions) <= e["cpu_s"] + 0.01
     assert split["other"] == pytest.approx(e["cpu_s"] - sum(split[r] for r in regions), abs=0.01)
+    # where its memory peaked: sampled from the runtime's start to its close, never above the kernel's peak
+    rss = e["rss"]
+    assert 0 < rss["sampled_peak_mb"] <= e["peak_rss_mb"] + 1
+    assert rss["max_mb_by_step"]["starting the runtime"] > 0 and "export" in rss["max_mb_by_step"]
+    assert max(rss["max_mb_by_step"].values()) == rss["sampled_peak_mb"]
+    assert rss["timeline"] and rss["timeline"][-1][0] >= e["wall_s"] - 1
+    assert rss["threads"] >= 1 and rss["max_threads"] >= rss["threads"]
 
 
 def test_the_counts_are_the_runs_outputs(bench: dict[str, Any]) -> None:
@@ -108,6 +115,7 @@ def test_the_report_and_the_targets(bench: dict[str, Any]) -> None:
     assert "**the whole day end to end on the embedded runtime**" in text
     assert f"{e['findings']:,} findings, {e['cases']:,} cases" in text
     assert f"so **the deployed code {e['cpu_split']['deployed_code']:,.1f} s**" in text
+    assert f"memory sampled every 0.25 s: highest {e['rss']['sampled_peak_mb']:,.0f} MB" in text
     assert "| 2,400-event day end to end on the embedded runtime < 120 s (goal 60 s) |" in text
 
 

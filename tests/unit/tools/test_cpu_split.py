@@ -160,3 +160,4 @@ def test_each_thread_is_charged_to_its_own_region() -> None:
     figures = split.as_dict(process_cpu_s=0.2)
     assert figures["deployed_code"] == pytest.approx(figures["handler"] + figures["client"])
     assert figures["other"] == pytest.approx(0.2 - figures["handler"] - figures["service"], abs=0.002)
+

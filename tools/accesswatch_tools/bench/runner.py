@@ -529,7 +529,18 @@ def e2e_lines(title: str, e: dict[str, Any], ceiling: dict[str, Any] | None) -> 
     ]
     if e.get("cpu_split"):
         lines.append(f"  - {cpu_split_text(e['cpu_split'], e['cpu_s'], ceiling)}")
+    if e.get("rss"):
+        lines.append(f"  - {rss_text(e['rss'])}")
     return lines
+
+
+def rss_text(rss: dict[str, Any]) -> str:
+    """Where in the run its memory peaked (``stages.RssTimeline``)."""
+    running = ", ".join(f"{n} {name}" for name, n in rss["handlers_running"].items()) or "no handler"
+    steps = ", ".join(f"{step} {mb:,.0f}" for step, mb in rss["max_mb_by_step"].items())
+    return (f"memory sampled every {rss['interval_s']:g} s: highest {rss['sampled_peak_mb']:,.0f} MB at"
+            f" {rss['at_s']:,.0f} s, in `{rss['step']}` with {running} running and {rss['threads']:,} threads"
+            f" (at most {rss['max_threads']:,}); highest MB by step: {steps}")
 
 
 def cpu_split_text(split: dict[str, float], cpu_s: float, ceiling: dict[str, Any] | None) -> str:

@@ -619,6 +619,66 @@ class RunRecorder:
                 "case_steps": done.get("CaseStepFunction", 0)}
 
 
+def resident_mb() -> float:
+    """The process's resident memory now (``/proc/self/statm``; 0.0 where there is none), where ``peak_rss_mb``
+    is only the highest ever."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text(encoding="ascii").split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class RssTimeline:
+    """When in a run its memory peaks, and what the run was doing then: the resident memory and the number of
+    threads sampled every ``interval_s`` by a daemon thread, each sample with the run's step (``RunRecorder.step``);
+    at the end, the handlers that were running at the highest sample (from the invocation records). A peak shorter
+    than the interval can fall between samples: ``peak_rss_mb`` (the kernel's) is the true height, this is where."""
+
+    def __init__(self, recorder: RunRecorder, interval_s: float = 0.25) -> None:
+        self.recorder, self.interval_s = recorder, interval_s
+        self.samples: list[tuple[float, float, int, str]] = []  # (monotonic s, MB, threads, step)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="bench-rss", daemon=True)
+
+    def __enter__(self) -> RssTimeline:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            self.samples.append((time.monotonic(), resident_mb(), threading.active_count(), self.recorder.step))
+            if self._stop.wait(self.interval_s):
+                return
+
+    def summary(self, points: int = 40) -> dict[str, Any]:
+        samples = list(self.samples)
+        if not samples:
+            return {}
+        t0 = self.recorder.t0
+        at, top, threads, step = max(samples, key=lambda s: s[1])
+        by_step: dict[str, float] = {}
+        for _, mb, _, name in samples:
+            name = re.sub(r" \(.*\)$", "", name)  # "uploading logs (file)" -> "uploading logs"
+            by_step[name] = max(by_step.get(name, 0.0), round(mb, 1))
+        running = Counter(r.function for r in list(self.recorder.invocations)
+                          if r.started <= at <= r.started + r.duration_s)
+        span = max(samples[-1][0] - samples[0][0], 1e-9)
+        buckets: dict[int, tuple[float, float, int, str]] = {}
+        for sample in samples:  # the highest sample of each of ``points`` equal slices of the run
+            index = min(points - 1, int((sample[0] - samples[0][0]) / span * points))
+            if index not in buckets or sample[1] > buckets[index][1]:
+                buckets[index] = sample
+        return {"sampled_peak_mb": round(top, 1), "at_s": round(at - t0, 1), "step": step, "threads": threads,
+                "handlers_running": dict(running), "max_mb_by_step": by_step,
+                "max_threads": max(s[2] for s in samples), "interval_s": self.interval_s,
+                "timeline": [[round(s[0] - t0, 1), round(s[1]), s[2]] for _, s in sorted(buckets.items())]}
+
+
 class Watchdog:
     """The stage's time budget: when it runs out, print what the run did so far as the stage's result
     (``finished: false``) and end the process; nothing is extrapolated."""
@@ -723,10 +783,11 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
                 "wall_s": time.perf_counter() - clock.wall0, "cpu_s": time.process_time() - clock.cpu0,
                 "progress": recorder.progress(), "phases": recorder.phases(), "by_function": recorder.by_function(),
                 "handler_invocations": dict(handler_n), "cpu_split": split.as_dict(time.process_time() - clock.cpu0),
-                **calls()}
+                "rss": rss.summary(), **calls()}
 
     restore = api.install()
     split_installed = split.installed()
+    rss = RssTimeline(recorder).__enter__()
     try:
         with Clock() as start:
             aws = EmbeddedAws(handler_wrapper=timed, on_invocation=recorder.on_invocation).__enter__()
@@ -744,11 +805,15 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
                 cpu_split = split.as_dict(clock.cpu)  # the run's, as clock.cpu (not the reads and close below)
             table_names = {aws.resource_name(t): t for t in ("FindingsTable", "CasesTable", "LedgerTable",
                                                                "IdempotencyTable")}
+            recorder.step = "measuring item sizes"
             items = _item_sizes(aws, table_names) if args.get("item_sizes", True) else {}
+            recorder.step = "counting notifications"
             notifications = sns_notifications()
         finally:
+            recorder.step = "closing the runtime"
             aws.__exit__(None, None, None)
     finally:
+        rss.__exit__()
         split_installed.close()
         restore()
     summary = outcome.summary
@@ -782,7 +847,7 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
         "dynamodb_writes": sum(writes_by_table.values()), "dynamodb_reads": sum(reads_by_table.values()),
         "dynamodb_writes_by_table": dict(writes_by_table), "dynamodb_reads_by_table": dict(reads_by_table),
         "handler_seconds": {k: round(v, 3) for k, v in handler_s.items()}, "handler_invocations": dict(handler_n),
-        "item_bytes": items,
+        "item_bytes": items, "rss": rss.summary(),
         "events_per_s": totals["accepted"] / clock.wall if clock.wall else 0.0,
     }
 

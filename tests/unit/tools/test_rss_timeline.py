@@ -1,0 +1,40 @@
+"""The e2e stage's memory timeline (``bench.stages.RssTimeline``): where in a run its memory peaked, in which step,
+with which handlers running."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from accesswatch_tools.bench import stages
+from accesswatch_tools.embedded.runtime import Invocation
+
+
+def test_the_memory_timeline_says_where_the_highest_sample_came_and_what_ran_then() -> None:
+    recorder = stages.RunRecorder()
+    recorder.t0 = 100.0
+    recorder.invocations = [Invocation("DetectFunction", "a", 104.0, 3.0, False),
+                            Invocation("CaseStepFunction", "b", 106.5, 0.2, False),
+                            Invocation("IngestFunction", "c", 101.0, 1.0, False)]
+    timeline = stages.RssTimeline(recorder)
+    timeline.samples = [(99.0, 300.0, 5, "starting the runtime"), (101.5, 500.0, 9, "uploading logs (a.csv.gz)"),
+                        (106.6, 900.0, 40, "uploading logs (b.csv.gz)"), (110.0, 600.0, 12, "export")]
+    summary = timeline.summary(points=2)
+    assert summary["sampled_peak_mb"] == 900.0 and summary["at_s"] == 6.6 and summary["threads"] == 40
+    assert summary["step"] == "uploading logs (b.csv.gz)"
+    assert summary["handlers_running"] == {"DetectFunction": 1, "CaseStepFunction": 1}
+    assert summary["max_mb_by_step"] == {"starting the runtime": 300.0, "uploading logs": 900.0, "export": 600.0}
+    assert summary["max_threads"] == 40
+    assert summary["timeline"] == [[1.5, 500, 9], [6.6, 900, 40]]
+
+
+def test_the_memory_timeline_samples_until_it_is_closed() -> None:
+    recorder = stages.RunRecorder()
+    recorder.step = "export"
+    with stages.RssTimeline(recorder, interval_s=0.01) as timeline:
+        time.sleep(0.1)
+    taken = len(timeline.samples)
+    time.sleep(0.05)
+    assert taken >= 3 and len(timeline.samples) == taken
+    assert timeline.summary()["max_mb_by_step"]["export"] == pytest.approx(stages.resident_mb(), rel=0.5)
