@@ -16,7 +16,8 @@ def test_the_memory_timeline_says_where_the_highest_sample_came_and_what_ran_the
     recorder.t0 = 100.0
     recorder.invocations = [Invocation("DetectFunction", "a", 104.0, 3.0, False),
                             Invocation("CaseStepFunction", "b", 106.5, 0.2, False),
-                            Invocation("IngestFunction", "c", 101.0, 1.0, False)]
+                            Invocation("IngestFunction", "c", 101.0, 1.0, False),
+                            Invocation("ReferenceFunction", "d", 107.5, 0.5, False)]
     timeline = stages.RssTimeline(recorder)
     timeline.samples = [(99.0, 300.0, 5, "starting the runtime"), (101.5, 500.0, 9, "uploading logs (a.csv.gz)"),
                         (106.6, 900.0, 40, "uploading logs (b.csv.gz)"), (110.0, 600.0, 12, "export")]
@@ -26,6 +27,10 @@ def test_the_memory_timeline_says_where_the_highest_sample_came_and_what_ran_the
     assert summary["handlers_running"] == {"DetectFunction": 1, "CaseStepFunction": 1}
     assert summary["max_mb_by_step"] == {"starting the runtime": 300.0, "uploading logs": 900.0, "export": 600.0}
     assert summary["max_threads"] == 40
+    # detect ran 104-107 s: 900 MB at 106.6 less 500 MB before it; the case step too (its only sample, 106.6);
+    # ingest (101-102 s) 500 less 300; the reference function (107.5-108 s) had no sample while it ran
+    assert summary["largest_rise_mb_by_function"] == {"DetectFunction": 400.0, "CaseStepFunction": 400.0,
+                                                      "IngestFunction": 200.0}
     assert summary["timeline"] == [[1.5, 500, 9], [6.6, 900, 40]]
 
 

@@ -538,9 +538,11 @@ def rss_text(rss: dict[str, Any]) -> str:
     """Where in the run its memory peaked (``stages.RssTimeline``)."""
     running = ", ".join(f"{n} {name}" for name, n in rss["handlers_running"].items()) or "no handler"
     steps = ", ".join(f"{step} {mb:,.0f}" for step, mb in rss["max_mb_by_step"].items())
+    rises = ", ".join(f"{name} {mb:,.0f} MB" for name, mb in rss.get("largest_rise_mb_by_function", {}).items())
     return (f"memory sampled every {rss['interval_s']:g} s: highest {rss['sampled_peak_mb']:,.0f} MB at"
             f" {rss['at_s']:,.0f} s, in `{rss['step']}` with {running} running and {rss['threads']:,} threads"
-            f" (at most {rss['max_threads']:,}); highest MB by step: {steps}")
+            f" (at most {rss['max_threads']:,}); highest MB by step: {steps}; the most one invocation raised it, by"
+            f" function: {rises or 'none sampled'}")
 
 
 def cpu_split_text(split: dict[str, float], cpu_s: float, ceiling: dict[str, Any] | None) -> str:

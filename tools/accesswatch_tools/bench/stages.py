@@ -14,6 +14,7 @@ so that its peak RSS (``ru_maxrss``) is its own; it prints one ``RESULT {json}``
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import io
 import json
@@ -665,8 +666,8 @@ class RssTimeline:
         for _, mb, _, name in samples:
             name = re.sub(r" \(.*\)$", "", name)  # "uploading logs (file)" -> "uploading logs"
             by_step[name] = max(by_step.get(name, 0.0), round(mb, 1))
-        running = Counter(r.function for r in list(self.recorder.invocations)
-                          if r.started <= at <= r.started + r.duration_s)
+        invocations = list(self.recorder.invocations)
+        running = Counter(r.function for r in invocations if r.started <= at <= r.started + r.duration_s)
         span = max(samples[-1][0] - samples[0][0], 1e-9)
         buckets: dict[int, tuple[float, float, int, str]] = {}
         for sample in samples:  # the highest sample of each of ``points`` equal slices of the run
@@ -675,8 +676,26 @@ class RssTimeline:
                 buckets[index] = sample
         return {"sampled_peak_mb": round(top, 1), "at_s": round(at - t0, 1), "step": step, "threads": threads,
                 "handlers_running": dict(running), "max_mb_by_step": by_step,
+                "largest_rise_mb_by_function": self._rises(samples, invocations),
                 "max_threads": max(s[2] for s in samples), "interval_s": self.interval_s,
                 "timeline": [[round(s[0] - t0, 1), round(s[1]), s[2]] for _, s in sorted(buckets.items())]}
+
+
+    @staticmethod
+    def _rises(samples: list[tuple[float, float, int, str]], invocations: list[Any]) -> dict[str, float]:
+        """For each function, the most its invocations raised the resident memory: the highest sample while one
+        ran less the last sample before it started. Handlers run one at a time (the runtime's lock), so a rise is
+        mostly that handler's, with whatever the runtime's threads allocated meanwhile."""
+        times = [sample[0] for sample in samples]
+        rises: dict[str, float] = {}
+        for record in invocations:
+            first = bisect.bisect_left(times, record.started)
+            last = bisect.bisect_right(times, record.started + record.duration_s)
+            if first == 0 or first >= last:
+                continue  # no sample before it, or none while it ran
+            rise = max(sample[1] for sample in samples[first:last]) - samples[first - 1][1]
+            rises[record.function] = max(rises.get(record.function, 0.0), round(rise, 1))
+        return dict(sorted(rises.items(), key=lambda kv: -kv[1]))
 
 
 class Watchdog:
