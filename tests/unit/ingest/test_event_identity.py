@@ -7,8 +7,9 @@ import json
 from datetime import date
 
 import polars as pl
+import pytest
 
-from accesswatch.ingest.identity import KnownEvents
+from accesswatch.ingest.identity import KNOWN_COLUMNS, EarlierPartitions, KnownEvents
 from accesswatch.ingest.pipeline import ingest_stream
 
 DAY = date(2025, 3, 31)
@@ -28,8 +29,24 @@ def ingest(data: bytes, key: str, known: KnownEvents, stored: dict[str, pl.DataF
                          sink=sink, known=known)
 
 
-def no_earlier(system: str, day: date) -> pl.DataFrame:
-    return pl.DataFrame()
+def no_earlier(system: str, day: date) -> EarlierPartitions:
+    return EarlierPartitions([], lambda key, columns: pl.DataFrame())
+
+
+class Partitions:
+    """Curated partitions in memory (as the sink stored them), and every read of them: (key, columns)."""
+
+    def __init__(self, stored: dict[str, pl.DataFrame]) -> None:
+        self.stored, self.reads = stored, list[tuple[str, tuple[str, ...]]]()
+        self.asked: list[tuple[str, date]] = []
+
+    def __call__(self, system: str, day: date) -> EarlierPartitions:
+        self.asked.append((system, day))
+        return EarlierPartitions(sorted(self.stored), self.read)
+
+    def read(self, key: str, columns: object) -> pl.DataFrame:
+        self.reads.append((key, tuple(columns)))  # type: ignore[call-overload]
+        return self.stored[key].select(columns)
 
 
 def test_an_event_id_reused_with_other_content_in_one_file_is_quarantined_and_a_repeat_is_not() -> None:
@@ -54,11 +71,7 @@ def test_an_event_id_of_another_file_of_the_same_date_is_compared_with_what_that
     first = ingest(lines(("e1", "2025-03-31T09:00:00+13:00", "u1", "c1")), "access-logs/cms/a.jsonl",
                    KnownEvents(no_earlier), stored)
     assert first.accepted == 1
-    asked: list[tuple[str, date]] = []
-
-    def earlier(system: str, day: date) -> pl.DataFrame:
-        asked.append((system, day))
-        return pl.concat(stored.values())
+    earlier = Partitions(stored)
 
     again = lines(("e1", "2025-03-31T09:00:00+13:00", "u1", "c1"),   # re-delivered: fine
                   ("e3", "2025-03-31T10:00:00+13:00", "u2", "c3"))
@@ -70,7 +83,7 @@ def test_an_event_id_of_another_file_of_the_same_date_is_compared_with_what_that
     assert (report.accepted, report.quarantined, report.conflicts) == (0, 1, 1)
     assert report.quarantine[0].reason.startswith("event_id e1 was already accepted with different content "
                                                   "(access-logs/cms/a.jsonl line 1)")
-    assert asked == [("cms", DAY), ("cms", DAY)]  # once per file and date
+    assert earlier.asked == [("cms", DAY), ("cms", DAY)]  # once per file and date
 
 
 def test_without_a_check_nothing_changes() -> None:
@@ -78,3 +91,42 @@ def test_without_a_check_nothing_changes() -> None:
     report = ingest_stream([data], key="access-logs/cms/a.jsonl", system="cms", partition_rows=1000,
                            max_decompressed_bytes=10**8, sink=lambda *a: None)
     assert (report.accepted, report.conflicts) == (2, 0)
+
+
+def test_a_file_reads_its_dates_earlier_ids_once_and_their_content_only_where_it_repeats_one() -> None:
+    """Many files of one date: each reads the earlier partitions' event ids once, and the content (the identity
+    columns) only of the partition that holds an id it repeats, not the whole date again."""
+    stored: dict[str, pl.DataFrame] = {}
+    for n in range(4):
+        rows = [(f"f{n}-{i}", f"2025-03-31T09:{i:02d}:00+13:00", f"u{i}", f"c{n}") for i in range(30)]
+        report = ingest(lines(*rows), f"access-logs/cms/{n}.jsonl", KnownEvents(no_earlier), stored)
+        assert report.accepted == 30
+    assert len(stored) == 4
+    earlier = Partitions(dict(stored))
+    fresh = [(f"g-{i}", "2025-03-31T11:00:00+13:00", "u1", "c1") for i in range(5)]
+    repeat = ("f2-7", "2025-03-31T09:07:00+13:00", "u7", "c2")  # the same event again: fine
+    reused = ("f2-8", "2025-03-31T09:08:00+13:00", "u99", "c2")  # another access under f2-8: a conflict
+    report = ingest(lines(*fresh, repeat, reused), "access-logs/cms/9.jsonl", KnownEvents(earlier), stored)
+    assert (report.accepted, report.conflicts) == (6, 1)
+    assert report.quarantine[0].reason == ("event_id f2-8 was already accepted with different content "
+                                           "(access-logs/cms/2.jsonl line 9)")
+    ids_read = [key for key, columns in earlier.reads if columns == ("event_id",)]
+    content_read = [key for key, columns in earlier.reads if columns == KNOWN_COLUMNS]
+    assert sorted(ids_read) == sorted(k for k in stored if not k.startswith("access-logs/cms/9"))
+    assert content_read == ["access-logs/cms/2.jsonl#0"]
+    assert len(earlier.reads) == 5
+
+
+def test_an_id_whose_hash_is_shared_is_still_judged_by_the_id_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every id hashed alike: every earlier partition is read for content, and only an equal id is compared."""
+    stored: dict[str, pl.DataFrame] = {}
+    ingest(lines(("e1", "2025-03-31T09:00:00+13:00", "u1", "c1")), "access-logs/cms/a.jsonl", KnownEvents(no_earlier),
+           stored)
+    monkeypatch.setattr(pl.Series, "hash", lambda self, *a, **k: pl.Series(self.name, [7] * len(self), pl.UInt64))
+    earlier = Partitions(dict(stored))
+    report = ingest(lines(("e2", "2025-03-31T09:00:00+13:00", "u7", "c7"),   # another id, the same hash
+                          ("e1", "2025-03-31T09:00:00+13:00", "u8", "c8")),  # e1 reused: the conflict
+                    "access-logs/cms/b.jsonl", KnownEvents(earlier), stored)
+    assert (report.accepted, report.conflicts) == (1, 1)
+    assert report.quarantine[0].reason.startswith("event_id e1 was already accepted")
+    assert [columns for _, columns in earlier.reads] == [("event_id",), KNOWN_COLUMNS]

@@ -10,9 +10,12 @@ twice. So a line whose event_id was already accepted is one of two things:
   event id and the file that holds the earlier event, and counted.
 
 What is compared: the events of the same system and New Zealand date already in curated partitions
-(another file's, read once per date when this file first reaches it) and the lines of this file seen so
-far. Pure: the earlier events come from a loader the caller provides (services/ingest.py reads them from
-the curated bucket). What this does not see (two files of one date ingested at the same moment, or an id
+(another file's) and the lines of this file seen so far. The earlier partitions' event ids are read once per
+date, when this file first reaches it, and kept only as 8-byte hashes with the partition that holds each; the
+earlier events' content is read only from a partition holding an id this file repeats (rare: re-deliveries
+and reused ids). So what a file holds of its date's earlier events is ~12 bytes an event, not the events: a
+day delivered in many files is not read whole again for each. Pure: the earlier partitions come from a
+source the caller provides (services/ingest.py reads them from the curated bucket). What this does not see (two files of one date ingested at the same moment, or an id
 reused on another date) detection's check of the finding it would have hidden still catches
 (services/partition_detection.py).
 """
@@ -20,7 +23,7 @@ reused on another date) detection's check of the finding it would have hidden st
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -31,8 +34,21 @@ import polars as pl
 IDENTITY_COLUMNS = ("occurred_at_utc", "user_id", "client_id", "action", "screen", "site", "session_id")
 KNOWN_COLUMNS = ("event_id", *IDENTITY_COLUMNS, "source_key", "line")
 
-EarlierEvents = Callable[[str, date], pl.DataFrame]
-"""(system, nz_date) -> the events of that day already in curated partitions (at least KNOWN_COLUMNS)."""
+
+
+@dataclass(frozen=True)
+class EarlierPartitions:
+    """The curated partitions that hold a (system, NZ date)'s events already accepted, in the order they were
+    written, and how to read given columns of one of them."""
+
+    keys: Sequence[str]
+    read: Callable[[str, Sequence[str]], pl.DataFrame]  # (partition key, columns) -> those columns of it
+
+
+EarlierEvents = Callable[[str, date], EarlierPartitions]
+"""(system, nz_date) -> that day's earlier partitions."""
+
+_EMPTY_SUMMARY = {"event_id": pl.String, "_digest": pl.UInt64, "_key": pl.String, "_line": pl.Int64}
 
 
 def content_digest() -> pl.Expr:
@@ -74,16 +90,23 @@ class KnownEvents:
 
     def __init__(self, earlier: EarlierEvents) -> None:
         self._earlier = earlier
-        self._known: dict[tuple[str, date], pl.DataFrame] = {}
+        # per (system, date): the earlier partitions, their ids' hashes (``_hash``, ``_part``: an index into
+        # the keys), and this file's own admitted events so far (summarised)
+        self._partitions: dict[tuple[str, date], EarlierPartitions] = {}
+        self._hashes: dict[tuple[str, date], pl.DataFrame] = {}
+        self._here: dict[tuple[str, date], pl.DataFrame] = {}
 
-    def _day(self, system: str, day: date) -> pl.DataFrame:
-        known = self._known.get((system, day))
-        if known is None:
-            earlier = self._earlier(system, day)
-            known = self._summarise(earlier) if earlier.height else pl.DataFrame(
-                schema={"event_id": pl.String, "_digest": pl.UInt64, "_key": pl.String, "_line": pl.Int64})
-            self._known[(system, day)] = known
-        return known
+    def _day(self, system: str, day: date) -> tuple[EarlierPartitions, pl.DataFrame, pl.DataFrame]:
+        if (system, day) not in self._partitions:
+            partitions = self._earlier(system, day)
+            hashes = [pl.DataFrame({"_hash": partitions.read(key, ["event_id"])["event_id"].hash()})
+                      .with_columns(pl.lit(part, dtype=pl.UInt32).alias("_part"))
+                      for part, key in enumerate(partitions.keys)]
+            self._partitions[(system, day)] = partitions
+            self._hashes[(system, day)] = pl.concat(hashes) if hashes else pl.DataFrame(
+                schema={"_hash": pl.UInt64, "_part": pl.UInt32})
+            self._here[(system, day)] = pl.DataFrame(schema=_EMPTY_SUMMARY)
+        return self._partitions[(system, day)], self._hashes[(system, day)], self._here[(system, day)]
 
     @staticmethod
     def _summarise(events: pl.DataFrame) -> pl.DataFrame:
@@ -91,12 +114,24 @@ class KnownEvents:
                 .select("event_id", "_digest", pl.col("source_key").alias("_key"), pl.col("line").alias("_line"))
                 .unique("event_id", keep="first", maintain_order=True))
 
+    def _earlier_of(self, partitions: EarlierPartitions, hashes: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
+        """The earlier events (summarised, the first of each id) whose event_id is one of ``ids``: read only from
+        the partitions that hold one of their hashes (a hash shared by two ids only costs a read)."""
+        parts = hashes.filter(pl.col("_hash").is_in(ids.hash().implode()))["_part"].unique().sort().to_list()
+        if not parts:
+            return pl.DataFrame(schema=_EMPTY_SUMMARY)
+        wanted = ids.unique().implode()
+        found = [partitions.read(partitions.keys[part], KNOWN_COLUMNS).filter(pl.col("event_id").is_in(wanted))
+                 for part in parts]
+        return self._summarise(pl.concat(found))
+
     def admit(self, system: str, day: date, events: pl.DataFrame) -> tuple[pl.DataFrame, list[Conflict]]:
         """Split ``events`` (one system, one date) into those admitted and the conflicts; remembers the
         admitted ones, so a later line of the same file is compared with them too."""
         if events.is_empty():
             return events, []
-        known = self._day(system, day)
+        partitions, hashes, here = self._day(system, day)
+        known = pl.concat([self._earlier_of(partitions, hashes, events["event_id"]), here])
         incoming = events.with_columns(content_digest())
         # Within the events themselves the first line of an id sets its content; ids already known keep theirs.
         first_here = self._summarise(events).join(known.select("event_id"), on="event_id", how="anti")
@@ -111,5 +146,5 @@ class KnownEvents:
             for row in judged.filter(clash).select("line", "_key", "_line", *RAW_FIELDS).iter_rows(named=True)
         ]
         admitted = judged.filter(~clash).select(events.columns)
-        self._known[(system, day)] = reference
+        self._here[(system, day)] = pl.concat([here, first_here])
         return admitted, conflicts

@@ -13,7 +13,7 @@ from accesswatch.config import IngestSettings
 from accesswatch.dal.executions import Executions
 from accesswatch.dal.ledger import FileStatus, Ledger
 from accesswatch.dal.objects import CuratedLayout, ObjectStore
-from accesswatch.ingest.identity import KNOWN_COLUMNS, KnownEvents
+from accesswatch.ingest.identity import EarlierPartitions, KnownEvents
 from accesswatch.ingest.pipeline import (
     FileReport,
     QuarantinedLine,
@@ -70,15 +70,14 @@ def ingest_object(source: SourceObject, *, settings: IngestSettings, store: Obje
     return _finish(source, report, ingest_id, system, partitions, settings, store, ledger, executions)
 
 
-def earlier_events(store: ObjectStore, bucket: str, ingest_id: str) -> Callable[[str, date], pl.DataFrame]:
-    """The events other files put in a (system, NZ date)'s curated partitions (this file's own, from an
-    earlier attempt, are left out: they are about to be written again)."""
-    def load(system: str, day: date) -> pl.DataFrame:
+def earlier_events(store: ObjectStore, bucket: str, ingest_id: str) -> Callable[[str, date], EarlierPartitions]:
+    """The curated partitions other files put in a (system, NZ date) (this file's own, from an earlier attempt,
+    are left out: they are about to be written again), each read from the bucket when asked for."""
+    def locate(system: str, day: date) -> EarlierPartitions:
         prefix = CuratedLayout.partition(system, day, ingest_id, 0).rsplit("/", 1)[0] + "/"
-        frames = [store.get_parquet(bucket, key, KNOWN_COLUMNS) for key in sorted(store.keys(bucket, prefix))
-                  if not key[len(prefix):].startswith(f"{ingest_id}-")]
-        return pl.concat(frames) if frames else pl.DataFrame()
-    return load
+        keys = [key for key in sorted(store.keys(bucket, prefix)) if not key[len(prefix):].startswith(f"{ingest_id}-")]
+        return EarlierPartitions(keys, lambda key, columns: store.get_parquet(bucket, key, columns))
+    return locate
 
 
 def _finish(source: SourceObject, report: FileReport, ingest_id: str, system: str, partitions: list[dict[str, Any]],
