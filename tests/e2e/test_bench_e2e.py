@@ -77,6 +77,8 @@ def test_the_whole_day_ran_with_its_phases(bench: dict[str, Any]) -> None:
     assert max(rss["max_mb_by_step"].values()) == rss["sampled_peak_mb"]
     assert rss["timeline"] and rss["timeline"][-1][0] >= e["wall_s"] - 1
     assert rss["threads"] >= 1 and rss["max_threads"] >= rss["threads"]
+    assert set(rss["largest_rise_mb_by_function"]) <= set(e["handler_invocations"])
+    assert sum(rss["handlers_running"].values()) <= 1  # handlers run one at a time
 
 
 def test_the_counts_are_the_runs_outputs(bench: dict[str, Any]) -> None:

@@ -14,10 +14,10 @@ from accesswatch_tools.embedded.runtime import Invocation
 def test_the_memory_timeline_says_where_the_highest_sample_came_and_what_ran_then() -> None:
     recorder = stages.RunRecorder()
     recorder.t0 = 100.0
-    recorder.invocations = [Invocation("DetectFunction", "a", 104.0, 3.0, False),
-                            Invocation("CaseStepFunction", "b", 106.5, 0.2, False),
-                            Invocation("IngestFunction", "c", 101.0, 1.0, False),
-                            Invocation("ReferenceFunction", "d", 107.5, 0.5, False)]
+    recorder.handled = [("DetectFunction", 104.0, 107.0), ("CaseStepFunction", 106.5, 106.7),
+                        ("IngestFunction", 101.0, 102.0), ("ReferenceFunction", 107.5, 108.0)]
+    # an invocation's span includes its wait for the runtime's lock: it places no handler
+    recorder.invocations = [Invocation("CaseQueueFunction", "q", 100.0, 10.0, False)]
     timeline = stages.RssTimeline(recorder)
     timeline.samples = [(99.0, 300.0, 5, "starting the runtime"), (101.5, 500.0, 9, "uploading logs (a.csv.gz)"),
                         (106.6, 900.0, 40, "uploading logs (b.csv.gz)"), (110.0, 600.0, 12, "export")]

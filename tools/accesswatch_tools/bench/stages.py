@@ -542,6 +542,7 @@ class RunRecorder:
         self.steps: dict[str, list[float]] = {}  # settle, export: [start, end or nan while running]
         self.invocations: list[Any] = []  # embedded.runtime.Invocation, appended from any thread
         self.busy: defaultdict[str, float] = defaultdict(float)  # seconds inside each function's handler
+        self.handled: list[tuple[str, float, float]] = []  # (function, monotonic start, end) of each handler run
         self.files = {"reference": 0, "logs": 0}
 
     def on_invocation(self, record: Any) -> None:
@@ -634,7 +635,9 @@ class RssTimeline:
     """When in a run its memory peaks, and what the run was doing then: the resident memory and the number of
     threads sampled every ``interval_s`` by a daemon thread, each sample with the run's step (``RunRecorder.step``);
     at the end, the handlers that were running at the highest sample (from the invocation records). A peak shorter
-    than the interval can fall between samples: ``peak_rss_mb`` (the kernel's) is the true height, this is where."""
+    than the interval can fall between samples: ``peak_rss_mb`` (the kernel's) is the true height, this is where.
+    Handlers are placed by their own runs (``RunRecorder.handled``), not by their invocations, whose spans include
+    the wait for the runtime's lock while another handler runs."""
 
     def __init__(self, recorder: RunRecorder, interval_s: float = 0.25) -> None:
         self.recorder, self.interval_s = recorder, interval_s
@@ -666,8 +669,8 @@ class RssTimeline:
         for _, mb, _, name in samples:
             name = re.sub(r" \(.*\)$", "", name)  # "uploading logs (file)" -> "uploading logs"
             by_step[name] = max(by_step.get(name, 0.0), round(mb, 1))
-        invocations = list(self.recorder.invocations)
-        running = Counter(r.function for r in invocations if r.started <= at <= r.started + r.duration_s)
+        handled = list(self.recorder.handled)
+        running = Counter(name for name, began, ended in handled if began <= at <= ended)
         span = max(samples[-1][0] - samples[0][0], 1e-9)
         buckets: dict[int, tuple[float, float, int, str]] = {}
         for sample in samples:  # the highest sample of each of ``points`` equal slices of the run
@@ -676,25 +679,25 @@ class RssTimeline:
                 buckets[index] = sample
         return {"sampled_peak_mb": round(top, 1), "at_s": round(at - t0, 1), "step": step, "threads": threads,
                 "handlers_running": dict(running), "max_mb_by_step": by_step,
-                "largest_rise_mb_by_function": self._rises(samples, invocations),
+                "largest_rise_mb_by_function": self._rises(samples, handled),
                 "max_threads": max(s[2] for s in samples), "interval_s": self.interval_s,
                 "timeline": [[round(s[0] - t0, 1), round(s[1]), s[2]] for _, s in sorted(buckets.items())]}
 
 
     @staticmethod
-    def _rises(samples: list[tuple[float, float, int, str]], invocations: list[Any]) -> dict[str, float]:
-        """For each function, the most its invocations raised the resident memory: the highest sample while one
-        ran less the last sample before it started. Handlers run one at a time (the runtime's lock), so a rise is
-        mostly that handler's, with whatever the runtime's threads allocated meanwhile."""
+    def _rises(samples: list[tuple[float, float, int, str]], handled: list[tuple[str, float, float]]) -> dict[str, float]:
+        """For each function, the most one of its handler runs raised the resident memory: the highest sample while
+        it ran less the last sample before it began. Handlers run one at a time (the runtime's lock), so a rise is
+        that handler's, with whatever the runtime's threads allocated meanwhile."""
         times = [sample[0] for sample in samples]
         rises: dict[str, float] = {}
-        for record in invocations:
-            first = bisect.bisect_left(times, record.started)
-            last = bisect.bisect_right(times, record.started + record.duration_s)
+        for name, began, ended in handled:
+            first = bisect.bisect_left(times, began)
+            last = bisect.bisect_right(times, ended)
             if first == 0 or first >= last:
                 continue  # no sample before it, or none while it ran
             rise = max(sample[1] for sample in samples[first:last]) - samples[first - 1][1]
-            rises[record.function] = max(rises.get(record.function, 0.0), round(rise, 1))
+            rises[name] = max(rises.get(name, 0.0), round(rise, 1))
         return dict(sorted(rises.items(), key=lambda kv: -kv[1]))
 
 
@@ -775,7 +778,7 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
 
     def timed(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
         def run(event: Any, context: Any) -> Any:
-            started = time.perf_counter()
+            started, began = time.perf_counter(), time.monotonic()
             caller, api.label = api.label, name  # handlers run one at a time (the runtime's lock)
             split.enter("handler")
             try:
@@ -785,6 +788,7 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
                 api.label = caller
                 handler_s[name] += time.perf_counter() - started
                 recorder.busy[name] += time.perf_counter() - started
+                recorder.handled.append((name, began, time.monotonic()))
                 handler_n[name] += 1
         return run
 
