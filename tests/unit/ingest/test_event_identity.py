@@ -21,11 +21,11 @@ def lines(*rows: tuple[str, str, str, str]) -> bytes:
                    for e, t, u, c in rows).encode()
 
 
-def ingest(data: bytes, key: str, known: KnownEvents, stored: dict[str, pl.DataFrame]) -> object:
+def ingest(data: bytes, key: str, known: KnownEvents, stored: dict[str, pl.DataFrame], rows: int = 1000) -> object:
     def sink(system: str, day: date, frame: pl.DataFrame, seq: int) -> None:
         stored[f"{key}#{seq}"] = frame
 
-    return ingest_stream([data], key=key, system="cms", partition_rows=1000, max_decompressed_bytes=10**8,
+    return ingest_stream([data], key=key, system="cms", partition_rows=rows, max_decompressed_bytes=10**8,
                          sink=sink, known=known)
 
 
@@ -130,3 +130,17 @@ def test_an_id_whose_hash_is_shared_is_still_judged_by_the_id_itself(monkeypatch
     assert (report.accepted, report.conflicts) == (1, 1)
     assert report.quarantine[0].reason.startswith("event_id e1 was already accepted")
     assert [columns for _, columns in earlier.reads] == [("event_id",), KNOWN_COLUMNS]
+
+
+def test_a_redelivery_in_another_order_reads_each_earlier_partition_once() -> None:
+    """Every chunk of the re-delivery repeats ids of every earlier partition: each is still read once."""
+    stored: dict[str, pl.DataFrame] = {}
+    rows = [(f"e{i:02d}", f"2025-03-31T09:{i:02d}:00+13:00", f"u{i}", "c1") for i in range(50)]
+    ingest(lines(*rows), "access-logs/cms/a.jsonl", KnownEvents(no_earlier), stored, rows=10)
+    assert len(stored) == 5
+    earlier = Partitions(dict(stored))
+    shuffled = sorted(rows, key=lambda row: (int(row[0][1:]) % 5, row[0]))  # each ten from all five partitions
+    report = ingest(lines(*shuffled), "access-logs/cms/b.jsonl", KnownEvents(earlier), stored, rows=10)
+    assert (report.accepted, report.conflicts) == (50, 0)
+    content_read = [key for key, columns in earlier.reads if columns == KNOWN_COLUMNS]
+    assert sorted(content_read) == sorted(earlier.stored)

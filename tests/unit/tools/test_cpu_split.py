@@ -42,11 +42,12 @@ def test_nested_regions_are_charged_their_own_time_and_add_up_to_the_threads() -
 
 class _CollectingClock:
     """A thread CPU clock that stands still except where told, and runs a collection of ``duration`` seconds (the
-    split's ``gc.callbacks`` entry, as the collector calls it) right after its ``at``-th reading has been taken:
-    as Python 3.12 does at the eval breaker that follows a call."""
+    split's ``gc.callbacks`` entry, as the collector calls it) at its ``at``-th reading: after the reading has been
+    taken (as Python 3.12 does at the eval breaker that follows a call), or before (a collection that ran just
+    before the clock was read, after the split had read its total of collections)."""
 
-    def __init__(self, split: CpuSplit, at: int, duration: float = 100.0) -> None:
-        self.split, self.at, self.duration = split, at, duration
+    def __init__(self, split: CpuSplit, at: int, after: bool, duration: float = 100.0) -> None:
+        self.split, self.at, self.after, self.duration = split, at, after, duration
         self.now, self.readings, self.collecting = 0.0, 0, False
 
     def thread_time(self) -> float:
@@ -59,14 +60,15 @@ class _CollectingClock:
                 self.now += self.duration
                 self.split._collecting("stop", {})
                 self.collecting = False
-        return taken
+        return taken if self.after else self.now
 
 
+@pytest.mark.parametrize("after", [True, False], ids=["after", "before"])
 @pytest.mark.parametrize("at", range(1, 7))
-def test_a_collection_after_any_reading_of_the_clock_is_charged_to_gc_alone(
-        at: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_collection_at_any_reading_of_the_clock_is_charged_to_gc_alone(
+        at: int, after: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     split = CpuSplit()
-    clock = _CollectingClock(split, at)
+    clock = _CollectingClock(split, at, after)
     monkeypatch.setattr(stages, "time", clock)
 
     def work(seconds: float) -> None:
@@ -161,3 +163,25 @@ def test_each_thread_is_charged_to_its_own_region() -> None:
     assert figures["deployed_code"] == pytest.approx(figures["handler"] + figures["client"])
     assert figures["other"] == pytest.approx(0.2 - figures["handler"] - figures["service"], abs=0.002)
 
+
+def test_a_call_made_during_a_collection_counts_none_of_it() -> None:
+    """A finalizer run by a collection can make a wrapped call: the collection is ``gc``'s, however far it got."""
+    split = CpuSplit()
+    clock = _CollectingClock(split, at=0, after=True)
+    original = stages.time
+    stages.time = clock  # type: ignore[assignment]
+    try:
+        split.enter("handler")
+        clock.now += 1.0
+        split._collecting("start", {})
+        clock.now += 50.0
+        split.enter("client")  # a finalizer's call, halfway through the collection
+        clock.now += 2.0  # (its own work is inside the collection's clock: gc's)
+        split.leave()
+        clock.now += 50.0
+        split._collecting("stop", {})
+        clock.now += 4.0
+        split.leave()
+    finally:
+        stages.time = original
+    assert dict(split.seconds) == {"handler": 5.0, "client": 0.0, "gc": 102.0}

@@ -31,7 +31,8 @@ def test_the_memory_timeline_says_where_the_highest_sample_came_and_what_ran_the
     # ingest (101-102 s) 500 less 300; the reference function (107.5-108 s) had no sample while it ran
     assert summary["largest_rise_mb_by_function"] == {"DetectFunction": 400.0, "CaseStepFunction": 400.0,
                                                       "IngestFunction": 200.0}
-    assert summary["timeline"] == [[1.5, 500, 9], [6.6, 900, 40]]
+    # the highest sample of each half of the run, then the last one
+    assert summary["timeline"] == [[1.5, 500, 9], [6.6, 900, 40], [10.0, 600, 12]]
 
 
 def test_the_memory_timeline_samples_until_it_is_closed() -> None:
@@ -43,3 +44,15 @@ def test_the_memory_timeline_samples_until_it_is_closed() -> None:
     time.sleep(0.05)
     assert taken >= 3 and len(timeline.samples) == taken
     assert timeline.summary()["max_mb_by_step"]["export"] == pytest.approx(stages.resident_mb(), rel=0.5)
+
+
+def test_every_step_is_sampled_however_short_and_the_end_too() -> None:
+    recorder = stages.RunRecorder()
+    with stages.RssTimeline(recorder, interval_s=60.0) as timeline:  # the sampler's own samples: the first only
+        recorder.step = "export"
+        recorder.step = "measuring item sizes"
+    assert [step for _, _, _, step in timeline.samples] == [
+        "starting the runtime", "export", "measuring item sizes", "measuring item sizes"]
+    assert set(timeline.summary()["max_mb_by_step"]) == {"starting the runtime", "export", "measuring item sizes"}
+    recorder.step = "closing the runtime"
+    assert len(timeline.samples) == 4  # no longer listening

@@ -541,7 +541,7 @@ def rss_text(rss: dict[str, Any]) -> str:
     rises = ", ".join(f"{name} {mb:,.0f} MB" for name, mb in rss.get("largest_rise_mb_by_function", {}).items())
     return (f"memory sampled every {rss['interval_s']:g} s: highest {rss['sampled_peak_mb']:,.0f} MB at"
             f" {rss['at_s']:,.0f} s, in `{rss['step']}` with {running} running and {rss['threads']:,} threads"
-            f" (at most {rss['max_threads']:,}); highest MB by step: {steps}; the most one invocation raised it, by"
+            f" (at most {rss['max_threads']:,}); highest MB by step: {steps}; the most one handler run raised it, by"
             f" function: {rises or 'none sampled'}")
 
 

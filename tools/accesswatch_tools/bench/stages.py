@@ -397,6 +397,9 @@ class CpuSplit:
         local = self._local
         while True:
             collected: float = getattr(local, "collected", 0.0)
+            collecting: float | None = getattr(local, "collecting", None)
+            if collecting is not None:  # called during a collection (a finalizer's call): the clock stands still
+                return collecting - collected
             now = time.thread_time()
             if getattr(local, "collected", 0.0) == collected:
                 return now - collected
@@ -537,6 +540,7 @@ class RunRecorder:
 
     def __init__(self) -> None:
         self.t0 = time.monotonic()
+        self.on_step: list[Callable[[], None]] = []  # called at each change of step (``RssTimeline``)
         self.step = "starting the runtime"
         self.uploads: list[tuple[str, float, float]] = []  # (key, start, end), monotonic seconds
         self.steps: dict[str, list[float]] = {}  # settle, export: [start, end or nan while running]
@@ -544,6 +548,17 @@ class RunRecorder:
         self.busy: defaultdict[str, float] = defaultdict(float)  # seconds inside each function's handler
         self.handled: list[tuple[str, float, float]] = []  # (function, monotonic start, end) of each handler run
         self.files = {"reference": 0, "logs": 0}
+
+    @property
+    def step(self) -> str:
+        """What the run is doing now (an upload, settle, export...)."""
+        return self._step
+
+    @step.setter
+    def step(self, name: str) -> None:
+        self._step = name
+        for listener in self.on_step:
+            listener()
 
     def on_invocation(self, record: Any) -> None:
         self.invocations.append(record)
@@ -646,21 +661,26 @@ class RssTimeline:
         self._thread = threading.Thread(target=self._sample, name="bench-rss", daemon=True)
 
     def __enter__(self) -> RssTimeline:
+        self.recorder.on_step.append(self.take)  # every step sampled, however short
+        self.take()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.recorder.on_step.remove(self.take)
+        self.take()
+
+    def take(self) -> None:
+        self.samples.append((time.monotonic(), resident_mb(), threading.active_count(), self.recorder.step))
 
     def _sample(self) -> None:
-        while True:
-            self.samples.append((time.monotonic(), resident_mb(), threading.active_count(), self.recorder.step))
-            if self._stop.wait(self.interval_s):
-                return
+        while not self._stop.wait(self.interval_s):
+            self.take()
 
     def summary(self, points: int = 40) -> dict[str, Any]:
-        samples = list(self.samples)
+        samples = sorted(self.samples)  # taken from two threads (the sampler's, and the run's at a change of step)
         if not samples:
             return {}
         t0 = self.recorder.t0
@@ -677,12 +697,14 @@ class RssTimeline:
             index = min(points - 1, int((sample[0] - samples[0][0]) / span * points))
             if index not in buckets or sample[1] > buckets[index][1]:
                 buckets[index] = sample
+        timeline = [sample for _, sample in sorted(buckets.items())]
+        if timeline[-1] is not samples[-1]:
+            timeline.append(samples[-1])  # the last sample too, so that the timeline reaches the end
         return {"sampled_peak_mb": round(top, 1), "at_s": round(at - t0, 1), "step": step, "threads": threads,
                 "handlers_running": dict(running), "max_mb_by_step": by_step,
                 "largest_rise_mb_by_function": self._rises(samples, handled),
                 "max_threads": max(s[2] for s in samples), "interval_s": self.interval_s,
-                "timeline": [[round(s[0] - t0, 1), round(s[1]), s[2]] for _, s in sorted(buckets.items())]}
-
+                "timeline": [[round(s[0] - t0, 1), round(s[1]), s[2]] for s in timeline]}
 
     @staticmethod
     def _rises(samples: list[tuple[float, float, int, str]], handled: list[tuple[str, float, float]]) -> dict[str, float]:

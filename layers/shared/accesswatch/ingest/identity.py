@@ -13,11 +13,12 @@ What is compared: the events of the same system and New Zealand date already in 
 (another file's) and the lines of this file seen so far. The earlier partitions' event ids are read once per
 date, when this file first reaches it, and kept only as 8-byte hashes with the partition that holds each; the
 earlier events' content is read only from a partition holding an id this file repeats (rare: re-deliveries
-and reused ids). So what a file holds of its date's earlier events is ~12 bytes an event, not the events: a
-day delivered in many files is not read whole again for each. Pure: the earlier partitions come from a
-source the caller provides (services/ingest.py reads them from the curated bucket). What this does not see (two files of one date ingested at the same moment, or an id
-reused on another date) detection's check of the finding it would have hidden still catches
-(services/partition_detection.py).
+and reused ids), once per file. So what a file holds of its date's earlier events is ~12 bytes an event, not
+the events, and decoding a partition's ids alone is cheap: a day delivered in many files is not read whole
+again for each (each partition object is still fetched whole: S3 has no column reads). Pure: the earlier
+partitions come from a source the caller provides (services/ingest.py reads them from the curated bucket).
+What this does not see (two files of one date ingested at the same moment, or an id reused on another date)
+detection's check of the finding it would have hidden still catches (services/partition_detection.py).
 """
 
 from __future__ import annotations
@@ -35,11 +36,10 @@ IDENTITY_COLUMNS = ("occurred_at_utc", "user_id", "client_id", "action", "screen
 KNOWN_COLUMNS = ("event_id", *IDENTITY_COLUMNS, "source_key", "line")
 
 
-
 @dataclass(frozen=True)
 class EarlierPartitions:
-    """The curated partitions that hold a (system, NZ date)'s events already accepted, in the order they were
-    written, and how to read given columns of one of them."""
+    """The curated partitions that hold a (system, NZ date)'s events already accepted, in the order of their keys
+    (where two hold one id, the first one's content is the id's), and how to read given columns of one of them."""
 
     keys: Sequence[str]
     read: Callable[[str, Sequence[str]], pl.DataFrame]  # (partition key, columns) -> those columns of it
@@ -95,8 +95,11 @@ class KnownEvents:
         self._partitions: dict[tuple[str, date], EarlierPartitions] = {}
         self._hashes: dict[tuple[str, date], pl.DataFrame] = {}
         self._here: dict[tuple[str, date], pl.DataFrame] = {}
+        # the content of each earlier partition this file has needed (summarised), read once per file
+        self._content: dict[tuple[str, date, int], pl.DataFrame] = {}
 
-    def _day(self, system: str, day: date) -> tuple[EarlierPartitions, pl.DataFrame, pl.DataFrame]:
+    def _day(self, system: str, day: date) -> pl.DataFrame:
+        """This file's own admitted events of the day so far; the earlier partitions' ids read at first call."""
         if (system, day) not in self._partitions:
             partitions = self._earlier(system, day)
             hashes = [pl.DataFrame({"_hash": partitions.read(key, ["event_id"])["event_id"].hash()})
@@ -106,7 +109,7 @@ class KnownEvents:
             self._hashes[(system, day)] = pl.concat(hashes) if hashes else pl.DataFrame(
                 schema={"_hash": pl.UInt64, "_part": pl.UInt32})
             self._here[(system, day)] = pl.DataFrame(schema=_EMPTY_SUMMARY)
-        return self._partitions[(system, day)], self._hashes[(system, day)], self._here[(system, day)]
+        return self._here[(system, day)]
 
     @staticmethod
     def _summarise(events: pl.DataFrame) -> pl.DataFrame:
@@ -114,24 +117,29 @@ class KnownEvents:
                 .select("event_id", "_digest", pl.col("source_key").alias("_key"), pl.col("line").alias("_line"))
                 .unique("event_id", keep="first", maintain_order=True))
 
-    def _earlier_of(self, partitions: EarlierPartitions, hashes: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
-        """The earlier events (summarised, the first of each id) whose event_id is one of ``ids``: read only from
-        the partitions that hold one of their hashes (a hash shared by two ids only costs a read)."""
+    def _earlier_of(self, system: str, day: date, ids: pl.Series) -> pl.DataFrame:
+        """The earlier events (summarised, the first of each id) whose event_id is one of ``ids``: from the
+        partitions that hold one of their hashes (a hash shared by two ids only costs a read), each read once."""
+        partitions, hashes = self._partitions[(system, day)], self._hashes[(system, day)]
         parts = hashes.filter(pl.col("_hash").is_in(ids.hash().implode()))["_part"].unique().sort().to_list()
         if not parts:
             return pl.DataFrame(schema=_EMPTY_SUMMARY)
+        for part in parts:
+            if (system, day, part) not in self._content:
+                self._content[(system, day, part)] = self._summarise(
+                    partitions.read(partitions.keys[part], KNOWN_COLUMNS))
         wanted = ids.unique().implode()
-        found = [partitions.read(partitions.keys[part], KNOWN_COLUMNS).filter(pl.col("event_id").is_in(wanted))
-                 for part in parts]
-        return self._summarise(pl.concat(found))
+        found = pl.concat([self._content[(system, day, part)].filter(pl.col("event_id").is_in(wanted))
+                           for part in parts])
+        return found.unique("event_id", keep="first", maintain_order=True)
 
     def admit(self, system: str, day: date, events: pl.DataFrame) -> tuple[pl.DataFrame, list[Conflict]]:
         """Split ``events`` (one system, one date) into those admitted and the conflicts; remembers the
         admitted ones, so a later line of the same file is compared with them too."""
         if events.is_empty():
             return events, []
-        partitions, hashes, here = self._day(system, day)
-        known = pl.concat([self._earlier_of(partitions, hashes, events["event_id"]), here])
+        here = self._day(system, day)
+        known = pl.concat([self._earlier_of(system, day, events["event_id"]), here])
         incoming = events.with_columns(content_digest())
         # Within the events themselves the first line of an id sets its content; ids already known keep theirs.
         first_here = self._summarise(events).join(known.select("event_id"), on="event_id", how="anti")
