@@ -184,6 +184,20 @@ def _waiting_on_a_person(cases: CaseStore, case_ids: set[str]) -> set[str]:
     return {c for c in case_ids if ((cases.get(c) or {}).get("status") in WAITING_ON_A_PERSON)}
 
 
+def _where_stuck(sfn: Any, cases: CaseStore, arn: str, case_id: str) -> str:
+    """Where a case execution that did not settle stands (ids, statuses and state names only): its status, its
+    case's, and its last history events."""
+    try:
+        status = sfn.describe_execution(executionArn=arn)["status"]
+        events = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=4)["events"]
+        last = ", ".join(e["type"] + (f" {e['stateEnteredEventDetails']['name']}"
+                                      if "stateEnteredEventDetails" in e else "") for e in events)
+    except Exception as error:  # noqa: BLE001 - a diagnostic: say what could not be read
+        return f"{arn.rsplit(':', 1)[-1]} (not described: {type(error).__name__})"
+    return (f"{arn.rsplit(':', 1)[-1]} {status}, case {case_id} {(cases.get(case_id) or {}).get('status')},"
+            f" last events: {last}")
+
+
 def settle(aws: Deployment, cases: CaseStore, timeout_s: float, *, puts: Sequence[SourceObject] = (),
            failures_before: int = 0) -> dict[str, Counter[str]]:
     """Wait for the ingestion of ``puts``, for detection to finish and for every case to reach a person (or
@@ -211,7 +225,9 @@ def settle(aws: Deployment, cases: CaseStore, timeout_s: float, *, puts: Sequenc
             if not unsettled:
                 break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"case executions still running after {timeout_s:.0f}s")
+                raise TimeoutError(f"case executions still running after {timeout_s:.0f}s: "
+                                   + "; ".join(_where_stuck(sfn, cases, arn, case_id)
+                                               for arn, case_id in sorted(unsettled.items())[:5]))
             time.sleep(pause())
             for arn in list(unsettled):
                 if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
