@@ -545,7 +545,6 @@ class RunRecorder:
         self.uploads: list[tuple[str, float, float]] = []  # (key, start, end), monotonic seconds
         self.steps: dict[str, list[float]] = {}  # settle, export: [start, end or nan while running]
         self.invocations: list[Any] = []  # embedded.runtime.Invocation, appended from any thread
-        self.busy: defaultdict[str, float] = defaultdict(float)  # seconds inside each function's handler
         self.handled: list[tuple[str, float, float]] = []  # (function, monotonic start, end) of each handler run
         self.files = {"reference": 0, "logs": 0}
 
@@ -562,6 +561,16 @@ class RunRecorder:
 
     def on_invocation(self, record: Any) -> None:
         self.invocations.append(record)
+
+    def busy(self) -> defaultdict[str, float]:
+        """Seconds inside each function's handler (its runs, ``handled``)."""
+        seconds: defaultdict[str, float] = defaultdict(float)
+        for function, began, ended in list(self.handled):
+            seconds[function] += ended - began
+        return seconds
+
+    def handler_runs(self) -> dict[str, int]:
+        return dict(Counter(function for function, _, _ in list(self.handled)))
 
     def wrap_upload(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def upload(aws: Any, path: Path, key: str, *a: Any, **k: Any) -> Any:
@@ -592,7 +601,7 @@ class RunRecorder:
         now = time.monotonic()
         spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
         busy: defaultdict[str, float] = defaultdict(float)
-        for function, seconds in list(self.busy.items()):
+        for function, seconds in self.busy().items():
             busy[FUNCTION_PHASES.get(function, function)] += seconds
         for key, started, ended in list(self.uploads):
             spans["upload"].append((started, ended))
@@ -612,8 +621,9 @@ class RunRecorder:
 
     def by_function(self) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
+        busy = self.busy()
         for record in list(self.invocations):
-            row = out.setdefault(record.function, {"invocations": 0, "errors": 0, "busy_s": self.busy[record.function],
+            row = out.setdefault(record.function, {"invocations": 0, "errors": 0, "busy_s": busy[record.function],
                                                    "invoked_s": 0.0, "first_start_s": math.inf, "last_end_s": 0.0})
             row["invocations"] += 1
             row["errors"] += int(record.errored)
@@ -648,8 +658,8 @@ def resident_mb() -> float:
 
 class RssTimeline:
     """When in a run its memory peaks, and what the run was doing then: the resident memory and the number of
-    threads sampled every ``interval_s`` by a daemon thread, each sample with the run's step (``RunRecorder.step``);
-    at the end, the handlers that were running at the highest sample (from the invocation records). A peak shorter
+    threads sampled every ``interval_s`` by a daemon thread and at each change of the run's step, each sample with
+    that step (``RunRecorder.step``); at the end, the handlers that were running at the highest sample. A peak shorter
     than the interval can fall between samples: ``peak_rss_mb`` (the kernel's) is the true height, this is where.
     Handlers are placed by their own runs (``RunRecorder.handled``), not by their invocations, whose spans include
     the wait for the runtime's lock while another handler runs."""
@@ -794,13 +804,11 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
     recorder = RunRecorder()
     recorder.files = {"reference": len(world_run.reference_files(world / "reference")),
                       "logs": len(world_run.log_files(world / "logs", "cms"))}
-    handler_s: defaultdict[str, float] = defaultdict(float)
-    handler_n: Counter[str] = Counter()
     clock = Clock()
 
     def timed(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
         def run(event: Any, context: Any) -> Any:
-            started, began = time.perf_counter(), time.monotonic()
+            began = time.monotonic()
             caller, api.label = api.label, name  # handlers run one at a time (the runtime's lock)
             split.enter("handler")
             try:
@@ -808,10 +816,7 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
             finally:
                 split.leave()
                 api.label = caller
-                handler_s[name] += time.perf_counter() - started
-                recorder.busy[name] += time.perf_counter() - started
                 recorder.handled.append((name, began, time.monotonic()))
-                handler_n[name] += 1
         return run
 
     def calls() -> dict[str, Any]:
@@ -827,7 +832,7 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
         return {"finished": False, "timeout_s": budget,
                 "wall_s": time.perf_counter() - clock.wall0, "cpu_s": time.process_time() - clock.cpu0,
                 "progress": recorder.progress(), "phases": recorder.phases(), "by_function": recorder.by_function(),
-                "handler_invocations": dict(handler_n), "cpu_split": split.as_dict(time.process_time() - clock.cpu0),
+                "handler_invocations": recorder.handler_runs(), "cpu_split": split.as_dict(time.process_time() - clock.cpu0),
                 "rss": rss.summary(), **calls()}
 
     restore = api.install()
@@ -891,7 +896,8 @@ def e2e(args: dict[str, Any]) -> dict[str, Any]:
         **calls(),
         "dynamodb_writes": sum(writes_by_table.values()), "dynamodb_reads": sum(reads_by_table.values()),
         "dynamodb_writes_by_table": dict(writes_by_table), "dynamodb_reads_by_table": dict(reads_by_table),
-        "handler_seconds": {k: round(v, 3) for k, v in handler_s.items()}, "handler_invocations": dict(handler_n),
+        "handler_seconds": {k: round(v, 3) for k, v in recorder.busy().items()},
+        "handler_invocations": recorder.handler_runs(),
         "item_bytes": items, "rss": rss.summary(),
         "events_per_s": totals["accepted"] / clock.wall if clock.wall else 0.0,
     }
