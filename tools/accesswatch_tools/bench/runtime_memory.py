@@ -20,18 +20,15 @@ import types
 from pathlib import Path
 from typing import Any
 
+from accesswatch_tools.bench.stages import peak_rss_mb, resident_mb
+
 _NOT_WALKED = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
                types.CodeType, types.FrameType)
 
 
 def rss_mb() -> dict[str, int]:
-    out: dict[str, int] = {}
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(("VmRSS", "VmHWM")):
-                key, value = line.split(":")
-                out[key] = int(value.split()[0]) // 1024
-    return out
+    """The process's resident memory now and at its highest, MB (``stages``' two readers)."""
+    return {"VmRSS": int(resident_mb()), "VmHWM": int(peak_rss_mb())}
 
 
 def deep_size(root: Any, seen: set[int]) -> tuple[int, int]:
