@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -85,31 +85,36 @@ class Conflict:
         return f"event_id {self.event_id} was already accepted with different content ({where})"
 
 
+@dataclass
+class _Day:
+    """What a file knows of one (system, NZ date): the earlier partitions, their ids' hashes (``_hash``, ``_part``:
+    an index into the keys), the content of each earlier partition it has needed (summarised, read once), and its
+    own admitted events so far (summarised)."""
+
+    partitions: EarlierPartitions
+    hashes: pl.DataFrame
+    here: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_EMPTY_SUMMARY))
+    content: dict[int, pl.DataFrame] = field(default_factory=dict)
+
+
 class KnownEvents:
     """The events already accepted, per (system, NZ date): the first content seen for each event_id."""
 
     def __init__(self, earlier: EarlierEvents) -> None:
         self._earlier = earlier
-        # per (system, date): the earlier partitions, their ids' hashes (``_hash``, ``_part``: an index into
-        # the keys), and this file's own admitted events so far (summarised)
-        self._partitions: dict[tuple[str, date], EarlierPartitions] = {}
-        self._hashes: dict[tuple[str, date], pl.DataFrame] = {}
-        self._here: dict[tuple[str, date], pl.DataFrame] = {}
-        # the content of each earlier partition this file has needed (summarised), read once per file
-        self._content: dict[tuple[str, date, int], pl.DataFrame] = {}
+        self._days: dict[tuple[str, date], _Day] = {}
 
-    def _day(self, system: str, day: date) -> pl.DataFrame:
-        """This file's own admitted events of the day so far; the earlier partitions' ids read at first call."""
-        if (system, day) not in self._partitions:
+    def _day(self, system: str, day: date) -> _Day:
+        """The day as this file knows it; the earlier partitions' ids read at its first call."""
+        known = self._days.get((system, day))
+        if known is None:
             partitions = self._earlier(system, day)
             hashes = [pl.DataFrame({"_hash": partitions.read(key, ["event_id"])["event_id"].hash()})
                       .with_columns(pl.lit(part, dtype=pl.UInt32).alias("_part"))
                       for part, key in enumerate(partitions.keys)]
-            self._partitions[(system, day)] = partitions
-            self._hashes[(system, day)] = pl.concat(hashes) if hashes else pl.DataFrame(
-                schema={"_hash": pl.UInt64, "_part": pl.UInt32})
-            self._here[(system, day)] = pl.DataFrame(schema=_EMPTY_SUMMARY)
-        return self._here[(system, day)]
+            known = self._days[(system, day)] = _Day(partitions, pl.concat(hashes) if hashes else pl.DataFrame(
+                schema={"_hash": pl.UInt64, "_part": pl.UInt32}))
+        return known
 
     @staticmethod
     def _summarise(events: pl.DataFrame) -> pl.DataFrame:
@@ -117,20 +122,17 @@ class KnownEvents:
                 .select("event_id", "_digest", pl.col("source_key").alias("_key"), pl.col("line").alias("_line"))
                 .unique("event_id", keep="first", maintain_order=True))
 
-    def _earlier_of(self, system: str, day: date, ids: pl.Series) -> pl.DataFrame:
+    def _earlier_of(self, known: _Day, ids: pl.Series) -> pl.DataFrame:
         """The earlier events (summarised, the first of each id) whose event_id is one of ``ids``: from the
         partitions that hold one of their hashes (a hash shared by two ids only costs a read), each read once."""
-        partitions, hashes = self._partitions[(system, day)], self._hashes[(system, day)]
-        parts = hashes.filter(pl.col("_hash").is_in(ids.hash().implode()))["_part"].unique().sort().to_list()
+        parts = known.hashes.filter(pl.col("_hash").is_in(ids.hash().implode()))["_part"].unique().sort().to_list()
         if not parts:
             return pl.DataFrame(schema=_EMPTY_SUMMARY)
         for part in parts:
-            if (system, day, part) not in self._content:
-                self._content[(system, day, part)] = self._summarise(
-                    partitions.read(partitions.keys[part], KNOWN_COLUMNS))
+            if part not in known.content:
+                known.content[part] = self._summarise(known.partitions.read(known.partitions.keys[part], KNOWN_COLUMNS))
         wanted = ids.unique().implode()
-        found = pl.concat([self._content[(system, day, part)].filter(pl.col("event_id").is_in(wanted))
-                           for part in parts])
+        found = pl.concat([known.content[part].filter(pl.col("event_id").is_in(wanted)) for part in parts])
         return found.unique("event_id", keep="first", maintain_order=True)
 
     def admit(self, system: str, day: date, events: pl.DataFrame) -> tuple[pl.DataFrame, list[Conflict]]:
@@ -138,8 +140,8 @@ class KnownEvents:
         admitted ones, so a later line of the same file is compared with them too."""
         if events.is_empty():
             return events, []
-        here = self._day(system, day)
-        known = pl.concat([self._earlier_of(system, day, events["event_id"]), here])
+        day_known = self._day(system, day)
+        known = pl.concat([self._earlier_of(day_known, events["event_id"]), day_known.here])
         incoming = events.with_columns(content_digest())
         # Within the events themselves the first line of an id sets its content; ids already known keep theirs.
         first_here = self._summarise(events).join(known.select("event_id"), on="event_id", how="anti")
@@ -154,5 +156,5 @@ class KnownEvents:
             for row in judged.filter(clash).select("line", "_key", "_line", *RAW_FIELDS).iter_rows(named=True)
         ]
         admitted = judged.filter(~clash).select(events.columns)
-        self._here[(system, day)] = pl.concat([here, first_here])
+        day_known.here = pl.concat([day_known.here, first_here])
         return admitted, conflicts
